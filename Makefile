@@ -1,0 +1,46 @@
+# MorphoSeg: two commands do everything on a fresh machine.
+#   make demo   install what is missing, build release, train on the embedded phantom, export a result
+#   make test   install what is missing, build, run the whole suite (numeric tests in release)
+SWIFT      ?= swift
+APT_PKGS   := libnifti2-dev zlib1g-dev
+BIN        := .build/release/morphoseg
+DEMO_DIR   ?= runs/demo
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+## deps: install the Debian packages MorphoSeg links against, when missing
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then \
+	    echo "installing with sudo:$$missing"; \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "error: MorphoSeg needs the Debian packages$$missing; run as root: apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+## build: release build of the morphoseg command, compiled for this CPU
+build: deps
+	$(SWIFT) build -c release --product morphoseg
+
+## test: the whole suite, in release so the numeric tests run at full speed
+test: deps
+	$(SWIFT) build -c release --product morphoseg
+	$(SWIFT) test -c release -Xswiftc -enable-testing
+
+## demo: train on the embedded synthetic phantom and export a segmentation
+demo: build
+	$(BIN) demo --output $(DEMO_DIR)
+
+## bench: the benchmark command (all groups)
+bench: build
+	$(BIN) bench
+
+clean:
+	rm -rf .build runs

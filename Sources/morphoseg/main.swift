@@ -1,0 +1,2 @@
+import MorphoIO
+print(niftiDatatypeName(16))

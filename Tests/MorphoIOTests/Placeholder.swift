@@ -1,0 +1,2 @@
+import XCTest
+final class MorphoIOTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
