@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `morphoseg`: train, register, segment and inspect NIfTI volumes. Each subcommand lives in
+/// its own file and only parses, validates and calls the library.
+@main
+struct MorphoSegCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "morphoseg",
+        abstract: "Segmentation and registration networks for NIfTI volumes, in pure Swift on the CPU.",
+        subcommands: [
+            // Subcommands are registered here, one per file.
+        ])
+}

@@ -1,2 +1,0 @@
-import MorphoIO
-print(niftiDatatypeName(16))
