@@ -1,0 +1,126 @@
+/// Reverse-mode automatic differentiation, define-by-run.
+///
+/// Every differentiable operation computes its forward value and, right beside it, registers a
+/// backward closure with `Tensor.record(_:inputs:backward:)`. The closure maps d(loss)/d(output)
+/// to d(loss)/d(input) for each input. `backward()` walks the recorded graph from a scalar in
+/// reverse topological order, accumulates gradients into the inputs' nodes, and drops each
+/// closure (and the intermediate tensors it captured) as soon as it has run, so memory stays
+/// bounded over thousands of steps. Leaves (parameters) keep their accumulated `grad`.
+public final class GradNode {
+    /// Nodes of the inputs (nil for inputs that need no gradient).
+    var inputs: [GradNode?]
+    var backwardFn: ((Tensor) -> [Tensor?])?
+    /// The accumulated gradient d(loss)/d(this tensor); kept only on leaves after `backward()`.
+    public internal(set) var grad: Tensor?
+    public let isLeaf: Bool
+
+    init(inputs: [GradNode?], backward: ((Tensor) -> [Tensor?])?, isLeaf: Bool) {
+        self.inputs = inputs
+        self.backwardFn = backward
+        self.isLeaf = isLeaf
+    }
+
+    func accumulate(_ g: Tensor) {
+        if let existing = grad {
+            grad = existing.addingNoGrad(g)
+        } else {
+            grad = g.detached()
+        }
+    }
+}
+
+/// Whether operations record their backward. Off inside `withoutGradients` (inference,
+/// validation, optimiser updates).
+public enum GradientMode {
+    @TaskLocal public static var isEnabled = true
+}
+
+/// Runs `body` without recording any backward (inference mode).
+public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+    try GradientMode.$isEnabled.withValue(false) { try body() }
+}
+
+extension Tensor {
+    /// True when this tensor is a leaf that accumulates a gradient or depends on one.
+    public var requiresGrad: Bool { node != nil }
+
+    /// This tensor as a leaf that accumulates d(loss)/d(self) in `grad` (a trainable parameter
+    /// or an input whose gradient is wanted). Shares storage with `self`.
+    public func requiringGrad() -> Tensor {
+        var t = Tensor(shape: shape, storage: storage)
+        t.node = GradNode(inputs: [], backward: nil, isLeaf: true)
+        return t
+    }
+
+    /// The accumulated gradient of a leaf after `backward()`, nil before.
+    public var grad: Tensor? { node?.grad }
+
+    /// Clears a leaf's accumulated gradient.
+    public func zeroGrad() { node?.grad = nil }
+
+    /// Attaches an operation's backward to its freshly computed `value`. `backward` receives
+    /// d(loss)/d(value) (same shape as value) and returns one gradient per input, in order
+    /// (nil allowed for inputs that need none; shapes must match the inputs). When gradients are
+    /// disabled or no input requires one, `value` is returned untouched and nothing is captured.
+    public static func record(_ value: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        guard GradientMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return value }
+        var result = value
+        result.node = GradNode(inputs: inputs.map(\.node), backward: backward, isLeaf: false)
+        return result
+    }
+
+    /// Back-propagates from this scalar (or from any tensor with an explicit `seed` gradient of
+    /// its shape), accumulating into every leaf reachable through the graph.
+    public func backward(seed: Tensor? = nil) {
+        guard let root = node else { return }
+        let seedGrad = seed ?? Tensor(shape: shape, repeating: 1)
+        precondition(seedGrad.shape == shape || seedGrad.count == count, "seed gradient shape \(seedGrad.shape) does not match \(shape)")
+        // Iterative depth-first post-order: graphs of deep networks would overflow a recursive walk.
+        var order: [GradNode] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(GradNode, Int)] = [(root, 0)]
+        visited.insert(ObjectIdentifier(root))
+        while let (n, start) = stack.popLast() {
+            var i = start
+            var pushed = false
+            while i < n.inputs.count {
+                let child = n.inputs[i]
+                i += 1
+                if let c = child, c.backwardFn != nil || c.isLeaf, !visited.contains(ObjectIdentifier(c)) {
+                    visited.insert(ObjectIdentifier(c))
+                    stack.append((n, i))
+                    stack.append((c, 0))
+                    pushed = true
+                    break
+                }
+            }
+            if !pushed { order.append(n) }
+        }
+        root.accumulate(seedGrad.reshapedNoGrad(shape))
+        withoutGradients {
+            for n in order.reversed() {
+                guard let fn = n.backwardFn, let g = n.grad else { continue }
+                let grads = fn(g)
+                precondition(grads.count == n.inputs.count, "backward returned \(grads.count) gradients for \(n.inputs.count) inputs")
+                for (input, gi) in zip(n.inputs, grads) {
+                    if let input, let gi { input.accumulate(gi) }
+                }
+                // Release the closure (and what it captured) and the intermediate gradient.
+                n.backwardFn = nil
+                n.inputs = []
+                n.grad = nil
+            }
+        }
+    }
+
+    // Small helpers used by the engine itself, never recorded.
+    func reshapedNoGrad(_ s: [Int]) -> Tensor { Tensor(shape: s, storage: storage) }
+
+    func addingNoGrad(_ other: Tensor) -> Tensor {
+        precondition(other.count == count, "gradient of \(other.shape) accumulated into \(shape)")
+        return Tensor(shape: shape) { out in
+            let a = storage.pointer, b = other.storage.pointer
+            for i in 0..<count { out[i] = a[i] + b[i] }
+        }
+    }
+}

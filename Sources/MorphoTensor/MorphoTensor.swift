@@ -1,1 +1,0 @@
-// MorphoTensor module.

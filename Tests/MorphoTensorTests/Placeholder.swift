@@ -1,2 +1,0 @@
-import XCTest
-final class MorphoTensorTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
