@@ -2,7 +2,8 @@
 // MorphoSeg: medical-image segmentation and registration networks trained on NIfTI volumes,
 // in pure Swift on the CPU. The targets mirror the architecture; arrows point down only:
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
-//   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI.
+//   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
+//   the golden loss fixtures through the same library code.
 import PackageDescription
 
 /// Hot loops are only fast when the compiler targets this CPU: without it each lane of
@@ -34,9 +35,10 @@ let package = Package(
         .target(name: "MorphoTensor", dependencies: ["MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoNN", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoLosses", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
+        .target(name: "MorphoConformance", dependencies: ["MorphoLosses", "MorphoNN"], swiftSettings: optimize),
         .target(
             name: "MorphoTrain",
-            dependencies: ["MorphoIO", "MorphoNN", "MorphoLosses", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MorphoIO", "MorphoNN", "MorphoLosses", "MorphoKernels", .product(name: "Yams", package: "Yams")],
             swiftSettings: optimize + niftiInclude),
         .target(
             name: "MorphoBench",
@@ -45,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "morphoseg",
             dependencies: [
-                "MorphoIO", "MorphoTensor", "MorphoNN", "MorphoLosses", "MorphoTrain", "MorphoBench",
+                "MorphoIO", "MorphoTensor", "MorphoNN", "MorphoLosses", "MorphoTrain", "MorphoBench", "MorphoConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize + niftiInclude),
@@ -54,8 +56,8 @@ let package = Package(
         .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor"], swiftSettings: optimize),
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),
         .testTarget(
-            name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoTrain", "MorphoNN"],
-            swiftSettings: optimize + niftiInclude),
+            name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
+            swiftSettings: optimize),
         .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
     ]
 )

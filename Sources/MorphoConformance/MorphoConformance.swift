@@ -1,0 +1,1 @@
+// Runs golden fixtures through the library (see Conformance.swift).
