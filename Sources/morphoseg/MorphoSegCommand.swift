@@ -11,5 +11,6 @@ struct MorphoSegCommand: ParsableCommand {
             // Subcommands are registered here, one per file.
             Info.self,
             Bench.self,
+            Conformance.self,
         ])
 }
