@@ -52,7 +52,7 @@ let package = Package(
             ],
             swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoIOTests", dependencies: ["MorphoIO"], swiftSettings: optimize + niftiInclude),
-        .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], swiftSettings: optimize),
+        .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], exclude: ["Fixtures"], swiftSettings: optimize),
         .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor"], swiftSettings: optimize),
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),
         .testTarget(

@@ -1,1 +1,0 @@
-// Runs golden fixtures through the library (see Conformance.swift).

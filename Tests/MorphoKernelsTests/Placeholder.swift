@@ -1,2 +1,0 @@
-import XCTest
-final class MorphoKernelsTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
