@@ -1,0 +1,59 @@
+/// Everything MorphoTrain can refuse, one case per distinct problem. Each case carries the config
+/// key path or the file it is about, so `description` is one line a user can act on, e.g.
+/// `Configs/x.yaml: training.optimizer.lr: expected a number, got "fast"`.
+///
+/// Errors from reading or writing NIfTI and safetensors files are `MorphoIOError` values and pass
+/// through unchanged (they already name the file).
+public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A config value is missing, of the wrong type, out of range or not allowed; `key` is the
+    /// dotted path (`training.optimizer.lr`), `file` the YAML file (or `<config>` for a string).
+    case config(file: String, key: String, message: String)
+    /// The YAML itself does not parse.
+    case configSyntax(file: String, message: String)
+    /// A file the run needs does not exist; `role` says what it was for ("manifest", "label", …).
+    case fileNotFound(path: String, role: String)
+    /// A glob or manifest that matched no usable files, or a manifest row that is malformed.
+    case dataset(source: String, message: String)
+    /// Image and label (or two modalities) of one subject are not on the same voxel grid.
+    case gridMismatch(first: String, second: String, detail: String)
+    /// A volume holds NaN or infinite voxels.
+    case nonFiniteVoxels(path: String, count: Int)
+    /// A label map holds a value that is not a class index `0..<classes`.
+    case badLabel(path: String, value: Float, classes: Int)
+    /// The loss became NaN or infinite; training stopped, the last good checkpoint is kept.
+    case nonFiniteLoss(epoch: Int, step: Int, terms: String)
+    /// A checkpoint that cannot be used (missing tensor, wrong shape, bad metadata).
+    case checkpoint(path: String, message: String)
+    /// Inputs of an evaluation or inference that do not fit together.
+    case mismatch(path: String, message: String)
+    /// An output location that cannot be written.
+    case output(path: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .config(let file, let key, let message):
+            return "\(file): \(key): \(message)"
+        case .configSyntax(let file, let message):
+            return "\(file): invalid YAML: \(message)"
+        case .fileNotFound(let path, let role):
+            return "\(path): no such \(role) file"
+        case .dataset(let source, let message):
+            return "\(source): \(message)"
+        case .gridMismatch(let first, let second, let detail):
+            return "\(first) and \(second) are not on the same voxel grid: \(detail)"
+        case .nonFiniteVoxels(let path, let count):
+            return "\(path): \(count) voxel\(count == 1 ? " is" : "s are") NaN or infinite"
+        case .badLabel(let path, let value, let classes):
+            return "\(path): label value \(value) is not a class index in 0..<\(classes)"
+        case .nonFiniteLoss(let epoch, let step, let terms):
+            return "training stopped: the loss is not finite at epoch \(epoch), step \(step) (\(terms)); "
+                + "the last good checkpoint is kept (try a lower training.optimizer.lr or training.grad_clip)"
+        case .checkpoint(let path, let message):
+            return "\(path): \(message)"
+        case .mismatch(let path, let message):
+            return "\(path): \(message)"
+        case .output(let path, let message):
+            return "\(path): \(message)"
+        }
+    }
+}
