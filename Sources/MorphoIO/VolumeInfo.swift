@@ -15,8 +15,7 @@ public struct VolumeInfo: Sendable {
 
     /// Reads the header and the voxels of `path` (any file `NIfTI.read` accepts).
     public static func read(_ path: String) throws -> VolumeInfo {
-        let image = try NIfTIImage.open(path)
-        try image.load()
+        let image = try NIfTIImage.load(path)
         let header = image.header
         var accumulator = StatisticsAccumulator(slope: header.sclSlope, inter: header.sclInter)
         image.visit(&accumulator)
