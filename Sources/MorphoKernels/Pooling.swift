@@ -31,7 +31,12 @@ public func maxPool(
         let s = src + p * extent.count
         for oy in 0..<g.out.h {
             let o = (p * g.out.d + oz) * g.out.h * g.out.w + oy * g.out.w
-            for ox in 0..<g.out.w {
+            var ox = 0
+            if kernel == 2 && stride == 2 {
+                ox = maxPool2Row(s, dst + o, argmax + o, oz: oz, oy: oy, g: g)
+            }
+            while ox < g.out.w {
+                defer { ox += 1 }
                 var best = -Float.infinity
                 var at = g.first(oz, oy, ox)
                 for a in 0..<g.kd { for b in 0..<g.kernel {
@@ -46,6 +51,44 @@ public func maxPool(
             }
         }
     }
+}
+
+/// The `kernel = stride = 2` case (every UNet encoder) for one output row, 16 outputs at a
+/// time: each window row is one 32-float load split into even and odd columns, and the
+/// running maximum and its index are selected lane-wise in scan order (a later candidate wins
+/// only if strictly greater or NaN, as in the scalar loop). Returns the outputs done; the
+/// caller finishes the row.
+@inline(__always)
+private func maxPool2Row(
+    _ s: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ argmax: UnsafeMutablePointer<Int32>,
+    oz: Int, oy: Int, g: PoolGeometry
+) -> Int {
+    let w = g.w, hw = g.h * g.w
+    let lane2 = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    var ox = 0
+    while ox + 16 <= g.out.w && 2 * ox + 32 <= w {
+        let first = ((oz * g.sd) * g.h + oy * 2) * w + 2 * ox
+        var best = Lanes(repeating: -.infinity)
+        var at = SIMD16<Int32>(repeating: 0)
+        for a in 0..<g.kd {
+            for b in 0..<2 {
+                let offset = a * hw + b * w
+                let pair = UnsafeRawPointer(s + first + offset).loadUnaligned(as: SIMD32<Float>.self)
+                let even = pair.evenHalf, odd = pair.oddHalf
+                let base = lane2 &+ Int32(truncatingIfNeeded: first + offset)
+                let evenWins = (even .> best) .| (even .!= even)
+                best.replace(with: even, where: evenWins)
+                at.replace(with: base, where: evenWins)
+                let oddWins = (odd .> best) .| (odd .!= odd)
+                best.replace(with: odd, where: oddWins)
+                at.replace(with: base &+ 1, where: oddWins)
+            }
+        }
+        storeLanes(best, dst + ox)
+        UnsafeMutableRawPointer(argmax + ox).storeBytes(of: at, as: SIMD16<Int32>.self)
+        ox += 16
+    }
+    return ox
 }
 
 /// Backward of `maxPool`: `gradIn[p, argmax[p, o]] += gradOut[p, o]`, zero elsewhere
@@ -78,7 +121,22 @@ public func averagePool(
         let s = src + p * extent.count
         for oy in 0..<g.out.h {
             let o = (p * g.out.d + oz) * g.out.h * g.out.w + oy * g.out.w
-            for ox in 0..<g.out.w {
+            var ox = 0
+            if kernel == 2 && stride == 2 {
+                // 16 outputs at a time: even + odd columns of each window row.
+                while ox + 16 <= g.out.w && 2 * ox + 32 <= g.w {
+                    var sum = Lanes()
+                    for a in 0..<g.kd { for b in 0..<2 {
+                        let row = ((oz * g.sd + a) * extent.h + oy * 2 + b) * extent.w + 2 * ox
+                        let pair = UnsafeRawPointer(s + row).loadUnaligned(as: SIMD32<Float>.self)
+                        sum += pair.evenHalf + pair.oddHalf
+                    } }
+                    storeLanes(sum * scale, dst + o + ox)
+                    ox += 16
+                }
+            }
+            while ox < g.out.w {
+                defer { ox += 1 }
                 var sum: Float = 0
                 for a in 0..<g.kd { for b in 0..<g.kernel {
                     let row = ((oz * g.sd + a) * extent.h + oy * stride + b) * extent.w + ox * stride

@@ -40,6 +40,8 @@ final class PoolingTests: XCTestCase {
     private let cases: [(SpatialExtent, Int, Int)] = [
         (SpatialExtent(d: 8, h: 6, w: 10), 2, 2), (SpatialExtent(d: 7, h: 9, w: 5), 3, 2),
         (SpatialExtent(h: 9, w: 12), 2, 2), (SpatialExtent(h: 11, w: 7), 3, 1),
+        // Wide enough for the 16-output SIMD path of kernel = stride = 2, plus a scalar tail.
+        (SpatialExtent(d: 4, h: 6, w: 71), 2, 2), (SpatialExtent(h: 5, w: 66), 2, 2),
     ]
 
     func testPoolingMatchesDirectWindowScan() {
