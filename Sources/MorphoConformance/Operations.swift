@@ -64,7 +64,13 @@ public enum ConformanceOperations {
             let maps = signedDistanceMaps(labels: mask, classes: 2, spatial: mask.shape, spacing: spacing)
             return OperationResult(output: maps.slice(axis: 1, 1 ..< 2).reshaped(mask.shape))
 
-        case "prl", "lcc":
+        case "lcc":
+            let loss = LocalNCC(window: try fx.int("win"), eps: try fx.float("eps"))
+            try fx.require(loss.window > 0 && loss.window % 2 == 1, "params.win", "must be odd and positive")
+            try checkImagePair(fx)
+            return try differentiate(fx) { loss($0["I"]!, $0["J"]!) }
+
+        case "prl":
             throw ConformanceError.unsupported(path: fx.path, reason: "op '\(fx.op)' waits for the separable/box filters of the kern branch")
 
         case "gcc":
