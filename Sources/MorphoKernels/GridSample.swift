@@ -7,6 +7,12 @@
 // normalise-to-[−1, 1]-and-back is the identity — and zero padding: each interpolation corner
 // outside the volume contributes 0 (PyTorch `grid_sample(padding_mode="zeros")`).
 
+/// The integer value of an integral float `f` with `|f| < 2²²`, without the range checks (and
+/// their branches) of `Int(f)`: adding 1.5·2²³ puts `f` in the low mantissa bits.
+@inline(__always) func integerValue(_ f: Float) -> Int {
+    Int(Int32(bitPattern: (f + 12_582_912).bitPattern) - 0x4B40_0000)
+}
+
 /// One axis of a linear sample at coordinate `q` on an axis of `size` voxels: the two corner
 /// indices (clamped into range so they can always be read) and their weights, zero for a
 /// corner outside the volume. `valid0/1` are the weights' derivatives' magnitudes: ∂w0/∂q =
@@ -23,9 +29,9 @@
         let qc = q > -2 ? (q < hi ? q : hi) : -2
         let f = qc.rounded(.down)
         let t = qc - f
-        let i = Int(f)
-        valid0 = i >= 0 && i < size ? 1 : 0
-        valid1 = i + 1 >= 0 && i + 1 < size ? 1 : 0
+        let i = integerValue(f)
+        valid0 = UInt(bitPattern: i) < UInt(size) ? 1 : 0
+        valid1 = UInt(bitPattern: i + 1) < UInt(size) ? 1 : 0
         i0 = min(max(i, 0), size - 1)
         i1 = min(max(i + 1, 0), size - 1)
         w0 = (1 - t) * valid0
@@ -78,19 +84,15 @@ public func warpLinearBackward(
     // Private scatter targets for workers 1...; worker 0 scatters straight into srcGrad.
     var slabs: [UnsafeMutablePointer<Float>] = []
     if let sg = srcGrad {
-        sg.update(repeating: 0, count: total)
         slabs.append(sg)
-        for _ in 1..<workers {
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: total)
-            s.update(repeating: 0, count: total)
-            slabs.append(s)
-        }
+        for _ in 1..<workers { slabs.append(.allocate(capacity: total)) }
     }
     defer { for s in slabs.dropFirst() { s.deallocate() } }
     let slabList = slabs
     Parallel.forEach(workers) { worker in
         let lo = worker * g.rows / workers, hi = (worker + 1) * g.rows / workers
         let scatter = slabList.isEmpty ? nil : slabList[worker]
+        scatter?.update(repeating: 0, count: total)
         for row in lo..<hi {
             if g.rank == 3 {
                 warpLinearBackwardRow(row, src: src, flow: flow, cot: cot, srcGrad: scatter, flowGrad: flowGrad,
@@ -176,6 +178,24 @@ private func corners(
     return (az, ay, ax)
 }
 
+/// `a + t·(b − a)`, fused.
+@inline(__always) private func lerp(_ a: Float, _ b: Float, _ t: Float) -> Float { a.addingProduct(t, b - a) }
+
+/// Is the sample at `q` interior along an axis of `size` voxels, i.e. are both corners inside?
+/// (False for NaN.) Interior samples — nearly all of them for a registration field — take the
+/// fast path without clamps or validity weights.
+@inline(__always) private func interior(_ q: Float, _ size: Int) -> Bool { q >= 0 && q < Float(size - 1) }
+
+/// `0, 1, …, 15`: lane offsets of a block of 16 voxels along x.
+private let laneOffsets = Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/// `integerValue` for 16 lanes at once (integral floats, `|f| < 2²²`).
+@inline(__always) private func integerLanes(_ f: Lanes) -> SIMD16<Int32> {
+    unsafeBitCast(f + Lanes(repeating: 12_582_912), to: SIMD16<Int32>.self) &- 0x4B40_0000
+}
+
+@inline(__always) private func lerpLanes(_ a: Lanes, _ b: Lanes, _ t: Lanes) -> Lanes { a.addingProduct(t, b - a) }
+
 @inline(__always)
 private func warpLinearRow(
     _ row: Int, src: UnsafePointer<Float>, flow: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
@@ -184,22 +204,96 @@ private func warpLinearRow(
     let (n, z, y) = g.split(row)
     let rowOffset = (z * g.h + y) * g.w
     let f = flow + n * g.rank * g.volume + rowOffset
-    let hw = g.h * g.w
-    for x in 0..<g.w {
-        let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
-        let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-        let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
-        for c in 0..<g.channels {
-            let plane = (n * g.channels + c) * g.volume
-            let s = src + plane
-            var v = az.w0 * (ay.w0 * (ax.w0 * s[r00 + ax.i0] + ax.w1 * s[r00 + ax.i1])
-                           + ay.w1 * (ax.w0 * s[r01 + ax.i0] + ax.w1 * s[r01 + ax.i1]))
-            if hasDepth {
-                v += az.w1 * (ay.w0 * (ax.w0 * s[r10 + ax.i0] + ax.w1 * s[r10 + ax.i1])
-                            + ay.w1 * (ax.w0 * s[r11 + ax.i0] + ax.w1 * s[r11 + ax.i1]))
-            }
-            out[plane + rowOffset + x] = v
+    let fyx = f + (hasDepth ? g.volume : 0), fx = fyx + g.volume
+    let hw = g.h &* g.w, w = g.w, h = g.h, volume = g.volume
+    let src0 = src + n * g.channels * volume, out0 = out + n * g.channels * volume + rowOffset
+    let zf = Float(z), yf = Float(y)
+    let dMax = Float(g.d - 1), hMax = Float(g.h - 1), wMax = Float(g.w - 1)
+
+    /// One voxel: the interior fast path or the general zero-padded sample.
+    @inline(__always) func voxel(_ x: Int) {
+        let qz = hasDepth ? zf + f[x] : 0
+        let qy = yf + fyx[x], qx = Float(x) + fx[x]
+        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
+        guard _fastPath(inside) else {
+            warpLinearBoundary(n: n, z: z, y: y, x: x, f: f + x, src: src, out: out0 + x, g: g, hasDepth: hasDepth)
+            return
         }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let tz = qz - z0, ty = qy - y0, tx = qx - x0
+        let corner = (integerValue(z0) &* h &+ integerValue(y0)) &* w &+ integerValue(x0)
+        var s = src0 + corner, o = out0 + x
+        for _ in 0..<g.channels {
+            var v = lerp(lerp(s[0], s[1], tx), lerp(s[w], s[w &+ 1], tx), ty)
+            if hasDepth {
+                let s1 = s + hw
+                v = lerp(v, lerp(lerp(s1[0], s1[1], tx), lerp(s1[w], s1[w &+ 1], tx), ty), tz)
+            }
+            o.pointee = v
+            s += volume; o += volume
+        }
+    }
+
+    // Blocks of 16 voxels whose samples are all interior: coordinates, weights and corner
+    // indices in SIMD, one scalar load per corner and lane, the lerps in SIMD again.
+    var x = 0
+    while x + 16 <= w {
+        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(f + x) : Lanes())
+        let qy = Lanes(repeating: yf) + loadLanes(fyx + x)
+        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
+        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
+        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
+        guard all(inside) else {
+            for i in x..<(x + 16) { voxel(i) }
+            x += 16
+            continue
+        }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let tz = qz - z0, ty = qy - y0, tx = qx - x0
+        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: w)
+            &+ integerLanes(x0)
+        var s = src0, o = out0 + x
+        for _ in 0..<g.channels {
+            var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
+            var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
+            for l in 0..<16 {
+                let p = s + Int(corner[l])
+                a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
+                if hasDepth {
+                    let p1 = p + hw
+                    b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
+                }
+            }
+            var v = lerpLanes(lerpLanes(a00, a01, tx), lerpLanes(a10, a11, tx), ty)
+            if hasDepth { v = lerpLanes(v, lerpLanes(lerpLanes(b00, b01, tx), lerpLanes(b10, b11, tx), ty), tz) }
+            storeLanes(v, o)
+            s += volume; o += volume
+        }
+        x += 16
+    }
+    while x < w { voxel(x); x += 1 }
+}
+
+/// The forward sample at one voxel with a corner outside the volume (zero padding), all channels.
+@inline(never)
+private func warpLinearBoundary(
+    n: Int, z: Int, y: Int, x: Int, f: UnsafePointer<Float>, src: UnsafePointer<Float>,
+    out: UnsafeMutablePointer<Float>, g: WarpGeometry, hasDepth: Bool
+) {
+    let hw = g.h * g.w
+    let (az, ay, ax) = corners(z, y, x, f, g, hasDepth: hasDepth)
+    let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
+    let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
+    for c in 0..<g.channels {
+        let plane = (n * g.channels + c) * g.volume
+        let s = src + plane
+        var v = az.w0 * (ay.w0 * (ax.w0 * s[r00 + ax.i0] + ax.w1 * s[r00 + ax.i1])
+                       + ay.w1 * (ax.w0 * s[r01 + ax.i0] + ax.w1 * s[r01 + ax.i1]))
+        if hasDepth {
+            v += az.w1 * (ay.w0 * (ax.w0 * s[r10 + ax.i0] + ax.w1 * s[r10 + ax.i1])
+                        + ay.w1 * (ax.w0 * s[r11 + ax.i0] + ax.w1 * s[r11 + ax.i1]))
+        }
+        out[c * g.volume] = v
     }
 }
 
@@ -212,55 +306,205 @@ private func warpLinearBackwardRow(
     let (n, z, y) = g.split(row)
     let rowOffset = (z * g.h + y) * g.w
     let f = flow + n * g.rank * g.volume + rowOffset
-    let hw = g.h * g.w
-    for x in 0..<g.w {
-        let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
-        let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-        let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
+    let fyx = f + (hasDepth ? g.volume : 0), fx = fyx + g.volume
+    let hw = g.h &* g.w, w = g.w, h = g.h, volume = g.volume
+    let planes0 = n * g.channels * volume
+    let src0 = src + planes0, cot0 = cot + planes0 + rowOffset
+    let grad0 = srcGrad.map { $0 + planes0 }
+    // Flow gradient rows of this (n, z, y): channel a at flowRow + a·volume.
+    let flowRow = flowGrad.map { $0 + n * g.rank * volume + rowOffset }
+    let zf = Float(z), yf = Float(y)
+    let dMax = Float(g.d - 1), hMax = Float(g.h - 1), wMax = Float(g.w - 1)
+
+    /// Writes ∂L/∂q at voxel x into the flow gradient.
+    @inline(__always) func storeFlowGrad(_ x: Int, _ dz: Float, _ dy: Float, _ dx: Float) {
+        guard let o = flowRow.map({ $0 + x }) else { return }
+        if hasDepth { o[0] = dz; o[volume] = dy; o[2 * volume] = dx } else { o[0] = dy; o[volume] = dx }
+    }
+
+    /// One voxel: the interior fast path or the general zero-padded backward.
+    @inline(__always) func voxel(_ x: Int) {
+        let qz = hasDepth ? zf + f[x] : 0
+        let qy = yf + fyx[x], qx = Float(x) + fx[x]
+        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
+        guard _fastPath(inside) else {
+            let (dz, dy, dx) = warpLinearBackwardBoundary(
+                n: n, z: z, y: y, x: x, rowOffset: rowOffset, f: f, src: src, cot: cot, srcGrad: srcGrad,
+                wantFlow: flowGrad != nil, g: g, hasDepth: hasDepth)
+            storeFlowGrad(x, dz, dy, dx)
+            return
+        }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let tz = qz - z0, ty = qy - y0, tx = qx - x0
+        let uz = 1 - tz, uy = 1 - ty, ux = 1 - tx
+        let corner = (integerValue(z0) &* h &+ integerValue(y0)) &* w &+ integerValue(x0)
         var dz: Float = 0, dy: Float = 0, dx: Float = 0
         for c in 0..<g.channels {
-            let plane = (n * g.channels + c) * g.volume
-            let gOut = cot[plane + rowOffset + x]
-            if let sg = srcGrad {
-                let t = sg + plane
-                let g0 = gOut * az.w0
-                t[r00 + ax.i0] += g0 * ay.w0 * ax.w0; t[r00 + ax.i1] += g0 * ay.w0 * ax.w1
-                t[r01 + ax.i0] += g0 * ay.w1 * ax.w0; t[r01 + ax.i1] += g0 * ay.w1 * ax.w1
+            let gOut = cot0[c &* volume &+ x]
+            if let sg = grad0 {
+                let t = sg + (c &* volume &+ corner)
+                let g0 = hasDepth ? gOut * uz : gOut
+                let g00 = g0 * uy, g01 = g0 * ty
+                t[0] += g00 * ux; t[1] += g00 * tx; t[w] += g01 * ux; t[w &+ 1] += g01 * tx
                 if hasDepth {
-                    let g1 = gOut * az.w1
-                    t[r10 + ax.i0] += g1 * ay.w0 * ax.w0; t[r10 + ax.i1] += g1 * ay.w0 * ax.w1
-                    t[r11 + ax.i0] += g1 * ay.w1 * ax.w0; t[r11 + ax.i1] += g1 * ay.w1 * ax.w1
+                    let t1 = t + hw, g1 = gOut * tz
+                    let g10 = g1 * uy, g11 = g1 * ty
+                    t1[0] += g10 * ux; t1[1] += g10 * tx; t1[w] += g11 * ux; t1[w &+ 1] += g11 * tx
                 }
             }
             if flowGrad != nil {
-                let s = src + plane
-                // Bilinear pieces of slice z0: along x at rows y0/y1, then their x-derivatives.
-                let s000 = s[r00 + ax.i0], s001 = s[r00 + ax.i1], s010 = s[r01 + ax.i0], s011 = s[r01 + ax.i1]
-                let lx00 = ax.w0 * s000 + ax.w1 * s001, lx01 = ax.w0 * s010 + ax.w1 * s011
-                let dx00 = ax.valid1 * s001 - ax.valid0 * s000, dx01 = ax.valid1 * s011 - ax.valid0 * s010
-                let plane0 = ay.w0 * lx00 + ay.w1 * lx01
-                var gx = az.w0 * (ay.w0 * dx00 + ay.w1 * dx01)
-                var gy = az.w0 * (ay.valid1 * lx01 - ay.valid0 * lx00)
+                let s = src0 + (c &* volume &+ corner)
+                // x-differences and x-lerps along rows y0/y1, then their y- and z-lerps.
+                let dx00 = s[1] - s[0], dx01 = s[w &+ 1] - s[w]
+                let c00 = s[0].addingProduct(tx, dx00), c01 = s[w].addingProduct(tx, dx01)
+                var gx = lerp(dx00, dx01, ty), gy = c01 - c00
                 if hasDepth {
-                    let s100 = s[r10 + ax.i0], s101 = s[r10 + ax.i1], s110 = s[r11 + ax.i0], s111 = s[r11 + ax.i1]
-                    let lx10 = ax.w0 * s100 + ax.w1 * s101, lx11 = ax.w0 * s110 + ax.w1 * s111
-                    let dx10 = ax.valid1 * s101 - ax.valid0 * s100, dx11 = ax.valid1 * s111 - ax.valid0 * s110
-                    let plane1 = ay.w0 * lx10 + ay.w1 * lx11
-                    gx += az.w1 * (ay.w0 * dx10 + ay.w1 * dx11)
-                    gy += az.w1 * (ay.valid1 * lx11 - ay.valid0 * lx10)
-                    dz += gOut * (az.valid1 * plane1 - az.valid0 * plane0)
+                    let s1 = s + hw
+                    let dx10 = s1[1] - s1[0], dx11 = s1[w &+ 1] - s1[w]
+                    let c10 = s1[0].addingProduct(tx, dx10), c11 = s1[w].addingProduct(tx, dx11)
+                    gx = lerp(gx, lerp(dx10, dx11, ty), tz)
+                    gy = lerp(gy, c11 - c10, tz)
+                    dz = dz.addingProduct(gOut, lerp(c10, c11, ty) - lerp(c00, c01, ty))
                 }
-                dy += gOut * gy
-                dx += gOut * gx
+                dy = dy.addingProduct(gOut, gy)
+                dx = dx.addingProduct(gOut, gx)
             }
         }
-        if let fg = flowGrad {
-            let o = fg + n * g.rank * g.volume + rowOffset + x
-            if hasDepth {
-                o[0] = dz; o[g.volume] = dy; o[2 * g.volume] = dx
-            } else {
-                o[0] = dy; o[g.volume] = dx
+        storeFlowGrad(x, dz, dy, dx)
+    }
+
+    // Blocks of 16 interior voxels, as in the forward: SIMD weights; the scatter-add runs lane
+    // by lane (neighbouring voxels share corners), the flow gradient stays in SIMD.
+    var x = 0
+    while x + 16 <= w {
+        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(f + x) : Lanes())
+        let qy = Lanes(repeating: yf) + loadLanes(fyx + x)
+        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
+        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
+        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
+        guard all(inside) else {
+            for i in x..<(x + 16) { voxel(i) }
+            x += 16
+            continue
+        }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let tz = qz - z0, ty = qy - y0, tx = qx - x0
+        let one = Lanes(repeating: 1)
+        let uz = one - tz, uy = one - ty, ux = one - tx
+        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: w)
+            &+ integerLanes(x0)
+        var dz = Lanes(), dy = Lanes(), dx = Lanes()
+        for c in 0..<g.channels {
+            let gOut = loadLanes(cot0 + (c &* volume &+ x))
+            if let sg = grad0 {
+                let t = sg + c &* volume
+                let g0 = hasDepth ? gOut * uz : gOut
+                let g00 = g0 * uy, g01 = g0 * ty
+                let w000 = g00 * ux, w001 = g00 * tx, w010 = g01 * ux, w011 = g01 * tx
+                let g1 = gOut * tz
+                let g10 = g1 * uy, g11 = g1 * ty
+                let w100 = g10 * ux, w101 = g10 * tx, w110 = g11 * ux, w111 = g11 * tx
+                // Lower-x corners of all lanes first, then upper-x: neighbouring lanes' corners are
+                // usually one float apart, and a pair p[0], p[1] merged into one 8-byte access would
+                // overlap the next lane's pair and defeat store-to-load forwarding.
+                for l in 0..<16 {
+                    let p = t + Int(corner[l])
+                    p[0] += w000[l]; p[w] += w010[l]
+                    if hasDepth { p[hw] += w100[l]; p[hw &+ w] += w110[l] }
+                }
+                for l in 0..<16 {
+                    let p = t + Int(corner[l]) + 1
+                    p[0] += w001[l]; p[w] += w011[l]
+                    if hasDepth { p[hw] += w101[l]; p[hw &+ w] += w111[l] }
+                }
             }
+            if flowGrad != nil {
+                let s = src0 + c &* volume
+                var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
+                var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
+                for l in 0..<16 {
+                    let p = s + Int(corner[l])
+                    a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
+                    if hasDepth {
+                        let p1 = p + hw
+                        b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
+                    }
+                }
+                let dx00 = a01 - a00, dx01 = a11 - a10
+                let c00 = a00.addingProduct(tx, dx00), c01 = a10.addingProduct(tx, dx01)
+                var gx = lerpLanes(dx00, dx01, ty), gy = c01 - c00
+                if hasDepth {
+                    let dx10 = b01 - b00, dx11 = b11 - b10
+                    let c10 = b00.addingProduct(tx, dx10), c11 = b10.addingProduct(tx, dx11)
+                    gx = lerpLanes(gx, lerpLanes(dx10, dx11, ty), tz)
+                    gy = lerpLanes(gy, c11 - c10, tz)
+                    dz = dz.addingProduct(gOut, lerpLanes(c10, c11, ty) - lerpLanes(c00, c01, ty))
+                }
+                dy = dy.addingProduct(gOut, gy)
+                dx = dx.addingProduct(gOut, gx)
+            }
+        }
+        if let o = flowRow.map({ $0 + x }) {
+            if hasDepth {
+                storeLanes(dz, o); storeLanes(dy, o + volume); storeLanes(dx, o + 2 * volume)
+            } else {
+                storeLanes(dy, o); storeLanes(dx, o + volume)
+            }
+        }
+        x += 16
+    }
+    while x < w { voxel(x); x += 1 }
+}
+
+/// The backward pass at one voxel whose sample has a corner outside the volume: general
+/// weights with zero-padding validity. Returns `∂L/∂q` summed over channels.
+@inline(__always)
+private func warpLinearBackwardBoundary(
+    n: Int, z: Int, y: Int, x: Int, rowOffset: Int, f: UnsafePointer<Float>,
+    src: UnsafePointer<Float>, cot: UnsafePointer<Float>, srcGrad: UnsafeMutablePointer<Float>?,
+    wantFlow: Bool, g: WarpGeometry, hasDepth: Bool
+) -> (Float, Float, Float) {
+    let hw = g.h * g.w
+    let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
+    let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
+    let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
+    var dz: Float = 0, dy: Float = 0, dx: Float = 0
+    for c in 0..<g.channels {
+        let plane = (n * g.channels + c) * g.volume
+        let gOut = cot[plane + rowOffset + x]
+        if let sg = srcGrad {
+            // Invalid corners have weight 0 and a clamped (valid) index: adding 0 is harmless.
+            let t = sg + plane
+            let g0 = gOut * az.w0
+            t[r00 + ax.i0] += g0 * ay.w0 * ax.w0; t[r00 + ax.i1] += g0 * ay.w0 * ax.w1
+            t[r01 + ax.i0] += g0 * ay.w1 * ax.w0; t[r01 + ax.i1] += g0 * ay.w1 * ax.w1
+            if hasDepth {
+                let g1 = gOut * az.w1
+                t[r10 + ax.i0] += g1 * ay.w0 * ax.w0; t[r10 + ax.i1] += g1 * ay.w0 * ax.w1
+                t[r11 + ax.i0] += g1 * ay.w1 * ax.w0; t[r11 + ax.i1] += g1 * ay.w1 * ax.w1
+            }
+        }
+        if wantFlow {
+            let s = src + plane
+            // Bilinear pieces of slice z0: along x at rows y0/y1, then their x-derivatives.
+            let s000 = s[r00 + ax.i0], s001 = s[r00 + ax.i1], s010 = s[r01 + ax.i0], s011 = s[r01 + ax.i1]
+            let lx00 = ax.w0 * s000 + ax.w1 * s001, lx01 = ax.w0 * s010 + ax.w1 * s011
+            let dx00 = ax.valid1 * s001 - ax.valid0 * s000, dx01 = ax.valid1 * s011 - ax.valid0 * s010
+            let plane0 = ay.w0 * lx00 + ay.w1 * lx01
+            var gx = az.w0 * (ay.w0 * dx00 + ay.w1 * dx01)
+            var gy = az.w0 * (ay.valid1 * lx01 - ay.valid0 * lx00)
+            if hasDepth {
+                let s100 = s[r10 + ax.i0], s101 = s[r10 + ax.i1], s110 = s[r11 + ax.i0], s111 = s[r11 + ax.i1]
+                let lx10 = ax.w0 * s100 + ax.w1 * s101, lx11 = ax.w0 * s110 + ax.w1 * s111
+                let dx10 = ax.valid1 * s101 - ax.valid0 * s100, dx11 = ax.valid1 * s111 - ax.valid0 * s110
+                let plane1 = ay.w0 * lx10 + ay.w1 * lx11
+                gx += az.w1 * (ay.w0 * dx10 + ay.w1 * dx11)
+                gy += az.w1 * (ay.valid1 * lx11 - ay.valid0 * lx10)
+                dz += gOut * (az.valid1 * plane1 - az.valid0 * plane0)
+            }
+            dy += gOut * gy
+            dx += gOut * gx
         }
     }
+    return (dz, dy, dx)
 }

@@ -109,10 +109,10 @@ final class DistanceTransformTests: XCTestCase {
             var out = [Float](repeating: 0, count: mask.count)
             let ms = mask.withUnsafeBufferPointer { m in
                 out.withUnsafeMutableBufferPointer { o in
-                    medianMilliseconds(runs: 5) { signedDistance(mask: m, shape: shape, spacing: [1.0, 0.8, 1.2], into: o) }
+                    timeKernel(runs: 5) { signedDistance(mask: m, shape: shape, spacing: [1.0, 0.8, 1.2], into: o) }
                 }
             }
-            print("TIMING signedDistance \(n)^3 threads=\(Parallel.threads): \(String(format: "%.1f", ms)) ms")
+            report("signedDistance \(n)^3", ms)
         }
     }
 }
