@@ -1,0 +1,53 @@
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+extension BenchCase {
+    /// Whole training steps with the shapes of `/work/shared/bench/bench_torch.py`: forward,
+    /// loss, backward and an Adam update. `seg3d/unet/SIZE/step` and `seg2d/unet/256x8/step` run
+    /// MONAI's `UNet(channels=(16, 32, 64, 128), strides=(2, 2, 2))` layout with two classes and
+    /// Dice + CE, on one 1-channel volume of SIZE³ or a batch of 8 slices of 256².
+    static var stepCases: [BenchCase] {
+        var cases: [BenchCase] = []
+        for size in [64, 96, 128] {
+            cases.append(segmentationStep(name: "seg3d/unet/\(size)/step", shape: [1, 1, size, size, size]))
+        }
+        cases.append(segmentationStep(name: "seg2d/unet/256x8/step", shape: [8, 1, 256, 256]))
+        return cases
+    }
+
+    static func segmentationStep(name: String, shape: [Int]) -> BenchCase {
+        BenchCase(name: name) {
+            var rng = RandomGenerator(seed: 1)
+            let net = UNet(spatialRank: shape.count - 2, inChannels: 1, outChannels: 2, channels: [16, 32, 64, 128],
+                           rng: &rng)
+            let optimizer = Adam(net.namedParameters, learningRate: 1e-4)
+            let image = Tensor.randomNormal(shape, using: &rng)
+            // Labels: a centred ball, as a class-index map [N, 1, spatial...].
+            var labelShape = shape
+            labelShape[1] = 1
+            let labels = Tensor(shape: labelShape) { p in
+                let spatial = Array(shape.dropFirst(2))
+                let count = spatial.reduce(1, *)
+                for n in 0..<shape[0] {
+                    for v in 0..<count {
+                        var rest = v, r2 = 0.0
+                        for axis in spatial.indices.reversed() {
+                            let c = Double(rest % spatial[axis]) - Double(spatial[axis]) / 2
+                            r2 += c * c / (Double(spatial[axis]) * Double(spatial[axis]) / 9)
+                            rest /= spatial[axis]
+                        }
+                        p[n * count + v] = r2 < 1 ? 1 : 0
+                    }
+                }
+            }
+            let loss = DiceCELoss()
+            return {
+                net.zeroGrad()
+                let l = loss(logits: net(image), labels: labels)
+                l.backward()
+                optimizer.step()
+            }
+        }
+    }
+}
