@@ -224,6 +224,23 @@ private struct WarpRow {
         return (qz - z0, qy - y0, qx - x0, corner)
     }
 
+    /// Visits the row: `block(x, tz, ty, tx, corner)` for each run `x ..< x + 16` of interior
+    /// samples, `voxel(x)` for every other voxel (runs with a non-interior sample, the tail).
+    @inline(__always) func sweep(
+        block: (Int, Lanes, Lanes, Lanes, SIMD16<Int32>) -> Void, voxel: (Int) -> Void
+    ) {
+        var x = 0
+        while x + 16 <= g.w {
+            if let (tz, ty, tx, corner) = interiorBlock(x) {
+                block(x, tz, ty, tx, corner)
+            } else {
+                for i in x..<(x + 16) { voxel(i) }
+            }
+            x += 16
+        }
+        while x < g.w { voxel(x); x += 1 }
+    }
+
     /// General (zero-padded) axis parts of voxel `x`'s sample and the four row offsets
     /// `r[zy] = z·H·W + y·W` of its corners.
     @inline(__always) func boundary(_ x: Int) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis, r: (Int, Int, Int, Int)) {
@@ -279,13 +296,7 @@ private func warpLinearRow(
         }
     }
 
-    var x = 0
-    while x + 16 <= w {
-        defer { x += 16 }
-        guard let (tz, ty, tx, corner) = r.interiorBlock(x) else {
-            for i in x..<(x + 16) { voxel(i) }
-            continue
-        }
+    r.sweep(block: { x, tz, ty, tx, corner in
         var s = src0, o = out0 + x
         for _ in 0..<g.channels {
             let c = CornerLanes(s, corner, w: w, hw: hw, hasDepth: hasDepth)
@@ -294,8 +305,7 @@ private func warpLinearRow(
             storeLanes(v, o)
             s += volume; o += volume
         }
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
 /// The forward sample of voxel `x` when a corner is outside the volume (zero padding), all
@@ -378,13 +388,7 @@ private func warpLinearBackwardRow(
 
     // Blocks of 16 interior voxels: SIMD weights; the scatter-add runs lane by lane
     // (neighbouring voxels share corners), the flow gradient stays in SIMD.
-    var x = 0
-    while x + 16 <= w {
-        defer { x += 16 }
-        guard let (tz, ty, tx, corner) = r.interiorBlock(x) else {
-            for i in x..<(x + 16) { voxel(i) }
-            continue
-        }
+    r.sweep(block: { x, tz, ty, tx, corner in
         let one = Lanes(repeating: 1)
         let uz = one - tz, uy = one - ty, ux = one - tx
         var dz = Lanes(), dy = Lanes(), dx = Lanes()
@@ -435,8 +439,7 @@ private func warpLinearBackwardRow(
                 storeLanes(dy, o); storeLanes(dx, o + volume)
             }
         }
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
 /// The backward pass at voxel `x` when a corner of its sample is outside the volume: general
