@@ -17,7 +17,7 @@
 /// indices (clamped into range so they can always be read) and their weights, zero for a
 /// corner outside the volume. `valid0/1` are the weights' derivatives' magnitudes: ∂w0/∂q =
 /// −valid0, ∂w1/∂q = +valid1.
-@usableFromInline struct LinearAxis {
+struct LinearAxis {
     var i0: Int, i1: Int
     var w0: Float, w1: Float
     var valid0: Float, valid1: Float
@@ -67,7 +67,8 @@ public func warpLinear(
 ///
 /// - `srcGrad[n, c, s] = Σ_p cot[n, c, p] · w_s(p)` — the transpose of the interpolation, a
 ///   scatter-add. Each worker scatters into its own slab (worker 0 into `srcGrad` itself), and
-///   the slabs are summed at the end, so threads never write the same memory.
+///   the slabs are summed at the end, so threads never write the same memory; this allocates
+///   `Parallel.threads − 1` temporary buffers of `src`'s size.
 /// - `flowGrad[n, a, p] = Σ_c cot[n, c, p] · ∂src[n, c](q)/∂q_a` at `q = p + flow(p)`, the
 ///   derivative of the interpolation weights (one-sided at integer coordinates, as PyTorch).
 ///
@@ -112,7 +113,9 @@ public func warpLinearBackward(
 
 /// Nearest-neighbour warp for label maps: `out[n, c, p] = src[n, c][round(p + flow(p))]`, 0 when
 /// the rounded voxel is outside. Rounding is half-to-even (`nearbyint`), PyTorch
-/// `grid_sample(mode="nearest")`'s rule. Shapes as `warpLinear`. Not differentiable.
+/// `grid_sample(mode="nearest")`'s rule, applied to `p + flow(p)` in float (VoxelMorph's
+/// normalise/unnormalise round trip can move an exact .5 tie by an ulp, so exact ties are the
+/// one place the two may pick different voxels). Shapes as `warpLinear`. Not differentiable.
 public func warpNearest(
     src: UnsafePointer<Float>, flow: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
     batch: Int, channels: Int, extent: SpatialExtent
@@ -148,7 +151,7 @@ public func warpNearest(
 // MARK: - Implementation
 
 /// Sizes shared by the warp loops; rows are `(n, z, y)` lines of `W` output voxels.
-@usableFromInline struct WarpGeometry {
+struct WarpGeometry {
     let batch: Int, channels: Int, rank: Int
     let d: Int, h: Int, w: Int
     var volume: Int { d * h * w }
@@ -157,6 +160,8 @@ public func warpNearest(
     init(batch: Int, channels: Int, extent: SpatialExtent) {
         precondition(batch > 0 && channels > 0, "warp: batch and channels must be positive")
         precondition(extent.rank == 3 || extent.d == 1, "warp: rank-2 data must have D = 1")
+        // Corner indices go through `integerValue` (exact for |coordinate| < 2²²): cap the axes.
+        precondition(max(extent.d, extent.h, extent.w) < 1 << 21, "warp: axis longer than 2²¹ voxels")
         self.batch = batch; self.channels = channels; rank = extent.rank
         d = extent.d; h = extent.h; w = extent.w
     }
