@@ -67,6 +67,26 @@ final class DistanceTransformTests: XCTestCase {
         XCTAssertEqual(withThreads(1) { distanceToMask(mask, shape: shape, spacing: spacing) }, ours)
     }
 
+    func testSignedDistanceOfABallMatchesBruteForceWhereWholeTilesAreSkipped() {
+        // Most 16-line tiles of a 24³ volume with a small ball are all background (all 0 for the
+        // inside transform) or hold no feature (all +∞ for the outside one): the skip path.
+        let n = 24, shape = [n, n, n], spacing = [1.0, 1.25, 0.75]
+        var mask = [Bool](repeating: false, count: n * n * n)
+        for z in 0..<n { for y in 0..<n { for x in 0..<n {
+            let dz = Double(z - 10), dy = Double(y - 13), dx = Double(x - 11)
+            mask[(z * n + y) * n + x] = dz * dz + dy * dy + dx * dx < 25
+        } } }
+        let ours = withThreads(2) { signedDistance(mask: mask, shape: shape, spacing: spacing) }
+        let toMask = naiveSquaredDistance(to: mask, shape: shape, spacing: spacing)
+        let toBackground = naiveSquaredDistance(to: mask.map { !$0 }, shape: shape, spacing: spacing)
+        var worst = 0.0
+        for i in mask.indices {
+            let ref = mask[i] ? 1 - toBackground[i].squareRoot() : toMask[i].squareRoot()
+            worst = max(worst, abs(Double(ours[i]) - ref))
+        }
+        XCTAssertLessThan(worst, 1e-4)
+    }
+
     func testSignedDistanceIsZeroOnEmptyMask() {
         XCTAssertEqual(signedDistance(mask: [Bool](repeating: false, count: 60), shape: [3, 4, 5]), [Float](repeating: 0, count: 60))
     }
