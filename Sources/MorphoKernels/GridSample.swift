@@ -17,7 +17,7 @@
 /// indices (clamped into range so they can always be read) and their weights, zero for a
 /// corner outside the volume. `valid0/1` are the weights' derivatives' magnitudes: ∂w0/∂q =
 /// −valid0, ∂w1/∂q = +valid1.
-@usableFromInline struct LinearAxis {
+struct LinearAxis {
     var i0: Int, i1: Int
     var w0: Float, w1: Float
     var valid0: Float, valid1: Float
@@ -67,7 +67,8 @@ public func warpLinear(
 ///
 /// - `srcGrad[n, c, s] = Σ_p cot[n, c, p] · w_s(p)` — the transpose of the interpolation, a
 ///   scatter-add. Each worker scatters into its own slab (worker 0 into `srcGrad` itself), and
-///   the slabs are summed at the end, so threads never write the same memory.
+///   the slabs are summed at the end, so threads never write the same memory; this allocates
+///   `Parallel.threads − 1` temporary buffers of `src`'s size.
 /// - `flowGrad[n, a, p] = Σ_c cot[n, c, p] · ∂src[n, c](q)/∂q_a` at `q = p + flow(p)`, the
 ///   derivative of the interpolation weights (one-sided at integer coordinates, as PyTorch).
 ///
@@ -112,7 +113,9 @@ public func warpLinearBackward(
 
 /// Nearest-neighbour warp for label maps: `out[n, c, p] = src[n, c][round(p + flow(p))]`, 0 when
 /// the rounded voxel is outside. Rounding is half-to-even (`nearbyint`), PyTorch
-/// `grid_sample(mode="nearest")`'s rule. Shapes as `warpLinear`. Not differentiable.
+/// `grid_sample(mode="nearest")`'s rule, applied to `p + flow(p)` in float (VoxelMorph's
+/// normalise/unnormalise round trip can move an exact .5 tie by an ulp, so exact ties are the
+/// one place the two may pick different voxels). Shapes as `warpLinear`. Not differentiable.
 public func warpNearest(
     src: UnsafePointer<Float>, flow: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
     batch: Int, channels: Int, extent: SpatialExtent
@@ -148,7 +151,7 @@ public func warpNearest(
 // MARK: - Implementation
 
 /// Sizes shared by the warp loops; rows are `(n, z, y)` lines of `W` output voxels.
-@usableFromInline struct WarpGeometry {
+struct WarpGeometry {
     let batch: Int, channels: Int, rank: Int
     let d: Int, h: Int, w: Int
     var volume: Int { d * h * w }
@@ -157,6 +160,8 @@ public func warpNearest(
     init(batch: Int, channels: Int, extent: SpatialExtent) {
         precondition(batch > 0 && channels > 0, "warp: batch and channels must be positive")
         precondition(extent.rank == 3 || extent.d == 1, "warp: rank-2 data must have D = 1")
+        // Corner indices go through `integerValue` (exact for |coordinate| < 2²²): cap the axes.
+        precondition(max(extent.d, extent.h, extent.w) < 1 << 21, "warp: axis longer than 2²¹ voxels")
         self.batch = batch; self.channels = channels; rank = extent.rank
         d = extent.d; h = extent.h; w = extent.w
     }
@@ -166,25 +171,9 @@ public func warpNearest(
     }
 }
 
-/// The corners of one linear sample: axis parts and the four row offsets `(z, y)` → `z·H·W + y·W`.
-@inline(__always)
-private func corners(
-    _ z: Int, _ y: Int, _ x: Int, _ f: UnsafePointer<Float>, _ g: WarpGeometry, hasDepth: Bool
-) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis) {
-    let az = hasDepth ? LinearAxis(Float(z) + f[0], size: g.d) : LinearAxis(0, size: 1)
-    let fyx = f + (hasDepth ? g.volume : 0)
-    let ay = LinearAxis(Float(y) + fyx[0], size: g.h)
-    let ax = LinearAxis(Float(x) + fyx[g.volume], size: g.w)
-    return (az, ay, ax)
-}
-
 /// `a + t·(b − a)`, fused.
 @inline(__always) private func lerp(_ a: Float, _ b: Float, _ t: Float) -> Float { a.addingProduct(t, b - a) }
-
-/// Is the sample at `q` interior along an axis of `size` voxels, i.e. are both corners inside?
-/// (False for NaN.) Interior samples — nearly all of them for a registration field — take the
-/// fast path without clamps or validity weights.
-@inline(__always) private func interior(_ q: Float, _ size: Int) -> Bool { q >= 0 && q < Float(size - 1) }
+@inline(__always) private func lerp(_ a: Lanes, _ b: Lanes, _ t: Lanes) -> Lanes { a.addingProduct(t, b - a) }
 
 /// `0, 1, …, 15`: lane offsets of a block of 16 voxels along x.
 private let laneOffsets = Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -194,34 +183,112 @@ private let laneOffsets = Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
     unsafeBitCast(f + Lanes(repeating: 12_582_912), to: SIMD16<Int32>.self) &- 0x4B40_0000
 }
 
-@inline(__always) private func lerpLanes(_ a: Lanes, _ b: Lanes, _ t: Lanes) -> Lanes { a.addingProduct(t, b - a) }
+/// One output row `(n, z, y)` of a warp: its flow rows and the sample coordinates of its
+/// voxels. A sample is *interior* when all its corners are inside the volume (false for NaN);
+/// nearly all samples of a registration field are, and they skip clamps and validity weights.
+private struct WarpRow {
+    let g: WarpGeometry, hasDepth: Bool
+    let n: Int, z: Int, y: Int, offset: Int
+    /// Flow rows of the z (3D only), y and x displacements.
+    let fz: UnsafePointer<Float>, fy: UnsafePointer<Float>, fx: UnsafePointer<Float>
+    let zf: Float, yf: Float, dMax: Float, hMax: Float, wMax: Float
+
+    @inline(__always) init(_ row: Int, flow: UnsafePointer<Float>, g: WarpGeometry, hasDepth: Bool) {
+        self.g = g; self.hasDepth = hasDepth
+        (n, z, y) = g.split(row)
+        offset = (z * g.h + y) * g.w
+        fz = flow + n * g.rank * g.volume + offset
+        fy = fz + (hasDepth ? g.volume : 0)
+        fx = fy + g.volume
+        zf = Float(z); yf = Float(y)
+        dMax = Float(g.d - 1); hMax = Float(g.h - 1); wMax = Float(g.w - 1)
+    }
+
+    /// Fractional parts and the flat index of the lower corner of voxel `x`'s sample, if interior.
+    @inline(__always) func interior(_ x: Int) -> (tz: Float, ty: Float, tx: Float, corner: Int)? {
+        let qz = hasDepth ? zf + fz[x] : 0
+        let qy = yf + fy[x], qx = Float(x) + fx[x]
+        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
+        guard _fastPath(inside) else { return nil }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let corner = (integerValue(z0) &* g.h &+ integerValue(y0)) &* g.w &+ integerValue(x0)
+        return (qz - z0, qy - y0, qx - x0, corner)
+    }
+
+    /// `interior` for voxels `x ..< x + 16` at once, if all 16 samples are interior.
+    @inline(__always) func interiorBlock(_ x: Int) -> (tz: Lanes, ty: Lanes, tx: Lanes, corner: SIMD16<Int32>)? {
+        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(fz + x) : Lanes())
+        let qy = Lanes(repeating: yf) + loadLanes(fy + x)
+        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
+        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
+        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
+        guard all(inside) else { return nil }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: g.h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: g.w)
+            &+ integerLanes(x0)
+        return (qz - z0, qy - y0, qx - x0, corner)
+    }
+
+    /// Visits the row: `block(x, tz, ty, tx, corner)` for each run `x ..< x + 16` of interior
+    /// samples, `voxel(x)` for every other voxel (runs with a non-interior sample, the tail).
+    @inline(__always) func sweep(
+        block: (Int, Lanes, Lanes, Lanes, SIMD16<Int32>) -> Void, voxel: (Int) -> Void
+    ) {
+        var x = 0
+        while x + 16 <= g.w {
+            if let (tz, ty, tx, corner) = interiorBlock(x) {
+                block(x, tz, ty, tx, corner)
+            } else {
+                for i in x..<(x + 16) { voxel(i) }
+            }
+            x += 16
+        }
+        while x < g.w { voxel(x); x += 1 }
+    }
+
+    /// General (zero-padded) axis parts of voxel `x`'s sample and the four row offsets
+    /// `r[zy] = z·H·W + y·W` of its corners.
+    @inline(__always) func boundary(_ x: Int) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis, r: (Int, Int, Int, Int)) {
+        let az = hasDepth ? LinearAxis(zf + fz[x], size: g.d) : LinearAxis(0, size: 1)
+        let ay = LinearAxis(yf + fy[x], size: g.h), ax = LinearAxis(Float(x) + fx[x], size: g.w)
+        let hw = g.h * g.w
+        return (az, ay, ax, (az.i0 * hw + ay.i0 * g.w, az.i0 * hw + ay.i1 * g.w,
+                             az.i1 * hw + ay.i0 * g.w, az.i1 * hw + ay.i1 * g.w))
+    }
+}
+
+/// The corner values of 16 interior samples, `a` in the lower slice and `b` in the upper one
+/// (3D only), indexed `[y][x]`: one scalar load per corner and lane.
+private struct CornerLanes {
+    var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
+    var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
+
+    @inline(__always) init(_ s: UnsafePointer<Float>, _ corner: SIMD16<Int32>, w: Int, hw: Int, hasDepth: Bool) {
+        for l in 0..<16 {
+            let p = s + Int(corner[l])
+            a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
+            if hasDepth {
+                let p1 = p + hw
+                b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
+            }
+        }
+    }
+}
 
 @inline(__always)
 private func warpLinearRow(
     _ row: Int, src: UnsafePointer<Float>, flow: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
     g: WarpGeometry, hasDepth: Bool
 ) {
-    let (n, z, y) = g.split(row)
-    let rowOffset = (z * g.h + y) * g.w
-    let f = flow + n * g.rank * g.volume + rowOffset
-    let fyx = f + (hasDepth ? g.volume : 0), fx = fyx + g.volume
-    let hw = g.h &* g.w, w = g.w, h = g.h, volume = g.volume
-    let src0 = src + n * g.channels * volume, out0 = out + n * g.channels * volume + rowOffset
-    let zf = Float(z), yf = Float(y)
-    let dMax = Float(g.d - 1), hMax = Float(g.h - 1), wMax = Float(g.w - 1)
+    let r = WarpRow(row, flow: flow, g: g, hasDepth: hasDepth)
+    let hw = g.h &* g.w, w = g.w, volume = g.volume
+    let src0 = src + r.n * g.channels * volume, out0 = out + r.n * g.channels * volume + r.offset
 
-    /// One voxel: the interior fast path or the general zero-padded sample.
     @inline(__always) func voxel(_ x: Int) {
-        let qz = hasDepth ? zf + f[x] : 0
-        let qy = yf + fyx[x], qx = Float(x) + fx[x]
-        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
-        guard _fastPath(inside) else {
-            warpLinearBoundary(n: n, z: z, y: y, x: x, f: f + x, src: src, out: out0 + x, g: g, hasDepth: hasDepth)
+        guard let (tz, ty, tx, corner) = r.interior(x) else {
+            warpLinearBoundary(r, x, src: src0, out: out0 + x)
             return
         }
-        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
-        let tz = qz - z0, ty = qy - y0, tx = qx - x0
-        let corner = (integerValue(z0) &* h &+ integerValue(y0)) &* w &+ integerValue(x0)
         var s = src0 + corner, o = out0 + x
         for _ in 0..<g.channels {
             var v = lerp(lerp(s[0], s[1], tx), lerp(s[w], s[w &+ 1], tx), ty)
@@ -234,66 +301,32 @@ private func warpLinearRow(
         }
     }
 
-    // Blocks of 16 voxels whose samples are all interior: coordinates, weights and corner
-    // indices in SIMD, one scalar load per corner and lane, the lerps in SIMD again.
-    var x = 0
-    while x + 16 <= w {
-        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(f + x) : Lanes())
-        let qy = Lanes(repeating: yf) + loadLanes(fyx + x)
-        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
-        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
-        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
-        guard all(inside) else {
-            for i in x..<(x + 16) { voxel(i) }
-            x += 16
-            continue
-        }
-        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
-        let tz = qz - z0, ty = qy - y0, tx = qx - x0
-        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: w)
-            &+ integerLanes(x0)
+    r.sweep(block: { x, tz, ty, tx, corner in
         var s = src0, o = out0 + x
         for _ in 0..<g.channels {
-            var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
-            var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
-            for l in 0..<16 {
-                let p = s + Int(corner[l])
-                a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
-                if hasDepth {
-                    let p1 = p + hw
-                    b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
-                }
-            }
-            var v = lerpLanes(lerpLanes(a00, a01, tx), lerpLanes(a10, a11, tx), ty)
-            if hasDepth { v = lerpLanes(v, lerpLanes(lerpLanes(b00, b01, tx), lerpLanes(b10, b11, tx), ty), tz) }
+            let c = CornerLanes(s, corner, w: w, hw: hw, hasDepth: hasDepth)
+            var v = lerp(lerp(c.a00, c.a01, tx), lerp(c.a10, c.a11, tx), ty)
+            if hasDepth { v = lerp(v, lerp(lerp(c.b00, c.b01, tx), lerp(c.b10, c.b11, tx), ty), tz) }
             storeLanes(v, o)
             s += volume; o += volume
         }
-        x += 16
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
-/// The forward sample at one voxel with a corner outside the volume (zero padding), all channels.
+/// The forward sample of voxel `x` when a corner is outside the volume (zero padding), all
+/// channels. `src`/`out` point at channel 0 of this batch item (`out` at the voxel).
 @inline(never)
-private func warpLinearBoundary(
-    n: Int, z: Int, y: Int, x: Int, f: UnsafePointer<Float>, src: UnsafePointer<Float>,
-    out: UnsafeMutablePointer<Float>, g: WarpGeometry, hasDepth: Bool
-) {
-    let hw = g.h * g.w
-    let (az, ay, ax) = corners(z, y, x, f, g, hasDepth: hasDepth)
-    let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-    let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
-    for c in 0..<g.channels {
-        let plane = (n * g.channels + c) * g.volume
-        let s = src + plane
+private func warpLinearBoundary(_ row: WarpRow, _ x: Int, src: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    let (az, ay, ax, (r00, r01, r10, r11)) = row.boundary(x)
+    for c in 0..<row.g.channels {
+        let s = src + c * row.g.volume
         var v = az.w0 * (ay.w0 * (ax.w0 * s[r00 + ax.i0] + ax.w1 * s[r00 + ax.i1])
                        + ay.w1 * (ax.w0 * s[r01 + ax.i0] + ax.w1 * s[r01 + ax.i1]))
-        if hasDepth {
+        if row.hasDepth {
             v += az.w1 * (ay.w0 * (ax.w0 * s[r10 + ax.i0] + ax.w1 * s[r10 + ax.i1])
                         + ay.w1 * (ax.w0 * s[r11 + ax.i0] + ax.w1 * s[r11 + ax.i1]))
         }
-        out[c * g.volume] = v
+        out[c * row.g.volume] = v
     }
 }
 
@@ -303,41 +336,26 @@ private func warpLinearBackwardRow(
     srcGrad: UnsafeMutablePointer<Float>?, flowGrad: UnsafeMutablePointer<Float>?,
     g: WarpGeometry, hasDepth: Bool
 ) {
-    let (n, z, y) = g.split(row)
-    let rowOffset = (z * g.h + y) * g.w
-    let f = flow + n * g.rank * g.volume + rowOffset
-    let fyx = f + (hasDepth ? g.volume : 0), fx = fyx + g.volume
-    let hw = g.h &* g.w, w = g.w, h = g.h, volume = g.volume
-    let planes0 = n * g.channels * volume
-    let src0 = src + planes0, cot0 = cot + planes0 + rowOffset
+    let r = WarpRow(row, flow: flow, g: g, hasDepth: hasDepth)
+    let hw = g.h &* g.w, w = g.w, volume = g.volume
+    let planes0 = r.n * g.channels * volume
+    let src0 = src + planes0, cot0 = cot + planes0 + r.offset
     let grad0 = srcGrad.map { $0 + planes0 }
     // Flow gradient rows of this (n, z, y): channel a at flowRow + a·volume.
-    let flowRow = flowGrad.map { $0 + n * g.rank * volume + rowOffset }
-    let zf = Float(z), yf = Float(y)
-    let dMax = Float(g.d - 1), hMax = Float(g.h - 1), wMax = Float(g.w - 1)
+    let flowRow = flowGrad.map { $0 + r.n * g.rank * volume + r.offset }
 
-    /// Writes ∂L/∂q at voxel x into the flow gradient.
     @inline(__always) func storeFlowGrad(_ x: Int, _ dz: Float, _ dy: Float, _ dx: Float) {
         guard let o = flowRow.map({ $0 + x }) else { return }
         if hasDepth { o[0] = dz; o[volume] = dy; o[2 * volume] = dx } else { o[0] = dy; o[volume] = dx }
     }
 
-    /// One voxel: the interior fast path or the general zero-padded backward.
     @inline(__always) func voxel(_ x: Int) {
-        let qz = hasDepth ? zf + f[x] : 0
-        let qy = yf + fyx[x], qx = Float(x) + fx[x]
-        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
-        guard _fastPath(inside) else {
-            let (dz, dy, dx) = warpLinearBackwardBoundary(
-                n: n, z: z, y: y, x: x, rowOffset: rowOffset, f: f, src: src, cot: cot, srcGrad: srcGrad,
-                wantFlow: flowGrad != nil, g: g, hasDepth: hasDepth)
+        guard let (tz, ty, tx, corner) = r.interior(x) else {
+            let (dz, dy, dx) = warpLinearBackwardBoundary(r, x, src: src0, cot: cot0 + x, srcGrad: grad0, wantFlow: flowGrad != nil)
             storeFlowGrad(x, dz, dy, dx)
             return
         }
-        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
-        let tz = qz - z0, ty = qy - y0, tx = qx - x0
         let uz = 1 - tz, uy = 1 - ty, ux = 1 - tx
-        let corner = (integerValue(z0) &* h &+ integerValue(y0)) &* w &+ integerValue(x0)
         var dz: Float = 0, dy: Float = 0, dx: Float = 0
         for c in 0..<g.channels {
             let gOut = cot0[c &* volume &+ x]
@@ -373,26 +391,11 @@ private func warpLinearBackwardRow(
         storeFlowGrad(x, dz, dy, dx)
     }
 
-    // Blocks of 16 interior voxels, as in the forward: SIMD weights; the scatter-add runs lane
-    // by lane (neighbouring voxels share corners), the flow gradient stays in SIMD.
-    var x = 0
-    while x + 16 <= w {
-        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(f + x) : Lanes())
-        let qy = Lanes(repeating: yf) + loadLanes(fyx + x)
-        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
-        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
-        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
-        guard all(inside) else {
-            for i in x..<(x + 16) { voxel(i) }
-            x += 16
-            continue
-        }
-        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
-        let tz = qz - z0, ty = qy - y0, tx = qx - x0
+    // Blocks of 16 interior voxels: SIMD weights; the scatter-add runs lane by lane
+    // (neighbouring voxels share corners), the flow gradient stays in SIMD.
+    r.sweep(block: { x, tz, ty, tx, corner in
         let one = Lanes(repeating: 1)
         let uz = one - tz, uy = one - ty, ux = one - tx
-        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: w)
-            &+ integerLanes(x0)
         var dz = Lanes(), dy = Lanes(), dx = Lanes()
         for c in 0..<g.channels {
             let gOut = loadLanes(cot0 + (c &* volume &+ x))
@@ -419,26 +422,16 @@ private func warpLinearBackwardRow(
                 }
             }
             if flowGrad != nil {
-                let s = src0 + c &* volume
-                var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
-                var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
-                for l in 0..<16 {
-                    let p = s + Int(corner[l])
-                    a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
-                    if hasDepth {
-                        let p1 = p + hw
-                        b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
-                    }
-                }
-                let dx00 = a01 - a00, dx01 = a11 - a10
-                let c00 = a00.addingProduct(tx, dx00), c01 = a10.addingProduct(tx, dx01)
-                var gx = lerpLanes(dx00, dx01, ty), gy = c01 - c00
+                let k = CornerLanes(src0 + c &* volume, corner, w: w, hw: hw, hasDepth: hasDepth)
+                let dx00 = k.a01 - k.a00, dx01 = k.a11 - k.a10
+                let c00 = k.a00.addingProduct(tx, dx00), c01 = k.a10.addingProduct(tx, dx01)
+                var gx = lerp(dx00, dx01, ty), gy = c01 - c00
                 if hasDepth {
-                    let dx10 = b01 - b00, dx11 = b11 - b10
-                    let c10 = b00.addingProduct(tx, dx10), c11 = b10.addingProduct(tx, dx11)
-                    gx = lerpLanes(gx, lerpLanes(dx10, dx11, ty), tz)
-                    gy = lerpLanes(gy, c11 - c10, tz)
-                    dz = dz.addingProduct(gOut, lerpLanes(c10, c11, ty) - lerpLanes(c00, c01, ty))
+                    let dx10 = k.b01 - k.b00, dx11 = k.b11 - k.b10
+                    let c10 = k.b00.addingProduct(tx, dx10), c11 = k.b10.addingProduct(tx, dx11)
+                    gx = lerp(gx, lerp(dx10, dx11, ty), tz)
+                    gy = lerp(gy, c11 - c10, tz)
+                    dz = dz.addingProduct(gOut, lerp(c10, c11, ty) - lerp(c00, c01, ty))
                 }
                 dy = dy.addingProduct(gOut, gy)
                 dx = dx.addingProduct(gOut, gx)
@@ -451,30 +444,25 @@ private func warpLinearBackwardRow(
                 storeLanes(dy, o); storeLanes(dx, o + volume)
             }
         }
-        x += 16
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
-/// The backward pass at one voxel whose sample has a corner outside the volume: general
-/// weights with zero-padding validity. Returns `∂L/∂q` summed over channels.
-@inline(__always)
+/// The backward pass at voxel `x` when a corner of its sample is outside the volume: general
+/// weights with zero-padding validity. `src`/`srcGrad` point at channel 0 of this batch item,
+/// `cot` at the voxel. Returns `∂L/∂q` summed over channels.
+@inline(never)
 private func warpLinearBackwardBoundary(
-    n: Int, z: Int, y: Int, x: Int, rowOffset: Int, f: UnsafePointer<Float>,
-    src: UnsafePointer<Float>, cot: UnsafePointer<Float>, srcGrad: UnsafeMutablePointer<Float>?,
-    wantFlow: Bool, g: WarpGeometry, hasDepth: Bool
+    _ row: WarpRow, _ x: Int, src: UnsafePointer<Float>, cot: UnsafePointer<Float>,
+    srcGrad: UnsafeMutablePointer<Float>?, wantFlow: Bool
 ) -> (Float, Float, Float) {
-    let hw = g.h * g.w
-    let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
-    let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-    let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
+    let (az, ay, ax, (r00, r01, r10, r11)) = row.boundary(x)
+    let hasDepth = row.hasDepth, volume = row.g.volume
     var dz: Float = 0, dy: Float = 0, dx: Float = 0
-    for c in 0..<g.channels {
-        let plane = (n * g.channels + c) * g.volume
-        let gOut = cot[plane + rowOffset + x]
+    for c in 0..<row.g.channels {
+        let gOut = cot[c * volume]
         if let sg = srcGrad {
             // Invalid corners have weight 0 and a clamped (valid) index: adding 0 is harmless.
-            let t = sg + plane
+            let t = sg + c * volume
             let g0 = gOut * az.w0
             t[r00 + ax.i0] += g0 * ay.w0 * ax.w0; t[r00 + ax.i1] += g0 * ay.w0 * ax.w1
             t[r01 + ax.i0] += g0 * ay.w1 * ax.w0; t[r01 + ax.i1] += g0 * ay.w1 * ax.w1
@@ -485,7 +473,7 @@ private func warpLinearBackwardBoundary(
             }
         }
         if wantFlow {
-            let s = src + plane
+            let s = src + c * volume
             // Bilinear pieces of slice z0: along x at rows y0/y1, then their x-derivatives.
             let s000 = s[r00 + ax.i0], s001 = s[r00 + ax.i1], s010 = s[r01 + ax.i0], s011 = s[r01 + ax.i1]
             let lx00 = ax.w0 * s000 + ax.w1 * s001, lx01 = ax.w0 * s010 + ax.w1 * s011

@@ -8,54 +8,77 @@
 /// Resizes every plane of `src` (`[planes, extent]`) to `dst` (`[planes, newExtent]`),
 /// linear or nearest, as PyTorch `F.interpolate(size: newExtent.dims, align_corners=False)`.
 /// Both extents must have the same rank. Used for `2×` upsampling in decoders, half-resolution
-/// displacement fields and data preprocessing. Allocates intermediates for the axis passes.
+/// displacement fields and data preprocessing.
+///
+/// Fused per output slice: each thread resizes the (one or two) source slices an output slice
+/// blends in W and H inside its own scratch, keeping the last two so consecutive output slices
+/// reuse them; the volume is read once and written once.
 public func resize(
-    _ src: UnsafePointer<Float>, extent: SpatialExtent, into dst: UnsafeMutablePointer<Float>,
-    newExtent: SpatialExtent, planes: Int, linear: Bool
+    _ src: UnsafePointer<Float>, extent a: SpatialExtent, into dst: UnsafeMutablePointer<Float>,
+    newExtent b: SpatialExtent, planes: Int, linear: Bool
 ) {
-    precondition(extent.rank == newExtent.rank, "resize: rank \(extent.rank) → \(newExtent.rank)")
-    // Axis passes W, then H, then D; each reads the previous pass's output.
-    let steps = resizeSteps(from: extent, to: newExtent, linear: linear)
-    var current = src
-    var buffers: [UnsafeMutablePointer<Float>] = []
-    defer { buffers.forEach { $0.deallocate() } }
-    for (i, step) in steps.enumerated() {
-        let target: UnsafeMutablePointer<Float>
-        if i == steps.count - 1 {
-            target = dst
-        } else {
-            target = .allocate(capacity: planes * step.outer * step.table.count * step.inner)
-            buffers.append(target)
+    precondition(a.rank == b.rank, "resize: rank \(a.rank) → \(b.rank)")
+    let tables = ResizeTables(from: a, to: b, linear: linear)
+    let inSlice = a.h * a.w, outSlice = b.h * b.w
+    Parallel.forRanges(planes * b.d, grain: max(1, 32768 / outSlice)) { range in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: a.h * b.w)
+        let cache = [UnsafeMutablePointer<Float>.allocate(capacity: outSlice), .allocate(capacity: outSlice)]
+        defer { rows.deallocate(); cache.forEach { $0.deallocate() } }
+        var tags = [-1, -1]  // which source slice (plane · D + z) each cache buffer holds
+        /// Source slice `tag` resized in W and H, computed unless cached; never evicts `keep`.
+        func resized(_ tag: Int, keep: Int) -> UnsafePointer<Float> {
+            if let k = tags.firstIndex(of: tag) { return UnsafePointer(cache[k]) }
+            let k = tags[0] == keep ? 1 : 0
+            tables.resizeSlice(src + tag * inSlice, into: cache[k], rows: rows)
+            tags[k] = tag
+            return UnsafePointer(cache[k])
         }
-        resamplePass(current, target, outer: planes * step.outer, nIn: step.nIn, inner: step.inner, table: step.table)
-        current = UnsafePointer(target)
+        tables.d.withUnsafeBufferPointer { td in
+            for item in range {
+                let p = item / b.d, tap = td[item % b.d]
+                let t0 = p * a.d + tap.i0, t1 = p * a.d + tap.i1
+                let out = dst + item * outSlice
+                let s0 = resized(t0, keep: t1)
+                if tap.w1 == 0 || t1 == t0 {
+                    rowScale(out, s0, tap.w0 + (t1 == t0 ? tap.w1 : 0), outSlice)
+                } else {
+                    rowBlend(out, s0, tap.w0, resized(t1, keep: t0), tap.w1, outSlice)
+                }
+            }
+        }
     }
-    if steps.isEmpty { dst.update(from: src, count: planes * extent.count) }
 }
 
 /// Backward (adjoint) of `resize`: scatters `gradOut` (`[planes, newExtent]`) back onto
-/// `gradIn` (`[planes, extent]`, overwritten) with the same weights, axis passes in reverse.
+/// `gradIn` (`[planes, extent]`, overwritten) with the same weights. Fused per input slice:
+/// gather the output slices that read it (D), then the H and W adjoints in scratch.
 public func resizeBackward(
-    _ gradOut: UnsafePointer<Float>, newExtent: SpatialExtent, into gradIn: UnsafeMutablePointer<Float>,
-    extent: SpatialExtent, planes: Int, linear: Bool
+    _ gradOut: UnsafePointer<Float>, newExtent b: SpatialExtent, into gradIn: UnsafeMutablePointer<Float>,
+    extent a: SpatialExtent, planes: Int, linear: Bool
 ) {
-    precondition(extent.rank == newExtent.rank, "resizeBackward: rank \(extent.rank) → \(newExtent.rank)")
-    let steps = resizeSteps(from: extent, to: newExtent, linear: linear)
-    var current = gradOut
-    var buffers: [UnsafeMutablePointer<Float>] = []
-    defer { buffers.forEach { $0.deallocate() } }
-    for (i, step) in steps.enumerated().reversed() {
-        let target: UnsafeMutablePointer<Float>
-        if i == 0 {
-            target = gradIn
-        } else {
-            target = .allocate(capacity: planes * step.outer * step.nIn * step.inner)
-            buffers.append(target)
-        }
-        resamplePassAdjoint(current, target, outer: planes * step.outer, nIn: step.nIn, inner: step.inner, table: step.table)
-        current = UnsafePointer(target)
+    precondition(a.rank == b.rank, "resizeBackward: rank \(a.rank) → \(b.rank)")
+    let tables = ResizeTables(from: a, to: b, linear: linear)
+    let inSlice = a.h * a.w, outSlice = b.h * b.w
+    // For each source slice z, the output slices that read it and with which weight.
+    var readers = [[(j: Int, weight: Float)]](repeating: [], count: a.d)
+    for (j, tap) in tables.d.enumerated() {
+        if tap.w0 != 0 { readers[tap.i0].append((j, tap.w0)) }
+        if tap.w1 != 0 { readers[tap.i1].append((j, tap.w1)) }
     }
-    if steps.isEmpty { gradIn.update(from: gradOut, count: planes * extent.count) }
+    Parallel.forRanges(planes * a.d, grain: max(1, 32768 / outSlice)) { range in
+        let acc = UnsafeMutablePointer<Float>.allocate(capacity: outSlice)
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: a.h * b.w)
+        defer { acc.deallocate(); rows.deallocate() }
+        for item in range {
+            let p = item / a.d, list = readers[item % a.d]
+            let out = gradIn + item * inSlice
+            guard let first = list.first else { out.update(repeating: 0, count: inSlice); continue }
+            let g = gradOut + p * b.d * outSlice
+            rowScale(acc, g + first.j * outSlice, first.weight, outSlice)
+            for r in list.dropFirst() { rowAxpy(acc, g + r.j * outSlice, r.weight, outSlice) }
+            tables.resizeSliceAdjoint(acc, into: out, rows: rows)
+        }
+    }
 }
 
 /// The extent `2×` larger along every spatial axis (D only for rank 3).
@@ -105,76 +128,59 @@ func resampleTable(from n: Int, to m: Int, linear: Bool) -> [ResampleTap] {
     }
 }
 
-/// One axis pass of a resize: data `[outer, nIn, inner]` → `[outer, table.count, inner]`.
-struct ResizeStep {
-    var outer: Int, nIn: Int, inner: Int
-    var table: [ResampleTap]
-}
+/// The three axis tables of one resize and the per-slice W/H passes.
+struct ResizeTables {
+    let a: SpatialExtent, b: SpatialExtent
+    let d: [ResampleTap], h: [ResampleTap], w: [ResampleTap]
 
-/// The axis passes that change size, in the order W, H, D, each with the layout of its input
-/// (sizes of axes already resized are the new ones). Outer counts exclude `planes`.
-func resizeSteps(from a: SpatialExtent, to b: SpatialExtent, linear: Bool) -> [ResizeStep] {
-    var steps: [ResizeStep] = []
-    if a.w != b.w { steps.append(ResizeStep(outer: a.d * a.h, nIn: a.w, inner: 1, table: resampleTable(from: a.w, to: b.w, linear: linear))) }
-    if a.h != b.h { steps.append(ResizeStep(outer: a.d, nIn: a.h, inner: b.w, table: resampleTable(from: a.h, to: b.h, linear: linear))) }
-    if a.d != b.d { steps.append(ResizeStep(outer: 1, nIn: a.d, inner: b.h * b.w, table: resampleTable(from: a.d, to: b.d, linear: linear))) }
-    return steps
-}
+    init(from a: SpatialExtent, to b: SpatialExtent, linear: Bool) {
+        self.a = a; self.b = b
+        d = resampleTable(from: a.d, to: b.d, linear: linear)
+        h = resampleTable(from: a.h, to: b.h, linear: linear)
+        w = resampleTable(from: a.w, to: b.w, linear: linear)
+    }
 
-/// `dst[o, j, :] = w0[j]·src[o, i0[j], :] + w1[j]·src[o, i1[j], :]`.
-private func resamplePass(
-    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer: Int, nIn: Int, inner: Int, table: [ResampleTap]
-) {
-    let m = table.count
-    table.withUnsafeBufferPointer { t in
-        if inner == 1 {
-            Parallel.forRanges(outer, grain: max(1, 16384 / m)) { rows in
-                for o in rows {
-                    let s = src + o * nIn, d = dst + o * m
-                    for j in 0..<m { d[j] = (t[j].w0 * s[t[j].i0]).addingProduct(t[j].w1, s[t[j].i1]) }
+    /// One source slice `[a.h, a.w]` → `[b.h, b.w]`: W pass into `rows` (`[a.h, b.w]`), then
+    /// the H pass as whole-row blends.
+    func resizeSlice(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        let (ah, aw, bh, bw) = (a.h, a.w, b.h, b.w)
+        var wide = src
+        if aw != bw {
+            w.withUnsafeBufferPointer { t in
+                for y in 0..<ah {
+                    let s = src + y * aw, r = rows + y * bw
+                    for j in 0..<bw { r[j] = (t[j].w0 * s[t[j].i0]).addingProduct(t[j].w1, s[t[j].i1]) }
                 }
             }
-        } else {
-            Parallel.forRanges(outer * m, grain: max(1, 16384 / inner)) { rows in
-                for r in rows {
-                    let o = r / m, j = r % m
-                    let s = src + o * nIn * inner
-                    rowBlend(dst + r * inner, s + t[j].i0 * inner, t[j].w0, s + t[j].i1 * inner, t[j].w1, inner)
-                }
+            wide = UnsafePointer(rows)
+        }
+        h.withUnsafeBufferPointer { t in
+            for j in 0..<bh {
+                rowBlend(out + j * bw, wide + t[j].i0 * bw, t[j].w0, wide + t[j].i1 * bw, t[j].w1, bw)
             }
         }
     }
-}
 
-/// Adjoint of `resamplePass`: `dst[o, i, :] = Σ_{j: i0[j]=i} w0[j]·src[o, j, :] + Σ_{j: i1[j]=i} w1[j]·src[o, j, :]`.
-/// Parallel over `outer` only: the scatter along the axis stays in one thread.
-private func resamplePassAdjoint(
-    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer: Int, nIn: Int, inner: Int, table: [ResampleTap]
-) {
-    let m = table.count
-    table.withUnsafeBufferPointer { t in
-        if inner == 1 {
-            Parallel.forRanges(outer, grain: max(1, 16384 / m)) { rows in
-                for o in rows {
-                    let s = src + o * m, d = dst + o * nIn
-                    d.update(repeating: 0, count: nIn)
-                    for j in 0..<m {
-                        d[t[j].i0] = d[t[j].i0].addingProduct(t[j].w0, s[j])
-                        d[t[j].i1] = d[t[j].i1].addingProduct(t[j].w1, s[j])
-                    }
-                }
+    /// Adjoint of `resizeSlice`: `[b.h, b.w]` → `[a.h, a.w]` (overwritten), H adjoint into
+    /// `rows` (or straight into `out` when W is unchanged), then the W adjoint per row.
+    func resizeSliceAdjoint(_ g: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        let (ah, aw, bh, bw) = (a.h, a.w, b.h, b.w)
+        let wide = aw == bw ? out : rows
+        wide.update(repeating: 0, count: ah * bw)
+        h.withUnsafeBufferPointer { t in
+            for j in 0..<bh {
+                rowAxpy(wide + t[j].i0 * bw, g + j * bw, t[j].w0, bw)
+                if t[j].w1 != 0 { rowAxpy(wide + t[j].i1 * bw, g + j * bw, t[j].w1, bw) }
             }
-        } else {
-            // Chunks of the inner (contiguous) axis keep more than one thread busy when outer is 1.
-            let chunk = min(inner, 2048)
-            let chunks = (inner + chunk - 1) / chunk
-            Parallel.forEach(outer * chunks) { item in
-                let o = item / chunks, c0 = (item % chunks) * chunk, width = min(chunk, inner - c0)
-                let s = src + o * m * inner + c0, d = dst + o * nIn * inner + c0
-                for i in 0..<nIn { (d + i * inner).update(repeating: 0, count: width) }
-                for j in 0..<m {
-                    rowAxpy(d + t[j].i0 * inner, s + j * inner, t[j].w0, width)
-                    rowAxpy(d + t[j].i1 * inner, s + j * inner, t[j].w1, width)
+        }
+        guard aw != bw else { return }
+        w.withUnsafeBufferPointer { t in
+            for y in 0..<ah {
+                let r = rows + y * bw, o = out + y * aw
+                o.update(repeating: 0, count: aw)
+                for j in 0..<bw {
+                    o[t[j].i0] = o[t[j].i0].addingProduct(t[j].w0, r[j])
+                    o[t[j].i1] = o[t[j].i1].addingProduct(t[j].w1, r[j])
                 }
             }
         }
