@@ -57,8 +57,9 @@ public final class Conv: Module {
 
     public var localParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv(x, weight.value, bias?.value, stride: stride, padding: padding)
+    /// The convolution of `x`, optionally followed by a fused leaky rectifier (slope ≥ 0).
+    public func callAsFunction(_ x: Tensor, activation: Rectifier = .none) -> Tensor {
+        conv(x, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
     }
 }
 

@@ -19,7 +19,13 @@ public final class ConvBlock: Module {
 
     public var children: [(String, any Module)] { [("conv", conv), ("norm", norm), ("activation", activation)] }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { norm(conv(x), activation: activation) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        // Without a norm, a non-negative leaky slope is applied inside the convolution.
+        if norm.kind == .none, let r = activation.rectifier, case .leaky(let s) = r, s >= 0 {
+            return conv(x, activation: r)
+        }
+        return norm(conv(x), activation: activation)
+    }
 }
 
 /// Transposed convolution → normalisation → activation: a U-Net decoder's up-sampling step.

@@ -121,6 +121,9 @@ final class UNetTests: XCTestCase {
     func testTimingOfA3DUNetTrainingStep() throws {
         guard ProcessInfo.processInfo.environment["MORPHOSEG_TIMING"] == "1" else { throw XCTSkip("timing runs with MORPHOSEG_TIMING=1") }
         let size = Int(ProcessInfo.processInfo.environment["MORPHOSEG_TIMING_SIZE"] ?? "64")!
+        if ProcessInfo.processInfo.environment["MORPHOSEG_MALLOPT"] == "1" {
+            _ = glibcMallopt(-3, 32 << 20); _ = glibcMallopt(-1, 1 << 30)
+        }
         var rng = RandomGenerator(seed: 7)
         let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 2, rng: &rng)
         let adam = Adam(net.namedParameters, learningRate: 1e-3)
@@ -138,6 +141,10 @@ final class UNetTests: XCTestCase {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
         let median = times.dropFirst(2).sorted()[2]
-        print("UNet 3D (16,32,64,128) training step at \(size)³: median \(median) ms of \(times.dropFirst(2).map { Int($0) })")
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        print("UNet 3D (16,32,64,128) training step at \(size)³: median \(median) ms of \(times.dropFirst(2).map { Int($0) }), peak RSS \(usage.ru_maxrss / 1024) MB")
     }
 }
+
+@_silgen_name("mallopt") func glibcMallopt(_ option: Int32, _ value: Int32) -> Int32
