@@ -197,6 +197,30 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// No im2col: the workspace depends on channels and row width, not on the volume, and stays
+    /// within 64 MB for the project's largest layers on full-resolution brain MRI.
+    func testWorkspaceStaysBoundedWhateverTheVolume() {
+        let limit = 64 << 20
+        let shapes: [ConvGeometry] = [
+            .cubic(cin: 16, cout: 16, size: (160, 192, 224), kernel: 3, stride: 1, padding: 1),
+            .cubic(cin: 64, cout: 64, size: (160, 192, 224), kernel: 3, stride: 1, padding: 1),
+            .cubic(cin: 32, cout: 64, size: (160, 192, 224), kernel: 3, stride: 2, padding: 1),
+            .cubic(cin: 16, cout: 32, size: (320, 384, 448), kernel: 2, stride: 2, padding: 0),
+            .cubic(cin: 128, cout: 128, size: (40, 48, 56), kernel: 3, stride: 1, padding: 1),
+            .planar(n: 64, cin: 32, cout: 32, size: (1024, 1024), kernel: 3, stride: 1, padding: 1),
+        ]
+        for g in shapes {
+            for workers in [1, 2, 8] {
+                let bytes = Convolution.workspaceBytes(g, workers: workers)
+                XCTAssertLessThanOrEqual(bytes, limit, "\(g) with \(workers) workers")
+            }
+        }
+        // Doubling the volume leaves the workspace unchanged (same row width and channels).
+        let small = ConvGeometry.cubic(cin: 16, cout: 16, size: (64, 128, 128), kernel: 3, stride: 1, padding: 1)
+        let deep = ConvGeometry.cubic(cin: 16, cout: 16, size: (128, 128, 128), kernel: 3, stride: 1, padding: 1)
+        XCTAssertEqual(Convolution.workspaceBytes(small, workers: 2), Convolution.workspaceBytes(deep, workers: 2))
+    }
+
     func testFlopCountIsTwoMultiplyAddsPerTap() {
         let g = ConvGeometry.cubic(cin: 16, cout: 32, size: (64, 64, 64), kernel: 3, stride: 1, padding: 1)
         XCTAssertEqual(g.outD, 64)
