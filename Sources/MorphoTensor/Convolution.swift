@@ -135,18 +135,7 @@ private func addChannelBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePoin
 private func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, voxels: Int, into out: UnsafeMutablePointer<Float>) {
     Parallel.forEach(channels) { c in
         var total = 0.0
-        for n in 0..<batch {
-            let p = x + (n * channels + c) * voxels
-            var acc = SIMD16<Float>()
-            var i = 0
-            while i + 16 <= voxels {
-                acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-                i += 16
-            }
-            var tail: Float = 0
-            while i < voxels { tail += p[i]; i += 1 }
-            total += Double(acc.sum()) + Double(tail)
-        }
+        for n in 0..<batch { total += Double(blockSum(x + (n * channels + c) * voxels, voxels, shift: 0, square: false)) }
         out[c] = Float(total)
     }
 }
