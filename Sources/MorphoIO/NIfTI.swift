@@ -162,7 +162,11 @@ enum NIfTIWriter {
         guard dims.count <= 7, dims.allSatisfy({ $0 >= 1 }), checkedProduct(dims) == values.count else {
             throw MorphoIOError.shapeMismatch(path: path, reason: "dims \(dims) do not match \(values.count) values")
         }
-        let needsNIfTI2 = dims.contains { $0 > Int(Int16.max) } || geometry.format == .nifti2
+        // Always NIfTI-1: every viewer reads it, and libnifti 3.0.1 writes single-file NIfTI-2
+        // with its voxels over the header (vox_offset 0). NIfTI-1 caps each axis at 32767.
+        if let big = dims.first(where: { $0 > Int(Int16.max) }) {
+            throw MorphoIOError.shapeMismatch(path: path, reason: "axis of \(big) voxels exceeds NIfTI-1's 32767")
+        }
 
         var dim64 = [Int64](repeating: 1, count: 8)
         dim64[0] = Int64(dims.count)
@@ -173,7 +177,6 @@ enum NIfTIWriter {
         defer { nifti_image_free(nim) }
 
         nim.pointee.data = encode(values, as: datatype)
-        nim.pointee.nifti_type = needsNIfTI2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1
         apply(geometry, dims: dims, extraPixdim: extraPixdim, to: nim)
         nim.pointee.scl_slope = 0
         nim.pointee.scl_inter = 0
@@ -183,9 +186,16 @@ enum NIfTIWriter {
 
         let needed = Int64(values.count * datatype.bytesPerVoxel)
         try FileChecks.atomicWrite(to: path, suffix: suffix) { temporary in
+            // Creating the file first turns an unwritable folder into our error, not a libnifti
+            // message on stderr.
+            guard let probe = fopen(temporary, "wb") else {
+                throw MorphoIOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            fclose(probe)
             guard nifti_set_filenames(nim, temporary, 0, 1) == 0 else {
                 throw MorphoIOError.writeFailed(path: path, reason: "libnifti refused the file name")
             }
+            nim.pointee.nifti_type = NIFTI_FTYPE_NIFTI1_1
             nifti_image_write(nim)
             try verify(temporary, voxelBytes: needed, reportAs: path)
         }
