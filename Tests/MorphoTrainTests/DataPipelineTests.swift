@@ -168,15 +168,19 @@ final class DataPipelineTests: XCTestCase {
         }
     }
 
-    func testNaNVoxelsAreAnErrorNamingTheFile() throws {
+    func testNaNVoxelsAreAnErrorNamingTheSource() throws {
+        // libnifti's reader replaces NaN/Inf in float files by 0 (nifti_read_buffer), so NaN
+        // reaches the pipeline only from memory; the check there names the subject's source.
         var data = [Float](repeating: 1, count: 64)
         data[5] = .nan
         data[9] = .infinity
         let image = Volume(depth: 1, height: 8, width: 8, data: data)
-        let label = Volume(depth: 1, height: 8, width: 8, data: [Float](repeating: 0, count: 64))
-        let c = try manifestConfig(try writePair(image: image, label: label))
-        XCTAssertThrowsError(try SegmentationDataset.load(c, distances: false)) { error in
-            XCTAssertEqual("\(error)", "\(tempDir)/a_image.nii.gz: 2 voxels are NaN or infinite")
+        let raw = RawSubject(
+            id: "a", image: VoxelArray(image), labels: VoxelArray(data: [Float](repeating: 0, count: 64), channels: 1, shape: [1, 8, 8], spacing: [1, 1, 1]),
+            sources: ["scan.nii.gz", "scan_label.nii.gz"], reference: image)
+        let c = try manifestConfig("unused.csv")
+        XCTAssertThrowsError(try SegmentationDataset.make([raw], config: c, distances: false)) { error in
+            XCTAssertEqual("\(error)", "scan.nii.gz: 2 voxels are NaN or infinite")
         }
     }
 
