@@ -12,5 +12,9 @@ struct MorphoSegCommand: ParsableCommand {
             Bench.self,
             Conformance.self,
             Info.self,
+            Train.self,
+            Segment.self,
+            Evaluate.self,
+            Demo.self,
         ])
 }
