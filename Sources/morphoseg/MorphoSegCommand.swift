@@ -10,5 +10,6 @@ struct MorphoSegCommand: ParsableCommand {
         subcommands: [
             // Subcommands are registered here, one per file.
             Conformance.self,
+            Register.self,
         ])
 }

@@ -95,3 +95,24 @@ public enum WorldResampling {
         return (result, insidePerSlice.reduce(0, +))
     }
 }
+
+extension Volume {
+    /// This volume on a grid of voxel size `spacing` (mm, NIfTI order x, y, z) covering the same
+    /// box (`VoxelArray.resampled(toSpacing:)`: linear for images, nearest for labels), with the
+    /// affine updated so the result overlays the original in world space: new voxel `i` sits at
+    /// old voxel coordinate `(i + 0.5)·r − 0.5` with `r = n_old / n_new` per axis.
+    public func resampled(toSpacing spacing: SIMD3<Double>, linear: Bool) -> Volume {
+        let array = VoxelArray(self).resampled(toSpacing: [spacing.z, spacing.y, spacing.x], linear: linear)
+        let (d, h, w) = (array.shape[0], array.shape[1], array.shape[2])
+        let ratio = SIMD3(Double(width) / Double(w), Double(height) / Double(h), Double(depth) / Double(d))
+        var scale = Affine.identity.matrix
+        for axis in 0..<3 {
+            scale[axis][axis] = ratio[axis]
+            scale[axis][3] = (ratio[axis] - 1) / 2
+        }
+        let affine = self.affine * Affine(matrix: scale)
+        return Volume(
+            channels: channels, depth: d, height: h, width: w, data: array.data, spacing: affine.voxelSizes,
+            affine: affine)
+    }
+}
