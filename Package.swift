@@ -51,7 +51,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize + niftiInclude),
-        .testTarget(name: "MorphoIOTests", dependencies: ["MorphoIO"], swiftSettings: optimize + niftiInclude),
+        .testTarget(
+            name: "MorphoIOTests", dependencies: ["MorphoIO"], exclude: ["Data"], swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], exclude: ["Fixtures"], swiftSettings: optimize),
         .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor"], swiftSettings: optimize),
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),

@@ -19,11 +19,14 @@ final class NIfTIImage {
     let path: String
     let nim: UnsafeMutablePointer<nifti_image>
     let datatype: NIfTIDatatype
+    /// From the header size libnifti found (its `nifti_type` says NIfTI-1 for NIfTI-2 files).
+    let format: NIfTIFormat
 
-    private init(path: String, nim: UnsafeMutablePointer<nifti_image>, datatype: NIfTIDatatype) {
+    private init(path: String, nim: UnsafeMutablePointer<nifti_image>, datatype: NIfTIDatatype, format: NIfTIFormat) {
         self.path = path
         self.nim = nim
         self.datatype = datatype
+        self.format = format
     }
 
     deinit { nifti_image_free(nim) }
@@ -36,7 +39,14 @@ final class NIfTIImage {
         if FileChecks.isGzipName(path), !FileChecks.hasGzipSignature(path) {
             throw MorphoIOError.notGzip(path: path)
         }
-        try validateRawHeader(path)
+        // For a pair, the header is the `.hdr` next to a given `.img`.
+        guard let found = nifti_findhdrname(path) else {
+            throw MorphoIOError.unreadable(path: path, reason: "no header file found for this image")
+        }
+        let headerPath = String(cString: found)
+        free(found)
+        if let defect = headerPrefixDefect(headerPath, reportAs: path) { throw defect }
+        let format = try validateRawHeader(path)
 
         guard let nim = nifti_image_read(path, 0) else {
             if let missing = missingImageFile(for: path) {
@@ -62,13 +72,21 @@ final class NIfTIImage {
         guard let imageName = image.iname.map({ String(cString: $0) }), FileChecks.exists(imageName) else {
             throw MorphoIOError.missingImageFile(path: path, expected: image.iname.map { String(cString: $0) } ?? "?")
         }
-        let needed = Int64(image.iname_offset) + Int64(dataBytes)
+        let (needed, overflow) = Int64(image.iname_offset).addingReportingOverflow(Int64(dataBytes))
+        guard !overflow else { throw MorphoIOError.badDimensions(path: path, dim: dims, reason: "voxel bytes overflow") }
         let available = FileChecks.availableBytes(imageName, needed: needed)
         guard available >= needed else {
             throw MorphoIOError.truncatedData(path: path, needed: needed, available: available)
         }
         owned = nil
-        return NIfTIImage(path: path, nim: nim, datatype: datatype)
+        return NIfTIImage(path: path, nim: nim, datatype: datatype, format: format)
+    }
+
+    /// `open` then `load`: a validated image with its voxels in memory.
+    static func load(_ path: String) throws -> NIfTIImage {
+        let image = try open(path)
+        try image.load()
+        return image
     }
 
     /// Reads the voxels (libnifti swaps bytes to native order and decompresses).
@@ -92,7 +110,7 @@ final class NIfTIImage {
         let ndim = max(1, Int(image.dim.0))
         let (slope, inter) = NIfTIImage.effectiveScaling(slope: image.scl_slope, inter: image.scl_inter)
         return NIfTIHeaderInfo(
-            format: image.nifti_type == NIFTI_FTYPE_NIFTI2_1 || image.nifti_type == NIFTI_FTYPE_NIFTI2_2 ? .nifti2 : .nifti1,
+            format: format,
             datatype: datatype,
             dim: (1...ndim).map { NIfTIImage.dim(image, $0) },
             pixdim: (1...ndim).map { NIfTIImage.pixdim(image, $0) },
@@ -112,18 +130,22 @@ final class NIfTIImage {
     /// `(W, H, D, C)` following the layout in `Volume`'s doc comment.
     var shape: (width: Int, height: Int, depth: Int, channels: Int) {
         let image = nim.pointee
-        let width = Int(image.nx), height = Int(image.ny), depth = Int(image.nz)
-        return (width, height, depth, Int(image.nvox) / max(1, width * height * depth))
+        // libnifti leaves the sizes of axes beyond ndim at 0.
+        let width = max(1, Int(image.nx)), height = max(1, Int(image.ny)), depth = max(1, Int(image.nz))
+        return (width, height, depth, Int(image.nvox) / (width * height * depth))
     }
 
     /// `pixdim[1...3]`, with 1 for an axis the file lacks or leaves at 0.
     var spacing: SIMD3<Double> {
         let image = nim.pointee
-        func usable(_ d: Double, _ axis: Int) -> Double {
-            axis <= Int(image.dim.0) && d.isFinite && d != 0 ? abs(d) : 1
-        }
-        return SIMD3(usable(image.dx, 1), usable(image.dy, 2), usable(image.dz, 3))
+        let ndim = Int(image.dim.0)
+        return SIMD3(
+            NIfTIImage.usableSpacing(ndim >= 1 ? image.dx : 0), NIfTIImage.usableSpacing(ndim >= 2 ? image.dy : 0),
+            NIfTIImage.usableSpacing(ndim >= 3 ? image.dz : 0))
     }
+
+    /// A `pixdim` entry as a voxel size: its magnitude, or 1 when it is 0 or not finite.
+    static func usableSpacing(_ d: Double) -> Double { d.isFinite && d != 0 ? abs(d) : 1 }
 
     /// Visits the loaded voxels as their stored type.
     func visit<V: RawVoxelVisitor>(_ visitor: inout V) {
@@ -148,18 +170,24 @@ final class NIfTIImage {
     // MARK: Diagnostics before libnifti's checked read
 
     /// Looks at libnifti's unchecked header so that each defect gets its own message.
-    private static func validateRawHeader(_ path: String) throws {
+    private static func validateRawHeader(_ path: String) throws -> NIfTIFormat {
         var version: Int32 = 0
-        guard let raw = nifti_read_header(path, &version, 0) else { throw diagnoseUnreadableHeader(path) }
-        defer { free(raw) }
+        guard let probe = nifti_read_header(path, &version, 0) else { throw unreadableHeader(path) }
+        free(probe)
+        // The version-specific readers also swap a big-endian header to native order.
+        var swapped: Int32 = 0
         let dims: [Int], datatype: Int, magic: [UInt8]
         if version == 2 {
-            let h = raw.assumingMemoryBound(to: nifti_2_header.self).pointee
+            guard let raw = nifti_read_n2_hdr(path, &swapped, 0) else { throw unreadableHeader(path) }
+            defer { free(raw) }
+            let h = raw.pointee
             dims = withUnsafeBytes(of: h.dim) { Array($0.bindMemory(to: Int64.self)).map { Int($0) } }
             datatype = Int(h.datatype)
             magic = withUnsafeBytes(of: h.magic) { Array($0.prefix(4)) }
         } else {
-            let h = raw.assumingMemoryBound(to: nifti_1_header.self).pointee
+            guard let raw = nifti_read_n1_hdr(path, &swapped, 0) else { throw unreadableHeader(path) }
+            defer { free(raw) }
+            let h = raw.pointee
             dims = withUnsafeBytes(of: h.dim) { Array($0.bindMemory(to: Int16.self)).map { Int($0) } }
             datatype = Int(h.datatype)
             magic = withUnsafeBytes(of: h.magic) { Array($0.prefix(4)) }
@@ -186,25 +214,27 @@ final class NIfTIImage {
         guard checkedProduct(used) != nil else {
             throw MorphoIOError.badDimensions(path: path, dim: used, reason: "voxel count overflows")
         }
+        return version == 2 ? .nifti2 : .nifti1
     }
 
-    /// Why libnifti could not even return an unchecked header: too short, or not a header.
-    private static func diagnoseUnreadableHeader(_ path: String) -> MorphoIOError {
-        let head = FileChecks.decompressedPrefix(of: path, count: 540)
-        if head.count >= 4 {
-            let le = Int32(head[0]) | Int32(head[1]) << 8 | Int32(head[2]) << 16 | Int32(head[3]) << 24
-            let be = le.byteSwapped
-            let isNIfTISize = [348, 540].contains(le) || [348, 540].contains(be)
-            if !isNIfTISize {
-                let sample = head.prefix(64)
-                let text = sample.allSatisfy { (0x20..<0x7f).contains($0) || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
-                return .notNIfTI(path: path, headerSize: le, looksLikeText: text)
-            }
-            let needed = (le == 540 || be == 540) ? 540 : 348
-            if head.count < needed { return .truncatedHeader(path: path, bytes: head.count) }
-        } else {
-            return .truncatedHeader(path: path, bytes: head.count)
+    /// Too short for a header, or not starting with a NIfTI header size (348 or 540, either byte
+    /// order): checked on the first 540 decompressed bytes before libnifti sees the file, because
+    /// libnifti hands back whatever it read and leaves the size check to its callers.
+    private static func headerPrefixDefect(_ headerPath: String, reportAs path: String) -> MorphoIOError? {
+        let head = FileChecks.decompressedPrefix(of: headerPath, count: 540)
+        guard head.count >= 4 else { return .truncatedHeader(path: path, bytes: head.count) }
+        let le = Int32(head[0]) | Int32(head[1]) << 8 | Int32(head[2]) << 16 | Int32(head[3]) << 24
+        let be = le.byteSwapped
+        guard [348, 540].contains(le) || [348, 540].contains(be) else {
+            let sample = head.prefix(64)
+            let text = sample.allSatisfy { (0x20..<0x7f).contains($0) || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
+            return .notNIfTI(path: path, headerSize: le, looksLikeText: text)
         }
+        let needed = (le == 540 || be == 540) ? 540 : 348
+        return head.count < needed ? .truncatedHeader(path: path, bytes: head.count) : nil
+    }
+
+    private static func unreadableHeader(_ path: String) -> MorphoIOError {
         if let missing = missingImageFile(for: path) { return .missingImageFile(path: path, expected: missing) }
         return .unreadable(path: path, reason: "libnifti could not read the header")
     }

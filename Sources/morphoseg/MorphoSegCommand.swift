@@ -10,6 +10,7 @@ struct MorphoSegCommand: ParsableCommand {
         subcommands: [
             // Subcommands are registered here, one per file.
             Conformance.self,
+            Info.self,
             Register.self,
         ])
 }

@@ -1,0 +1,151 @@
+import Foundation
+import MorphoIO
+import XCTest
+
+/// `NIfTI.read` on real files and on files built byte by byte from the NIfTI-1 layout.
+final class NIfTIReadTests: XCTestCase {
+    func testVoxelLayoutIsXFastestAsChannelDepthHeightWidth() throws {
+        let folder = try makeTemporaryFolder(self)
+        var fixture = NIfTI1Fixture(dim: [4, 3, 2], datatype: 4, bitpix: 16)
+        var stored: [Int16] = []
+        for z in 0..<2 { for y in 0..<3 { for x in 0..<4 { stored.append(Int16(x + 10 * y + 100 * z)) } } }
+        fixture.payload = fixture.encode(stored)
+        try writeBytes(fixture.singleFile, to: "\(folder)/layout.nii")
+
+        let volume = try NIfTI.read("\(folder)/layout.nii")
+        XCTAssertEqual([volume.channels, volume.depth, volume.height, volume.width], [1, 2, 3, 4])
+        for z in 0..<2 { for y in 0..<3 { for x in 0..<4 {
+            XCTAssertEqual(volume[0, z, y, x], Float(x + 10 * y + 100 * z))
+            XCTAssertEqual(volume.data[(z * 3 + y) * 4 + x], Float(x + 10 * y + 100 * z))
+        } } }
+    }
+
+    func testBigAndLittleEndianFilesReadTheSameValues() throws {
+        let folder = try makeTemporaryFolder(self)
+        let values: [Int32] = [-70000, -1, 0, 1, 2, 65536, 123456, Int32.max]
+        var results: [[Float]] = []
+        for bigEndian in [false, true] {
+            var fixture = NIfTI1Fixture(dim: [2, 2, 2], datatype: 8, bitpix: 32)
+            fixture.bigEndian = bigEndian
+            fixture.payload = fixture.encode(values)
+            try writeBytes(fixture.singleFile, to: "\(folder)/e\(bigEndian).nii")
+            results.append(try NIfTI.read("\(folder)/e\(bigEndian).nii").data)
+        }
+        XCTAssertEqual(results[0], values.map(Float.init))
+        XCTAssertEqual(results[1], results[0])
+    }
+
+    func testEverySupportedDatatypeReadsItsValues() throws {
+        let folder = try makeTemporaryFolder(self)
+        func check<T: FixedWidthInteger>(_ values: [T], code: Int16, bigEndian: Bool, _ expected: [Float]) throws {
+            var fixture = NIfTI1Fixture(dim: [values.count, 1, 1], datatype: code, bitpix: Int16(T.bitWidth))
+            fixture.bigEndian = bigEndian
+            fixture.payload = fixture.encode(values)
+            let path = "\(folder)/dt\(code)\(bigEndian).nii"
+            try writeBytes(fixture.singleFile, to: path)
+            let volume = try NIfTI.read(path)
+            XCTAssertEqual(volume.header.datatype.code, Int32(code))
+            XCTAssertEqual(volume.data, expected, "datatype \(code) bigEndian \(bigEndian)")
+        }
+        for bigEndian in [false, true] {
+            try check([UInt8(0), 1, 200, 255], code: 2, bigEndian: bigEndian, [0, 1, 200, 255])
+            try check([Int8(-128), -1, 0, 127], code: 256, bigEndian: bigEndian, [-128, -1, 0, 127])
+            try check([Int16(-32768), -2, 7, 32767], code: 4, bigEndian: bigEndian, [-32768, -2, 7, 32767])
+            try check([UInt16(0), 3, 40000, 65535], code: 512, bigEndian: bigEndian, [0, 3, 40000, 65535])
+            try check([Int32(-5), 0, 16_777_216, -16_777_216], code: 8, bigEndian: bigEndian, [-5, 0, 16_777_216, -16_777_216])
+            try check([UInt32(0), 9, 3_000_000_000, 16_777_215], code: 768, bigEndian: bigEndian, [0, 9, 3e9, 16_777_215])
+            try check([Int64(-9), 0, 1 << 40, -(1 << 40)], code: 1024, bigEndian: bigEndian, [-9, 0, 0x1p40, -0x1p40])
+            try check([Float(1.5), -2.25, .greatestFiniteMagnitude, 0].map(\.bitPattern), code: 16, bigEndian: bigEndian,
+                      [1.5, -2.25, .greatestFiniteMagnitude, 0])
+            try check([Double(1.5), -1e-3, 1e30, 0].map(\.bitPattern), code: 64, bigEndian: bigEndian,
+                      [1.5, Float(-1e-3), 1e30, 0])
+        }
+    }
+
+    func testSlopeAndInterceptAreAppliedUnlessSlopeIsZeroOrNaN() throws {
+        let folder = try makeTemporaryFolder(self)
+        for (slope, inter, expected) in [(Float(2), Float(-1), [Float(-1), 1, 9]), (0, 5, [0, 1, 5]), (.nan, 5, [0, 1, 5])] {
+            var fixture = NIfTI1Fixture(dim: [3, 1, 1], datatype: 2, bitpix: 8)
+            fixture.sclSlope = slope
+            fixture.sclInter = inter
+            fixture.payload = [0, 1, 5]
+            try writeBytes(fixture.singleFile, to: "\(folder)/s.nii")
+            let volume = try NIfTI.read("\(folder)/s.nii")
+            XCTAssertEqual(volume.data, expected, "slope \(slope) inter \(inter)")
+        }
+    }
+
+    func testHeaderImagePairReadsLikeASingleFile() throws {
+        let folder = try makeTemporaryFolder(self)
+        var fixture = NIfTI1Fixture(dim: [3, 2, 2], datatype: 512, bitpix: 16)
+        fixture.bigEndian = true
+        fixture.pixdim = [0.5, 0.75, 2, 1, 1, 1, 1]
+        fixture.payload = fixture.encode((0..<12).map { UInt16($0 * 1000) })
+        try fixture.writePair(stem: "\(folder)/pair")
+        try writeBytes(fixture.singleFile, to: "\(folder)/single.nii")
+
+        let single = try NIfTI.read("\(folder)/single.nii")
+        for name in ["pair.hdr", "pair.img"] {
+            let pair = try NIfTI.read("\(folder)/\(name)")
+            XCTAssertEqual(pair.data, single.data, name)
+            XCTAssertEqual(pair.spacing, SIMD3(0.5, 0.75, 2), name)
+        }
+    }
+
+    func testTimeAndVectorAxesBecomeChannelsAndSingleSliceIs2D() throws {
+        let folder = try makeTemporaryFolder(self)
+        var fixture = NIfTI1Fixture(dim: [3, 2, 1, 2, 2], datatype: 2, bitpix: 8)
+        fixture.payload = (0..<24).map(UInt8.init)
+        try writeBytes(fixture.singleFile, to: "\(folder)/t.nii")
+        let volume = try NIfTI.read("\(folder)/t.nii")
+        XCTAssertTrue(volume.is2D)
+        XCTAssertEqual([volume.channels, volume.depth, volume.height, volume.width], [4, 1, 2, 3])
+        // channel c = t + nt·u; voxel (y, x) of channel c is stored at c·6 + y·3 + x.
+        XCTAssertEqual(volume[3, 0, 1, 2], 23)
+        XCTAssertEqual(volume[1, 0, 0, 1], 7)
+
+        var flat = NIfTI1Fixture(dim: [5, 4], datatype: 2, bitpix: 8)
+        flat.payload = [UInt8](repeating: 9, count: 20)
+        try writeBytes(flat.singleFile, to: "\(folder)/flat.nii")
+        let image = try NIfTI.read("\(folder)/flat.nii")
+        XCTAssertEqual([image.channels, image.depth, image.height, image.width], [1, 1, 4, 5])
+        XCTAssertEqual(image.header.dim, [5, 4])
+    }
+
+    func testRealFilesGiveNibabelShapesAffinesAndScaledValues() throws {
+        let anatomical = try NIfTI.read("\(testDataFolder)/anatomical.nii")   // big-endian int16
+        XCTAssertEqual([anatomical.channels, anatomical.depth, anatomical.height, anatomical.width], [1, 25, 41, 33])
+        XCTAssertEqual(anatomical.spacing, SIMD3(2, 2, 2))
+        XCTAssertEqual(anatomical.affine, Affine(matrix: [[-2, 0, 0, 32], [0, 2, 0, -40], [0, 0, 2, -16], [0, 0, 0, 1]]))
+        XCTAssertEqual(anatomical.data.min(), -610)
+        XCTAssertEqual(anatomical.data.max(), 30393)
+
+        let functional = try NIfTI.read("\(testDataFolder)/functional.nii")   // 4D, scl_slope/scl_inter
+        XCTAssertEqual([functional.channels, functional.depth, functional.height, functional.width], [20, 3, 21, 17])
+        let stats = VoxelStatistics(functional.data)
+        assertClose(stats.min, 629.826171875, relative: 1e-6, "min")
+        assertClose(stats.mean, 3637.408513675239, relative: 1e-6, "mean")
+
+        let nifti2 = try NIfTI.read("\(testDataFolder)/example_nifti2.nii.gz")
+        XCTAssertEqual(nifti2.header.format, .nifti2)
+        XCTAssertEqual([nifti2.channels, nifti2.depth, nifti2.height, nifti2.width], [2, 12, 20, 32])
+    }
+
+    func testReadHeaderDoesNotNeedTheVoxels() throws {
+        let folder = try makeTemporaryFolder(self)
+        var fixture = NIfTI1Fixture(dim: [4, 4, 4], datatype: 16, bitpix: 32)
+        fixture.payload = [UInt8](repeating: 0, count: 256)
+        try writeBytes(fixture.singleFile, to: "\(folder)/h.nii")
+        let header = try NIfTI.readHeader("\(folder)/h.nii")
+        XCTAssertEqual(header.dim, [4, 4, 4])
+        XCTAssertEqual(header.datatype, .float32)
+    }
+
+    func testAffineInverseUndoesApply() {
+        let affine = Affine(matrix: [[-3.99, -0.01, -0.05, 118.7], [0.02, -3.25, -2.9, 132.1], [-0.03, -2.3, 4.07, 22.8], [0, 0, 0, 1]])
+        let voxel = SIMD3<Double>(10.5, -3, 7.25)
+        let back = affine.inverse.apply(affine.apply(voxel))
+        for axis in 0..<3 { XCTAssertEqual(back[axis], voxel[axis], accuracy: 1e-12) }
+        XCTAssertTrue((affine * affine.inverse).isApproximatelyEqual(to: .identity, tolerance: 1e-12))
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class MorphoIOTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
