@@ -82,10 +82,10 @@ final class BoxFilterTests: XCTestCase {
             var out = [Float](repeating: 0, count: extent.count)
             let ms = x.withUnsafeBufferPointer { s in
                 out.withUnsafeMutableBufferPointer { o in
-                    medianMilliseconds { boxSum(s.baseAddress!, into: o.baseAddress!, planes: 1, extent: extent, window: 9) }
+                    timeKernel { boxSum(s.baseAddress!, into: o.baseAddress!, planes: 1, extent: extent, window: 9) }
                 }
             }
-            print("TIMING boxSum window 9 \(n)^3 threads=\(Parallel.threads): \(String(format: "%.2f", ms)) ms")
+            report("boxSum window 9 \(n)^3", ms)
         }
     }
 }
