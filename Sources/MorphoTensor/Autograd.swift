@@ -58,6 +58,13 @@ extension Tensor {
     /// Clears a leaf's accumulated gradient.
     public func zeroGrad() { node?.grad = nil }
 
+    /// Replaces a leaf's accumulated gradient (clipping, averaging across processes); nil clears it.
+    public func setGrad(_ g: Tensor?) {
+        precondition(node?.isLeaf == true, "setGrad on a tensor that is not a gradient leaf")
+        precondition(g.map { $0.count == count } ?? true, "gradient of \(g!.shape) set on \(shape)")
+        node?.grad = g.map { Tensor(shape: shape, storage: $0.storage) }
+    }
+
     /// Attaches an operation's backward to its freshly computed `value`. `backward` receives
     /// d(loss)/d(value) (same shape as value) and returns one gradient per input, in order
     /// (nil allowed for inputs that need none; shapes must match the inputs). When gradients are

@@ -9,6 +9,7 @@ struct MorphoSegCommand: ParsableCommand {
         abstract: "Segmentation and registration networks for NIfTI volumes, in pure Swift on the CPU.",
         subcommands: [
             // Subcommands are registered here, one per file.
+            Bench.self,
             Conformance.self,
             Info.self,
             Register.self,

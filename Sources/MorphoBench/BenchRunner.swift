@@ -1,0 +1,163 @@
+import Foundation
+import MorphoKernels
+
+/// Timing of one case. Times are wall-clock milliseconds of one call of the timed closure.
+public struct BenchResult: Codable, Sendable {
+    public var name: String
+    public var medianMs: Double
+    public var minMs: Double
+    public var maxMs: Double
+    /// Timed runs (after the warm-up).
+    public var runs: Int
+    /// flops / median time, when the case's flops are known.
+    public var gflops: Double?
+    /// gflops as a percentage of the `peak` case's GFLOP/s measured in the same process.
+    public var peakPct: Double?
+    /// Peak resident set (VmHWM) during setup and runs of this case, MB (2^20 bytes); nil
+    /// where /proc is unavailable.
+    public var peakRssMb: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case name, runs
+        case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
+        case gflops, peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
+    }
+
+    /// (max − min) / median: the run-to-run noise of this case.
+    public var spread: Double { medianMs > 0 ? (maxMs - minMs) / medianMs : 0 }
+}
+
+/// How long each case runs.
+public struct BenchOptions: Sendable {
+    /// Untimed calls before timing.
+    public var warmups = 1
+    /// Timed calls: at least `minRuns`, more until `minSeconds` of timed work, at most `maxRuns`.
+    public var minRuns = 5
+    public var minSeconds = 1.0
+    public var maxRuns = 1000
+
+    public init(warmups: Int = 1, minRuns: Int = 5, minSeconds: Double = 1.0, maxRuns: Int = 1000) {
+        self.warmups = warmups
+        self.minRuns = minRuns
+        self.minSeconds = minSeconds
+        self.maxRuns = maxRuns
+    }
+}
+
+public enum BenchRunner {
+    /// Sets up `benchCase`, warms up, times it and reads its peak RSS. `peakGflops` (from the
+    /// `peak` case) turns GFLOP/s into a share of the machine's ceiling.
+    public static func run(_ benchCase: BenchCase, options: BenchOptions = BenchOptions(), peakGflops: Double? = nil) -> BenchResult {
+        resetPeakRSS()
+        var times = [Double]()
+        do {
+            let body = benchCase.make()
+            for _ in 0..<options.warmups { body() }
+            var total = 0.0
+            while times.count < options.maxRuns && (times.count < options.minRuns || total < options.minSeconds) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                times.append(seconds * 1e3)
+                total += seconds
+            }
+        }
+        let rss = peakRSSMegabytes()
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        var result = BenchResult(name: benchCase.name, medianMs: median, minMs: times.first!, maxMs: times.last!,
+                                 runs: times.count, peakRssMb: rss)
+        if let flops = benchCase.flops {
+            let gflops = flops / (median / 1e3) / 1e9
+            result.gflops = gflops
+            if let peakGflops, peakGflops > 0 { result.peakPct = 100 * gflops / peakGflops }
+        }
+        return result
+    }
+
+    // MARK: peak RSS
+
+    /// Writing 5 to /proc/self/clear_refs resets the process's VmHWM to its current RSS (Linux).
+    static func resetPeakRSS() {
+        if let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            handle.write(Data("5".utf8))
+            try? handle.close()
+        }
+    }
+
+    /// VmHWM from /proc/self/status, in MB.
+    static func peakRSSMegabytes() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first
+            return kb.map { $0 / 1024 }
+        }
+        return nil
+    }
+
+    // MARK: output
+
+    /// One line naming the CPU (/proc/cpuinfo "model name"), the worker count and the
+    /// instruction set the kernels were compiled for.
+    public static func machineSummary() -> String {
+        "CPU: \(cpuModel()) | threads: \(Parallel.threads) | ISA: \(instructionSet())"
+    }
+
+    static func cpuModel() -> String {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in info.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return "unknown"
+    }
+
+    /// The architecture from the compiler, and the vector extensions `-target-cpu native` picks
+    /// up on this machine (the release build's setting in Package.swift), from the CPU flags.
+    static func instructionSet() -> String {
+        #if arch(x86_64)
+        let arch = "x86_64"
+        #elseif arch(arm64)
+        let arch = "arm64"
+        #else
+        let arch = "other"
+        #endif
+        var flags = Set<Substring>()
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
+            flags = Set(line.split(separator: " "))
+        }
+        let vector: String
+        if flags.contains("avx512f") {
+            vector = "AVX-512F (16 fp32 lanes)"
+        } else if flags.contains("avx2") && flags.contains("fma") {
+            vector = "AVX2+FMA (8 fp32 lanes)"
+        } else if flags.isEmpty {
+            vector = "unknown vector extensions"
+        } else {
+            vector = "no AVX2/AVX-512"
+        }
+        return "\(arch), -target-cpu native: \(vector)"
+    }
+
+    public static func tableHeader() -> String {
+        "| case | median ms | min ms | max ms | runs | GFLOP/s | % peak | peak RSS MB |\n"
+            + "|---|---:|---:|---:|---:|---:|---:|---:|"
+    }
+
+    public static func tableRow(_ r: BenchResult) -> String {
+        func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
+        return "| \(r.name) | \(f(r.medianMs, 3)) | \(f(r.minMs, 3)) | \(f(r.maxMs, 3)) | \(r.runs) | "
+            + "\(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.peakRssMb, 0)) |"
+    }
+
+    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "runs", "gflops", "peak_pct",
+    /// "peak_rss_mb"}`; gflops and peak_pct only where the case's flops are known.
+    public static func json(_ results: [BenchResult]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(results) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

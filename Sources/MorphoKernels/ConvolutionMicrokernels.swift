@@ -1,0 +1,239 @@
+/// The two register-blocked inner loops every convolution here ends in. Both read a *slab*
+/// (see `ConvolutionSlab`): a zero-padded, stride-phase-split copy of the source rows of one
+/// tile, in which every kernel tap is a constant offset and every output position a unit step,
+/// so the same loop serves stride 1 and 2, kernel 1 to 3, 2D and 3D.
+///
+/// The kernels are generic over their register block (`M`, `R`, `V` are value generics with
+/// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 code
+/// (24 zmm accumulators, `vfmadd231ps`, no calls; see `objdump -d` in the bench notes).
+/// `Convolution` only calls the instances listed in the dispatch switches below.
+typealias ConvVector = SIMD16<Float>
+
+@inline(__always)
+func loadVector(_ p: UnsafePointer<Float>) -> ConvVector {
+    UnsafeRawPointer(p).loadUnaligned(as: ConvVector.self)
+}
+
+@inline(__always)
+func storeVector(_ v: ConvVector, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: ConvVector.self)
+}
+
+/// Arguments of one `SpatialTile` call.
+struct SpatialTileArguments {
+    /// Reduction length: source channels × taps.
+    var taps: Int
+    /// Slab offset of every tap, `taps` entries.
+    var offsets: UnsafePointer<Int>
+    /// Slab address of the block's first output position.
+    var source: UnsafePointer<Float>
+    /// Packed weights of the channel block, `[taps][M]`.
+    var weights: UnsafePointer<Float>
+    /// Output tile address of channel 0, position 0 of the block; channel rows `outputStride` apart.
+    var output: UnsafeMutablePointer<Float>
+    var outputStride: Int
+}
+
+/// Output channels `M` × `R` vectors of 16 consecutive output positions:
+/// `out[m][p] = Σ_t w[t][m] · slab[offset[t] + p]` — weights broadcast, positions vectorised.
+/// Per tap: R unaligned loads, M broadcasts, M·R FMAs. The forward pass and every phase of
+/// the data gradient run here.
+struct SpatialTile<let M: Int, let R: Int> {
+    @inline(__always)
+    static func run(_ a: SpatialTileArguments) {
+        var acc = InlineArray<M, InlineArray<R, ConvVector>>(repeating: InlineArray<R, ConvVector>(repeating: ConvVector()))
+        var w = a.weights
+        for t in 0..<a.taps {
+            let p = a.source + a.offsets[t]
+            var x = InlineArray<R, ConvVector>(repeating: ConvVector())
+            for r in 0..<R { x[r] = loadVector(p + 16 * r) }
+            for m in 0..<M {
+                let b = ConvVector(repeating: w[m])
+                for r in 0..<R { acc[m][r] = acc[m][r].addingProduct(x[r], b) }
+            }
+            w += M
+        }
+        for m in 0..<M {
+            for r in 0..<R { storeVector(acc[m][r], a.output + m * a.outputStride + 16 * r) }
+        }
+    }
+}
+
+/// Arguments of one `WeightGradientTile` call.
+struct WeightGradientTileArguments {
+    /// Output positions swept (scalar steps).
+    var positions: Int
+    /// Channel-last gradient tile at the first position and first channel vector:
+    /// `[position][channel]`, positions `gradOutStride` floats apart.
+    var gradOut: UnsafePointer<Float>
+    var gradOutStride: Int
+    /// Slab address of the first position.
+    var slab: UnsafePointer<Float>
+    /// Slab offsets of the R taps.
+    var offsets: UnsafePointer<Int>
+    /// Running sums `[tap][channel]` for the R taps, rows `accumulatorStride` apart; updated in place.
+    var accumulator: UnsafeMutablePointer<Float>
+    var accumulatorStride: Int
+}
+
+/// `V` vectors of 16 output channels × `R` taps, summed over positions:
+/// `acc[r][c] += Σ_p gradOut[p][c] · slab[offset[r] + p]` — the gradient is channel-last so the
+/// reduction over positions needs no horizontal sums; slab values are broadcast.
+/// Per position: V loads, R broadcasts, V·R FMAs. The weight gradient runs here.
+struct WeightGradientTile<let V: Int, let R: Int> {
+    @inline(__always)
+    static func run(_ a: WeightGradientTileArguments) {
+        var tap = InlineArray<R, UnsafePointer<Float>>(repeating: a.slab)
+        for r in 0..<R { tap[r] = a.slab + a.offsets[r] }
+        var acc = InlineArray<R, InlineArray<V, ConvVector>>(repeating: InlineArray<V, ConvVector>(repeating: ConvVector()))
+        for r in 0..<R {
+            for v in 0..<V { acc[r][v] = loadVector(a.accumulator + r * a.accumulatorStride + 16 * v) }
+        }
+        var g = a.gradOut
+        for p in 0..<a.positions {
+            var gv = InlineArray<V, ConvVector>(repeating: ConvVector())
+            for v in 0..<V { gv[v] = loadVector(g + 16 * v) }
+            for r in 0..<R {
+                let b = ConvVector(repeating: tap[r][p])
+                for v in 0..<V { acc[r][v] = acc[r][v].addingProduct(gv[v], b) }
+            }
+            g += a.gradOutStride
+        }
+        for r in 0..<R {
+            for v in 0..<V { storeVector(acc[r][v], a.accumulator + r * a.accumulatorStride + 16 * v) }
+        }
+    }
+}
+
+enum ConvolutionMicrokernel {
+    /// Widest position block `R` (in vectors) for `m` output channels, keeping M·R ≤ 24.
+    static func spatialBlock(channels m: Int) -> Int {
+        switch m {
+        case 1, 2, 3: return 8
+        case 4: return 6
+        case 5, 6: return 4
+        default: return 3
+        }
+    }
+
+    /// Largest channel block of `SpatialTile`.
+    static let spatialChannels = 8
+    /// Largest tap block of `WeightGradientTile`.
+    static let weightGradientTaps = 8
+    /// Largest channel-vector block of `WeightGradientTile`.
+    static let weightGradientVectors = 2
+
+    /// Runs `SpatialTile<m, r>` (1 ≤ m ≤ 8, 1 ≤ r ≤ spatialBlock(m)).
+    static func spatial(m: Int, r: Int, _ a: SpatialTileArguments) {
+        switch m {
+        case 1:
+            switch r {
+            case 1: SpatialTile<1, 1>.run(a)
+            case 2: SpatialTile<1, 2>.run(a)
+            case 3: SpatialTile<1, 3>.run(a)
+            case 4: SpatialTile<1, 4>.run(a)
+            case 5: SpatialTile<1, 5>.run(a)
+            case 6: SpatialTile<1, 6>.run(a)
+            case 7: SpatialTile<1, 7>.run(a)
+            case 8: SpatialTile<1, 8>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 2:
+            switch r {
+            case 1: SpatialTile<2, 1>.run(a)
+            case 2: SpatialTile<2, 2>.run(a)
+            case 3: SpatialTile<2, 3>.run(a)
+            case 4: SpatialTile<2, 4>.run(a)
+            case 5: SpatialTile<2, 5>.run(a)
+            case 6: SpatialTile<2, 6>.run(a)
+            case 7: SpatialTile<2, 7>.run(a)
+            case 8: SpatialTile<2, 8>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 3:
+            switch r {
+            case 1: SpatialTile<3, 1>.run(a)
+            case 2: SpatialTile<3, 2>.run(a)
+            case 3: SpatialTile<3, 3>.run(a)
+            case 4: SpatialTile<3, 4>.run(a)
+            case 5: SpatialTile<3, 5>.run(a)
+            case 6: SpatialTile<3, 6>.run(a)
+            case 7: SpatialTile<3, 7>.run(a)
+            case 8: SpatialTile<3, 8>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 4:
+            switch r {
+            case 1: SpatialTile<4, 1>.run(a)
+            case 2: SpatialTile<4, 2>.run(a)
+            case 3: SpatialTile<4, 3>.run(a)
+            case 4: SpatialTile<4, 4>.run(a)
+            case 5: SpatialTile<4, 5>.run(a)
+            case 6: SpatialTile<4, 6>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 5:
+            switch r {
+            case 1: SpatialTile<5, 1>.run(a)
+            case 2: SpatialTile<5, 2>.run(a)
+            case 3: SpatialTile<5, 3>.run(a)
+            case 4: SpatialTile<5, 4>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 6:
+            switch r {
+            case 1: SpatialTile<6, 1>.run(a)
+            case 2: SpatialTile<6, 2>.run(a)
+            case 3: SpatialTile<6, 3>.run(a)
+            case 4: SpatialTile<6, 4>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 7:
+            switch r {
+            case 1: SpatialTile<7, 1>.run(a)
+            case 2: SpatialTile<7, 2>.run(a)
+            case 3: SpatialTile<7, 3>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        case 8:
+            switch r {
+            case 1: SpatialTile<8, 1>.run(a)
+            case 2: SpatialTile<8, 2>.run(a)
+            case 3: SpatialTile<8, 3>.run(a)
+            default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
+            }
+        default: preconditionFailure("SpatialTile: no kernel for M=\(m)")
+        }
+    }
+
+    /// Runs `WeightGradientTile<v, r>` (1 ≤ v ≤ 2, 1 ≤ r ≤ 8).
+    static func weightGradient(v: Int, r: Int, _ a: WeightGradientTileArguments) {
+        switch v {
+        case 1:
+            switch r {
+            case 1: WeightGradientTile<1, 1>.run(a)
+            case 2: WeightGradientTile<1, 2>.run(a)
+            case 3: WeightGradientTile<1, 3>.run(a)
+            case 4: WeightGradientTile<1, 4>.run(a)
+            case 5: WeightGradientTile<1, 5>.run(a)
+            case 6: WeightGradientTile<1, 6>.run(a)
+            case 7: WeightGradientTile<1, 7>.run(a)
+            case 8: WeightGradientTile<1, 8>.run(a)
+            default: preconditionFailure("WeightGradientTile: no kernel for V=\(v) R=\(r)")
+            }
+        case 2:
+            switch r {
+            case 1: WeightGradientTile<2, 1>.run(a)
+            case 2: WeightGradientTile<2, 2>.run(a)
+            case 3: WeightGradientTile<2, 3>.run(a)
+            case 4: WeightGradientTile<2, 4>.run(a)
+            case 5: WeightGradientTile<2, 5>.run(a)
+            case 6: WeightGradientTile<2, 6>.run(a)
+            case 7: WeightGradientTile<2, 7>.run(a)
+            case 8: WeightGradientTile<2, 8>.run(a)
+            default: preconditionFailure("WeightGradientTile: no kernel for V=\(v) R=\(r)")
+            }
+        default: preconditionFailure("WeightGradientTile: no kernel for V=\(v)")
+        }
+    }
+}

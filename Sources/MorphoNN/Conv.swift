@@ -1,0 +1,97 @@
+import Foundation
+import MorphoTensor
+
+/// How a convolution's weights and bias are drawn at construction (seeded, reproducible).
+/// `fanIn` is input channels × kernel volume (PyTorch's rule, also for transposed layers,
+/// whose weight `[Cin, Cout, k...]` gives Cout × kernel volume).
+public enum WeightInitializer: Sendable, Equatable {
+    /// PyTorch's default for `Conv*d`: kaiming-uniform with a = √5, i.e. weight and bias
+    /// U(−1/√fanIn, 1/√fanIn).
+    case pytorchDefault
+    /// He et al. 2015 for ReLU networks: weight U(−√(6/fanIn), √(6/fanIn)), bias 0.
+    case kaimingUniform
+    /// He et al. 2015: weight N(0, 2/fanIn), bias 0.
+    case kaimingNormal
+    /// Weight N(0, std²), bias 0: VoxelMorph's flow head uses std 1e-5, so training starts
+    /// from an almost zero displacement.
+    case normal(std: Float)
+
+    func draw(weight shape: [Int], fanIn: Int, bias: Int?, using rng: inout RandomGenerator) -> (Tensor, Tensor?) {
+        let f = Float(max(fanIn, 1))
+        switch self {
+        case .pytorchDefault:
+            let bound = 1 / f.squareRoot()
+            let w = Tensor.randomUniform(shape, low: -bound, high: bound, using: &rng)
+            return (w, bias.map { Tensor.randomUniform([$0], low: -bound, high: bound, using: &rng) })
+        case .kaimingUniform:
+            let bound = (6 / f).squareRoot()
+            return (Tensor.randomUniform(shape, low: -bound, high: bound, using: &rng), bias.map { .zeros([$0]) })
+        case .kaimingNormal:
+            return (Tensor.randomNormal(shape, std: (2 / f).squareRoot(), using: &rng), bias.map { .zeros([$0]) })
+        case .normal(let std):
+            return (Tensor.randomNormal(shape, std: std, using: &rng), bias.map { .zeros([$0]) })
+        }
+    }
+}
+
+/// A 2D or 3D convolution layer over `[N, Cin, spatial...]`: weight `[Cout, Cin, k...]`, bias
+/// `[Cout]`, the same stride and zero padding on every axis (padding defaults to k/2, which
+/// keeps the size at stride 1). See `conv(_:_:_:stride:padding:)`.
+public final class Conv: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+
+    public init(spatialRank: Int, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil,
+                bias: Bool = true, initializer: WeightInitializer = .pytorchDefault, rng: inout RandomGenerator) {
+        precondition(spatialRank == 2 || spatialRank == 3, "Conv is 2D or 3D, not \(spatialRank)D")
+        let shape = [outChannels, inChannels] + Array(repeating: kernel, count: spatialRank)
+        let fanIn = inChannels * Int(pow(Double(kernel), Double(spatialRank)))
+        let (w, b) = initializer.draw(weight: shape, fanIn: fanIn, bias: bias ? outChannels : nil, using: &rng)
+        weight = Parameter(w)
+        self.bias = b.map { Parameter($0) }
+        self.stride = stride
+        self.padding = padding ?? kernel / 2
+    }
+
+    public var localParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        conv(x, weight.value, bias?.value, stride: stride, padding: padding)
+    }
+}
+
+/// A 2D or 3D transposed convolution (learned up-sampling) over `[N, Cin, spatial...]`:
+/// weight `[Cin, Cout, k...]` (PyTorch's layout), bias `[Cout]`. Kernel 3, stride 2, padding 1,
+/// output padding 1 (MONAI's U-Net) or kernel 2, stride 2 both double the size.
+public final class ConvTranspose: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+    public let outputPadding: Int
+
+    public init(spatialRank: Int, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 2, padding: Int? = nil,
+                outputPadding: Int? = nil, bias: Bool = true, initializer: WeightInitializer = .pytorchDefault,
+                rng: inout RandomGenerator) {
+        precondition(spatialRank == 2 || spatialRank == 3, "ConvTranspose is 2D or 3D, not \(spatialRank)D")
+        let shape = [inChannels, outChannels] + Array(repeating: kernel, count: spatialRank)
+        let fanIn = outChannels * Int(pow(Double(kernel), Double(spatialRank)))
+        let (w, b) = initializer.draw(weight: shape, fanIn: fanIn, bias: bias ? outChannels : nil, using: &rng)
+        weight = Parameter(w)
+        self.bias = b.map { Parameter($0) }
+        self.stride = stride
+        // Defaults that make the output exactly `stride` times the input (MONAI's rule).
+        self.padding = padding ?? (kernel - 1) / 2
+        self.outputPadding = outputPadding ?? max(0, stride - kernel + 2 * self.padding)
+    }
+
+    public var localParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    /// Up-samples `x`; `outputSize` (spatial) chooses the output padding per axis so the result
+    /// matches a skip connection of odd size.
+    public func callAsFunction(_ x: Tensor, outputSize: [Int]? = nil) -> Tensor {
+        convTransposed(x, weight.value, bias?.value, stride: stride, padding: padding, outputPadding: outputPadding, outputSize: outputSize)
+    }
+}

@@ -1,0 +1,124 @@
+import MorphoKernels
+
+// Differentiable 2D/3D convolution and transposed convolution over the `Convolution` kernels
+// (PyTorch semantics and weight layouts). A transposed convolution is the adjoint of the
+// convolution that maps its output grid back onto its input grid, so both ops run on the same
+// three kernels with the roles of forward and data gradient exchanged.
+
+/// The kernel geometry of a convolution from `large` `[N, Cin, spatial...]` to the small grid,
+/// with weight `[Cout, Cin, k...]`; 2D tensors are the D = 1 case.
+private func geometry(_ shape: [Int], cout: Int, weight: [Int], stride: Int, padding: Int) -> ConvGeometry {
+    let nd = shape.count - 2
+    precondition(nd == 2 || nd == 3, "convolution expects [N, C, H, W] or [N, C, D, H, W], got \(shape)")
+    precondition(weight.count == nd + 2, "a \(nd)D convolution needs a weight [Cout, Cin, \(nd) kernel sizes], got \(weight)")
+    let s = shape.dropFirst(2).map { $0 }, k = weight.dropFirst(2).map { $0 }
+    if nd == 2 {
+        return ConvGeometry(n: shape[0], cin: shape[1], cout: cout, inD: 1, inH: s[0], inW: s[1],
+                            kernel: (1, k[0], k[1]), stride: (1, stride, stride), padding: (0, padding, padding))
+    }
+    return ConvGeometry(n: shape[0], cin: shape[1], cout: cout, inD: s[0], inH: s[1], inW: s[2],
+                        kernel: (k[0], k[1], k[2]), stride: (stride, stride, stride), padding: (padding, padding, padding))
+}
+
+private func outputShape(_ g: ConvGeometry, rank: Int, channels: Int) -> [Int] {
+    rank == 4 ? [g.n, channels, g.outH, g.outW] : [g.n, channels, g.outD, g.outH, g.outW]
+}
+
+/// Convolution (cross-correlation, as PyTorch's `conv2d`/`conv3d`) of `x` `[N, Cin, H, W]` or
+/// `[N, Cin, D, H, W]` with `weight` `[Cout, Cin, kH, kW]` / `[Cout, Cin, kD, kH, kW]`, plus
+/// `bias` `[Cout]`. `stride` and zero `padding` (voxels) are the same on every spatial axis;
+/// out = ⌊(in + 2·padding − k)/stride⌋ + 1 per axis. Differentiable in x, weight and bias.
+public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+    let cout = weight.shape[0]
+    let g = geometry(x.shape, cout: cout, weight: weight.shape, stride: stride, padding: padding)
+    precondition(weight.shape[1] == x.shape[1], "conv of \(x.shape) with weight \(weight.shape): input channels differ")
+    precondition(bias.map { $0.count == cout } ?? true, "conv bias \(bias!.shape) for \(cout) output channels")
+    let y = Tensor(shape: outputShape(g, rank: x.rank, channels: cout)) { out in
+        Convolution.forward(g, input: x.storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out)
+    }
+    var inputs = [x, weight]
+    if let bias { inputs.append(bias) }
+    return Tensor.record(y, inputs: inputs) { dy in
+        let dx = x.requiresGrad ? Tensor(shape: x.shape) { dx in
+            Convolution.backwardData(g, gradOutput: dy.storage.pointer, weight: weight.storage.pointer, gradInput: dx)
+        } : nil
+        var dw: Tensor?, db: Tensor?
+        if weight.requiresGrad || bias?.requiresGrad == true {
+            let gradBias = bias?.requiresGrad == true ? TensorStorage(uninitializedCount: cout) : nil
+            dw = Tensor(shape: weight.shape) { dw in
+                Convolution.backwardWeight(g, input: x.storage.pointer, gradOutput: dy.storage.pointer, gradWeight: dw, gradBias: gradBias?.pointer)
+            }
+            db = gradBias.map { Tensor(shape: [cout], storage: $0) }
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
+    }
+}
+
+/// Transposed convolution (PyTorch's `conv_transpose2d/3d`, the adjoint of `conv`) of `x`
+/// `[N, Cin, spatial...]` with `weight` `[Cin, Cout, k...]` (PyTorch's layout) plus `bias`
+/// `[Cout]`: out = (in − 1)·stride − 2·padding + k + outputPadding per axis. The U-Net decoder's
+/// up-sampling: kernel 2 stride 2, or kernel 3 stride 2 padding 1 outputPadding 1 (MONAI),
+/// both doubling the size. `outputSize` (spatial) picks outputPadding per axis instead, e.g. to
+/// land on the odd size of a skip connection. Differentiable in x, weight and bias.
+public func convTransposed(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                           outputPadding: Int = 0, outputSize: [Int]? = nil) -> Tensor {
+    let nd = x.rank - 2
+    precondition(weight.rank == x.rank && weight.shape[0] == x.shape[1],
+                 "convTransposed of \(x.shape) needs a weight [\(x.shape[1]), Cout, k...], got \(weight.shape)")
+    let cout = weight.shape[1]
+    let kernel = Array(weight.shape.dropFirst(2))
+    let size = outputSize ?? (0..<nd).map { (x.shape[$0 + 2] - 1) * stride - 2 * padding + kernel[$0] + outputPadding }
+    // The convolution this op transposes: from the output grid (cout channels) to x's grid.
+    let g = geometry([x.shape[0], cout] + size, cout: x.shape[1], weight: weight.shape, stride: stride, padding: padding)
+    let back = outputShape(g, rank: x.rank, channels: x.shape[1])
+    precondition(back == x.shape, "convTransposed output size \(size) does not map back onto \(x.shape) (stride \(stride), padding \(padding), kernel \(kernel))")
+    precondition(bias.map { $0.count == cout } ?? true, "convTransposed bias \(bias!.shape) for \(cout) output channels")
+    let spatial = size.reduce(1, *)
+    let y = Tensor(shape: [x.shape[0], cout] + size) { out in
+        Convolution.backwardData(g, gradOutput: x.storage.pointer, weight: weight.storage.pointer, gradInput: out)
+        if let bias { addChannelBias(out, bias.storage.pointer, batch: x.shape[0], channels: cout, voxels: spatial) }
+    }
+    var inputs = [x, weight]
+    if let bias { inputs.append(bias) }
+    return Tensor.record(y, inputs: inputs) { dy in
+        let dx = x.requiresGrad ? Tensor(shape: x.shape) { dx in
+            Convolution.forward(g, input: dy.storage.pointer, weight: weight.storage.pointer, bias: nil, output: dx)
+        } : nil
+        let dw = weight.requiresGrad ? Tensor(shape: weight.shape) { dw in
+            Convolution.backwardWeight(g, input: dy.storage.pointer, gradOutput: x.storage.pointer, gradWeight: dw, gradBias: nil)
+        } : nil
+        guard let bias else { return [dx, dw] }
+        let db = bias.requiresGrad ? Tensor(shape: [cout]) { db in
+            channelSums(dy.storage.pointer, batch: x.shape[0], channels: cout, voxels: spatial, into: db)
+        } : nil
+        return [dx, dw, db]
+    }
+}
+
+/// x[n, c, v] += bias[c] over `[N, C, V]`.
+private func addChannelBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, batch: Int, channels: Int, voxels: Int) {
+    Parallel.forEach(batch * channels) { plane in
+        let b = bias[plane % channels], p = x + plane * voxels
+        for i in 0..<voxels { p[i] += b }
+    }
+}
+
+/// out[c] = Σ_{n, v} x[n, c, v] for `[N, C, V]`, in Float blocks of 16 summed in Double.
+private func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, voxels: Int, into out: UnsafeMutablePointer<Float>) {
+    Parallel.forEach(channels) { c in
+        var total = 0.0
+        for n in 0..<batch {
+            let p = x + (n * channels + c) * voxels
+            var acc = SIMD16<Float>()
+            var i = 0
+            while i + 16 <= voxels {
+                acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                i += 16
+            }
+            var tail: Float = 0
+            while i < voxels { tail += p[i]; i += 1 }
+            total += Double(acc.sum()) + Double(tail)
+        }
+        out[c] = Float(total)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import MorphoBench
+import MorphoKernels
+
+/// `morphoseg bench [GROUP...] [--json] [--threads N]`: times the library's kernels.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time kernels and compare them with the machine's FMA peak.",
+        discussion: """
+            Runs the named cases (a full name, or a prefix such as `conv3d` or `conv2d/16-16`; \
+            all cases if none). Each case: setup, one warm-up call, then at least --runs timed \
+            calls and at least --seconds of them; reports median/min/max ms, GFLOP/s and the share \
+            of the FMA peak where the FLOPs are known, and the case's peak RSS (VmHWM, reset \
+            before each case). The `peak` case (fp32 FMAs on all threads) always runs first as \
+            the reference for '% peak'. Timings on a shared machine are noisy: compare medians, \
+            and look at min/max for the noise.
+            """)
+
+    @Argument(help: "Case names or name prefixes (see --list).")
+    var groups: [String] = []
+
+    @Flag(help: "Print a JSON list of {name, median_ms, min_ms, max_ms, runs, gflops, peak_pct, peak_rss_mb}.")
+    var json = false
+
+    @Option(help: "Worker threads for the kernels (Parallel.threads). Default: all active cores.")
+    var threads: Int?
+
+    @Option(help: "Minimum timed calls per case.")
+    var runs = 5
+
+    @Option(help: "Minimum seconds of timed calls per case.")
+    var seconds = 1.0
+
+    @Flag(help: "List the case names and exit.")
+    var list = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if seconds < 0 { throw ValidationError("--seconds must be >= 0") }
+        do {
+            _ = try BenchRegistry.select(groups)
+        } catch let error as BenchError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        if let threads { Parallel.threads = threads }
+        let all = BenchRegistry.all
+        if list {
+            for c in all { print(c.name) }
+            return
+        }
+        let options = BenchOptions(minRuns: runs, minSeconds: seconds)
+        var selected = try BenchRegistry.select(groups, from: all)
+        let peakCase = all.first { $0.name == "peak" }!
+        selected.removeAll { $0.name == "peak" }
+
+        if !json {
+            print("morphoseg bench | \(BenchRunner.machineSummary())")
+            print(BenchRunner.tableHeader())
+        }
+        let peak = BenchRunner.run(peakCase, options: options)
+        var results = [peak]
+        if !json { print(BenchRunner.tableRow(peak)) }
+        for c in selected {
+            let r = BenchRunner.run(c, options: options, peakGflops: peak.gflops)
+            results.append(r)
+            if !json { print(BenchRunner.tableRow(r)) }
+        }
+        if json { print(BenchRunner.json(results)) }
+    }
+}

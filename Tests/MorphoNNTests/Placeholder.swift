@@ -1,2 +1,0 @@
-import XCTest
-final class MorphoNNTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
