@@ -1,3 +1,4 @@
+import Foundation
 import MorphoKernels
 import MorphoTensor
 
@@ -53,6 +54,132 @@ public struct GlobalNCC: Sendable {
             }
             return [i.requiresGrad ? gradient(i, j, mx: mi, my: mj, sdX: sdI, sdY: sdJ) : nil,
                     j.requiresGrad ? gradient(j, i, mx: mj, my: mi, sdX: sdJ, sdY: sdI) : nil]
+        }
+    }
+}
+
+/// Local (windowed) normalised cross-correlation, squared (seed 002 `LCC`; VoxelMorph's NCC):
+/// with box sums S_X over a `window`^nd neighbourhood (zero padding, "same" size) and
+/// n = window^nd (the full window size, also at the borders, as the seed),
+///
+///     cross = S_IJ − S_I·S_J/n,  var_I = S_II − S_I²/n,  var_J = S_JJ − S_J²/n
+///     cc    = cross² / (var_I·var_J + eps),   L = 1 − mean_v cc
+///
+/// - I, J: `[N, C, H, W]` or `[N, C, D, H, W]` (C is usually 1; channels are independent).
+/// - window: odd, in voxels along every spatial axis (9 in the seed). The box sums are separable
+///   running sums (`MorphoKernels.boxSum`), so the cost does not depend on the window.
+/// - Reduction: mean over every voxel of every item and channel.
+/// - Degenerate inputs: where either window is constant, cross = var = 0 and cc = 0/eps = 0
+///   (no NaN); the gradient there is finite too.
+/// - Backward (hand-written, fused): with a = ∂cc/∂cross, b = ∂cc/∂var_I, c = ∂cc/∂var_J, the
+///   gradient is `box(a_I) + 2I·box(b) + J·box(a)` for I, where
+///   `a_I = −(a·S_J + 2b·S_I)/n` (and symmetrically for J); the box sum is self-adjoint.
+///   The per-voxel coefficient maps are computed in the forward pass when a gradient is wanted,
+///   so the backward is three box sums per differentiated input and one combining pass.
+public struct LocalNCC: Sendable {
+    public var window: Int
+    public var eps: Float
+
+    public init(window: Int = 9, eps: Float = 1e-5) {
+        precondition(window > 0 && window % 2 == 1, "LocalNCC: the window must be odd and positive, got \(window)")
+        self.window = window
+        self.eps = eps
+    }
+
+    public func callAsFunction(_ i: Tensor, _ j: Tensor) -> Tensor {
+        i.preconditionImage("LocalNCC")
+        precondition(i.shape == j.shape, "LocalNCC: \(i.shape) and \(j.shape) differ")
+        let planes = i.shape[0] * i.shape[1], s = i.spatialCount
+        let extent = SpatialExtent(i.spatialShape)
+        let n = Float(Foundation.pow(Double(window), Double(i.spatialRank)))
+        let invN = 1 / n, eps = self.eps, window = self.window
+        let total = planes * s
+        let wantI = GradientMode.isEnabled && i.requiresGrad, wantJ = GradientMode.isEnabled && j.requiresGrad
+
+        // Box sums of I, J, I², J², IJ: [5, planes, spatial].
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 5 * total)
+        defer { sums.deallocate() }
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: 3 * total)
+        let pi = i.storage.pointer, pj = j.storage.pointer
+        Parallel.forRanges(total) { r in
+            for v in r {
+                let a = pi[v], b = pj[v]
+                products[v] = a * a
+                products[total + v] = b * b
+                products[2 * total + v] = a * b
+            }
+        }
+        boxSum(pi, into: sums, planes: planes, extent: extent, window: window)
+        boxSum(pj, into: sums + total, planes: planes, extent: extent, window: window)
+        boxSum(products, into: sums + 2 * total, planes: 3 * planes, extent: extent, window: window)
+        products.deallocate()
+
+        // cc per voxel, summed; the coefficient maps [a_I, b, a, a_J, c] (those needed) alongside.
+        let sI = sums, sJ = sums + total, sII = sums + 2 * total, sJJ = sums + 3 * total, sIJ = sums + 4 * total
+        // Maps of an input that needs no gradient are left unwritten and never read.
+        let coefficients = wantI || wantJ ? Tensor(shape: [5, total]) { _ in } : nil
+        let coef = coefficients?.storage.pointer
+        let ccSum = blockSums(items: 1, spatial: total, width: 1, block: 8192) { _, range, acc in
+            var partial = Lanes()
+            var v = range.lowerBound
+            while v < range.upperBound {
+                let count = min(16, range.upperBound - v), full = count == 16
+                @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: count) }
+                @inline(__always) func put(_ x: Lanes, _ p: UnsafeMutablePointer<Float>) {
+                    if full { store(x, p + v) } else { store(x, p + v, count: count) }
+                }
+                let si = get(sI), sj = get(sJ)
+                let cross = get(sIJ) - si * sj * invN
+                let varI = get(sII) - si * si * invN
+                let varJ = get(sJJ) - sj * sj * invN
+                let den = varI * varJ + eps
+                let ratio = cross / den
+                let cc = cross * ratio
+                partial += cc   // padding lanes hold zeros: cross = 0, cc = 0
+                if let coef {
+                    let a = 2 * ratio                 // ∂cc/∂cross
+                    let b = -cc * varJ / den          // ∂cc/∂var_I
+                    let c = -cc * varI / den          // ∂cc/∂var_J
+                    if wantI {
+                        put(-(a * sj + 2 * b * si) * invN, coef)
+                        put(b, coef + total)
+                    }
+                    put(a, coef + 2 * total)
+                    if wantJ {
+                        put(-(a * si + 2 * c * sj) * invN, coef + 3 * total)
+                        put(c, coef + 4 * total)
+                    }
+                }
+                v += 16
+            }
+            acc[0] = laneSum(partial)
+        }[0]
+        let value = Tensor(scalar: Float(1 - ccSum / Double(total)))
+        guard let coefficients else { return value }
+
+        return Tensor.record(value, inputs: [i, j]) { g in
+            let scale = -g.item / Float(total)
+            let coef = coefficients.storage.pointer
+            // box(a) is shared; box(a_I), box(b) for I and box(a_J), box(c) for J.
+            let boxed = UnsafeMutablePointer<Float>.allocate(capacity: 5 * total)
+            defer { boxed.deallocate() }
+            if wantI { boxSum(coef, into: boxed, planes: 2 * planes, extent: extent, window: window) }
+            if wantJ { boxSum(coef + 2 * total, into: boxed + 2 * total, planes: 3 * planes, extent: extent, window: window) }
+            if !wantJ { boxSum(coef + 2 * total, into: boxed + 2 * total, planes: planes, extent: extent, window: window) }
+            let pi = i.storage.pointer, pj = j.storage.pointer
+            func gradient(_ own: UnsafeMutablePointer<Float>, _ other: UnsafeMutablePointer<Float>,
+                          linear: UnsafeMutablePointer<Float>, square: UnsafeMutablePointer<Float>) -> Tensor {
+                let a = boxed + 2 * total
+                return Tensor(shape: i.shape) { out in
+                    Parallel.forRanges(total) { r in
+                        for v in r {
+                            out[v] = scale * (linear[v] + 2 * own[v] * square[v] + other[v] * a[v])
+                        }
+                    }
+                }
+            }
+            return [wantI ? gradient(pi, pj, linear: boxed, square: boxed + total) : nil,
+                    wantJ ? gradient(pj, pi, linear: boxed + 3 * total, square: boxed + 4 * total) : nil]
         }
     }
 }
