@@ -32,9 +32,9 @@ final class RegistrationOptimizationTests: XCTestCase {
         XCTAssertEqual(flow.shape, [1, 3, 20, 28, 24])
         XCTAssertEqual(steps, 100)
         let lccBefore = SimilarityFigures.measure(fixed.image, moving.image, lccWindow: 5).lcc
-        let lccAfter = SimilarityFigures.measure(fixed.image, FlowWarp.apply(flow, to: moving.image, interpolation: .linear), lccWindow: 5).lcc
+        let lccAfter = SimilarityFigures.measure(fixed.image, warp(moving.image, flow, mode: .linear), lccWindow: 5).lcc
         XCTAssertGreaterThan(lccAfter, lccBefore + 0.2)
-        let warped = FlowWarp.apply(flow, to: moving.labels, interpolation: .nearest)
+        let warped = warp(moving.labels, flow, mode: .nearest)
         let before = RegistrationMetrics.meanDice(RegistrationMetrics.dicePerLabel(fixed.labels, moving.labels))
         let after = RegistrationMetrics.meanDice(RegistrationMetrics.dicePerLabel(fixed.labels, warped))
         let folding = RegistrationMetrics.jacobianStatistics(ofFlow: flow).foldingFraction

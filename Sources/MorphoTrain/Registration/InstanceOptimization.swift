@@ -1,4 +1,5 @@
 import MorphoLosses
+import MorphoNN
 import MorphoTensor
 
 /// Registration of one pair by optimising its displacement field directly — no network — the
@@ -8,8 +9,8 @@ import MorphoTensor
 ///     u* = argmin_u  L_sim(F, M∘(id + u)) + λ · Grad_l2(u)
 ///
 /// coarse to fine over `levels` resolutions (each level halves the grid of the next, images
-/// downsampled by linear resampling over the same extent), `iterations[l]` Adam steps on `u` at
-/// level `l` (coarsest first), the field upsampled (and its voxel values scaled by the grid ratio)
+/// downsampled by `resize`, linear over the same extent), `iterations[l]` Adam steps on `u` at
+/// level `l` (coarsest first), the field upsampled by `resizeDisplacement` (values scaled by the grid ratio)
 /// to initialise the next level.
 public struct InstanceOptimization: Sendable {
     public struct Settings: Sendable, Equatable {
@@ -72,59 +73,23 @@ public struct InstanceOptimization: Sendable {
         for level in 0..<settings.levels {
             let factor = 1 << (settings.levels - 1 - level)
             let shape = spatial.map { max(1, ($0 + factor - 1) / factor) }
-            let f = Pyramid.resize(fixed, to: shape)
-            let m = Pyramid.resize(moving, to: shape)
-            var u = flow.map { Pyramid.resizeFlow($0, to: shape) } ?? Tensor.zeros([1, nd] + shape)
-            var params = [u.requiringGrad()]
-            let adam = InterimAdam(lr: settings.learningRate)
+            let (f, m, initial) = withoutGradients {
+                (resize(fixed, to: shape), resize(moving, to: shape),
+                 flow.map { resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
+            }
+            let field = Parameter(initial)
+            let adam = Adam([("flow", field)], learningRate: settings.learningRate)
             for iteration in 0..<settings.iterations[level] {
-                let field = params[0]
-                let sim = similarity(f, InterimOps.warp(m, field))
-                let reg = smooth(field)
+                let sim = similarity(f, warp(m, field.value))
+                let reg = smooth(field.value)
                 let loss = settings.smoothness > 0 ? sim + reg * settings.smoothness : sim
                 loss.backward()
-                adam.step(&params)
+                adam.step()
+                field.zeroGrad()
                 progress?(Step(level: level, iteration: iteration, shape: shape, similarity: sim.item, smoothness: reg.item))
             }
-            u = params[0].detached()
-            flow = u
+            flow = field.value.detached()
         }
         return flow!
-    }
-}
-
-/// Image and field resizing between pyramid levels: linear resampling over the same extent
-/// (voxel centres at `(i + 0.5)·n/m − 0.5`, `VoxelArray.resampled(toShape:)`).
-enum Pyramid {
-    /// `[N, C, spatial…]` resized to `shape` per item and channel.
-    static func resize(_ x: Tensor, to shape: [Int]) -> Tensor {
-        let spatial = x.spatialShape
-        if spatial == shape { return x.detached() }
-        let dhw = spatial.count == 3 ? spatial : [1] + spatial
-        let target = shape.count == 3 ? shape : [1] + shape
-        let planes = x.shape[0] * x.shape[1]
-        let array = VoxelArray(data: x.scalars, channels: planes, shape: dhw, spacing: [1, 1, 1])
-        let out = array.resampled(toShape: target, linear: true)
-        return Tensor(shape: Array(x.shape.prefix(2)) + shape, data: out.data)
-    }
-
-    /// A displacement field `[N, nd, spatial…]` (voxels) on another grid over the same extent:
-    /// resampled linearly, channel `i` multiplied by the ratio of the grids along axis `i`.
-    static func resizeFlow(_ flow: Tensor, to shape: [Int]) -> Tensor {
-        let spatial = flow.spatialShape
-        if spatial == shape { return flow.detached() }
-        var out = resize(flow, to: shape)
-        let count = shape.reduce(1, *)
-        let nd = shape.count
-        out.withUnsafeMutablePointer { p in
-            for b in 0..<flow.shape[0] {
-                for c in 0..<nd {
-                    let ratio = Float(shape[c]) / Float(spatial[c])
-                    let base = p + (b * nd + c) * count
-                    for v in 0..<count { base[v] *= ratio }
-                }
-            }
-        }
-        return out
     }
 }

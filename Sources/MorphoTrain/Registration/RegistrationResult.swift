@@ -78,15 +78,15 @@ public struct RegistrationResult: Sendable {
         let fixedT = fixedImage ?? pair.fixed.imageTensor
         let movingT = movingImage ?? pair.moving.imageTensor
         self.flow = flow
-        let warpedMeasured = FlowWarp.apply(flow, to: movingT, interpolation: .linear)
-        let warpedOwn = movingImage == nil ? warpedMeasured : FlowWarp.apply(flow, to: pair.moving.imageTensor, interpolation: .linear)
+        let warpedMeasured = warp(movingT, flow, mode: .linear)
+        let warpedOwn = movingImage == nil ? warpedMeasured : warp(pair.moving.imageTensor, flow, mode: .linear)
         self.warped = pair.fixed.replacingData(with: warpedOwn)
         var quality = RegistrationQuality(
             jacobian: RegistrationMetrics.jacobianStatistics(ofFlow: flow),
             similarityBefore: SimilarityFigures.measure(fixedT, movingT, lccWindow: lccWindow),
             similarityAfter: SimilarityFigures.measure(fixedT, warpedMeasured, lccWindow: lccWindow))
         if let movingLabels = pair.movingLabels {
-            let warpedLabels = FlowWarp.apply(flow, to: movingLabels.imageTensor, interpolation: .nearest)
+            let warpedLabels = warp(movingLabels.imageTensor, flow, mode: .nearest)
             self.warpedLabels = pair.fixed.replacingData(with: warpedLabels)
             if let fixedLabels = pair.fixedLabels {
                 let fixedL = fixedLabels.imageTensor
@@ -100,31 +100,6 @@ public struct RegistrationResult: Sendable {
             }
         }
         self.quality = quality
-    }
-}
-
-/// Non-differentiable application of a displacement field (VoxelMorph's spatial transformer
-/// through `MorphoKernels.warpLinear` / `warpNearest`): `out(p) = src(p + u(p))`, 0 outside.
-public enum FlowWarp {
-    /// - Parameters:
-    ///   - flow: `[N, nd, spatial…]` voxels.
-    ///   - src: `[N, C, spatial…]`, same spatial shape.
-    public static func apply(_ flow: Tensor, to src: Tensor, interpolation: WorldResampling.Interpolation) -> Tensor {
-        precondition(src.rank == flow.rank && src.shape[0] == flow.shape[0] && src.spatialShape == flow.spatialShape,
-                     "warp of \(src.shape) by flow \(flow.shape)")
-        let extent = SpatialExtent(src.spatialShape)
-        return Tensor(shape: src.shape) { out in
-            src.withUnsafePointer { s in
-                flow.withUnsafePointer { f in
-                    switch interpolation {
-                    case .linear:
-                        warpLinear(src: s, flow: f, into: out, batch: src.shape[0], channels: src.shape[1], extent: extent)
-                    case .nearest:
-                        warpNearest(src: s, flow: f, into: out, batch: src.shape[0], channels: src.shape[1], extent: extent)
-                    }
-                }
-            }
-        }
     }
 }
 

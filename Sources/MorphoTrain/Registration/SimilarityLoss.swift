@@ -27,7 +27,7 @@ public struct SimilarityLoss: Sendable, Equatable {
 
     public func callAsFunction(_ fixed: Tensor, _ warped: Tensor) -> Tensor {
         switch kind {
-        case .lcc: return InterimOps.lcc(fixed, warped, window: window)
+        case .lcc: return LocalNCC(window: window)(fixed, warped)
         case .gcc: return GlobalNCC()(fixed, warped)
         case .mse: return MeanSquaredError()(fixed, warped)
         }

@@ -26,32 +26,11 @@ public struct SmoothRandomField: Sendable, Equatable {
     /// `[D, H, W]`), drawn from `rng`.
     public func sample(spatial: [Int], using rng: inout RandomGenerator) -> Tensor {
         let nd = spatial.count
-        let extent = SpatialExtent(spatial)
         var noise = Tensor.randomNormal([1, nd] + spatial, std: 1, using: &rng)
-        var scratch = Tensor.zeros([1, nd] + spatial)
-        for _ in 0..<3 {
-            noise.withUnsafeMutablePointer { a in
-                scratch.withUnsafeMutablePointer { b in
-                    boxSum(a, into: b, planes: nd, extent: extent, window: smoothing)
-                    a.update(from: b, count: nd * extent.count)
-                }
-            }
-        }
+        for _ in 0..<3 { noise = noise.boxSum(window: smoothing) }
         let largest = noise.withUnsafeBufferPointer { $0.reduce(Float(0)) { max($0, abs($1)) } }
-        let scale = largest > 0 ? maxDisplacement / largest : 0
-        let velocity = noise * scale
-        return integrationSteps > 0 ? SmoothRandomField.integrate(velocity, steps: integrationSteps) : velocity
-    }
-
-    /// Scaling and squaring of a stationary velocity `v` (`[N, nd, spatial…]`, voxels):
-    /// `u = v / 2^steps`, then `steps` times `u ← u + u∘(id + u)` (VoxelMorph `VecInt`). Not
-    /// differentiable: this is for generating fields.
-    public static func integrate(_ velocity: Tensor, steps: Int) -> Tensor {
-        var u = velocity * Float(1.0 / Double(1 << steps))
-        for _ in 0..<steps {
-            u = withoutGradients { u + FlowWarp.apply(u, to: u, interpolation: .linear) }
-        }
-        return u
+        let velocity = noise * (largest > 0 ? maxDisplacement / largest : 0)
+        return integrate(velocity, steps: integrationSteps)
     }
 }
 
@@ -79,11 +58,11 @@ public struct SyntheticPair: Sendable {
         let nd = spatial.count
         fixedField = deformFixed ? field.sample(spatial: spatial, using: &rng) : .zeros([1, nd] + spatial)
         movingField = field.sample(spatial: spatial, using: &rng)
-        fixed = deformFixed ? FlowWarp.apply(fixedField, to: image, interpolation: .linear) : image
-        moving = FlowWarp.apply(movingField, to: image, interpolation: .linear)
+        fixed = deformFixed ? warp(image, fixedField, mode: .linear) : image
+        moving = warp(image, movingField, mode: .linear)
         if let labels {
-            fixedLabels = deformFixed ? FlowWarp.apply(fixedField, to: labels, interpolation: .nearest) : labels
-            movingLabels = FlowWarp.apply(movingField, to: labels, interpolation: .nearest)
+            fixedLabels = deformFixed ? warp(labels, fixedField, mode: .nearest) : labels
+            movingLabels = warp(labels, movingField, mode: .nearest)
         }
     }
 }
