@@ -4,7 +4,7 @@ import XCTest
 
 final class SchedulesTests: XCTestCase {
     func testRebalanceFloorsTheRegionalWeight() {
-        let s = AlphaSchedule(kind: .rebalance, alpha0: 0.05, delta: 0.05)
+        let s = AlphaSchedule.rebalance(alpha0: 0.05, delta: 0.05)
         XCTAssertEqual(s.weights(epoch: 0).regional, 0.95, accuracy: 1e-12)
         XCTAssertEqual(s.weights(epoch: 0).boundary, 0.05, accuracy: 1e-12)
         XCTAssertEqual(s.weights(epoch: 9).regional, 0.5, accuracy: 1e-12)
@@ -24,6 +24,7 @@ final class SchedulesTests: XCTestCase {
 
     func testConstantIgnoresDelta() {
         let s = AlphaSchedule(kind: .constant, alpha0: 0.3, delta: 0.1)
+        XCTAssertEqual(AlphaSchedule.constant(alpha: 0.3).weights(epoch: 7).boundary, 0.3)
         for e in [0, 5, 100] {
             XCTAssertEqual(s.weights(epoch: e).regional, 1)
             XCTAssertEqual(s.weights(epoch: e).boundary, 0.3)
