@@ -12,6 +12,10 @@ struct MorphoSegCommand: ParsableCommand {
             Bench.self,
             Conformance.self,
             Info.self,
+            Train.self,
+            Segment.self,
+            Evaluate.self,
+            Demo.self,
             Register.self,
         ])
 }
