@@ -14,6 +14,9 @@ public struct BenchResult: Codable, Sendable {
     public var cpuMs: Double
     /// flops / median time, when the case's flops are known.
     public var gflops: Double?
+    /// flops / (median CPU time / threads): what the case would reach with its cores to itself
+    /// (on a shared machine, the figure to compare between runs). Ignores time spent waiting.
+    public var cpuGflops: Double?
     /// gflops as a percentage of the `peak` case's GFLOP/s measured in the same process.
     public var peakPct: Double?
     /// Peak resident set (VmHWM) during setup and runs of this case, MB (2^20 bytes); nil
@@ -23,7 +26,7 @@ public struct BenchResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, runs, cpuMs = "cpu_ms"
         case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
-        case gflops, peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
+        case gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
     }
 
     /// (max − min) / median: the run-to-run noise of this case.
@@ -76,6 +79,7 @@ public enum BenchRunner {
         if let flops = benchCase.flops {
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
+            if result.cpuMs > 0 { result.cpuGflops = flops / (result.cpuMs / 1e3 / Double(Parallel.threads)) / 1e9 }
             if let peakGflops, peakGflops > 0 { result.peakPct = 100 * gflops / peakGflops }
         }
         return result
@@ -161,8 +165,8 @@ public enum BenchRunner {
     }
 
     public static func tableHeader() -> String {
-        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | peak RSS MB |\n"
-            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | GFLOP/s on CPU time | peak RSS MB |\n"
+            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     public static func tableRow(_ r: BenchResult) -> String {
@@ -170,7 +174,7 @@ public enum BenchRunner {
         // CPU use: CPU time over wall time per worker; below ~95 % the case shared its cores.
         let use = r.medianMs > 0 ? 100 * r.cpuMs / (r.medianMs * Double(Parallel.threads)) : 0
         return "| \(r.name) | \(f(r.medianMs, 3)) | \(f(r.minMs, 3)) | \(f(r.maxMs, 3)) | \(r.runs) | "
-            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.peakRssMb, 0)) |"
+            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) |"
     }
 
     /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "runs", "gflops", "peak_pct",

@@ -70,16 +70,13 @@ public enum Convolution {
     /// `gradWeight[co, ci, k] = Σ_{n, o} gradOutput[n, co, o] · input[n, ci, o·stride + k − padding]`,
     /// overwriting `gradWeight` `[Cout, Cin, kD, kH, kW]`; and, when `gradBias` is non-nil,
     /// `gradBias[co] = Σ_{n, o} gradOutput[n, co, o]`, overwriting `[Cout]`.
-    /// Sums run over the batch; partial sums per worker are float32, the bias sum per row too
-    /// with float64 across rows.
+    /// Sums run over the batch and all output voxels in float32: per worker and tile, then
+    /// across workers.
     public static func backwardWeight(
         _ g: ConvGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
-        runWeightGradient(forwardPass(g), source: input, gradOutput: gradOutput, gradWeight: gradWeight)
-        if let gradBias {
-            sumPlanes(gradOutput, batch: g.n, channels: g.cout, voxels: g.outVoxels, into: gradBias)
-        }
+        runWeightGradient(forwardPass(g), source: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
     }
 }
 
@@ -219,38 +216,41 @@ extension Convolution {
                         }
                         var args = SpatialTileArguments(
                             taps: taps, offsets: offsets, weights: UnsafePointer(packed), bias: UnsafePointer(biasValues),
-                            source: InlineArray(repeating: UnsafePointer(slabBuffer)), output: InlineArray(repeating: buffer),
-                            outputStride: 0)
+                            source: UnsafePointer(slabBuffer), sourceRowStride: pitch, output: buffer, outputRowStride: 0,
+                            outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
                         if rowMode {
                             for b in blocks {
                                 args.weights = UnsafePointer(packed + b.weightOffset)
                                 args.bias = UnsafePointer(biasValues + b.first)
                                 // Full vectors, straight into the destination.
+                                args.source = UnsafePointer(slabBuffer)
+                                args.output = destinationRow(0) + b.first * dstVolume
+                                args.outputRowStride = pass.h.step * dstRow
                                 args.outputStride = dstVolume
+                                args.vectorsPerRow = fullVectors
                                 let count = rowsValid * fullVectors
                                 var i = 0
+                                (args.row, args.vector) = (0, 0)
                                 while i < count {
                                     let r = Swift.min(b.positions, count - i)
-                                    for k in 0..<r {
-                                        let (ql, v) = ((i + k) / fullVectors, (i + k) % fullVectors)
-                                        args.source[k] = UnsafePointer(slabBuffer + ql * pitch + 16 * v)
-                                        args.output[k] = destinationRow(ql) + b.first * dstVolume + 16 * v
-                                    }
                                     ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                    // Advance (row, vector) by r without dividing.
+                                    args.vector += r
+                                    while args.vector >= fullVectors { args.vector -= fullVectors; args.row += 1 }
                                     i += r
                                 }
                                 // Each row's partial last vector, into the buffer.
                                 guard tailLanes > 0 else { continue }
+                                args.source = UnsafePointer(slabBuffer + 16 * fullVectors)
+                                args.output = buffer + b.first * bufferStride
+                                args.outputRowStride = 16
                                 args.outputStride = bufferStride
-                                var ql = 0
-                                while ql < rowsValid {
-                                    let r = Swift.min(b.positions, rowsValid - ql)
-                                    for k in 0..<r {
-                                        args.source[k] = UnsafePointer(slabBuffer + (ql + k) * pitch + 16 * fullVectors)
-                                        args.output[k] = buffer + b.first * bufferStride + 16 * (ql + k)
-                                    }
+                                args.vectorsPerRow = 1
+                                (args.row, args.vector) = (0, 0)
+                                while args.row < rowsValid {
+                                    let r = Swift.min(b.positions, rowsValid - args.row)
                                     ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                    ql += r
+                                    args.row += r
                                 }
                             }
                             if tailLanes > 0 {
@@ -268,15 +268,12 @@ extension Convolution {
                             for b in blocks {
                                 args.weights = UnsafePointer(packed + b.weightOffset)
                                 args.bias = UnsafePointer(biasValues + b.first)
-                                var v = 0
-                                while v < vectors {
-                                    let r = Swift.min(b.positions, vectors - v)
-                                    for k in 0..<r {
-                                        args.source[k] = UnsafePointer(slabBuffer + 16 * (v + k))
-                                        args.output[k] = buffer + b.first * bufferStride + 16 * (v + k)
-                                    }
+                                args.output = buffer + b.first * bufferStride
+                                args.vector = 0
+                                while args.vector < vectors {
+                                    let r = Swift.min(b.positions, vectors - args.vector)
                                     ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                    v += r
+                                    args.vector += r
                                 }
                             }
                             // Scatter the valid positions (qw < grid.w) to the destination.
@@ -303,7 +300,7 @@ extension Convolution {
     /// then one reduction over workers into `gradWeight` `[Cdst, K]`.
     static func runWeightGradient(
         _ pass: ConvolutionPass, source: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-        gradWeight: UnsafeMutablePointer<Float>
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         let taps = pass.reduction
         let channels = pass.destinationChannels
@@ -314,9 +311,14 @@ extension Convolution {
         let offsetTables = slab.tapOffsets(pass)
         let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
-        let sums = allocateFloats(workers * taps * padded)
+        // Per worker: [taps][padded] weight sums, then [padded] bias sums.
+        let perWorker = (taps + 1) * padded
+        let sums = allocateFloats(workers * perWorker)
         defer { freeFloats(sums) }
-        sums.update(repeating: 0, count: workers * taps * padded)
+        sums.update(repeating: 0, count: workers * perWorker)
+        // Tap blocks of near-equal size (27 → 7, 7, 7, 6): a short last block would leave
+        // too few independent accumulators to hide the FMA latency.
+        let tapBlocks = (taps + ConvolutionMicrokernel.weightGradientTaps - 1) / ConvolutionMicrokernel.weightGradientTaps
         let sourceBatch = pass.sourceChannels * pass.sourceVolume
         let gridPlane = pass.h.grid * pass.w.grid
         let vectors = padded / 16
@@ -329,7 +331,8 @@ extension Convolution {
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 // Columns qw ≥ grid.w and channels ≥ Cdst stay 0, so garbage slab positions add nothing.
                 grad.update(repeating: 0, count: slab.positions * padded)
-                let acc = sums + worker * taps * padded
+                let acc = sums + worker * perWorker
+                let biasAcc = acc + taps * padded
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
                 while let index = queue.claim() {
@@ -348,6 +351,17 @@ extension Convolution {
                         transposeGradient(gradOutput, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
                                           pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
                         let positions = rowsValid * pitch
+                        if gradBias != nil {
+                            for v in 0..<vectors {
+                                var sum = loadVector(biasAcc + 16 * v)
+                                var g = grad + 16 * v
+                                for _ in 0..<positions {
+                                    sum += loadVector(g)
+                                    g += padded
+                                }
+                                storeVector(sum, biasAcc + 16 * v)
+                            }
+                        }
                         var v = 0
                         while v < vectors {
                             let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
@@ -356,14 +370,13 @@ extension Convolution {
                             var p0 = 0
                             while p0 < positions {
                                 let count = Swift.min(chunk, positions - p0)
-                                var t = 0
-                                while t < taps {
-                                    let r = Swift.min(ConvolutionMicrokernel.weightGradientTaps, taps - t)
+                                for block in 0..<tapBlocks {
+                                    let t = block * taps / tapBlocks
+                                    let r = (block + 1) * taps / tapBlocks - t
                                     ConvolutionMicrokernel.weightGradient(v: vb, r: r, WeightGradientTileArguments(
                                         positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
                                         slab: slabBuffer + p0, offsets: offsets + t,
                                         accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
-                                    t += r
                                 }
                                 p0 += count
                             }
@@ -373,14 +386,17 @@ extension Convolution {
                 }
             }
         }
-        // gradWeight[c, t] = Σ_workers sums[worker][t][c].
-        Parallel.forRanges(channels, grain: 1) { range in
-            for c in range {
-                for t in 0..<taps {
-                    var s: Float = 0
-                    for worker in 0..<workers { s += sums[(worker * taps + t) * padded + c] }
-                    gradWeight[c * taps + t] = s
-                }
+        // gradWeight[c, t] = Σ_workers sums[worker][t][c]; gradBias likewise from row `taps`.
+        for c in 0..<channels {
+            for t in 0..<taps {
+                var s: Float = 0
+                for worker in 0..<workers { s += sums[worker * perWorker + t * padded + c] }
+                gradWeight[c * taps + t] = s
+            }
+            if let gradBias {
+                var s: Float = 0
+                for worker in 0..<workers { s += sums[worker * perWorker + taps * padded + c] }
+                gradBias[c] = s
             }
         }
     }
@@ -414,32 +430,6 @@ extension Convolution {
             }
             for c in c0..<channels {
                 for q in 0..<gridW { dstRow[q * padded + c] = row[c * channelStride + q] }
-            }
-        }
-    }
-
-    /// `out[c] = Σ_{n, v} x[n, c, v]` for `x` `[N, C, V]`: float32 vector sums per 4096 voxels,
-    /// float64 across them.
-    static func sumPlanes(_ x: UnsafePointer<Float>, batch: Int, channels: Int, voxels: Int, into out: UnsafeMutablePointer<Float>) {
-        Parallel.forRanges(channels, grain: 1) { range in
-            for c in range {
-                var total = 0.0
-                for n in 0..<batch {
-                    let plane = x + (n * channels + c) * voxels
-                    var i = 0
-                    while i < voxels {
-                        let end = Swift.min(voxels, i + 4096)
-                        var acc = ConvVector()
-                        while i + 16 <= end {
-                            acc += loadVector(plane + i)
-                            i += 16
-                        }
-                        var s = acc.sum()
-                        while i < end { s += plane[i]; i += 1 }
-                        total += Double(s)
-                    }
-                }
-                out[c] = Float(total)
             }
         }
     }

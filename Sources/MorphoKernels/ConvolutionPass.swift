@@ -159,13 +159,14 @@ struct ConvolutionSlab {
                         let row = source + c * volume + z * plane + y * srcW
                         for k in 0..<kLo { dst[k] = 0 }
                         if sw == 1 {
-                            let from = row + (kLo + pw - pass.w.pad)
-                            for k in kLo..<kHi { dst[k] = from[k - kLo] }
+                            copyFloats(row + (kLo + pw - pass.w.pad), to: dst + kLo, count: kHi - kLo)
                         } else {
-                            var x = kLo * sw + pw - pass.w.pad
-                            for k in kLo..<kHi {
-                                dst[k] = row[x]
-                                x += sw
+                            var from = row + (kLo * sw + pw - pass.w.pad)
+                            var to = dst + kLo
+                            for _ in kLo..<kHi {
+                                to.pointee = from.pointee
+                                from += sw
+                                to += 1
                             }
                         }
                         for k in kHi..<pitch { dst[k] = 0 }
@@ -227,6 +228,21 @@ struct ConvolutionTiling {
         let n = index / (rowBlocks * depthBlocks)
         let qd0 = db * depth
         return (n, qd0, Swift.min(gridD, qd0 + depth), rb * rows)
+    }
+}
+
+/// `count` floats from `src` to `dst` (not overlapping), 16 at a time: rows are a few
+/// hundred floats, too short for a `memmove` call to pay off.
+@inline(__always)
+func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i &+ 16 <= count {
+        storeVector(loadVector(src + i), dst + i)
+        i &+= 16
+    }
+    while i < count {
+        dst[i] = src[i]
+        i &+= 1
     }
 }
 
