@@ -1,4 +1,5 @@
 import Foundation
+import MorphoLosses
 
 /// A training run as a config file describes it, every default filled in. `Configs/README.md`
 /// documents each key; this type is the single place those keys are read.
@@ -81,8 +82,8 @@ public enum TaskKind: String, CaseIterable, Sendable {
     case segmentation, registration, joint
 }
 
-public enum NormKind: String, CaseIterable, Sendable { case instance, batch, none }
-public enum ActivationKind: String, CaseIterable, Sendable { case relu, leaky_relu }
+public enum NormChoice: String, CaseIterable, Sendable { case instance, batch, none }
+public enum ActivationChoice: String, CaseIterable, Sendable { case prelu, leaky_relu, relu }
 
 /// `model:`.
 public struct ModelConfig: Equatable, Sendable {
@@ -107,15 +108,15 @@ public struct UNetConfig: Equatable, Sendable {
     public var channels: [Int]
     /// Downsampling factor between consecutive levels (`channels.count - 1` entries).
     public var strides: [Int]
-    public var norm: NormKind
-    public var activation: ActivationKind
+    public var norm: NormChoice
+    public var activation: ActivationChoice
     /// Output classes including background (≥ 2).
     public var classes: Int
 
     /// Input sizes must be multiples of this (the product of the strides).
     public var sizeMultiple: Int { strides.reduce(1, *) }
 
-    public init(dims: Int, channels: [Int], strides: [Int], norm: NormKind, activation: ActivationKind, classes: Int) {
+    public init(dims: Int, channels: [Int], strides: [Int], norm: NormChoice, activation: ActivationChoice, classes: Int) {
         self.dims = dims
         self.channels = channels
         self.strides = strides
@@ -495,39 +496,37 @@ public struct LossConfig: Equatable, Sendable {
 }
 
 /// `loss.schedule:` — per epoch e, α_e = min(cap, α0 + e·Δ); `rebalance` weights the regional term
-/// by max(floor, 1 − α_e) (the boundary-loss authors' recipe), `increase` by 1, `constant` keeps α0.
+/// by max(floor, 1 − α_e) (the boundary-loss authors' recipe), `increase` by 1, `constant` keeps
+/// (1, α0). MorphoLosses' `AlphaSchedule` evaluates it.
 public struct AlphaScheduleConfig: Equatable, Sendable {
     public var kind: AlphaScheduleKind
     public var alpha0: Double
     public var delta: Double
     public var floor: Double
-    public var cap: Double
+    /// Upper bound of α (nil: none).
+    public var cap: Double?
 
     init(_ s: ConfigSection) throws {
         kind = try s.choice("kind", default: .rebalance)
         alpha0 = try s.double("alpha0", default: 0.01, range: 0...1)
         delta = try s.double("delta", default: 0.01, range: 0...1)
         floor = try s.double("floor", default: 0.1, range: 0...1)
-        cap = try s.double("cap", default: 0.9, range: 0...1)
+        cap = try s.double("cap")
+        if let cap, !(0...1).contains(cap) { throw s.error("cap", "must be in 0...1, got \(cap)") }
         try s.finish()
     }
 
     var resolved: ConfigValue {
         .map([
             ("kind", .string(kind.rawValue)), ("alpha0", .number(alpha0)), ("delta", .number(delta)),
-            ("floor", .number(floor)), ("cap", .number(cap)),
+            ("floor", .number(floor)), ("cap", .optional(cap)),
         ])
     }
 
-    /// (regional weight, boundary weight) at `epoch` (0-based), as the fixtures
-    /// `alpha_schedule_*` define them.
-    public func weights(epoch: Int) -> (regional: Double, boundary: Double) {
-        let alpha = min(cap, alpha0 + Double(epoch) * delta)
-        switch kind {
-        case .constant: return (1, alpha0)
-        case .increase: return (1, alpha)
-        case .rebalance: return (max(floor, 1 - alpha), alpha)
-        }
+    /// The schedule object the loss uses.
+    public var alphaSchedule: AlphaSchedule {
+        let k: AlphaSchedule.Kind = kind == .constant ? .constant : kind == .increase ? .increase : .rebalance
+        return AlphaSchedule(kind: k, alpha0: alpha0, delta: delta, floor: floor, cap: cap)
     }
 }
 

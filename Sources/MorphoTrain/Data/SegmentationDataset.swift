@@ -166,6 +166,7 @@ public struct SegmentationDataset: Sendable {
         let sliceWise = config.model.unet.dims == 2
         let source = sourceName(config.data.source)
         guard !raws.isEmpty else { throw MorphoTrainError.dataset(source: source, message: "no subjects") }
+        for r in raws { try Preprocessor.checkFinite(r.image, path: r.sources.first ?? r.id) }
 
         func subject(_ id: String, _ image: VoxelArray, _ labels: VoxelArray) -> Subject {
             let prepared = pre.placeImage(image)

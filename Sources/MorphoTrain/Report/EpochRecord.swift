@@ -1,0 +1,92 @@
+import Foundation
+
+/// One line of a run's `metrics.jsonl`: what happened in one epoch.
+///
+/// Keys, in this order: `epoch` (1-based, completed epochs), `lr`, `loss` (mean weighted total
+/// over the epoch's steps), `loss.<term>` (mean unweighted value of each loss term),
+/// `weight.<term>` (the term's weight that epoch; for the boundary loss this is α), then after a
+/// validation `val.<metric>` (for segmentation `val.dice_mean`, `val.dice.<k>`, `val.hd95.<k>`,
+/// `val.msd.<k>`, distances in mm; `null` when infinite, i.e. a class missing from the prediction),
+/// and `seconds` (wall time of the epoch including validation).
+public struct EpochRecord: Sendable {
+    public var epoch: Int
+    public var learningRate: Double
+    public var loss: Double
+    /// Mean unweighted value per loss term, in the loss's term order.
+    public var terms: [(name: String, value: Double)]
+    /// Weight of each term during the epoch.
+    public var weights: [(name: String, value: Double)]
+    /// Validation metrics (empty when the epoch had no validation).
+    public var validation: [(name: String, value: Double)]
+    public var seconds: Double
+
+    public init(
+        epoch: Int, learningRate: Double, loss: Double, terms: [(name: String, value: Double)],
+        weights: [(name: String, value: Double)], validation: [(name: String, value: Double)], seconds: Double
+    ) {
+        self.epoch = epoch
+        self.learningRate = learningRate
+        self.loss = loss
+        self.terms = terms
+        self.weights = weights
+        self.validation = validation
+        self.seconds = seconds
+    }
+
+    /// The validation metric `name` (without the `val.` prefix).
+    public func metric(_ name: String) -> Double? { validation.first { $0.name == name }?.value }
+
+    /// One JSON object on one line (keys as documented above).
+    public var json: String {
+        var parts = ["\"epoch\": \(epoch)", "\"lr\": \(Self.number(learningRate))", "\"loss\": \(Self.number(loss))"]
+        parts += terms.map { "\"loss.\($0.name)\": \(Self.number($0.value))" }
+        parts += weights.map { "\"weight.\($0.name)\": \(Self.number($0.value))" }
+        parts += validation.map { "\"val.\($0.name)\": \(Self.number($0.value))" }
+        parts.append("\"seconds\": \(Self.number((seconds * 1000).rounded() / 1000))")
+        return "{" + parts.joined(separator: ", ") + "}"
+    }
+
+    /// The same line without `seconds`, for comparing runs.
+    public var jsonWithoutTime: String {
+        var copy = self
+        copy.seconds = 0
+        return copy.json.replacingOccurrences(of: ", \"seconds\": 0.0", with: "")
+    }
+
+    /// Parses a line written by `json` (key order within groups is the file's).
+    public init?(json line: String) {
+        guard let data = line.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let epoch = object["epoch"] as? Int
+        else { return nil }
+        func value(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? .infinity }
+        self.epoch = epoch
+        learningRate = value(object["lr"])
+        loss = value(object["loss"])
+        seconds = value(object["seconds"])
+        // JSONSerialization loses order: restore it from the text.
+        let keys = Self.keysInOrder(line)
+        terms = keys.filter { $0.hasPrefix("loss.") }.map { (String($0.dropFirst(5)), value(object[$0])) }
+        weights = keys.filter { $0.hasPrefix("weight.") }.map { (String($0.dropFirst(7)), value(object[$0])) }
+        validation = keys.filter { $0.hasPrefix("val.") }.map { (String($0.dropFirst(4)), value(object[$0])) }
+    }
+
+    static func keysInOrder(_ line: String) -> [String] {
+        var keys: [String] = []
+        var rest = Substring(line)
+        while let open = rest.firstIndex(of: "\"") {
+            let afterOpen = rest.index(after: open)
+            guard let close = rest[afterOpen...].firstIndex(of: "\"") else { break }
+            let key = String(rest[afterOpen..<close])
+            rest = rest[rest.index(after: close)...]
+            if rest.drop(while: { $0 == " " }).first == ":" { keys.append(key) }
+        }
+        return keys
+    }
+
+    /// A JSON number; `null` for NaN and infinities.
+    static func number(_ v: Double) -> String {
+        guard v.isFinite else { return "null" }
+        return "\(v)"
+    }
+}

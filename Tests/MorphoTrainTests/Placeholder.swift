@@ -1,2 +1,0 @@
-import XCTest
-final class MorphoTrainTestsPlaceholder: XCTestCase { func testModuleLoads() { XCTAssertTrue(true) } }
