@@ -3,6 +3,9 @@
 #   make test   install what is missing, build, run the whole suite (numeric tests in release)
 SWIFT      ?= swift
 APT_PKGS   := libnifti2-dev zlib1g-dev
+# Open MPI for data-parallel training (`mpirun -np N morphoseg train`); `make test` installs it so
+# the 2-rank tests run. Builds without it work (Package.swift leaves the MPI target out).
+MPI_APT_PKGS := libopenmpi-dev openmpi-bin
 BIN        := .build/release/morphoseg
 DEMO_DIR   ?= runs/demo
 
@@ -30,8 +33,10 @@ build: deps
 	$(SWIFT) build -c release --product morphoseg
 
 ## test: the whole suite, in release so the numeric tests run at full speed
+test: APT_PKGS += $(MPI_APT_PKGS)
 test: deps
 	$(SWIFT) build -c release --product morphoseg
+	$(SWIFT) build -c release --product dataparallel-probe
 	$(SWIFT) test -c release -Xswiftc -enable-testing
 
 ## demo: train on the embedded synthetic phantom and export a segmentation
