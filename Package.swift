@@ -19,6 +19,8 @@ let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"
 /// Open MPI (Debian: libopenmpi-dev) for `mpirun -np N morphoseg train`. Built only when its
 /// header is on this machine; `MORPHOSEG_MPI=0 swift build …` leaves it out even then. Without
 /// it MorphoDistributed has only its single-process communicator and nothing needs MPI.
+/// SwiftPM caches this manifest's result per environment: after installing Open MPI, build once
+/// with `MORPHOSEG_MPI=1` (as `make test` does) for the new header to be seen.
 let openMPI: (include: String, lib: String)? = {
     let flag = ProcessInfo.processInfo.environment["MORPHOSEG_MPI"]?.lowercased()
     if let flag, ["0", "off", "no", "false"].contains(flag) { return nil }
