@@ -3,6 +3,13 @@
 #   make test   install what is missing, build, run the whole suite (numeric tests in release)
 SWIFT      ?= swift
 APT_PKGS   := libnifti2-dev zlib1g-dev
+# Open MPI for data-parallel training (`mpirun -np N morphoseg train`); `make test` installs it so
+# the 2-rank tests run. Builds without it work (Package.swift leaves the MPI target out).
+MPI_APT_PKGS := libopenmpi-dev openmpi-bin
+# MORPHOSEG_MPI=1 when Open MPI's header is installed, checked when the recipe runs (after deps):
+# SwiftPM caches the evaluated Package.swift per environment, so without it an Open MPI installed
+# after a first build would go unnoticed.
+MPI_ENV = MORPHOSEG_MPI=$$(ls /usr/lib/*/openmpi/include/mpi.h >/dev/null 2>&1 && echo 1 || echo 0)
 BIN        := .build/release/morphoseg
 DEMO_DIR   ?= runs/demo
 
@@ -30,9 +37,11 @@ build: deps
 	$(SWIFT) build -c release --product morphoseg
 
 ## test: the whole suite, in release so the numeric tests run at full speed
+test: APT_PKGS += $(MPI_APT_PKGS)
 test: deps
-	$(SWIFT) build -c release --product morphoseg
-	$(SWIFT) test -c release -Xswiftc -enable-testing
+	$(MPI_ENV) $(SWIFT) build -c release --product morphoseg
+	$(MPI_ENV) $(SWIFT) build -c release --product dataparallel-probe
+	$(MPI_ENV) $(SWIFT) test -c release -Xswiftc -enable-testing
 
 ## demo: train on the embedded synthetic phantom and export a segmentation
 demo: build

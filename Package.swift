@@ -3,7 +3,9 @@
 // in pure Swift on the CPU. The targets mirror the architecture; arrows point down only:
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
 //   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
-//   the golden loss fixtures through the same library code.
+//   the golden loss fixtures through the same library code. MorphoDistributed (data-parallel
+//   training over Open MPI, or a single process) sits beside MorphoNN.
+import Foundation
 import PackageDescription
 
 /// Hot loops are only fast when the compiler targets this CPU: without it each lane of
@@ -13,6 +15,29 @@ let optimize: [SwiftSetting] = [
 ]
 /// libnifti's headers live in /usr/include/nifti and include <znzlib.h> from there.
 let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
+
+/// Open MPI (Debian: libopenmpi-dev) for `mpirun -np N morphoseg train`. Built only when its
+/// header is on this machine; `MORPHOSEG_MPI=0 swift build …` leaves it out even then. Without
+/// it MorphoDistributed has only its single-process communicator and nothing needs MPI.
+/// SwiftPM caches this manifest's result per environment: after installing Open MPI, build once
+/// with `MORPHOSEG_MPI=1` (as `make test` does) for the new header to be seen.
+let openMPI: (include: String, lib: String)? = {
+    let flag = ProcessInfo.processInfo.environment["MORPHOSEG_MPI"]?.lowercased()
+    if let flag, ["0", "off", "no", "false"].contains(flag) { return nil }
+    for triple in ["x86_64-linux-gnu", "aarch64-linux-gnu"] {
+        let root = "/usr/lib/\(triple)/openmpi"
+        if FileManager.default.fileExists(atPath: root + "/include/mpi.h") { return (root + "/include", root + "/lib") }
+    }
+    return nil
+}()
+let mpiTargets: [Target] = openMPI.map { mpi in
+    [.target(
+        name: "CMPI",
+        cSettings: [.unsafeFlags(["-I", mpi.include])],
+        linkerSettings: [.unsafeFlags(["-L", mpi.lib]), .linkedLibrary("mpi")])]
+} ?? []
+let mpiDependency: [Target.Dependency] = openMPI == nil ? [] : ["CMPI"]
+let mpiDefine: [SwiftSetting] = openMPI == nil ? [] : [.define("MORPHOSEG_MPI")]
 
 let package = Package(
     name: "MorphoSeg",
@@ -35,6 +60,9 @@ let package = Package(
         .target(name: "MorphoTensor", dependencies: ["MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoNN", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoLosses", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
+        .target(
+            name: "MorphoDistributed", dependencies: ["MorphoNN", "MorphoTensor"] + mpiDependency,
+            swiftSettings: optimize + mpiDefine),
         .target(name: "MorphoConformance", dependencies: ["MorphoLosses", "MorphoNN"], swiftSettings: optimize),
         .target(
             name: "MorphoTrain",
@@ -51,6 +79,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize + niftiInclude),
+        .executableTarget(
+            name: "dataparallel-probe",
+            dependencies: ["MorphoDistributed", "MorphoNN", "MorphoLosses", "MorphoTensor", "MorphoKernels"],
+            swiftSettings: optimize),
         .testTarget(
             name: "MorphoIOTests", dependencies: ["MorphoIO"], exclude: ["Data"], swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], exclude: ["Fixtures"], swiftSettings: optimize),
@@ -59,6 +91,9 @@ let package = Package(
         .testTarget(
             name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
             exclude: ["Fixtures"], swiftSettings: optimize),
+        .testTarget(
+            name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor"],
+            swiftSettings: optimize + mpiDefine),
         .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
-    ]
+    ] + mpiTargets
 )

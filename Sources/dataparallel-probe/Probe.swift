@@ -1,0 +1,250 @@
+import Foundation
+import MorphoDistributed
+import MorphoKernels
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// `dataparallel-probe`: data-parallel training steps outside the trainer, to check and measure
+/// MorphoDistributed under `mpirun` (one process without it).
+///
+///     dataparallel-probe equivalence --steps 3 --batch 4 --output weights.f32 [--nan-rank R --nan-step S]
+///         trains a small 3D U-Net on synthetic 16³ patches with the global batch sharded over
+///         the ranks; rank 0 writes the final parameters (raw little-endian float32,
+///         `gatherParameters` order) and prints one JSON line with the replicas' divergence.
+///     dataparallel-probe throughput --network unet|voxelmorph [--local-batch 1 --steps 4 --warmup 1]
+///         times whole steps (local forward/backward, the fused all-reduce, Adam) with
+///         `Parallel.threads` = 1 per rank; rank 0 prints one JSON line (samples/s over all
+///         ranks, all-reduce ms per step and its share of the step).
+@main
+struct Probe {
+    static func main() {
+        let communicator: any Communicator
+        do {
+            communicator = try Distributed.launch()
+        } catch {
+            writeError("error: \(error)")
+            exit(1)
+        }
+        let parallel = DataParallel(communicator)
+        var args = Array(CommandLine.arguments.dropFirst())
+        guard let mode = args.first else { usage() }
+        args.removeFirst()
+        let options = Options(args)
+        switch mode {
+        case "equivalence": equivalence(parallel, options)
+        case "throughput": throughput(parallel, options)
+        case "info":
+            if parallel.isRoot {
+                print("{\"ranks\":\(parallel.size),\"mpi_built\":\(Distributed.isMPIBuilt),\"launched_by_mpi\":\(Distributed.isLaunchedByMPI)}")
+            }
+        default: usage()
+        }
+        communicator.finalize()
+    }
+
+    static func usage() -> Never {
+        writeError("usage: dataparallel-probe equivalence|throughput|info [--option value ...]")
+        exit(2)
+    }
+
+    // MARK: equivalence
+
+    /// A labelled ball in noise: sample k of step s, drawn from its own generator so the global
+    /// batch is the same for any number of ranks.
+    static func sample(seed: UInt64, step: Int, position: Int, size: Int) -> (image: [Float], label: [Float]) {
+        var rng = RandomGenerator(seed: seed &+ UInt64(step) &* 1_000_003 &+ UInt64(position) &* 7919)
+        let centre = (0..<3).map { _ in Double(size) * (0.3 + 0.4 * Double(rng.uniform())) }
+        let radius = Double(size) * (0.15 + 0.15 * Double(rng.uniform()))
+        var image = [Float](repeating: 0, count: size * size * size)
+        var label = image
+        for z in 0..<size { for y in 0..<size { for x in 0..<size {
+            let d = [Double(z), Double(y), Double(x)]
+            let r2 = zip(d, centre).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            let i = (z * size + y) * size + x
+            let inside = r2 < radius * radius
+            label[i] = inside ? 1 : 0
+            image[i] = (inside ? 1 : 0) + 0.5 * rng.normal()
+        } } }
+        return (image, label)
+    }
+
+    static func equivalence(_ parallel: DataParallel, _ options: Options) {
+        Parallel.threads = options.int("threads", 1)
+        let steps = options.int("steps", 3), batch = options.int("batch", 4), size = options.int("size", 16)
+        let nanRank = options.int("nan-rank", -1), nanStep = options.int("nan-step", -1)
+        do { try parallel.checkBatchSize(batch, key: "--batch") } catch { fail(parallel, error, collective: true) }
+        var rng = RandomGenerator(seed: 7)
+        let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 2, channels: [4, 8, 16], rng: &rng)
+        parallel.synchronize(net)
+        // SGD by default: its step is linear in the gradient, so the replicas' rounding
+        // differences stay at float level. Adam divides by √v, which turns the ~1e-9 noise
+        // gradient of a conv bias followed by instance norm (exactly 0 in exact arithmetic)
+        // into ±learning-rate steps, in one process as in several.
+        let optimizer: any Optimizer = options.string("optimizer") == "adam"
+            ? Adam(net.namedParameters, learningRate: 1e-2)
+            : SGD(net.namedParameters, learningRate: 0.1, momentum: 0.9)
+        let loss = DiceCELoss()
+        let parameters = net.parameters
+        var losses: [Double] = []
+        for step in 0..<steps {
+            let positions = parallel.shard(step: step, batchSize: batch)
+            var images: [Float] = [], labels: [Float] = []
+            for k in positions {
+                let s = sample(seed: 11, step: step, position: k, size: size)
+                images += s.image
+                labels += s.label
+            }
+            let n = positions.count
+            let value = loss(logits: net(Tensor(shape: [n, 1, size, size, size], data: images)),
+                             labels: Tensor(shape: [n, 1, size, size, size], data: labels))
+            var local = Double(value.item)
+            if step == nanStep && parallel.rank == nanRank { local = .nan }
+            if local.isFinite { value.backward() }
+            let reduced = parallel.reduceStep(parameters, scalars: [local], localSamples: n, globalSamples: batch)
+            guard reduced[0].isFinite else {
+                fail(parallel, ProbeError.nonFiniteLoss(step: step + 1), collective: true)
+            }
+            optimizer.step()
+            optimizer.zeroGrad()
+            losses.append(reduced[0])
+        }
+        let divergence = parallel.divergence(net)
+        if parallel.isRoot {
+            if let path = options.string("output") {
+                let flat = net.gatherParameters()
+                let data = flat.withUnsafeBufferPointer { Data(buffer: $0) }
+                do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                    fail(parallel, ProbeError.output(path: path, message: error.localizedDescription), collective: false)
+                }
+            }
+            let lossText = losses.map { String(format: "%.7f", $0) }.joined(separator: ",")
+            print("{\"ranks\":\(parallel.size),\"steps\":\(steps),\"batch\":\(batch),\"losses\":[\(lossText)],\"divergence\":\(divergence)}")
+        }
+    }
+
+    // MARK: throughput
+
+    static func throughput(_ parallel: DataParallel, _ options: Options) {
+        Parallel.threads = options.int("threads", 1)
+        let localBatch = options.int("local-batch", 1)
+        let steps = options.int("steps", 4), warmup = options.int("warmup", 1)
+        let network = options.string("network") ?? "unet"
+        var rng = RandomGenerator(seed: 1)
+        let model: any Module
+        let stepLoss: () -> Tensor
+        switch network {
+        case "unet":
+            let size = options.int("size", 64)
+            let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 2, channels: [16, 32, 64, 128], rng: &rng)
+            let image = Tensor.randomNormal([localBatch, 1, size, size, size], using: &rng)
+            let labels = Tensor(shape: [localBatch, 1, size, size, size]) { p in
+                for i in 0..<(localBatch * size * size * size) { p[i] = (i / (size * size)) % size > size / 2 ? 1 : 0 }
+            }
+            let loss = DiceCELoss()
+            model = net
+            stepLoss = { loss(logits: net(image), labels: labels) }
+        case "voxelmorph":
+            let shape = [80, 96, 80]
+            let net = DisplacementNet(spatialRank: 3, rng: &rng)
+            let moving = Tensor.randomUniform([localBatch, 1] + shape, using: &rng)
+            let fixed = Tensor.randomUniform([localBatch, 1] + shape, using: &rng)
+            let ncc = LocalNCC(window: 9), smooth = GradientSmoothnessLoss()
+            let transformer = SpatialTransformer()
+            model = net
+            stepLoss = {
+                let flow = net(moving: moving, fixed: fixed)
+                return ncc(transformer(moving, flow: flow), fixed) + smooth(flow) * 0.01
+            }
+        default:
+            fail(parallel, ProbeError.option("--network", "unet or voxelmorph, not \(network)"), collective: true)
+        }
+        parallel.synchronize(model)
+        let optimizer = Adam(model.namedParameters, learningRate: 1e-4)
+        let parameters = model.parameters
+        let globalBatch = localBatch * parallel.size
+        func step() {
+            let value = stepLoss()
+            value.backward()
+            _ = parallel.reduceStep(parameters, scalars: [Double(value.item)], localSamples: localBatch, globalSamples: globalBatch)
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+        for _ in 0..<warmup { step() }
+        parallel.communicator.barrier()
+        parallel.resetTimers()
+        let start = Date()
+        for _ in 0..<steps { step() }
+        parallel.communicator.barrier()
+        let seconds = Date().timeIntervalSince(start)
+        // Per-rank all-reduce times differ (a rank that finishes its backward first waits):
+        // report the mean over ranks and the least, which is closest to the transfer itself.
+        var times = [parallel.allReduceSeconds, parallel.reduceStepSeconds]
+        parallel.communicator.allReduceSum(&times)
+        var least = [-parallel.allReduceSeconds]
+        least.withUnsafeMutableBufferPointer { parallel.communicator.allReduceMax($0) }
+        if parallel.isRoot {
+            let ranks = Double(parallel.size)
+            let stepMs = seconds / Double(steps) * 1000
+            let reduceMs = times[0] / ranks / Double(steps) * 1000
+            let minReduceMs = -least[0] / Double(steps) * 1000
+            let syncMs = times[1] / ranks / Double(steps) * 1000
+            func f(_ v: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", v) }
+            print("{\"network\":\"\(network)\",\"ranks\":\(parallel.size),\"threads_per_rank\":\(Parallel.threads),"
+                + "\"local_batch\":\(localBatch),\"parameters\":\(model.parameterCount),\"steps\":\(steps),"
+                + "\"step_ms\":\(f(stepMs, 1)),\"samples_per_s\":\(f(Double(globalBatch) / (seconds / Double(steps)))),"
+                + "\"allreduce_ms\":\(f(reduceMs)),\"allreduce_min_ms\":\(f(minReduceMs)),\"reduce_step_ms\":\(f(syncMs)),"
+                + "\"allreduce_share\":\(f(reduceMs / stepMs, 4)),\"reduce_step_share\":\(f(syncMs / stepMs, 4))}")
+        }
+    }
+
+    // MARK: plumbing
+
+    static func fail(_ parallel: DataParallel, _ error: any Error, collective: Bool) -> Never {
+        let e = parallel.stop(after: error, collective: collective)
+        writeError("error: \(e)")
+        exit(1)
+    }
+
+    static func writeError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+enum ProbeError: Error, CustomStringConvertible {
+    case nonFiniteLoss(step: Int)
+    case output(path: String, message: String)
+    case option(String, String)
+
+    var description: String {
+        switch self {
+        case .nonFiniteLoss(let step): "the loss is not finite at step \(step); stopped on every rank"
+        case .output(let path, let message): "\(path): \(message)"
+        case .option(let name, let message): "\(name): expected \(message)"
+        }
+    }
+}
+
+/// `--name value` pairs.
+struct Options {
+    var values: [String: String] = [:]
+
+    init(_ args: [String]) {
+        var i = 0
+        while i + 1 < args.count {
+            if args[i].hasPrefix("--") { values[String(args[i].dropFirst(2))] = args[i + 1] }
+            i += 2
+        }
+    }
+
+    func string(_ name: String) -> String? { values[name] }
+
+    func int(_ name: String, _ fallback: Int) -> Int {
+        guard let text = values[name] else { return fallback }
+        guard let v = Int(text) else {
+            FileHandle.standardError.write(Data("error: --\(name): expected an integer, not \(text)\n".utf8))
+            exit(2)
+        }
+        return v
+    }
+}
