@@ -1,3 +1,4 @@
+import MorphoTensor
 import Foundation
 import MorphoKernels
 
@@ -54,6 +55,9 @@ public enum BenchRunner {
     /// Sets up `benchCase`, warms up, times it and reads its peak RSS. `peakGflops` (from the
     /// `peak` case) turns GFLOP/s into a share of the machine's ceiling.
     public static func run(_ benchCase: BenchCase, options: BenchOptions = BenchOptions(), peakGflops: Double? = nil) -> BenchResult {
+        // Buffers the previous case left in the tensor pool would count
+        // towards this case's peak: hand them back to the system first.
+        StoragePool.drain()
         resetPeakRSS()
         var times = [Double]()
         var cpuTimes = [Double]()
