@@ -269,9 +269,8 @@ func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutabl
 }
 
 /// `dst[0..<pitch]` = zeros with `src[x]` at `x·dilation + offset` (where that is inside):
-/// the source row with dilation − 1 zeros between voxels. Dilation 2 goes 16 voxels at a time:
-/// interleaving with a zero vector is four rounds of the `unzip` permutation (each rotates
-/// the 5-bit lane index by one, so four make the inverse rotation, a zip).
+/// the source row with dilation − 1 zeros between voxels. (A vector zip through
+/// `SIMD32.evenHalf/oddHalf` was tried: here the optimiser leaves `oddHalf` as a call.)
 @inline(__always)
 func dilateRow(_ src: UnsafePointer<Float>, count: Int, dilation d: Int, offset: Int,
                into dst: UnsafeMutablePointer<Float>, pitch: Int) {
@@ -282,16 +281,6 @@ func dilateRow(_ src: UnsafePointer<Float>, count: Int, dilation d: Int, offset:
     let xLo = Swift.max(0, ceilDiv(-offset, d))
     let xHi = Swift.min(count, Swift.max(xLo, ceilDiv(pitch - offset, d)))
     var x = xLo
-    if d == 2 {
-        while x + 16 <= xHi && 2 * x + offset + 32 <= pitch {
-            var v = SIMD32<Float>(lowHalf: loadVector(src + x), highHalf: ConvVector())
-            for _ in 0..<4 { v = SIMD32(lowHalf: v.evenHalf, highHalf: v.oddHalf) }
-            let to = dst + (2 * x + offset)
-            storeVector(v.lowHalf, to)
-            storeVector(v.highHalf, to + 16)
-            x += 16
-        }
-    }
     while x < xHi {
         dst[x * d + offset] = src[x]
         x += 1
