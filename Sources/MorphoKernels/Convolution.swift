@@ -41,9 +41,7 @@ public enum Convolution {
         _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradInput: UnsafeMutablePointer<Float>
     ) {
-        let phasesD = dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d)
-        let phasesH = dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h)
-        let phasesW = dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)
+        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
         // A parity no kernel tap reaches (kernel < stride) has gradient 0 and no pass writes it.
         if [phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } }) {
             gradInput.update(repeating: 0, count: g.inputCount)
@@ -118,6 +116,26 @@ extension Convolution {
             phases.append(DataGradientPhase(axis: axis, first: first, step: s))
         }
         return phases
+    }
+
+    /// The passes of the data gradient per axis: parity phases along D and H, one dilated
+    /// pass along W.
+    static func dataGradientPhases(_ g: ConvGeometry) -> (d: [DataGradientPhase], h: [DataGradientPhase], w: [DataGradientPhase]) {
+        (dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d),
+         dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h),
+         g.stride.w == 1
+            ? dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: 1, padding: g.padding.w)
+            : [dilatedDataGradientAxis(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)])
+    }
+
+    /// The data gradient along W of a stride-s convolution as one pass: the flipped full kernel
+    /// over gradOut with s − 1 zeros between voxels (`dilation`), every input voxel written in
+    /// order. Up to s× the multiply-adds of the parity phases (the zeros), but the output rows
+    /// are dense, so the row-vector kernels store straight into them instead of scattering.
+    static func dilatedDataGradientAxis(input: Int, output: Int, kernel: Int, stride s: Int, padding p: Int) -> DataGradientPhase {
+        let axis = ConvolutionAxis(source: output, grid: input, stride: 1, taps: kernel, pad: kernel - 1 - p,
+                                   destination: input, step: 1, origin: 0, dilation: s)
+        return DataGradientPhase(axis: axis, first: 0, step: 1)
     }
 }
 
@@ -206,9 +224,10 @@ extension Convolution {
         let forward = forwardPass(g)
         var most = Swift.max(SpatialPlan(forward).workspaceBytes(forward, workers: workers),
                              WeightGradientPlan(forward).workspaceBytes(forward, workers: workers))
-        for pd in dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d) where pd.axis.taps > 0 {
-            for ph in dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h) where ph.axis.taps > 0 {
-                for pw in dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w) where pw.axis.taps > 0 {
+        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
+        for pd in phasesD where pd.axis.taps > 0 {
+            for ph in phasesH where ph.axis.taps > 0 {
+                for pw in phasesW where pw.axis.taps > 0 {
                     let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: g.cin,
                                                d: pd.axis, h: ph.axis, w: pw.axis)
                     most = Swift.max(most, SpatialPlan(pass).workspaceBytes(pass, workers: workers))

@@ -32,6 +32,9 @@ final class ConvolutionTests: XCTestCase {
         .cubic(n: 2, cin: 5, cout: 12, size: (4, 7, 31), kernel: 3, stride: 1, padding: 1),
         .planar(n: 2, cin: 3, cout: 9, size: (17, 15), kernel: 3, stride: 1, padding: 1),
         .planar(n: 1, cin: 8, cout: 16, size: (9, 64), kernel: 3, stride: 1, padding: 1),
+        // Stride 2 on wide rows: the 16-lane even-lane gather, long dilated rows.
+        .cubic(cin: 3, cout: 5, size: (4, 5, 70), kernel: 3, stride: 2, padding: 1),
+        .planar(n: 2, cin: 4, cout: 6, size: (6, 80), kernel: 2, stride: 2, padding: 0),
     ]
 
     func testForwardMatchesNaiveReferenceOnOddShapes() {
