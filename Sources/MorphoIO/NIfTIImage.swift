@@ -72,13 +72,21 @@ final class NIfTIImage {
         guard let imageName = image.iname.map({ String(cString: $0) }), FileChecks.exists(imageName) else {
             throw MorphoIOError.missingImageFile(path: path, expected: image.iname.map { String(cString: $0) } ?? "?")
         }
-        let needed = Int64(image.iname_offset) + Int64(dataBytes)
+        let (needed, overflow) = Int64(image.iname_offset).addingReportingOverflow(Int64(dataBytes))
+        guard !overflow else { throw MorphoIOError.badDimensions(path: path, dim: dims, reason: "voxel bytes overflow") }
         let available = FileChecks.availableBytes(imageName, needed: needed)
         guard available >= needed else {
             throw MorphoIOError.truncatedData(path: path, needed: needed, available: available)
         }
         owned = nil
         return NIfTIImage(path: path, nim: nim, datatype: datatype, format: format)
+    }
+
+    /// `open` then `load`: a validated image with its voxels in memory.
+    static func load(_ path: String) throws -> NIfTIImage {
+        let image = try open(path)
+        try image.load()
+        return image
     }
 
     /// Reads the voxels (libnifti swaps bytes to native order and decompresses).
@@ -130,11 +138,14 @@ final class NIfTIImage {
     /// `pixdim[1...3]`, with 1 for an axis the file lacks or leaves at 0.
     var spacing: SIMD3<Double> {
         let image = nim.pointee
-        func usable(_ d: Double, _ axis: Int) -> Double {
-            axis <= Int(image.dim.0) && d.isFinite && d != 0 ? abs(d) : 1
-        }
-        return SIMD3(usable(image.dx, 1), usable(image.dy, 2), usable(image.dz, 3))
+        let ndim = Int(image.dim.0)
+        return SIMD3(
+            NIfTIImage.usableSpacing(ndim >= 1 ? image.dx : 0), NIfTIImage.usableSpacing(ndim >= 2 ? image.dy : 0),
+            NIfTIImage.usableSpacing(ndim >= 3 ? image.dz : 0))
     }
+
+    /// A `pixdim` entry as a voxel size: its magnitude, or 1 when it is 0 or not finite.
+    static func usableSpacing(_ d: Double) -> Double { d.isFinite && d != 0 ? abs(d) : 1 }
 
     /// Visits the loaded voxels as their stored type.
     func visit<V: RawVoxelVisitor>(_ visitor: inout V) {

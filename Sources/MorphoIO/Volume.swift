@@ -141,18 +141,12 @@ public struct Volume: Sendable {
         spacing: SIMD3<Double> = SIMD3(1, 1, 1), affine: Affine? = nil
     ) {
         precondition(channels > 0 && depth > 0 && height > 0 && width > 0, "Volume sizes must be positive")
-        precondition(data.count == channels * depth * height * width,
-                     "Volume data has \(data.count) values, shape [\(channels), \(depth), \(height), \(width)] needs \(channels * depth * height * width)")
         let affine = affine ?? Affine.diagonal([spacing.x, spacing.y, spacing.z])
-        self.data = data
-        self.channels = channels
-        self.depth = depth
-        self.height = height
-        self.width = width
-        self.spacing = spacing
-        self.affine = affine
-        self.header = NIfTIGeometry.freshHeader(
-            channels: channels, depth: depth, height: height, width: width, spacing: spacing, affine: affine)
+        self.init(
+            data: data, channels: channels, depth: depth, height: height, width: width, spacing: spacing,
+            affine: affine,
+            header: NIfTIGeometry.freshHeader(
+                channels: channels, depth: depth, height: height, width: width, spacing: spacing, affine: affine))
     }
 
     /// Memberwise, for readers that already have a header.
@@ -160,7 +154,8 @@ public struct Volume: Sendable {
         data: [Float], channels: Int, depth: Int, height: Int, width: Int, spacing: SIMD3<Double>,
         affine: Affine, header: NIfTIHeaderInfo
     ) {
-        precondition(data.count == channels * depth * height * width, "Volume data size does not match its shape")
+        precondition(data.count == channels * depth * height * width,
+                     "Volume data has \(data.count) values, shape [\(channels), \(depth), \(height), \(width)] needs \(channels * depth * height * width)")
         self.data = data
         self.channels = channels
         self.depth = depth

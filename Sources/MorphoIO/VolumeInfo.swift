@@ -15,8 +15,7 @@ public struct VolumeInfo: Sendable {
 
     /// Reads the header and the voxels of `path` (any file `NIfTI.read` accepts).
     public static func read(_ path: String) throws -> VolumeInfo {
-        let image = try NIfTIImage.open(path)
-        try image.load()
+        let image = try NIfTIImage.load(path)
         let header = image.header
         var accumulator = StatisticsAccumulator(slope: header.sclSlope, inter: header.sclInter)
         image.visit(&accumulator)
@@ -62,7 +61,7 @@ public struct VolumeInfo: Sendable {
             "sform     code \(h.sformCode) (\(Self.codeName(h.sformCode)))",
         ]
         lines.append(contentsOf: affine.matrix.prefix(3).enumerated().map { row, values in
-            (row == 0 ? "affine    " : "          ") + values.map { String(format: "%.6g", $0).leftPadded(to: 11) }.joined(separator: " ")
+            (row == 0 ? "affine    " : "          ") + values.map { String(format: "%.6g", $0).leftPadded(to: 12) }.joined(separator: " ")
         })
         if h.sclSlope != 1 || h.sclInter != 0 { lines.append("scaling   × \(fmt(h.sclSlope)) + \(fmt(h.sclInter))") }
         if h.intentCode != 0 { lines.append("intent    \(h.intentCode)\(h.intentName.isEmpty ? "" : " (\(h.intentName))")") }
