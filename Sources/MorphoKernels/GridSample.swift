@@ -7,11 +7,17 @@
 // normalise-to-[−1, 1]-and-back is the identity — and zero padding: each interpolation corner
 // outside the volume contributes 0 (PyTorch `grid_sample(padding_mode="zeros")`).
 
+/// The integer value of an integral float `f` with `|f| < 2²²`, without the range checks (and
+/// their branches) of `Int(f)`: adding 1.5·2²³ puts `f` in the low mantissa bits.
+@inline(__always) func integerValue(_ f: Float) -> Int {
+    Int(Int32(bitPattern: (f + 12_582_912).bitPattern) - 0x4B40_0000)
+}
+
 /// One axis of a linear sample at coordinate `q` on an axis of `size` voxels: the two corner
 /// indices (clamped into range so they can always be read) and their weights, zero for a
 /// corner outside the volume. `valid0/1` are the weights' derivatives' magnitudes: ∂w0/∂q =
 /// −valid0, ∂w1/∂q = +valid1.
-@usableFromInline struct LinearAxis {
+struct LinearAxis {
     var i0: Int, i1: Int
     var w0: Float, w1: Float
     var valid0: Float, valid1: Float
@@ -23,9 +29,9 @@
         let qc = q > -2 ? (q < hi ? q : hi) : -2
         let f = qc.rounded(.down)
         let t = qc - f
-        let i = Int(f)
-        valid0 = i >= 0 && i < size ? 1 : 0
-        valid1 = i + 1 >= 0 && i + 1 < size ? 1 : 0
+        let i = integerValue(f)
+        valid0 = UInt(bitPattern: i) < UInt(size) ? 1 : 0
+        valid1 = UInt(bitPattern: i + 1) < UInt(size) ? 1 : 0
         i0 = min(max(i, 0), size - 1)
         i1 = min(max(i + 1, 0), size - 1)
         w0 = (1 - t) * valid0
@@ -61,7 +67,8 @@ public func warpLinear(
 ///
 /// - `srcGrad[n, c, s] = Σ_p cot[n, c, p] · w_s(p)` — the transpose of the interpolation, a
 ///   scatter-add. Each worker scatters into its own slab (worker 0 into `srcGrad` itself), and
-///   the slabs are summed at the end, so threads never write the same memory.
+///   the slabs are summed at the end, so threads never write the same memory; this allocates
+///   `Parallel.threads − 1` temporary buffers of `src`'s size.
 /// - `flowGrad[n, a, p] = Σ_c cot[n, c, p] · ∂src[n, c](q)/∂q_a` at `q = p + flow(p)`, the
 ///   derivative of the interpolation weights (one-sided at integer coordinates, as PyTorch).
 ///
@@ -78,19 +85,15 @@ public func warpLinearBackward(
     // Private scatter targets for workers 1...; worker 0 scatters straight into srcGrad.
     var slabs: [UnsafeMutablePointer<Float>] = []
     if let sg = srcGrad {
-        sg.update(repeating: 0, count: total)
         slabs.append(sg)
-        for _ in 1..<workers {
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: total)
-            s.update(repeating: 0, count: total)
-            slabs.append(s)
-        }
+        for _ in 1..<workers { slabs.append(.allocate(capacity: total)) }
     }
     defer { for s in slabs.dropFirst() { s.deallocate() } }
     let slabList = slabs
     Parallel.forEach(workers) { worker in
         let lo = worker * g.rows / workers, hi = (worker + 1) * g.rows / workers
         let scatter = slabList.isEmpty ? nil : slabList[worker]
+        scatter?.update(repeating: 0, count: total)
         for row in lo..<hi {
             if g.rank == 3 {
                 warpLinearBackwardRow(row, src: src, flow: flow, cot: cot, srcGrad: scatter, flowGrad: flowGrad,
@@ -110,7 +113,9 @@ public func warpLinearBackward(
 
 /// Nearest-neighbour warp for label maps: `out[n, c, p] = src[n, c][round(p + flow(p))]`, 0 when
 /// the rounded voxel is outside. Rounding is half-to-even (`nearbyint`), PyTorch
-/// `grid_sample(mode="nearest")`'s rule. Shapes as `warpLinear`. Not differentiable.
+/// `grid_sample(mode="nearest")`'s rule, applied to `p + flow(p)` in float (VoxelMorph's
+/// normalise/unnormalise round trip can move an exact .5 tie by an ulp, so exact ties are the
+/// one place the two may pick different voxels). Shapes as `warpLinear`. Not differentiable.
 public func warpNearest(
     src: UnsafePointer<Float>, flow: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
     batch: Int, channels: Int, extent: SpatialExtent
@@ -146,7 +151,7 @@ public func warpNearest(
 // MARK: - Implementation
 
 /// Sizes shared by the warp loops; rows are `(n, z, y)` lines of `W` output voxels.
-@usableFromInline struct WarpGeometry {
+struct WarpGeometry {
     let batch: Int, channels: Int, rank: Int
     let d: Int, h: Int, w: Int
     var volume: Int { d * h * w }
@@ -155,6 +160,8 @@ public func warpNearest(
     init(batch: Int, channels: Int, extent: SpatialExtent) {
         precondition(batch > 0 && channels > 0, "warp: batch and channels must be positive")
         precondition(extent.rank == 3 || extent.d == 1, "warp: rank-2 data must have D = 1")
+        // Corner indices go through `integerValue` (exact for |coordinate| < 2²²): cap the axes.
+        precondition(max(extent.d, extent.h, extent.w) < 1 << 21, "warp: axis longer than 2²¹ voxels")
         self.batch = batch; self.channels = channels; rank = extent.rank
         d = extent.d; h = extent.h; w = extent.w
     }
@@ -164,16 +171,108 @@ public func warpNearest(
     }
 }
 
-/// The corners of one linear sample: axis parts and the four row offsets `(z, y)` → `z·H·W + y·W`.
-@inline(__always)
-private func corners(
-    _ z: Int, _ y: Int, _ x: Int, _ f: UnsafePointer<Float>, _ g: WarpGeometry, hasDepth: Bool
-) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis) {
-    let az = hasDepth ? LinearAxis(Float(z) + f[0], size: g.d) : LinearAxis(0, size: 1)
-    let fyx = f + (hasDepth ? g.volume : 0)
-    let ay = LinearAxis(Float(y) + fyx[0], size: g.h)
-    let ax = LinearAxis(Float(x) + fyx[g.volume], size: g.w)
-    return (az, ay, ax)
+/// `a + t·(b − a)`, fused.
+@inline(__always) private func lerp(_ a: Float, _ b: Float, _ t: Float) -> Float { a.addingProduct(t, b - a) }
+@inline(__always) private func lerp(_ a: Lanes, _ b: Lanes, _ t: Lanes) -> Lanes { a.addingProduct(t, b - a) }
+
+/// `0, 1, …, 15`: lane offsets of a block of 16 voxels along x.
+private let laneOffsets = Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/// `integerValue` for 16 lanes at once (integral floats, `|f| < 2²²`).
+@inline(__always) private func integerLanes(_ f: Lanes) -> SIMD16<Int32> {
+    unsafeBitCast(f + Lanes(repeating: 12_582_912), to: SIMD16<Int32>.self) &- 0x4B40_0000
+}
+
+/// One output row `(n, z, y)` of a warp: its flow rows and the sample coordinates of its
+/// voxels. A sample is *interior* when all its corners are inside the volume (false for NaN);
+/// nearly all samples of a registration field are, and they skip clamps and validity weights.
+private struct WarpRow {
+    let g: WarpGeometry, hasDepth: Bool
+    let n: Int, z: Int, y: Int, offset: Int
+    /// Flow rows of the z (3D only), y and x displacements.
+    let fz: UnsafePointer<Float>, fy: UnsafePointer<Float>, fx: UnsafePointer<Float>
+    let zf: Float, yf: Float, dMax: Float, hMax: Float, wMax: Float
+
+    @inline(__always) init(_ row: Int, flow: UnsafePointer<Float>, g: WarpGeometry, hasDepth: Bool) {
+        self.g = g; self.hasDepth = hasDepth
+        (n, z, y) = g.split(row)
+        offset = (z * g.h + y) * g.w
+        fz = flow + n * g.rank * g.volume + offset
+        fy = fz + (hasDepth ? g.volume : 0)
+        fx = fy + g.volume
+        zf = Float(z); yf = Float(y)
+        dMax = Float(g.d - 1); hMax = Float(g.h - 1); wMax = Float(g.w - 1)
+    }
+
+    /// Fractional parts and the flat index of the lower corner of voxel `x`'s sample, if interior.
+    @inline(__always) func interior(_ x: Int) -> (tz: Float, ty: Float, tx: Float, corner: Int)? {
+        let qz = hasDepth ? zf + fz[x] : 0
+        let qy = yf + fy[x], qx = Float(x) + fx[x]
+        let inside = (!hasDepth || (qz >= 0 && qz < dMax)) && qy >= 0 && qy < hMax && qx >= 0 && qx < wMax
+        guard _fastPath(inside) else { return nil }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let corner = (integerValue(z0) &* g.h &+ integerValue(y0)) &* g.w &+ integerValue(x0)
+        return (qz - z0, qy - y0, qx - x0, corner)
+    }
+
+    /// `interior` for voxels `x ..< x + 16` at once, if all 16 samples are interior.
+    @inline(__always) func interiorBlock(_ x: Int) -> (tz: Lanes, ty: Lanes, tx: Lanes, corner: SIMD16<Int32>)? {
+        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(fz + x) : Lanes())
+        let qy = Lanes(repeating: yf) + loadLanes(fy + x)
+        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
+        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
+        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
+        guard all(inside) else { return nil }
+        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
+        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: g.h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: g.w)
+            &+ integerLanes(x0)
+        return (qz - z0, qy - y0, qx - x0, corner)
+    }
+
+    /// Visits the row: `block(x, tz, ty, tx, corner)` for each run `x ..< x + 16` of interior
+    /// samples, `voxel(x)` for every other voxel (runs with a non-interior sample, the tail).
+    @inline(__always) func sweep(
+        block: (Int, Lanes, Lanes, Lanes, SIMD16<Int32>) -> Void, voxel: (Int) -> Void
+    ) {
+        var x = 0
+        while x + 16 <= g.w {
+            if let (tz, ty, tx, corner) = interiorBlock(x) {
+                block(x, tz, ty, tx, corner)
+            } else {
+                for i in x..<(x + 16) { voxel(i) }
+            }
+            x += 16
+        }
+        while x < g.w { voxel(x); x += 1 }
+    }
+
+    /// General (zero-padded) axis parts of voxel `x`'s sample and the four row offsets
+    /// `r[zy] = z·H·W + y·W` of its corners.
+    @inline(__always) func boundary(_ x: Int) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis, r: (Int, Int, Int, Int)) {
+        let az = hasDepth ? LinearAxis(zf + fz[x], size: g.d) : LinearAxis(0, size: 1)
+        let ay = LinearAxis(yf + fy[x], size: g.h), ax = LinearAxis(Float(x) + fx[x], size: g.w)
+        let hw = g.h * g.w
+        return (az, ay, ax, (az.i0 * hw + ay.i0 * g.w, az.i0 * hw + ay.i1 * g.w,
+                             az.i1 * hw + ay.i0 * g.w, az.i1 * hw + ay.i1 * g.w))
+    }
+}
+
+/// The corner values of 16 interior samples, `a` in the lower slice and `b` in the upper one
+/// (3D only), indexed `[y][x]`: one scalar load per corner and lane.
+private struct CornerLanes {
+    var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
+    var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
+
+    @inline(__always) init(_ s: UnsafePointer<Float>, _ corner: SIMD16<Int32>, w: Int, hw: Int, hasDepth: Bool) {
+        for l in 0..<16 {
+            let p = s + Int(corner[l])
+            a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
+            if hasDepth {
+                let p1 = p + hw
+                b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
+            }
+        }
+    }
 }
 
 @inline(__always)
@@ -181,25 +280,53 @@ private func warpLinearRow(
     _ row: Int, src: UnsafePointer<Float>, flow: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
     g: WarpGeometry, hasDepth: Bool
 ) {
-    let (n, z, y) = g.split(row)
-    let rowOffset = (z * g.h + y) * g.w
-    let f = flow + n * g.rank * g.volume + rowOffset
-    let hw = g.h * g.w
-    for x in 0..<g.w {
-        let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
-        let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-        let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
-        for c in 0..<g.channels {
-            let plane = (n * g.channels + c) * g.volume
-            let s = src + plane
-            var v = az.w0 * (ay.w0 * (ax.w0 * s[r00 + ax.i0] + ax.w1 * s[r00 + ax.i1])
-                           + ay.w1 * (ax.w0 * s[r01 + ax.i0] + ax.w1 * s[r01 + ax.i1]))
-            if hasDepth {
-                v += az.w1 * (ay.w0 * (ax.w0 * s[r10 + ax.i0] + ax.w1 * s[r10 + ax.i1])
-                            + ay.w1 * (ax.w0 * s[r11 + ax.i0] + ax.w1 * s[r11 + ax.i1]))
-            }
-            out[plane + rowOffset + x] = v
+    let r = WarpRow(row, flow: flow, g: g, hasDepth: hasDepth)
+    let hw = g.h &* g.w, w = g.w, volume = g.volume
+    let src0 = src + r.n * g.channels * volume, out0 = out + r.n * g.channels * volume + r.offset
+
+    @inline(__always) func voxel(_ x: Int) {
+        guard let (tz, ty, tx, corner) = r.interior(x) else {
+            warpLinearBoundary(r, x, src: src0, out: out0 + x)
+            return
         }
+        var s = src0 + corner, o = out0 + x
+        for _ in 0..<g.channels {
+            var v = lerp(lerp(s[0], s[1], tx), lerp(s[w], s[w &+ 1], tx), ty)
+            if hasDepth {
+                let s1 = s + hw
+                v = lerp(v, lerp(lerp(s1[0], s1[1], tx), lerp(s1[w], s1[w &+ 1], tx), ty), tz)
+            }
+            o.pointee = v
+            s += volume; o += volume
+        }
+    }
+
+    r.sweep(block: { x, tz, ty, tx, corner in
+        var s = src0, o = out0 + x
+        for _ in 0..<g.channels {
+            let c = CornerLanes(s, corner, w: w, hw: hw, hasDepth: hasDepth)
+            var v = lerp(lerp(c.a00, c.a01, tx), lerp(c.a10, c.a11, tx), ty)
+            if hasDepth { v = lerp(v, lerp(lerp(c.b00, c.b01, tx), lerp(c.b10, c.b11, tx), ty), tz) }
+            storeLanes(v, o)
+            s += volume; o += volume
+        }
+    }, voxel: voxel)
+}
+
+/// The forward sample of voxel `x` when a corner is outside the volume (zero padding), all
+/// channels. `src`/`out` point at channel 0 of this batch item (`out` at the voxel).
+@inline(never)
+private func warpLinearBoundary(_ row: WarpRow, _ x: Int, src: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    let (az, ay, ax, (r00, r01, r10, r11)) = row.boundary(x)
+    for c in 0..<row.g.channels {
+        let s = src + c * row.g.volume
+        var v = az.w0 * (ay.w0 * (ax.w0 * s[r00 + ax.i0] + ax.w1 * s[r00 + ax.i1])
+                       + ay.w1 * (ax.w0 * s[r01 + ax.i0] + ax.w1 * s[r01 + ax.i1]))
+        if row.hasDepth {
+            v += az.w1 * (ay.w0 * (ax.w0 * s[r10 + ax.i0] + ax.w1 * s[r10 + ax.i1])
+                        + ay.w1 * (ax.w0 * s[r11 + ax.i0] + ax.w1 * s[r11 + ax.i1]))
+        }
+        out[c * row.g.volume] = v
     }
 }
 
@@ -209,58 +336,163 @@ private func warpLinearBackwardRow(
     srcGrad: UnsafeMutablePointer<Float>?, flowGrad: UnsafeMutablePointer<Float>?,
     g: WarpGeometry, hasDepth: Bool
 ) {
-    let (n, z, y) = g.split(row)
-    let rowOffset = (z * g.h + y) * g.w
-    let f = flow + n * g.rank * g.volume + rowOffset
-    let hw = g.h * g.w
-    for x in 0..<g.w {
-        let (az, ay, ax) = corners(z, y, x, f + x, g, hasDepth: hasDepth)
-        let r00 = az.i0 * hw + ay.i0 * g.w, r01 = az.i0 * hw + ay.i1 * g.w
-        let r10 = az.i1 * hw + ay.i0 * g.w, r11 = az.i1 * hw + ay.i1 * g.w
+    let r = WarpRow(row, flow: flow, g: g, hasDepth: hasDepth)
+    let hw = g.h &* g.w, w = g.w, volume = g.volume
+    let planes0 = r.n * g.channels * volume
+    let src0 = src + planes0, cot0 = cot + planes0 + r.offset
+    let grad0 = srcGrad.map { $0 + planes0 }
+    // Flow gradient rows of this (n, z, y): channel a at flowRow + a·volume.
+    let flowRow = flowGrad.map { $0 + r.n * g.rank * volume + r.offset }
+
+    @inline(__always) func storeFlowGrad(_ x: Int, _ dz: Float, _ dy: Float, _ dx: Float) {
+        guard let o = flowRow.map({ $0 + x }) else { return }
+        if hasDepth { o[0] = dz; o[volume] = dy; o[2 * volume] = dx } else { o[0] = dy; o[volume] = dx }
+    }
+
+    @inline(__always) func voxel(_ x: Int) {
+        guard let (tz, ty, tx, corner) = r.interior(x) else {
+            let (dz, dy, dx) = warpLinearBackwardBoundary(r, x, src: src0, cot: cot0 + x, srcGrad: grad0, wantFlow: flowGrad != nil)
+            storeFlowGrad(x, dz, dy, dx)
+            return
+        }
+        let uz = 1 - tz, uy = 1 - ty, ux = 1 - tx
         var dz: Float = 0, dy: Float = 0, dx: Float = 0
         for c in 0..<g.channels {
-            let plane = (n * g.channels + c) * g.volume
-            let gOut = cot[plane + rowOffset + x]
-            if let sg = srcGrad {
-                let t = sg + plane
-                let g0 = gOut * az.w0
-                t[r00 + ax.i0] += g0 * ay.w0 * ax.w0; t[r00 + ax.i1] += g0 * ay.w0 * ax.w1
-                t[r01 + ax.i0] += g0 * ay.w1 * ax.w0; t[r01 + ax.i1] += g0 * ay.w1 * ax.w1
+            let gOut = cot0[c &* volume &+ x]
+            if let sg = grad0 {
+                let t = sg + (c &* volume &+ corner)
+                let g0 = hasDepth ? gOut * uz : gOut
+                let g00 = g0 * uy, g01 = g0 * ty
+                t[0] += g00 * ux; t[1] += g00 * tx; t[w] += g01 * ux; t[w &+ 1] += g01 * tx
                 if hasDepth {
-                    let g1 = gOut * az.w1
-                    t[r10 + ax.i0] += g1 * ay.w0 * ax.w0; t[r10 + ax.i1] += g1 * ay.w0 * ax.w1
-                    t[r11 + ax.i0] += g1 * ay.w1 * ax.w0; t[r11 + ax.i1] += g1 * ay.w1 * ax.w1
+                    let t1 = t + hw, g1 = gOut * tz
+                    let g10 = g1 * uy, g11 = g1 * ty
+                    t1[0] += g10 * ux; t1[1] += g10 * tx; t1[w] += g11 * ux; t1[w &+ 1] += g11 * tx
                 }
             }
             if flowGrad != nil {
-                let s = src + plane
-                // Bilinear pieces of slice z0: along x at rows y0/y1, then their x-derivatives.
-                let s000 = s[r00 + ax.i0], s001 = s[r00 + ax.i1], s010 = s[r01 + ax.i0], s011 = s[r01 + ax.i1]
-                let lx00 = ax.w0 * s000 + ax.w1 * s001, lx01 = ax.w0 * s010 + ax.w1 * s011
-                let dx00 = ax.valid1 * s001 - ax.valid0 * s000, dx01 = ax.valid1 * s011 - ax.valid0 * s010
-                let plane0 = ay.w0 * lx00 + ay.w1 * lx01
-                var gx = az.w0 * (ay.w0 * dx00 + ay.w1 * dx01)
-                var gy = az.w0 * (ay.valid1 * lx01 - ay.valid0 * lx00)
+                let s = src0 + (c &* volume &+ corner)
+                // x-differences and x-lerps along rows y0/y1, then their y- and z-lerps.
+                let dx00 = s[1] - s[0], dx01 = s[w &+ 1] - s[w]
+                let c00 = s[0].addingProduct(tx, dx00), c01 = s[w].addingProduct(tx, dx01)
+                var gx = lerp(dx00, dx01, ty), gy = c01 - c00
                 if hasDepth {
-                    let s100 = s[r10 + ax.i0], s101 = s[r10 + ax.i1], s110 = s[r11 + ax.i0], s111 = s[r11 + ax.i1]
-                    let lx10 = ax.w0 * s100 + ax.w1 * s101, lx11 = ax.w0 * s110 + ax.w1 * s111
-                    let dx10 = ax.valid1 * s101 - ax.valid0 * s100, dx11 = ax.valid1 * s111 - ax.valid0 * s110
-                    let plane1 = ay.w0 * lx10 + ay.w1 * lx11
-                    gx += az.w1 * (ay.w0 * dx10 + ay.w1 * dx11)
-                    gy += az.w1 * (ay.valid1 * lx11 - ay.valid0 * lx10)
-                    dz += gOut * (az.valid1 * plane1 - az.valid0 * plane0)
+                    let s1 = s + hw
+                    let dx10 = s1[1] - s1[0], dx11 = s1[w &+ 1] - s1[w]
+                    let c10 = s1[0].addingProduct(tx, dx10), c11 = s1[w].addingProduct(tx, dx11)
+                    gx = lerp(gx, lerp(dx10, dx11, ty), tz)
+                    gy = lerp(gy, c11 - c10, tz)
+                    dz = dz.addingProduct(gOut, lerp(c10, c11, ty) - lerp(c00, c01, ty))
                 }
-                dy += gOut * gy
-                dx += gOut * gx
+                dy = dy.addingProduct(gOut, gy)
+                dx = dx.addingProduct(gOut, gx)
             }
         }
-        if let fg = flowGrad {
-            let o = fg + n * g.rank * g.volume + rowOffset + x
-            if hasDepth {
-                o[0] = dz; o[g.volume] = dy; o[2 * g.volume] = dx
-            } else {
-                o[0] = dy; o[g.volume] = dx
+        storeFlowGrad(x, dz, dy, dx)
+    }
+
+    // Blocks of 16 interior voxels: SIMD weights; the scatter-add runs lane by lane
+    // (neighbouring voxels share corners), the flow gradient stays in SIMD.
+    r.sweep(block: { x, tz, ty, tx, corner in
+        let one = Lanes(repeating: 1)
+        let uz = one - tz, uy = one - ty, ux = one - tx
+        var dz = Lanes(), dy = Lanes(), dx = Lanes()
+        for c in 0..<g.channels {
+            let gOut = loadLanes(cot0 + (c &* volume &+ x))
+            if let sg = grad0 {
+                let t = sg + c &* volume
+                let g0 = hasDepth ? gOut * uz : gOut
+                let g00 = g0 * uy, g01 = g0 * ty
+                let w000 = g00 * ux, w001 = g00 * tx, w010 = g01 * ux, w011 = g01 * tx
+                let g1 = gOut * tz
+                let g10 = g1 * uy, g11 = g1 * ty
+                let w100 = g10 * ux, w101 = g10 * tx, w110 = g11 * ux, w111 = g11 * tx
+                // Lower-x corners of all lanes first, then upper-x: neighbouring lanes' corners are
+                // usually one float apart, and a pair p[0], p[1] merged into one 8-byte access would
+                // overlap the next lane's pair and defeat store-to-load forwarding.
+                for l in 0..<16 {
+                    let p = t + Int(corner[l])
+                    p[0] += w000[l]; p[w] += w010[l]
+                    if hasDepth { p[hw] += w100[l]; p[hw &+ w] += w110[l] }
+                }
+                for l in 0..<16 {
+                    let p = t + Int(corner[l]) + 1
+                    p[0] += w001[l]; p[w] += w011[l]
+                    if hasDepth { p[hw] += w101[l]; p[hw &+ w] += w111[l] }
+                }
             }
+            if flowGrad != nil {
+                let k = CornerLanes(src0 + c &* volume, corner, w: w, hw: hw, hasDepth: hasDepth)
+                let dx00 = k.a01 - k.a00, dx01 = k.a11 - k.a10
+                let c00 = k.a00.addingProduct(tx, dx00), c01 = k.a10.addingProduct(tx, dx01)
+                var gx = lerp(dx00, dx01, ty), gy = c01 - c00
+                if hasDepth {
+                    let dx10 = k.b01 - k.b00, dx11 = k.b11 - k.b10
+                    let c10 = k.b00.addingProduct(tx, dx10), c11 = k.b10.addingProduct(tx, dx11)
+                    gx = lerp(gx, lerp(dx10, dx11, ty), tz)
+                    gy = lerp(gy, c11 - c10, tz)
+                    dz = dz.addingProduct(gOut, lerp(c10, c11, ty) - lerp(c00, c01, ty))
+                }
+                dy = dy.addingProduct(gOut, gy)
+                dx = dx.addingProduct(gOut, gx)
+            }
+        }
+        if let o = flowRow.map({ $0 + x }) {
+            if hasDepth {
+                storeLanes(dz, o); storeLanes(dy, o + volume); storeLanes(dx, o + 2 * volume)
+            } else {
+                storeLanes(dy, o); storeLanes(dx, o + volume)
+            }
+        }
+    }, voxel: voxel)
+}
+
+/// The backward pass at voxel `x` when a corner of its sample is outside the volume: general
+/// weights with zero-padding validity. `src`/`srcGrad` point at channel 0 of this batch item,
+/// `cot` at the voxel. Returns `∂L/∂q` summed over channels.
+@inline(never)
+private func warpLinearBackwardBoundary(
+    _ row: WarpRow, _ x: Int, src: UnsafePointer<Float>, cot: UnsafePointer<Float>,
+    srcGrad: UnsafeMutablePointer<Float>?, wantFlow: Bool
+) -> (Float, Float, Float) {
+    let (az, ay, ax, (r00, r01, r10, r11)) = row.boundary(x)
+    let hasDepth = row.hasDepth, volume = row.g.volume
+    var dz: Float = 0, dy: Float = 0, dx: Float = 0
+    for c in 0..<row.g.channels {
+        let gOut = cot[c * volume]
+        if let sg = srcGrad {
+            // Invalid corners have weight 0 and a clamped (valid) index: adding 0 is harmless.
+            let t = sg + c * volume
+            let g0 = gOut * az.w0
+            t[r00 + ax.i0] += g0 * ay.w0 * ax.w0; t[r00 + ax.i1] += g0 * ay.w0 * ax.w1
+            t[r01 + ax.i0] += g0 * ay.w1 * ax.w0; t[r01 + ax.i1] += g0 * ay.w1 * ax.w1
+            if hasDepth {
+                let g1 = gOut * az.w1
+                t[r10 + ax.i0] += g1 * ay.w0 * ax.w0; t[r10 + ax.i1] += g1 * ay.w0 * ax.w1
+                t[r11 + ax.i0] += g1 * ay.w1 * ax.w0; t[r11 + ax.i1] += g1 * ay.w1 * ax.w1
+            }
+        }
+        if wantFlow {
+            let s = src + c * volume
+            // Bilinear pieces of slice z0: along x at rows y0/y1, then their x-derivatives.
+            let s000 = s[r00 + ax.i0], s001 = s[r00 + ax.i1], s010 = s[r01 + ax.i0], s011 = s[r01 + ax.i1]
+            let lx00 = ax.w0 * s000 + ax.w1 * s001, lx01 = ax.w0 * s010 + ax.w1 * s011
+            let dx00 = ax.valid1 * s001 - ax.valid0 * s000, dx01 = ax.valid1 * s011 - ax.valid0 * s010
+            let plane0 = ay.w0 * lx00 + ay.w1 * lx01
+            var gx = az.w0 * (ay.w0 * dx00 + ay.w1 * dx01)
+            var gy = az.w0 * (ay.valid1 * lx01 - ay.valid0 * lx00)
+            if hasDepth {
+                let s100 = s[r10 + ax.i0], s101 = s[r10 + ax.i1], s110 = s[r11 + ax.i0], s111 = s[r11 + ax.i1]
+                let lx10 = ax.w0 * s100 + ax.w1 * s101, lx11 = ax.w0 * s110 + ax.w1 * s111
+                let dx10 = ax.valid1 * s101 - ax.valid0 * s100, dx11 = ax.valid1 * s111 - ax.valid0 * s110
+                let plane1 = ay.w0 * lx10 + ay.w1 * lx11
+                gx += az.w1 * (ay.w0 * dx10 + ay.w1 * dx11)
+                gy += az.w1 * (ay.valid1 * lx11 - ay.valid0 * lx10)
+                dz += gOut * (az.valid1 * plane1 - az.valid0 * plane0)
+            }
+            dy += gOut * gy
+            dx += gOut * gx
         }
     }
+    return (dz, dy, dx)
 }
