@@ -9,6 +9,9 @@ public struct BenchResult: Codable, Sendable {
     public var maxMs: Double
     /// Timed runs (after the warm-up).
     public var runs: Int
+    /// Median CPU time (user + system, all threads) of one run, ms. Near `threads × median_ms`
+    /// when the case had its cores to itself; well below when other processes took turns.
+    public var cpuMs: Double
     /// flops / median time, when the case's flops are known.
     public var gflops: Double?
     /// gflops as a percentage of the `peak` case's GFLOP/s measured in the same process.
@@ -18,7 +21,7 @@ public struct BenchResult: Codable, Sendable {
     public var peakRssMb: Double?
 
     enum CodingKeys: String, CodingKey {
-        case name, runs
+        case name, runs, cpuMs = "cpu_ms"
         case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
         case gflops, peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
     }
@@ -50,29 +53,45 @@ public enum BenchRunner {
     public static func run(_ benchCase: BenchCase, options: BenchOptions = BenchOptions(), peakGflops: Double? = nil) -> BenchResult {
         resetPeakRSS()
         var times = [Double]()
+        var cpuTimes = [Double]()
         do {
             let body = benchCase.make()
             for _ in 0..<options.warmups { body() }
             var total = 0.0
             while times.count < options.maxRuns && (times.count < options.minRuns || total < options.minSeconds) {
+                let cpuStart = processCPUSeconds()
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 times.append(seconds * 1e3)
+                cpuTimes.append((processCPUSeconds() - cpuStart) * 1e3)
                 total += seconds
             }
         }
         let rss = peakRSSMegabytes()
         times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let median = BenchRunner.median(times)
         var result = BenchResult(name: benchCase.name, medianMs: median, minMs: times.first!, maxMs: times.last!,
-                                 runs: times.count, peakRssMb: rss)
+                                 runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: rss)
         if let flops = benchCase.flops {
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
             if let peakGflops, peakGflops > 0 { result.peakPct = 100 * gflops / peakGflops }
         }
         return result
+    }
+
+    static func median(_ sorted: [Double]) -> Double {
+        let n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    }
+
+    /// User + system CPU time of the whole process so far, seconds.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     // MARK: peak RSS
@@ -142,14 +161,16 @@ public enum BenchRunner {
     }
 
     public static func tableHeader() -> String {
-        "| case | median ms | min ms | max ms | runs | GFLOP/s | % peak | peak RSS MB |\n"
-            + "|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | peak RSS MB |\n"
+            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     public static func tableRow(_ r: BenchResult) -> String {
         func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
+        // CPU use: CPU time over wall time per worker; below ~95 % the case shared its cores.
+        let use = r.medianMs > 0 ? 100 * r.cpuMs / (r.medianMs * Double(Parallel.threads)) : 0
         return "| \(r.name) | \(f(r.medianMs, 3)) | \(f(r.minMs, 3)) | \(f(r.maxMs, 3)) | \(r.runs) | "
-            + "\(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.peakRssMb, 0)) |"
+            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.peakRssMb, 0)) |"
     }
 
     /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "runs", "gflops", "peak_pct",

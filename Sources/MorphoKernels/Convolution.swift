@@ -147,6 +147,13 @@ extension Convolution {
 
     /// Runs a pass with the position-vectorised `SpatialTile` kernels, overwriting every
     /// destination voxel the pass's grid maps to. `weight(cdst, t)` gives the coefficient of tap `t`.
+    ///
+    /// Two ways to lay the output vectors over a tile: *row* vectors (16 consecutive voxels of
+    /// one destination row, stored straight into the destination; a row's last partial vector
+    /// goes through a small buffer) when the destination is dense along W; else *flat* vectors
+    /// over the slab's positions (rows of `pitch`, so each row's last `pitch − grid.w` lanes
+    /// are discarded) into a tile buffer, then scattered. Row vectors also win whenever they
+    /// waste fewer lanes, e.g. any W that is a multiple of 16.
     static func runSpatial(
         _ pass: ConvolutionPass, weight: (Int, Int) -> Float, bias: UnsafePointer<Float>?,
         source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>
@@ -154,62 +161,135 @@ extension Convolution {
         let taps = pass.reduction
         let channels = pass.destinationChannels
         let blocks = channelBlocks(channels, taps: taps)
-        let packed = allocateFloats(channels * taps)
+        let packed = allocateFloats(channels * taps + channels)
         defer { freeFloats(packed) }
         for b in blocks {
             for t in 0..<taps {
                 for m in 0..<b.count { packed[b.weightOffset + t * b.count + m] = weight(b.first + m, t) }
             }
         }
+        let biasValues = packed + channels * taps
+        for c in 0..<channels { biasValues[c] = bias?[c] ?? 0 }
 
-        let pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
-        let rows = ConvolutionSlab.tileRows(pass, extraBytesPerRow: channels * pitch * 4)
-        let slab = ConvolutionSlab(pass, rows: rows)
-        let offsets = slab.tapOffsets(pass)
-        let tileStride = slab.vectors * 16
-        let queue = TileQueue(count: ConvolutionSlab.tileCount(pass, rows: rows))
+        let gridW = pass.w.grid
+        let pitch = gridW + (pass.w.taps - 1) / pass.w.stride
+        let fullVectors = gridW / 16
+        let tailLanes = gridW % 16
+        let rowLanes = 16 * (fullVectors + (tailLanes > 0 ? 1 : 0))
+        // Row vectors cost rowLanes per row; flat ones pitch plus ~5 % for the scatter.
+        let rowMode = pass.w.step == 1 && Double(rowLanes) <= 1.05 * Double(pitch)
+        let tiling = ConvolutionTiling(pass, extraBytesPerRow: rowMode ? 0 : channels * pitch * 4)
+        let slab = ConvolutionSlab(pass, rows: tiling.rows)
+        let offsetTables = slab.tapOffsets(pass)
+        // Flat mode: the whole tile; row mode: the partial last vector of each row.
+        let bufferStride = rowMode ? 16 * tiling.rows : slab.vectors * 16
+        let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
         let sourceBatch = pass.sourceChannels * pass.sourceVolume
-        let (dstPlane, dstRow) = (pass.d.destination * pass.h.destination * pass.w.destination, pass.w.destination)
+        let dstVolume = pass.destinationVolume
+        let dstRow = pass.w.destination
+        let dstSlice = pass.h.destination * dstRow
 
-        offsets.withUnsafeBufferPointer { offsetBuffer in
-            let offsets = offsetBuffer.baseAddress!
+        offsetTables.withUnsafeBufferPointer { tables in
             Parallel.forEach(workers) { _ in
                 let slabBuffer = allocateFloats(slab.floats)
-                let tile = allocateFloats(channels * tileStride)
-                defer { freeFloats(slabBuffer); freeFloats(tile) }
-                let filled = pass.sourceChannels * slab.channelStride
-                (slabBuffer + filled).update(repeating: 0, count: slab.floats - filled)
+                let buffer = allocateFloats(channels * bufferStride)
+                defer { freeFloats(slabBuffer); freeFloats(buffer) }
+                slabBuffer.update(repeating: 0, count: slab.floats)
+                var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
                 while let index = queue.claim() {
-                    let (n, qd, qh0) = ConvolutionSlab.tile(index, pass, rows: rows)
-                    slab.fill(pass, source: source + n * sourceBatch, qd: qd, qh0: qh0, into: slabBuffer)
-                    let rowsValid = Swift.min(rows, pass.h.grid - qh0)
-                    let vectors = (rowsValid * slab.pitch + 15) / 16
-                    for b in blocks {
-                        var v = 0
-                        while v < vectors {
-                            let r = Swift.min(b.positions, vectors - v)
-                            ConvolutionMicrokernel.spatial(m: b.count, r: r, SpatialTileArguments(
-                                taps: taps, offsets: offsets, source: slabBuffer + 16 * v,
-                                weights: packed + b.weightOffset,
-                                output: tile + b.first * tileStride + 16 * v, outputStride: tileStride))
-                            v += r
+                    let (n, qd0, qd1, qh0) = tiling.tile(index)
+                    let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                    for s in 0..<slab.depthSlots { loaded[s] = Int.min }
+                    for qd in qd0..<qd1 {
+                        for jd in 0..<pass.d.taps {
+                            let z = qd * pass.d.stride + jd - pass.d.pad
+                            if loaded[slab.slot(z)] != z {
+                                slab.fill(pass, source: source + n * sourceBatch, z: z, qh0: qh0, into: slabBuffer)
+                                loaded[slab.slot(z)] = z
+                            }
                         }
-                    }
-                    // Scatter the valid positions (qw < grid.w) to the destination, adding the bias.
-                    let zd = qd * pass.d.step + pass.d.origin
-                    for c in 0..<channels {
-                        let b = bias?[c] ?? 0
-                        let plane = destination + (n * channels + c) * dstPlane + zd * pass.h.destination * dstRow
-                        for ql in 0..<rowsValid {
-                            let yd = (qh0 + ql) * pass.h.step + pass.h.origin
-                            let out = plane + yd * dstRow + pass.w.origin
-                            let t = tile + c * tileStride + ql * slab.pitch
-                            if pass.w.step == 1 {
-                                for qw in 0..<pass.w.grid { out[qw] = t[qw] + b }
-                            } else {
-                                for qw in 0..<pass.w.grid { out[qw * pass.w.step] = t[qw] + b }
+                        let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
+                        let zd = qd * pass.d.step + pass.d.origin
+                        // Destination row of grid row ql, channel 0.
+                        let plane = destination + n * channels * dstVolume + zd * dstSlice + pass.w.origin
+                        @inline(__always) func destinationRow(_ ql: Int) -> UnsafeMutablePointer<Float> {
+                            plane + ((qh0 + ql) * pass.h.step + pass.h.origin) * dstRow
+                        }
+                        var args = SpatialTileArguments(
+                            taps: taps, offsets: offsets, weights: UnsafePointer(packed), bias: UnsafePointer(biasValues),
+                            source: InlineArray(repeating: UnsafePointer(slabBuffer)), output: InlineArray(repeating: buffer),
+                            outputStride: 0)
+                        if rowMode {
+                            for b in blocks {
+                                args.weights = UnsafePointer(packed + b.weightOffset)
+                                args.bias = UnsafePointer(biasValues + b.first)
+                                // Full vectors, straight into the destination.
+                                args.outputStride = dstVolume
+                                let count = rowsValid * fullVectors
+                                var i = 0
+                                while i < count {
+                                    let r = Swift.min(b.positions, count - i)
+                                    for k in 0..<r {
+                                        let (ql, v) = ((i + k) / fullVectors, (i + k) % fullVectors)
+                                        args.source[k] = UnsafePointer(slabBuffer + ql * pitch + 16 * v)
+                                        args.output[k] = destinationRow(ql) + b.first * dstVolume + 16 * v
+                                    }
+                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                    i += r
+                                }
+                                // Each row's partial last vector, into the buffer.
+                                guard tailLanes > 0 else { continue }
+                                args.outputStride = bufferStride
+                                var ql = 0
+                                while ql < rowsValid {
+                                    let r = Swift.min(b.positions, rowsValid - ql)
+                                    for k in 0..<r {
+                                        args.source[k] = UnsafePointer(slabBuffer + (ql + k) * pitch + 16 * fullVectors)
+                                        args.output[k] = buffer + b.first * bufferStride + 16 * (ql + k)
+                                    }
+                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                    ql += r
+                                }
+                            }
+                            if tailLanes > 0 {
+                                for c in 0..<channels {
+                                    for ql in 0..<rowsValid {
+                                        let out = destinationRow(ql) + c * dstVolume + 16 * fullVectors
+                                        let lanes = buffer + c * bufferStride + 16 * ql
+                                        for q in 0..<tailLanes { out[q] = lanes[q] }
+                                    }
+                                }
+                            }
+                        } else {
+                            let vectors = (rowsValid * pitch + 15) / 16
+                            args.outputStride = bufferStride
+                            for b in blocks {
+                                args.weights = UnsafePointer(packed + b.weightOffset)
+                                args.bias = UnsafePointer(biasValues + b.first)
+                                var v = 0
+                                while v < vectors {
+                                    let r = Swift.min(b.positions, vectors - v)
+                                    for k in 0..<r {
+                                        args.source[k] = UnsafePointer(slabBuffer + 16 * (v + k))
+                                        args.output[k] = buffer + b.first * bufferStride + 16 * (v + k)
+                                    }
+                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                    v += r
+                                }
+                            }
+                            // Scatter the valid positions (qw < grid.w) to the destination.
+                            for c in 0..<channels {
+                                for ql in 0..<rowsValid {
+                                    let out = destinationRow(ql) + c * dstVolume
+                                    let t = buffer + c * bufferStride + ql * pitch
+                                    if pass.w.step == 1 {
+                                        for qw in 0..<gridW { out[qw] = t[qw] }
+                                    } else {
+                                        for qw in 0..<gridW { out[qw * pass.w.step] = t[qw] }
+                                    }
+                                }
                             }
                         }
                     }
@@ -229,10 +309,10 @@ extension Convolution {
         let channels = pass.destinationChannels
         let padded = (channels + 15) / 16 * 16
         let pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
-        let rows = ConvolutionSlab.tileRows(pass, extraBytesPerRow: pitch * padded * 4)
-        let slab = ConvolutionSlab(pass, rows: rows)
-        let offsets = slab.tapOffsets(pass)
-        let queue = TileQueue(count: ConvolutionSlab.tileCount(pass, rows: rows))
+        let tiling = ConvolutionTiling(pass, extraBytesPerRow: pitch * padded * 4)
+        let slab = ConvolutionSlab(pass, rows: tiling.rows)
+        let offsetTables = slab.tapOffsets(pass)
+        let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
         let sums = allocateFloats(workers * taps * padded)
         defer { freeFloats(sums) }
@@ -241,52 +321,54 @@ extension Convolution {
         let gridPlane = pass.h.grid * pass.w.grid
         let vectors = padded / 16
 
-        offsets.withUnsafeBufferPointer { offsetBuffer in
-            let offsets = offsetBuffer.baseAddress!
+        offsetTables.withUnsafeBufferPointer { tables in
             Parallel.forEach(workers) { worker in
                 let slabBuffer = allocateFloats(slab.floats)
                 let grad = allocateFloats(slab.positions * padded)
                 defer { freeFloats(slabBuffer); freeFloats(grad) }
-                let filled = pass.sourceChannels * slab.channelStride
-                (slabBuffer + filled).update(repeating: 0, count: slab.floats - filled)
+                slabBuffer.update(repeating: 0, count: slab.floats)
                 // Columns qw ≥ grid.w and channels ≥ Cdst stay 0, so garbage slab positions add nothing.
                 grad.update(repeating: 0, count: slab.positions * padded)
                 let acc = sums + worker * taps * padded
+                var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
                 while let index = queue.claim() {
-                    let (n, qd, qh0) = ConvolutionSlab.tile(index, pass, rows: rows)
-                    slab.fill(pass, source: source + n * sourceBatch, qd: qd, qh0: qh0, into: slabBuffer)
-                    let rowsValid = Swift.min(rows, pass.h.grid - qh0)
-                    // Channel-last copy of the tile's output gradient.
-                    for c in 0..<channels {
-                        let plane = gradOutput + ((n * channels + c) * pass.d.grid + qd) * gridPlane
-                        for ql in 0..<rowsValid {
-                            let row = plane + (qh0 + ql) * pass.w.grid
-                            let dst = grad + ql * slab.pitch * padded + c
-                            for qw in 0..<pass.w.grid { dst[qw * padded] = row[qw] }
-                        }
-                    }
-                    let positions = rowsValid * slab.pitch
-                    var v = 0
-                    while v < vectors {
-                        let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
-                        // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
-                        let chunk = 256 / vb
-                        var p0 = 0
-                        while p0 < positions {
-                            let count = Swift.min(chunk, positions - p0)
-                            var t = 0
-                            while t < taps {
-                                let r = Swift.min(ConvolutionMicrokernel.weightGradientTaps, taps - t)
-                                ConvolutionMicrokernel.weightGradient(v: vb, r: r, WeightGradientTileArguments(
-                                    positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
-                                    slab: slabBuffer + p0, offsets: offsets + t,
-                                    accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
-                                t += r
+                    let (n, qd0, qd1, qh0) = tiling.tile(index)
+                    let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                    for s in 0..<slab.depthSlots { loaded[s] = Int.min }
+                    for qd in qd0..<qd1 {
+                        for jd in 0..<pass.d.taps {
+                            let z = qd * pass.d.stride + jd - pass.d.pad
+                            if loaded[slab.slot(z)] != z {
+                                slab.fill(pass, source: source + n * sourceBatch, z: z, qh0: qh0, into: slabBuffer)
+                                loaded[slab.slot(z)] = z
                             }
-                            p0 += count
                         }
-                        v += vb
+                        let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
+                        transposeGradient(gradOutput, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
+                                          pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
+                        let positions = rowsValid * pitch
+                        var v = 0
+                        while v < vectors {
+                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
+                            // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
+                            let chunk = 256 / vb
+                            var p0 = 0
+                            while p0 < positions {
+                                let count = Swift.min(chunk, positions - p0)
+                                var t = 0
+                                while t < taps {
+                                    let r = Swift.min(ConvolutionMicrokernel.weightGradientTaps, taps - t)
+                                    ConvolutionMicrokernel.weightGradient(v: vb, r: r, WeightGradientTileArguments(
+                                        positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
+                                        slab: slabBuffer + p0, offsets: offsets + t,
+                                        accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
+                                    t += r
+                                }
+                                p0 += count
+                            }
+                            v += vb
+                        }
                     }
                 }
             }
@@ -299,6 +381,39 @@ extension Convolution {
                     for worker in 0..<workers { s += sums[(worker * taps + t) * padded + c] }
                     gradWeight[c * taps + t] = s
                 }
+            }
+        }
+    }
+
+    /// Channel-last copy of grid slice `qd`, rows `qh0 ..< qh0 + rows` of the output gradient
+    /// `[N, C, gridD, gridH, gridW]` into `grad[ql·pitch + qw][c]` (rows of `padded` floats):
+    /// 16×16 block transposes, scalar moves for the last channels and columns.
+    static func transposeGradient(
+        _ gradOutput: UnsafePointer<Float>, pass: ConvolutionPass, n: Int, qd: Int, qh0: Int, rows: Int,
+        pitch: Int, padded: Int, gridPlane: Int, into grad: UnsafeMutablePointer<Float>
+    ) {
+        let channels = pass.destinationChannels
+        let gridW = pass.w.grid
+        let channelStride = pass.d.grid * gridPlane
+        let tileBase = gradOutput + (n * channels * pass.d.grid + qd) * gridPlane + qh0 * gridW
+        for ql in 0..<rows {
+            let row = tileBase + ql * gridW
+            let dstRow = grad + ql * pitch * padded
+            var c0 = 0
+            while c0 + 16 <= channels {
+                var qw = 0
+                while qw + 16 <= gridW {
+                    transpose16x16(row + c0 * channelStride + qw, srcStride: channelStride,
+                                   dstRow + qw * padded + c0, dstStride: padded)
+                    qw += 16
+                }
+                for c in c0..<(c0 + 16) {
+                    for q in qw..<gridW { dstRow[q * padded + c] = row[c * channelStride + q] }
+                }
+                c0 += 16
+            }
+            for c in c0..<channels {
+                for q in 0..<gridW { dstRow[q * padded + c] = row[c * channelStride + q] }
             }
         }
     }

@@ -45,29 +45,32 @@ struct ConvolutionPass {
     var destinationVolume: Int { d.destination * h.destination * w.destination }
 }
 
-/// The per-tile copy of the source that the microkernels read: for one tile (batch item `n`,
-/// grid slice `qd`, grid rows `qh0 ..< qh0 + rows`) and every source channel and depth tap,
-/// the source rows it needs, zero-padded, and split by stride phase along H and W:
+/// The per-worker copy of the source that the microkernels read. For one tile (batch item
+/// `n`, grid rows `qh0 ..< qh0 + rows`) it holds, for every source channel, `Jd` source slices
+/// (a ring: slice `z` lives in depth slot `z mod Jd`, so stepping to the next output slice
+/// loads only the `sD` new ones), each restricted to the rows the tile reads, zero-padded,
+/// and split by stride phase along H and W:
 ///
-///     slab[c][jd][row phase][column phase][row slot][column slot]
+///     slab[c][depth slot][row phase][column phase][row slot][column slot]
 ///
 /// Row slot `i`, column slot `k` of phase `(ph, pw)` hold source voxel
 /// `(y, x) = ((qh0 + i)·sH + ph − padH, k·sW + pw − padW)`. Then tap `(c, jd, jh, jw)` at
-/// tile position `p = ql·pitch + qw` reads `slab[offset(c, jd, jh, jw) + p]`: one constant
-/// offset per tap and unit steps between positions, whatever the stride. Positions with
-/// `qw ≥ grid.w` (the last `pitch − grid.w` of each row) are computed and thrown away.
+/// tile position `p = ql·pitch + qw` reads `slab[offset(c, jd, jh, jw) + p]`: one offset per
+/// tap (a table per ring rotation) and unit steps between positions, whatever the stride.
 ///
 /// Size: `Csrc · Jd · sH · sW · (rows + (Jh−1)/sH) · pitch` floats, chosen per call to stay
-/// near the L2 cache (`ConvolutionSlab.tileRows`), independent of the volume size.
+/// near the L2 cache (`ConvolutionTiling`), independent of the volume size.
 struct ConvolutionSlab {
     /// Grid rows per tile.
     let rows: Int
-    /// Column slots per row: grid.w + (Jw − 1) / sW.
+    /// Column slots per row: at least grid.w + (Jw − 1) / sW.
     let pitch: Int
     /// Row slots per phase block: rows + (Jh − 1) / sH.
     let rowSlots: Int
-    /// Floats per (channel, depth tap, row phase, column phase) block.
+    /// Floats per (channel, depth slot, row phase, column phase) block.
     let block: Int
+    /// Floats per (channel, depth slot).
+    let sliceStride: Int
     /// Floats per source channel.
     let channelStride: Int
     /// Tile positions `rows · pitch`.
@@ -76,43 +79,46 @@ struct ConvolutionSlab {
     let vectors: Int
     /// Allocation size: every read of the microkernels stays below it.
     let floats: Int
+    let depthSlots: Int
 
     init(_ pass: ConvolutionPass, rows: Int) {
         self.rows = rows
         pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
         rowSlots = rows + (pass.h.taps - 1) / pass.h.stride
         block = rowSlots * pitch
-        channelStride = pass.d.taps * pass.h.stride * pass.w.stride * block
+        depthSlots = pass.d.taps
+        sliceStride = pass.h.stride * pass.w.stride * block
+        channelStride = depthSlots * sliceStride
         positions = rows * pitch
         vectors = (positions + 15) / 16
-        // The farthest tap of the last channel plus a full vector sweep over the tile.
-        var farthest = 0
-        let c = pass.sourceChannels - 1
-        for jd in 0..<pass.d.taps {
-            for jh in 0..<pass.h.taps {
-                for jw in 0..<pass.w.taps {
-                    farthest = Swift.max(farthest, ConvolutionSlab.offset(c, jd, jh, jw, pass, pitch: pitch, block: block, channelStride: channelStride))
-                }
-            }
-        }
-        floats = Swift.max(pass.sourceChannels * channelStride, farthest + vectors * 16) + 16
+        // The farthest block start plus the farthest in-block tap, plus a full sweep over the
+        // tile rounded up to vectors (reads past the last position only feed discarded lanes).
+        let farthest = pass.sourceChannels * channelStride - block
+            + ((pass.h.taps - 1) / pass.h.stride) * pitch + (pass.w.taps - 1) / pass.w.stride
+        floats = farthest + vectors * 16 + 16
     }
 
-    private static func offset(_ c: Int, _ jd: Int, _ jh: Int, _ jw: Int, _ pass: ConvolutionPass,
-                               pitch: Int, block: Int, channelStride: Int) -> Int {
-        let phase = ((jd * pass.h.stride + jh % pass.h.stride) * pass.w.stride + jw % pass.w.stride)
-        return c * channelStride + phase * block + (jh / pass.h.stride) * pitch + jw / pass.w.stride
+    /// Depth slot of source slice `z`.
+    @inline(__always)
+    func slot(_ z: Int) -> Int {
+        let r = z % depthSlots
+        return r < 0 ? r + depthSlots : r
     }
 
-    /// Slab offset of every tap, in tap order `t = ((c·Jd + jd)·Jh + jh)·Jw + jw`.
+    /// `Jd` tables of `K` tap offsets, in tap order `t = ((c·Jd + jd)·Jh + jh)·Jw + jw`.
+    /// Table `r` serves the output slices whose first source slice sits in slot `r`.
     func tapOffsets(_ pass: ConvolutionPass) -> [Int] {
         var out = [Int]()
-        out.reserveCapacity(pass.reduction)
-        for c in 0..<pass.sourceChannels {
-            for jd in 0..<pass.d.taps {
-                for jh in 0..<pass.h.taps {
-                    for jw in 0..<pass.w.taps {
-                        out.append(ConvolutionSlab.offset(c, jd, jh, jw, pass, pitch: pitch, block: block, channelStride: channelStride))
+        out.reserveCapacity(depthSlots * pass.reduction)
+        let (sh, sw) = (pass.h.stride, pass.w.stride)
+        for r in 0..<depthSlots {
+            for c in 0..<pass.sourceChannels {
+                for jd in 0..<pass.d.taps {
+                    let slice = c * channelStride + ((r + jd) % depthSlots) * sliceStride
+                    for jh in 0..<pass.h.taps {
+                        for jw in 0..<pass.w.taps {
+                            out.append(slice + ((jh % sh) * sw + jw % sw) * block + (jh / sh) * pitch + jw / sw)
+                        }
                     }
                 }
             }
@@ -120,80 +126,107 @@ struct ConvolutionSlab {
         return out
     }
 
-    /// Grid rows per tile: as many as keep `bytesPerRow · rows + fixedBytes` within `budget`,
-    /// at least 1, and few enough that the tiles spread over `Parallel.threads` workers.
-    static func tileRows(_ pass: ConvolutionPass, extraBytesPerRow: Int, budget: Int = 768 * 1024) -> Int {
+    /// Offset table index for grid slice `qd`.
+    @inline(__always)
+    func table(forSlice qd: Int, _ pass: ConvolutionPass) -> Int {
+        slot(qd * pass.d.stride - pass.d.pad)
+    }
+
+    /// Copies source slice `z` (zeros if outside the volume) of the tile's rows into depth slot
+    /// `slot(z)` of every channel. `source` is batch item `n` of the pass's source `[Csrc, D, H, W]`.
+    func fill(_ pass: ConvolutionPass, source: UnsafePointer<Float>, z: Int, qh0: Int,
+              into slab: UnsafeMutablePointer<Float>) {
+        let (sh, sw) = (pass.h.stride, pass.w.stride)
+        let (srcH, srcW) = (pass.h.source, pass.w.source)
+        let plane = srcH * srcW
+        let volume = pass.d.source * plane
+        let zValid = z >= 0 && z < pass.d.source
+        let slotBase = slot(z) * sliceStride
+        for c in 0..<pass.sourceChannels {
+            for ph in 0..<sh {
+                for pw in 0..<sw {
+                    let blockBase = slab + c * channelStride + slotBase + (ph * sw + pw) * block
+                    // Column slots k with 0 ≤ k·sW + pw − padW < W.
+                    let kLo = Swift.min(pitch, Swift.max(0, ceilDiv(pass.w.pad - pw, sw)))
+                    let kHi = Swift.max(kLo, Swift.min(pitch, ceilDiv(srcW + pass.w.pad - pw, sw)))
+                    for i in 0..<rowSlots {
+                        let y = (qh0 + i) * sh + ph - pass.h.pad
+                        let dst = blockBase + i * pitch
+                        guard zValid && y >= 0 && y < srcH else {
+                            dst.update(repeating: 0, count: pitch)
+                            continue
+                        }
+                        let row = source + c * volume + z * plane + y * srcW
+                        for k in 0..<kLo { dst[k] = 0 }
+                        if sw == 1 {
+                            let from = row + (kLo + pw - pass.w.pad)
+                            for k in kLo..<kHi { dst[k] = from[k - kLo] }
+                        } else {
+                            var x = kLo * sw + pw - pass.w.pad
+                            for k in kLo..<kHi {
+                                dst[k] = row[x]
+                                x += sw
+                            }
+                        }
+                        for k in kHi..<pitch { dst[k] = 0 }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a pass is cut into tiles: (batch item, block of `rows` grid rows, run of `depth`
+/// grid slices). A worker walks a tile's slices in order, reusing the slab ring.
+struct ConvolutionTiling {
+    let rows: Int
+    let depth: Int
+    let rowBlocks: Int
+    let depthBlocks: Int
+    var count: Int { batchCount * rowBlocks * depthBlocks }
+    private let batchCount: Int
+    private let gridH: Int
+    private let gridD: Int
+
+    /// Rows as many as keep the slab plus `extraBytesPerRow · rows` within `budget` (at least
+    /// 1), then evened out; then the slices split so there are ≥ 4 tiles per worker.
+    init(_ pass: ConvolutionPass, extraBytesPerRow: Int, budget: Int = 512 * 1024) {
         let phases = pass.d.taps * pass.h.stride * pass.w.stride
         let pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
         let slabRow = pass.sourceChannels * phases * pitch * 4
         let fixed = slabRow * ((pass.h.taps - 1) / pass.h.stride)
         var rows = Swift.max(1, (budget - fixed) / Swift.max(1, slabRow + extraBytesPerRow))
         rows = Swift.min(rows, pass.h.grid)
-        // Aim for at least 4 tiles per worker so a busy core does not hold the others up.
-        let slices = pass.batch * pass.d.grid
+        var rowBlocks = (pass.h.grid + rows - 1) / rows
+        rows = (pass.h.grid + rowBlocks - 1) / rowBlocks
         let wanted = 4 * Swift.max(1, Parallel.threads)
-        if slices < wanted {
-            let splits = (wanted + slices - 1) / slices
-            rows = Swift.min(rows, Swift.max(1, (pass.h.grid + splits - 1) / splits))
+        var depthBlocks = Swift.min(pass.d.grid, Swift.max(1, (wanted + pass.batch * rowBlocks - 1) / (pass.batch * rowBlocks)))
+        var depth = (pass.d.grid + depthBlocks - 1) / depthBlocks
+        depthBlocks = (pass.d.grid + depth - 1) / depth
+        // Too few slices (2D, or a thin volume): split the rows further instead.
+        if pass.batch * rowBlocks * depthBlocks < wanted && rows > 1 {
+            let splits = (wanted + pass.batch * depthBlocks - 1) / (pass.batch * depthBlocks)
+            rowBlocks = Swift.min(pass.h.grid, Swift.max(rowBlocks, splits))
+            rows = (pass.h.grid + rowBlocks - 1) / rowBlocks
+            rowBlocks = (pass.h.grid + rows - 1) / rows
         }
-        return rows
+        depth = (pass.d.grid + depthBlocks - 1) / depthBlocks
+        self.rows = rows
+        self.depth = depth
+        self.rowBlocks = rowBlocks
+        self.depthBlocks = depthBlocks
+        batchCount = pass.batch
+        gridH = pass.h.grid
+        gridD = pass.d.grid
     }
 
-    /// Number of tiles of `rows` grid rows covering the pass.
-    static func tileCount(_ pass: ConvolutionPass, rows: Int) -> Int {
-        pass.batch * pass.d.grid * ((pass.h.grid + rows - 1) / rows)
-    }
-
-    /// The (n, qd, qh0) of tile `index`.
-    static func tile(_ index: Int, _ pass: ConvolutionPass, rows: Int) -> (n: Int, qd: Int, qh0: Int) {
-        let perSlice = (pass.h.grid + rows - 1) / rows
-        let slice = index / perSlice
-        return (slice / pass.d.grid, slice % pass.d.grid, (index % perSlice) * rows)
-    }
-
-    /// Copies the tile's source rows into `slab` (all `floats` stay as the layout says; the
-    /// tail beyond `Csrc · channelStride` must have been zeroed once by the caller).
-    /// `source` is batch item `n` of the pass's source, `[Csrc, D, H, W]`.
-    func fill(_ pass: ConvolutionPass, source: UnsafePointer<Float>, qd: Int, qh0: Int,
-              into slab: UnsafeMutablePointer<Float>) {
-        let (sh, sw) = (pass.h.stride, pass.w.stride)
-        let (srcH, srcW) = (pass.h.source, pass.w.source)
-        let plane = srcH * srcW
-        let volume = pass.d.source * plane
-        for c in 0..<pass.sourceChannels {
-            for jd in 0..<pass.d.taps {
-                let z = qd * pass.d.stride + jd - pass.d.pad
-                let zValid = z >= 0 && z < pass.d.source
-                for ph in 0..<sh {
-                    for pw in 0..<sw {
-                        let blockBase = slab + c * channelStride + ((jd * sh + ph) * sw + pw) * block
-                        // Column slots k with 0 ≤ k·sW + pw − padW < W.
-                        let kLo = Swift.min(pitch, Swift.max(0, ceilDiv(pass.w.pad - pw, sw)))
-                        let kHi = Swift.max(kLo, Swift.min(pitch, ceilDiv(srcW + pass.w.pad - pw, sw)))
-                        for i in 0..<rowSlots {
-                            let y = (qh0 + i) * sh + ph - pass.h.pad
-                            let dst = blockBase + i * pitch
-                            guard zValid && y >= 0 && y < srcH else {
-                                dst.update(repeating: 0, count: pitch)
-                                continue
-                            }
-                            let row = source + c * volume + z * plane + y * srcW
-                            dst.update(repeating: 0, count: kLo)
-                            if sw == 1 {
-                                dst.advanced(by: kLo).update(from: row + (kLo + pw - pass.w.pad), count: kHi - kLo)
-                            } else {
-                                var x = kLo * sw + pw - pass.w.pad
-                                for k in kLo..<kHi {
-                                    dst[k] = row[x]
-                                    x += sw
-                                }
-                            }
-                            dst.advanced(by: kHi).update(repeating: 0, count: pitch - kHi)
-                        }
-                    }
-                }
-            }
-        }
+    /// Batch item, grid slices `qd0 ..< qd1` and first grid row of tile `index`.
+    func tile(_ index: Int) -> (n: Int, qd0: Int, qd1: Int, qh0: Int) {
+        let rb = index % rowBlocks
+        let db = (index / rowBlocks) % depthBlocks
+        let n = index / (rowBlocks * depthBlocks)
+        let qd0 = db * depth
+        return (n, qd0, Swift.min(gridD, qd0 + depth), rb * rows)
     }
 }
 

@@ -60,3 +60,17 @@ public func integrate(_ velocity: Tensor, steps: Int = 7) -> Tensor {
     for _ in 0..<steps { v = v + warp(v, v) }
     return v
 }
+
+/// A displacement field `[N, nd, spatial...]` (voxels) resampled linearly to the spatial size
+/// `size`, its component along axis i multiplied by size[i]/n[i] so that it still measures
+/// voxels of the new grid: the half-resolution flow of `DisplacementNet` doubles in size and
+/// in value. Grids are aligned as `resize` aligns them (`align_corners=False`: the centre of a
+/// pooled voxel sits between its two children), which VoxelMorph's `ResizeTransform`
+/// (`align_corners=True`) only approximates. Differentiable.
+public func resizeDisplacement(_ flow: Tensor, to size: [Int]) -> Tensor {
+    let nd = flow.rank - 2
+    precondition(flow.shape[1] == nd && size.count == nd, "resizeDisplacement of \(flow.shape) to \(size): a field [N, \(nd), spatial...]")
+    let factors = (0..<nd).map { Float(size[$0]) / Float(flow.shape[$0 + 2]) }
+    let scale = Tensor(shape: [1, nd] + Array(repeating: 1, count: nd), data: factors)
+    return resize(flow, to: size, mode: .linear) * scale
+}

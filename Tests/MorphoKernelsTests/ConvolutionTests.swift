@@ -28,6 +28,10 @@ final class ConvolutionTests: XCTestCase {
         .planar(n: 2, cin: 20, cout: 10, size: (10, 17), kernel: 2, stride: 2, padding: 0),
         .planar(n: 4, cin: 9, cout: 1, size: (23, 29), kernel: 3, stride: 1, padding: 1),
         .planar(n: 1, cin: 32, cout: 24, size: (64, 48), kernel: 3, stride: 1, padding: 1),
+        // Widths just under a multiple of 16 take the row-vector path with a partial last vector.
+        .cubic(n: 2, cin: 5, cout: 12, size: (4, 7, 31), kernel: 3, stride: 1, padding: 1),
+        .planar(n: 2, cin: 3, cout: 9, size: (17, 15), kernel: 3, stride: 1, padding: 1),
+        .planar(n: 1, cin: 8, cout: 16, size: (9, 64), kernel: 3, stride: 1, padding: 1),
     ]
 
     func testForwardMatchesNaiveReferenceOnOddShapes() {

@@ -75,3 +75,22 @@ final class GridSamplingTests: XCTestCase {
         assertGradientMatchesFiniteDifferences([field([1, 3, 4, 3, 4])], h: 1e-3, rtol: 3e-2) { integrate($0[0], steps: 2) }
     }
 }
+
+final class DisplacementResizeTests: XCTestCase {
+    func testResizedTranslationStaysATranslationInNewVoxels() {
+        // A uniform shift of (1, -0.5) voxels at half resolution is (2, -1) voxels at full.
+        let half = Tensor(shape: [1, 2, 4, 3]) { p in for i in 0..<12 { p[i] = 1; p[12 + i] = -0.5 } }
+        let full = resizeDisplacement(half, to: [8, 6])
+        XCTAssertEqual(full.shape, [1, 2, 8, 6])
+        for i in 0..<48 {
+            XCTAssertEqual(full[flat: i], 2, accuracy: 1e-6)
+            XCTAssertEqual(full[flat: 48 + i], -1, accuracy: 1e-6)
+        }
+    }
+
+    func testResizeDisplacementGradient() {
+        var rng = RandomGenerator(seed: 71)
+        let flow = Tensor.randomUniform([1, 3, 2, 3, 2], low: -1, high: 1, using: &rng)
+        assertGradientMatchesFiniteDifferences([flow]) { resizeDisplacement($0[0], to: [4, 6, 4]) }
+    }
+}
