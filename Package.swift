@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),
         .testTarget(
             name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
-            swiftSettings: optimize),
+            exclude: ["Fixtures"], swiftSettings: optimize),
         .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
     ]
 )

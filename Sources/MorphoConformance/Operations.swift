@@ -1,5 +1,6 @@
 import Foundation
 import MorphoLosses
+import MorphoNN
 import MorphoTensor
 
 /// The fixture ops (FORMAT.md's table), each mapped onto the MorphoLosses / MorphoNN code that
@@ -64,8 +65,19 @@ public enum ConformanceOperations {
             let maps = signedDistanceMaps(labels: mask, classes: 2, spatial: mask.shape, spacing: spacing)
             return OperationResult(output: maps.slice(axis: 1, 1 ..< 2).reshaped(mask.shape))
 
-        case "prl", "lcc":
-            throw ConformanceError.unsupported(path: fx.path, reason: "op '\(fx.op)' waits for the separable/box filters of the kern branch")
+        case "lcc":
+            let loss = LocalNCC(window: try fx.int("win"), eps: try fx.float("eps"))
+            try fx.require(loss.window > 0 && loss.window % 2 == 1, "params.win", "must be odd and positive")
+            try checkImagePair(fx)
+            return try differentiate(fx) { loss($0["I"]!, $0["J"]!) }
+
+        case "prl":
+            let loss = PhysicalRegularizationLoss(K: try fx.float("K"), p: try fx.float("p"), sigma: try fx.double("sigma"), rho: try fx.double("rho"))
+            try fx.require(loss.sigma > 0 && loss.rho > 0 && loss.K > 0, "params", "K, sigma and rho must be positive")
+            let pred = try fx.input("pred"), target = try fx.input("target")
+            try requireImage(fx, pred, "pred", channels: 1)
+            try fx.require(target.shape == pred.shape, "inputs.target", "shape \(target.shape) differs from pred \(pred.shape)")
+            return try differentiate(fx) { loss(prediction: $0["pred"]!, target: $0["target"]!) }
 
         case "gcc":
             try checkImagePair(fx)
@@ -97,8 +109,21 @@ public enum ConformanceOperations {
             let loss = PROPELLoss(sigma: try fx.float("sigma"))
             return try differentiate(fx) { loss(output: $0["output"]!, target: $0["target"]!) }
 
-        case "warp_linear", "warp_nearest", "integrate":
-            throw ConformanceError.unsupported(path: fx.path, reason: "op '\(fx.op)' waits for the spatial transformer of the nn branch")
+        case "warp_linear", "warp_nearest":
+            try checkWarpInputs(fx)
+            // The registration trainer's layer: linear for images, nearest for label maps.
+            let transformer = SpatialTransformer()
+            let linear = fx.op == "warp_linear"
+            return try differentiate(fx) {
+                linear ? transformer($0["src"]!, flow: $0["flow"]!) : transformer.warpLabels($0["src"]!, flow: $0["flow"]!)
+            }
+
+        case "integrate":
+            let steps = try fx.int("steps")
+            try fx.require(steps >= 0, "params.steps", "must be ≥ 0")
+            let vec = try fx.input("vec")
+            try requireImage(fx, vec, "vec", channels: vec.spatialRank)
+            return try differentiate(fx) { integrate($0["vec"]!, steps: steps) }
 
         case "alpha_schedule":
             let epochs = try fx.int("epochs")
@@ -171,7 +196,7 @@ public enum ConformanceOperations {
         try fx.require(ok, "inputs.\(key)", "labels must be class indices in 0..<\(classes)")
     }
 
-    static func checkWarpInputsX(_ fx: Fixture) throws {
+    static func checkWarpInputs(_ fx: Fixture) throws {
         let src = try fx.input("src"), flow = try fx.input("flow")
         try requireImage(fx, src, "src")
         try requireImage(fx, flow, "flow", channels: src.spatialRank)

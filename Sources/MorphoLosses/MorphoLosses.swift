@@ -75,16 +75,26 @@ extension Tensor {
     }
 }
 
+/// Checks that `labels` holds `items` label maps of `spatial` voxels (`[N, spatial...]` or
+/// `[N, 1, spatial...]`) whose values are integral class indices in `0..<classes`.
+func preconditionClassIndices(_ labels: Tensor, items: Int, spatial: Int, classes: Int, _ what: String) {
+    precondition(labels.count == items * spatial,
+                 "\(what): labels of shape \(labels.shape) do not match \(items) image(s) of \(spatial) voxels")
+    let p = labels.storage.pointer
+    let bad = blockSums(items: 1, spatial: labels.count, width: 1, block: 65536) { _, range, acc in
+        var count = 0
+        for v in range {
+            let t = p[v]
+            if !(t >= 0 && t < Float(classes) && t.rounded(.towardZero) == t) { count += 1 }
+        }
+        acc[0] = Double(count)
+    }[0]
+    precondition(bad == 0, "\(what): \(Int(bad)) label(s) are not class indices in 0..<\(classes)")
+}
+
 /// A label map of class indices for `items` images of `spatial` voxels: `[N, spatial...]` or
 /// `[N, 1, spatial...]`, values integral in `0..<classes`. Returns the indices as `Int32`.
 func classIndices(_ labels: Tensor, items: Int, spatial: Int, classes: Int, _ what: String) -> [Int32] {
-    precondition(labels.count == items * spatial,
-                 "\(what): labels of shape \(labels.shape) do not match \(items) image(s) of \(spatial) voxels")
-    return labels.withUnsafeBufferPointer { p in
-        p.map { v -> Int32 in
-            let c = Int32(exactly: v) ?? -1
-            precondition(c >= 0 && Int(c) < classes, "\(what): label \(v) is not a class index in 0..<\(classes)")
-            return c
-        }
-    }
+    preconditionClassIndices(labels, items: items, spatial: spatial, classes: classes, what)
+    return labels.withUnsafeBufferPointer { p in p.map { Int32($0) } }
 }

@@ -35,7 +35,9 @@ public enum SmoothnessPenalty: String, Sendable, CaseIterable {
 /// - flow: `[N, C, H, W]` or `[N, C, D, H, W]` (C is usually nd), in voxels.
 /// - Degenerate inputs: a spatial axis of extent 1 has no differences and contributes 0 (PyTorch
 ///   would take the mean of an empty tensor, NaN). A constant field gives 0.
-/// - Forward and backward are one fused pass per axis (no temporaries besides the gradient).
+/// - Forward and backward are each one fused, vectorised pass over the rows of the field: every
+///   output row reads its neighbours along all axes while they are in cache. The l1 derivative
+///   at a zero difference is 0, as PyTorch's sign.
 public struct GradientSmoothnessLoss: Sendable {
     public var penalty: SmoothnessPenalty
 
@@ -45,28 +47,63 @@ public struct GradientSmoothnessLoss: Sendable {
         flow.preconditionImage("GradientSmoothnessLoss")
         let nd = flow.spatialRank
         let l1 = penalty == .l1
-        let x = flow.storage.pointer
-        let shape = flow.shape
-        var total = 0.0
-        var weights: [Float] = []
-        for a in 0..<nd {
-            let v = AxisView(shape, axis: a + 2)
-            let pairs = v.outer * (v.n - 1) * v.inner
-            let w = pairs > 0 ? 1 / (Double(nd) * Double(pairs)) : 0
-            weights.append(Float(w))
-            if pairs == 0 { continue }
-            total += w * axisPenaltySum(x, v, l1: l1)
+        let dims = Array(repeating: 1, count: 3 - nd) + flow.spatialShape
+        let (d, h, w) = (dims[0], dims[1], dims[2])
+        let planes = flow.shape[0] * flow.shape[1]
+        // Weight 1/(nd · number of differences) per axis [D, H, W]; 0 for an axis without any.
+        let weights: [Float] = (0..<3).map { a in
+            let pairs = planes * (dims[a] - 1) * dims.enumerated().filter { $0.offset != a }.map(\.element).reduce(1, *)
+            return pairs > 0 ? Float(1 / (Double(nd) * Double(pairs))) : 0
         }
+        let rows = planes * d * h
+        let x = flow.storage.pointer
+        let sums = blockSums(items: 1, spatial: rows, width: 3, block: max(1, 16384 / w)) { _, range, acc in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: w + 2)
+            defer { padded.deallocate() }
+            var sd = Lanes(), sh = Lanes(), sw = Lanes()
+            for r in range {
+                let row = x + r * w
+                let (next, _) = neighbours(row, r: r, d: d, h: h, w: w, padded: padded)
+                // A missing neighbour is the row itself: its differences are 0 and add nothing.
+                var v = 0
+                while v < w {
+                    let n = min(16, w - v), full = n == 16
+                    @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                    let c = get(row)
+                    sd += phi(get(next.d) - c, l1: l1)
+                    sh += phi(get(next.h) - c, l1: l1)
+                    sw += phi(get(padded + 2) - c, l1: l1)
+                    v += 16
+                }
+            }
+            acc[0] = laneSum(sd); acc[1] = laneSum(sh); acc[2] = laneSum(sw)
+        }
+        let total = Double(weights[0]) * sums[0] + Double(weights[1]) * sums[1] + Double(weights[2]) * sums[2]
         let value = Tensor(scalar: Float(total))
         return Tensor.record(value, inputs: [flow]) { g in
-            let up = g.item
-            let grad = Tensor(shape: shape) { out in
-                out.initialize(repeating: 0, count: flow.count)
+            // d φ(u_{i+1} − u_i) adds +φ' to u_{i+1} and −φ' to u_i; φ' = sign (l1) or 2·difference (l2).
+            let k = g.item * (l1 ? 1 : 2)
+            let wd = k * weights[0], wh = k * weights[1], ww = k * weights[2]
+            let grad = Tensor(shape: flow.shape) { out in
                 let x = flow.storage.pointer
-                for a in 0..<nd where weights[a] != 0 {
-                    // d φ(u_{i+1} − u_i) adds +φ' to u_{i+1} and −φ' to u_i.
-                    let scale = up * weights[a] * (l1 ? 1 : 2)
-                    axisPenaltyBackward(x, out, AxisView(shape, axis: a + 2), l1: l1, scale: scale)
+                Parallel.forRanges(rows, grain: max(1, 16384 / w)) { range in
+                    let padded = UnsafeMutablePointer<Float>.allocate(capacity: w + 2)
+                    defer { padded.deallocate() }
+                    for r in range {
+                        let row = x + r * w, o = out + r * w
+                        let (next, previous) = neighbours(row, r: r, d: d, h: h, w: w, padded: padded)
+                        var v = 0
+                        while v < w {
+                            let n = min(16, w - v), full = n == 16
+                            @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                            let c = get(row)
+                            var gv = wd * (dphi(c - get(previous.d), l1: l1) - dphi(get(next.d) - c, l1: l1))
+                            gv = gv.addingProduct(wh, dphi(c - get(previous.h), l1: l1) - dphi(get(next.h) - c, l1: l1))
+                            gv = gv.addingProduct(ww, dphi(c - get(padded), l1: l1) - dphi(get(padded + 2) - c, l1: l1))
+                            if full { store(gv, o + v) } else { store(gv, o + v, count: n) }
+                            v += 16
+                        }
+                    }
                 }
             }
             return [grad]
@@ -74,70 +111,30 @@ public struct GradientSmoothnessLoss: Sendable {
     }
 }
 
-/// Σ φ(x[o, i+1, k] − x[o, i, k]) over the view, in Double per row.
-private func axisPenaltySum(_ x: UnsafeMutablePointer<Float>, _ v: AxisView, l1: Bool) -> Double {
-    let rows = v.inner == 1 ? v.outer : v.outer * (v.n - 1)
-    var partial = [Double](repeating: 0, count: rows)
-    partial.withUnsafeMutableBufferPointer { pb in
-        let part = pb.baseAddress!
-        Parallel.forRanges(rows, grain: max(1, 65536 / max(v.inner == 1 ? v.n : v.inner, 1))) { range in
-            for r in range {
-                var acc: Float = 0
-                if v.inner == 1 {
-                    // Differences along the contiguous axis: one row of n values.
-                    let p = x + r * v.n
-                    for i in 0..<(v.n - 1) {
-                        let d = p[i + 1] - p[i]
-                        acc += l1 ? Swift.abs(d) : d * d
-                    }
-                } else {
-                    let o = r / (v.n - 1), i = r % (v.n - 1)
-                    let p0 = x + (o * v.n + i) * v.inner, p1 = p0 + v.inner
-                    for k in 0..<v.inner {
-                        let d = p1[k] - p0[k]
-                        acc += l1 ? Swift.abs(d) : d * d
-                    }
-                }
-                part[r] = Double(acc)
-            }
-        }
-    }
-    return partial.reduce(0, +)
+/// The rows after and before `row` (row index `r` of `[planes, D, H]` rows of `w` voxels) along
+/// D and H — the row itself where there is none, so the difference is 0 — and the row copied
+/// into `padded` with its edge voxels repeated (`padded[x + 1] = row[x]`), so that `padded` and
+/// `padded + 2` are its W neighbours with zero differences at the two ends.
+@inline(__always)
+private func neighbours(
+    _ row: UnsafeMutablePointer<Float>, r: Int, d: Int, h: Int, w: Int, padded: UnsafeMutablePointer<Float>
+) -> (next: (d: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>), previous: (d: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>)) {
+    let z = (r / h) % d, y = r % h, hw = h * w
+    padded[0] = row[0]
+    (padded + 1).update(from: row, count: w)
+    padded[w + 1] = row[w - 1]
+    return ((z + 1 < d ? row + hw : row, y + 1 < h ? row + w : row),
+            (z > 0 ? row - hw : row, y > 0 ? row - w : row))
 }
 
-/// out[o, i, k] += scale · (φ'(d_{i−1}) − φ'(d_i)), d_i = x[o, i+1, k] − x[o, i, k], with φ' the
-/// derivative up to the constant folded into `scale` (sign for l1, d for l2).
-private func axisPenaltyBackward(
-    _ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ v: AxisView, l1: Bool, scale: Float
-) {
-    @inline(__always) func dphi(_ d: Float) -> Float { l1 ? (d > 0 ? 1 : (d < 0 ? -1 : 0)) : d }
-    if v.inner == 1 {
-        Parallel.forRanges(v.outer, grain: max(1, 65536 / v.n)) { range in
-            for o in range {
-                let p = x + o * v.n, q = out + o * v.n
-                var previous: Float = 0   // φ'(d_{i−1}), 0 before the first voxel
-                for i in 0..<v.n {
-                    let current = i + 1 < v.n ? dphi(p[i + 1] - p[i]) : 0
-                    q[i] += scale * (previous - current)
-                    previous = current
-                }
-            }
-        }
-    } else {
-        Parallel.forRanges(v.outer * v.n, grain: max(1, 65536 / v.inner)) { range in
-            for r in range {
-                let i = r % v.n
-                let p = x + r * v.inner, q = out + r * v.inner
-                let hasPrev = i > 0, hasNext = i + 1 < v.n
-                for k in 0..<v.inner {
-                    let c = p[k]
-                    let before = hasPrev ? dphi(c - p[k - v.inner]) : 0
-                    let after = hasNext ? dphi(p[k + v.inner] - c) : 0
-                    q[k] += scale * (before - after)
-                }
-            }
-        }
-    }
+/// φ(d): |d| (l1) or d² (l2), per lane.
+@inline(__always) private func phi(_ d: Lanes, l1: Bool) -> Lanes {
+    l1 ? d.replacing(with: -d, where: d .< 0) : d * d
+}
+
+/// φ'(d) up to the constant folded into the weights: sign(d) (0 at 0) for l1, d for l2.
+@inline(__always) private func dphi(_ d: Lanes, l1: Bool) -> Lanes {
+    l1 ? Lanes().replacing(with: 1, where: d .> 0).replacing(with: -1, where: d .< 0) : d
 }
 
 extension Tensor {

@@ -1,12 +1,12 @@
-import Foundation
 import MorphoKernels
 import MorphoTensor
 
 // The fused kernel behind the soft Dice, Dice + CE, cross-entropy and class-balanced CE losses
 // (Dice.swift, CrossEntropy.swift). All of them start from softmax over the channels of the
-// logits and per-(item, class) sums against the one-hot labels; doing it in one pass over the
-// voxels, with the backward written out, keeps a 2×128³ Dice-CE step at a few milliseconds
-// instead of the dozen full-size temporaries a composed version allocates.
+// logits and per-(item, class) sums against the one-hot labels; doing it in one vectorised pass
+// over the voxels (16 at a time, vector exp/log), with the backward written out, keeps a 2×128³
+// Dice-CE step at a few milliseconds instead of the dozen full-size temporaries a composed
+// version allocates.
 
 /// Which regional terms to evaluate, and their weights.
 struct RegionalTerms {
@@ -33,7 +33,7 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
     logits.preconditionImage(what)
     let n = logits.shape[0], c = logits.shape[1], s = logits.spatialCount
     precondition(c >= 1, "\(what): logits need at least one channel")
-    let y = classIndices(labels, items: n, spatial: s, classes: c, what)
+    preconditionClassIndices(labels, items: n, spatial: s, classes: c, what)
     if let w = terms.classWeights { precondition(w.count == c, "\(what): \(w.count) class weights for \(c) classes") }
     let weights = terms.classWeights ?? Array(repeating: 1, count: c)
     let doDice = terms.lambdaDice != 0, doCE = terms.lambdaCE != 0
@@ -42,38 +42,50 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
     let width = 3 * c + 2
     var stats: [Double] = []
     let probs = Tensor(shape: logits.shape) { out in
-        let x = logits.storage.pointer
-        stats = y.withUnsafeBufferPointer { yb in
-            weights.withUnsafeBufferPointer { wb in
-                let lab = yb.baseAddress!, wt = wb.baseAddress!
-                return blockSums(items: n, spatial: s, width: width) { item, range, acc in
-                    let base = item * c * s
-                    var ceSum = 0.0, wSum = 0.0
-                    for j in range {
-                        var m = -Float.infinity
-                        for k in 0..<c { m = max(m, x[base + k * s + j]) }
-                        var total: Float = 0
-                        for k in 0..<c {
-                            let e = Foundation.exp(x[base + k * s + j] - m)
-                            out[base + k * s + j] = e
-                            total += e
-                        }
-                        let inv = 1 / total
-                        for k in 0..<c {
-                            let p = out[base + k * s + j] * inv
-                            out[base + k * s + j] = p
-                            acc[c + k] += Double(p)
-                        }
-                        let t = Int(lab[item * s + j])
-                        acc[t] += Double(out[base + t * s + j])
-                        acc[2 * c + t] += 1
-                        let w = Double(wt[t])
-                        ceSum += w * Double(Foundation.log(total) + m - x[base + t * s + j])
-                        wSum += w
+        let x = logits.storage.pointer, lab = labels.storage.pointer
+        stats = weights.withUnsafeBufferPointer { wb in
+            let wt = wb.baseAddress!
+            return blockSums(items: n, spatial: s, width: width) { item, range, acc in
+                let v = UnsafeMutablePointer<Lanes>.allocate(capacity: width)
+                defer { v.deallocate() }
+                v.initialize(repeating: Lanes(), count: width)
+                let base = item * c * s
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    let count = min(16, range.upperBound - j), full = count == 16
+                    @inline(__always) func logit(_ k: Int) -> Lanes {
+                        full ? load(x + base + k * s + j) : load(x + base + k * s + j, count: count)
                     }
-                    acc[3 * c] += ceSum
-                    acc[3 * c + 1] += wSum
+                    // Padding lanes get label −1: no class, no CE weight.
+                    let t = full ? load(lab + item * s + j) : load(lab + item * s + j, count: count, fill: -1)
+                    var m = logit(0)
+                    for k in 1..<max(c, 1) { let xk = logit(k); m.replace(with: xk, where: xk .> m) }
+                    var total = Lanes()
+                    var xt = Lanes(), wtLanes = Lanes()
+                    for k in 0..<c {
+                        let xk = logit(k)
+                        let e = vexp(xk - m)
+                        total += e
+                        if full { store(e, out + base + k * s + j) } else { store(e, out + base + k * s + j, count: count) }
+                        let isK = t .== Float(k)
+                        xt.replace(with: xk, where: isK)
+                        wtLanes.replace(with: wt[k], where: isK)
+                    }
+                    let inv = 1 / total
+                    for k in 0..<c {
+                        let p = (full ? load(out + base + k * s + j) : load(out + base + k * s + j, count: count)) * inv
+                        if full { store(p, out + base + k * s + j) } else { store(p, out + base + k * s + j, count: count) }
+                        let isK = t .== Float(k)
+                        v[k] += p.replacing(with: 0, where: .!isK)
+                        v[c + k] += full ? p : p.replacing(with: 0, where: .!laneMask(count: count))
+                        v[2 * c + k] += Lanes(repeating: 1).replacing(with: 0, where: .!isK)
+                    }
+                    let ce = vlog(total) + m - xt
+                    v[3 * c] += wtLanes * ce
+                    v[3 * c + 1] += wtLanes
+                    j += 16
                 }
+                for k in 0..<width { acc[k] = laneSum(v[k]) }
             }
         }
     }
@@ -113,36 +125,37 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
         let up = g.item
         let dScale = up * terms.lambdaDice, ceScale = Float(Double(up * terms.lambdaCE) * ceNormaliser)
         let grad = Tensor(shape: logits.shape) { dx in
-            let p = probs.storage.pointer
-            y.withUnsafeBufferPointer { yb in
-                weights.withUnsafeBufferPointer { wb in
-                    diceA.withUnsafeBufferPointer { ab in
-                        diceB.withUnsafeBufferPointer { bb in
-                            let lab = yb.baseAddress!, wt = wb.baseAddress!, a = ab.baseAddress!, b = bb.baseAddress!
-                            forEachBlock(items: n, spatial: s) { item, range in
-                                let base = item * c * s
-                                for j in range {
-                                    let t = Int(lab[item * s + j])
-                                    // Dice: gp_k = a_k·[t == k] + b_k, then through the softmax Jacobian.
-                                    var dot: Float = 0
-                                    if doDice {
-                                        for k in 0..<c {
-                                            let gp = (k == t ? a[item * c + k] : 0) + b[item * c + k]
-                                            dot += gp * p[base + k * s + j]
-                                        }
-                                    }
-                                    let ce = ceScale * wt[t]
-                                    for k in 0..<c {
-                                        let pk = p[base + k * s + j]
-                                        var d: Float = 0
-                                        if doDice {
-                                            let gp = (k == t ? a[item * c + k] : 0) + b[item * c + k]
-                                            d = dScale * pk * (gp - dot)
-                                        }
-                                        d += ce * (pk - (k == t ? 1 : 0))
-                                        dx[base + k * s + j] = d
-                                    }
+            let p = probs.storage.pointer, lab = labels.storage.pointer
+            weights.withUnsafeBufferPointer { wb in
+                diceA.withUnsafeBufferPointer { ab in
+                    diceB.withUnsafeBufferPointer { bb in
+                        let wt = wb.baseAddress!, a = ab.baseAddress!, b = bb.baseAddress!
+                        forEachBlock(items: n, spatial: s) { item, range in
+                            let base = item * c * s
+                            var j = range.lowerBound
+                            while j < range.upperBound {
+                                let count = min(16, range.upperBound - j), full = count == 16
+                                @inline(__always) func prob(_ k: Int) -> Lanes {
+                                    full ? load(p + base + k * s + j) : load(p + base + k * s + j, count: count)
                                 }
+                                let t = full ? load(lab + item * s + j) : load(lab + item * s + j, count: count, fill: -1)
+                                // Dice: gp_k = a_k·[t == k] + b_k, then through the softmax Jacobian.
+                                @inline(__always) func gp(_ k: Int) -> Lanes {
+                                    Lanes(repeating: b[item * c + k]).replacing(with: a[item * c + k] + b[item * c + k], where: t .== Float(k))
+                                }
+                                var dot = Lanes()
+                                var ce = Lanes()
+                                for k in 0..<c {
+                                    if doDice { dot += gp(k) * prob(k) }
+                                    ce.replace(with: ceScale * wt[k], where: t .== Float(k))
+                                }
+                                for k in 0..<c {
+                                    let pk = prob(k)
+                                    var d = ce * (pk - Lanes(repeating: 1).replacing(with: 0, where: t .!= Float(k)))
+                                    if doDice { d += dScale * pk * (gp(k) - dot) }
+                                    if full { store(d, dx + base + k * s + j) } else { store(d, dx + base + k * s + j, count: count) }
+                                }
+                                j += 16
                             }
                         }
                     }

@@ -1,0 +1,94 @@
+import MorphoKernels
+import MorphoTensor
+
+/// Physical Regularisation Loss (seed 000 `PMLoss`: "Physical Regularization Loss: Integrating
+/// Physical Knowledge to Image Segmentation"): compares the Perona–Malik anisotropic-diffusion
+/// fluxes of the prediction and of the target. For an image u (prediction or target):
+///
+///     u_σ   = G_σ ∗ u                                   (Gaussian smoothing, Eq. 7)
+///     J_aa  = (S_a u_σ)²,  J_aa,ρ = G_ρ ∗ J_aa          (structure tensor diagonal, Eq. 9)
+///     g_I   = g(√(Σ_a J_aa,ρ + 1e-6)),  g_J = g(√(Σ_a (S_a u_σ)² + 1e-6))
+///     div(X, g) = Σ_a S_a(g · S_a X)                     (flux divergence, Sobel S_a)
+///     div_I = div(u, g_I),   div_J = Σ_a div(J_aa,ρ, g_J)
+///     g(v)  = 1 / (1 + (|v| / K)^p)                      (edge-stopping function, Eq. 11)
+///
+/// and `L = mean((div_I(pred) − div_I(target))²) + mean((div_J(pred) − div_J(target))²)`.
+///
+/// - 2D is exactly the seed: `sobel_x` along W, the seed's `sobel_y` along H (the negated
+///   `[-1,0,1]ᵀ ⊗ [1,2,1]`; the sign cancels since every Sobel is applied twice or squared).
+///   3D follows FORMAT.md: the Sobel of axis a is `[-1,0,1]` along a ⊗ `[1,2,1]` along the other
+///   two, the structure-tensor trace is J11 + J22 + J33, and the Gaussians are 3D.
+/// - Gaussian kernels: size 2·⌈3σ⌉ + 1, normalised (`gaussianTaps`); all filters zero-pad.
+/// - prediction, target: `[N, 1, H, W]` or `[N, 1, D, H, W]`; K is in intensity units (20 for
+///   0–255 images, as the seed recommends; use ~0.1–1 for probabilities).
+/// - Reduction: means over all elements. Degenerate inputs: a constant image has zero fluxes
+///   (the `+ 1e-6` keeps the square roots differentiable), so pred = target = constant gives 0.
+/// - Composed from differentiable separable filters (`Tensor.correlated(with:)`), so the
+///   gradient is exact; only the prediction is differentiated.
+public struct PhysicalRegularizationLoss: Sendable {
+    /// Edge-sensitive threshold of g.
+    public var K: Float
+    /// Exponent of g.
+    public var p: Float
+    /// Standard deviation (voxels) of the initial smoothing.
+    public var sigma: Double
+    /// Standard deviation (voxels) of the structure-tensor smoothing.
+    public var rho: Double
+
+    public init(K: Float = 20, p: Float = 2, sigma: Double = 1, rho: Double = 0.5) {
+        self.K = K
+        self.p = p
+        self.sigma = sigma
+        self.rho = rho
+    }
+
+    public func callAsFunction(prediction: Tensor, target: Tensor) -> Tensor {
+        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
+        precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
+        let (divIp, divJp) = divergences(prediction)
+        let (divIt, divJt) = divergences(target)
+        let mse = MeanSquaredError()
+        return mse(divIp, divIt) + mse(divJp, divJt)
+    }
+
+    /// The Sobel kernels, one per spatial axis, as the seed (2D) and FORMAT.md (3D) define them.
+    func sobelKernels(rank: Int) -> [SeparableKernel] {
+        if rank == 2 {
+            return [SeparableKernel.sobel(axis: 0, rank: 2).scaled(by: -1), .sobel(axis: 1, rank: 2)]
+        }
+        return (0..<rank).map { SeparableKernel.sobel(axis: $0, rank: rank) }
+    }
+
+    /// g(v) = 1 / (1 + (v/K)^p) for v > 0.
+    func edgeStop(_ v: Tensor) -> Tensor {
+        let r = v * (1 / K)
+        return 1 / ((p == 2 ? r.squared() : r.pow(p)) + 1)
+    }
+
+    /// (div_I, div_J) of one image, seed 000's `_compute_pde_components`.
+    func divergences(_ u: Tensor) -> (Tensor, Tensor) {
+        let sobels = sobelKernels(rank: u.spatialRank)
+        func div(_ x: Tensor, _ g: Tensor) -> Tensor {
+            sobels.map { k in (g * x.correlated(with: k)).correlated(with: k) }.reduce(+)!
+        }
+        let smoothed = u.gaussianSmoothed(sigma: sigma)
+        let gradients = sobels.map { smoothed.correlated(with: $0) }
+        let squares = gradients.map { $0.squared() }
+        let gradNorm = (squares.reduce(+)! + 1e-6).sqrt()
+        let tensor = squares.map { $0.gaussianSmoothed(sigma: rho) }
+        let gI = edgeStop((tensor.reduce(+)! + 1e-6).sqrt())
+        let gJ = edgeStop(gradNorm)
+        let divI = div(u, gI)
+        let divJ = tensor.map { div($0, gJ) }.reduce(+)!
+        return (divI, divJ)
+    }
+}
+
+extension Array where Element == Tensor {
+    /// Σ of the tensors, nil when empty.
+    fileprivate func reduce(_ op: (Tensor, Tensor) -> Tensor) -> Tensor? {
+        guard var acc = first else { return nil }
+        for t in dropFirst() { acc = op(acc, t) }
+        return acc
+    }
+}
