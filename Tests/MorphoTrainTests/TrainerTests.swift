@@ -123,9 +123,10 @@ final class TrainerTests: XCTestCase {
         var rng = RandomGenerator(seed: 5)
         _ = rng.next()
         let optimizerState = [("down.0.conv.weight.exp_avg", Tensor.randomNormal([8, 1, 3, 3], using: &rng))]
-        let ckpt = Checkpoint(
+        var ckpt = Checkpoint(
             config: config, epoch: 7, rngState: rng.stateWords, bestScore: 0.875, bestEpoch: 5, staleValidations: 2,
             model: net.stateDictionary(), optimizer: optimizerState)
+        ckpt.extraMetadata = ["registration": "window: 9", "epoch": "ignored: reserved"]
         let path = tempDir + "/c.safetensors"
         try ckpt.write(to: path)
         let back = try Checkpoint.read(path)
@@ -135,6 +136,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(back.bestScore, 0.875)
         XCTAssertEqual(back.bestEpoch, 5)
         XCTAssertEqual(back.staleValidations, 2)
+        XCTAssertEqual(back.extraMetadata, ["registration": "window: 9"])
         for (name, t) in net.stateDictionary() {
             XCTAssertEqual(back.model[name]?.shape, t.shape, name)
             XCTAssertEqual(back.model[name]?.scalars, t.scalars, name)
@@ -184,6 +186,7 @@ final class TrainerTests: XCTestCase {
         let nanFromEpoch: Int
         var model: any Module { line }
         var scoreName: String { "fit" }
+        var checkpointMetadata: [String: String] { ["toy": "line"] }
         init(nanFromEpoch: Int) { self.nanFromEpoch = nanFromEpoch }
 
         var makeBatch: @Sendable (UInt64, Int) -> Tensor {
@@ -237,6 +240,7 @@ final class TrainerTests: XCTestCase {
         }
         let last = try Checkpoint.read(tempDir + "/last.safetensors")
         XCTAssertEqual(last.epoch, 2)
+        XCTAssertEqual(last.extraMetadata, ["toy": "line"])
         XCTAssertTrue(last.model["w"]!.scalars[0].isFinite)
         let lines = try String(contentsOfFile: tempDir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
