@@ -12,5 +12,9 @@ struct MorphoSegCommand: ParsableCommand {
             Info.self,
             Bench.self,
             Conformance.self,
+            Train.self,
+            Segment.self,
+            Evaluate.self,
+            Demo.self,
         ])
 }

@@ -154,14 +154,14 @@ final class ConfigTests: XCTestCase {
             try RunConfig(yaml: minimal + "\ntraining:\n  lr_schedule: \(yaml)\n").training.lrSchedule
         }
         let poly = try schedule("{kind: poly, power: 1}")
-        XCTAssertEqual(poly.rate(base: 1, epoch: 5, epochs: 10), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(poly.rate(base: 1, epoch: 5, epochs: 10), 0.5, accuracy: 1e-6)
         let cosine = try schedule("{kind: cosine}")
-        XCTAssertEqual(cosine.rate(base: 1, epoch: 5, epochs: 10), 0.5, accuracy: 1e-12)
-        XCTAssertEqual(cosine.rate(base: 1, epoch: 0, epochs: 10), 1, accuracy: 1e-12)
+        XCTAssertEqual(cosine.rate(base: 1, epoch: 5, epochs: 10), 0.5, accuracy: 1e-6)
+        XCTAssertEqual(cosine.rate(base: 1, epoch: 0, epochs: 10), 1, accuracy: 1e-6)
         let step = try schedule("{kind: step, step_size: 2, gamma: 0.1}")
-        XCTAssertEqual(step.rate(base: 1, epoch: 5, epochs: 10), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(step.rate(base: 1, epoch: 5, epochs: 10), 0.01, accuracy: 1e-6)
         let warm = try schedule("{kind: constant, warmup_epochs: 3}")
-        XCTAssertEqual(warm.rate(base: 1, epoch: 0, epochs: 10), 0.25, accuracy: 1e-12)
-        XCTAssertEqual(warm.rate(base: 1, epoch: 3, epochs: 10), 1, accuracy: 1e-12)
+        XCTAssertEqual(warm.rate(base: 1, epoch: 0, epochs: 10), 0.25, accuracy: 1e-6)
+        XCTAssertEqual(warm.rate(base: 1, epoch: 3, epochs: 10), 1, accuracy: 1e-6)
     }
 }

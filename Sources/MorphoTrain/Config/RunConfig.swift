@@ -1,5 +1,6 @@
 import Foundation
 import MorphoLosses
+import MorphoNN
 
 /// A training run as a config file describes it, every default filled in. `Configs/README.md`
 /// documents each key; this type is the single place those keys are read.
@@ -613,7 +614,7 @@ public struct OptimizerConfig: Equatable, Sendable {
 
 /// `training.lr_schedule:` — the learning rate per epoch e of E (0-based), after `warmup_epochs`
 /// of linear warm-up: poly `lr·(1 − e/E)^power`, cosine `min_lr + (lr − min_lr)·(1 + cos(π e/E))/2`,
-/// step `lr·gamma^⌊e/step_size⌋`, constant `lr`.
+/// step `lr·gamma^⌊e/step_size⌋`, constant `lr` (MorphoNN's `LearningRateSchedule`).
 public struct LRScheduleConfig: Equatable, Sendable {
     public var kind: LRScheduleKind
     public var power: Double
@@ -639,16 +640,21 @@ public struct LRScheduleConfig: Equatable, Sendable {
         ])
     }
 
-    /// Learning rate for `epoch` (0-based) of `epochs`, starting from `base`.
+    /// MorphoNN's schedule over `epochs` epochs (the unit of `step` is the epoch).
+    public func schedule(epochs: Int) -> LearningRateSchedule {
+        switch kind {
+        case .constant: return .constant
+        case .poly: return .poly(power: Float(power), total: epochs)
+        case .cosine: return .cosine(total: epochs, minimum: Float(minLR))
+        case .step: return .step(every: stepSize, gamma: Float(gamma))
+        }
+    }
+
+    /// Learning rate for `epoch` (0-based) of `epochs`, starting from `base`: linear warm-up
+    /// `base·(e + 1)/(warmup_epochs + 1)` for the first `warmup_epochs`, then the schedule.
     public func rate(base: Double, epoch: Int, epochs: Int) -> Double {
         if warmupEpochs > 0 && epoch < warmupEpochs { return base * Double(epoch + 1) / Double(warmupEpochs + 1) }
-        let e = Double(epoch), total = Double(max(epochs, 1))
-        switch kind {
-        case .constant: return base
-        case .poly: return max(minLR, base * pow(max(0, 1 - e / total), power))
-        case .cosine: return minLR + (base - minLR) * (1 + cos(Double.pi * e / total)) / 2
-        case .step: return base * pow(gamma, Double(epoch / stepSize))
-        }
+        return Double(schedule(epochs: epochs).learningRate(base: Float(base), step: epoch))
     }
 }
 

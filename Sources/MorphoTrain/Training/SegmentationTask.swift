@@ -1,0 +1,160 @@
+import Foundation
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// Builds the U-Net a config describes (weights initialised from `training.seed`).
+public func makeUNet(_ config: RunConfig) -> UNet {
+    let u = config.model.unet
+    var rng = SeedStream.generator(seed: config.training.seed, 0x554E_4554)
+    let norm: NormKind = u.norm == .instance ? .instance : u.norm == .batch ? .batch : .none
+    let activation: ActivationKind = u.activation == .prelu ? .prelu : u.activation == .relu ? .relu : .leakyRelu(0.01)
+    return UNet(
+        spatialRank: u.dims, inChannels: config.inputChannels, outChannels: u.classes, channels: u.channels,
+        strides: u.strides, norm: norm, activation: activation, rng: &rng)
+}
+
+/// Segmentation as a `TrainingTask`: a U-Net on patches (3D) or slices (2D), the loss
+/// `w_R(e)·regional + w_B(e)·boundary` of the config (weights from `loss.schedule`), validation by
+/// sliding-window inference on whole held-out volumes with Dice, HD95 and mean surface distance
+/// per foreground class.
+public final class SegmentationTask: TrainingTask {
+    public typealias Batch = SegmentationBatch
+
+    public let config: RunConfig
+    public let dataset: SegmentationDataset
+    public let network: UNet
+    public let sampler: PatchSampler
+    let objective: WeightedLoss<SegmentationOutput>
+    /// The most recent validation prediction of the first validation subject (for the overlay).
+    private var lastPrediction: (subject: Subject, labels: VoxelArray)?
+
+    public var model: any Module { network }
+    public var scoreName: String { "dice_mean" }
+
+    /// - Throws: `MorphoTrainError.config` for loss settings this build cannot honour.
+    public init(config: RunConfig, dataset: SegmentationDataset) throws {
+        self.config = config
+        self.dataset = dataset
+        network = makeUNet(config)
+        sampler = PatchSampler(config, subjects: dataset.training)
+        objective = try Self.makeObjective(config)
+    }
+
+    /// Loads the data and builds the task in one go.
+    public convenience init(config: RunConfig) throws {
+        try self.init(config: config, dataset: SegmentationDataset.load(config, distances: config.loss.boundary))
+    }
+
+    /// The network's output on a batch, what the loss terms read.
+    struct SegmentationOutput {
+        var logits: Tensor
+        var batch: SegmentationBatch
+    }
+
+    static func makeObjective(_ config: RunConfig) throws -> WeightedLoss<SegmentationOutput> {
+        let l = config.loss
+        if l.prlWeight > 0 {
+            throw MorphoTrainError.config(
+                file: config.name, key: "loss.prl.weight", message: "the PRL loss is not in MorphoLosses yet; set it to 0")
+        }
+        let regional: (SegmentationOutput) -> Tensor
+        switch l.regional {
+        case .dice:
+            let f = SoftDiceLoss(includeBackground: l.includeBackground)
+            regional = { f(logits: $0.logits, labels: $0.batch.labels) }
+        case .ce:
+            let f = CrossEntropyLoss()
+            regional = { f(logits: $0.logits, labels: $0.batch.labels) }
+        case .balanced_ce:
+            let f = BalancedCrossEntropyLoss()
+            regional = { f(logits: $0.logits, labels: $0.batch.labels) }
+        case .dice_ce:
+            let f = DiceCELoss(includeBackground: l.includeBackground)
+            regional = { f(logits: $0.logits, labels: $0.batch.labels) }
+        }
+        guard l.boundary else {
+            return try WeightedLoss([LossTerm(l.regional.rawValue, regional)])
+        }
+        let boundary = BoundaryLoss(idc: l.idc)
+        return try WeightedLoss.regionalBoundary(
+            regional: (l.regional.rawValue, regional),
+            boundary: ("boundary", { out in boundary(probs: out.logits.softmax(), distanceMaps: out.batch.distances!) }),
+            schedule: l.schedule.alphaSchedule)
+    }
+
+    public var makeBatch: @Sendable (UInt64, Int) -> SegmentationBatch {
+        let sampler = self.sampler, subjects = dataset.training, n = config.training.batchSize
+        return { seed, step in
+            var rng = SeedStream.generator(seed: seed, step)
+            return sampler.batch(from: subjects, count: n, rng: &rng)
+        }
+    }
+
+    public func loss(_ batch: SegmentationBatch, epoch: Int) -> WeightedLossValue {
+        let logits = network(batch.images)
+        return objective(SegmentationOutput(logits: logits, batch: batch), epoch: epoch)
+    }
+
+    /// Class probabilities `[K, D, H, W]` of a prepared image (network layout, padded).
+    public func probabilities(_ image: VoxelArray, fill: [Float]) -> VoxelArray {
+        let window = SlidingWindow(config, shape: image.shape)
+        return window.probabilities(image, fill: fill) { network($0) }
+    }
+
+    /// Per foreground class k: `dice.k`, `hd95.k`, `msd.k` (means over validation subjects; the
+    /// distances over subjects where they are finite, +∞ when none is) and `dice_mean`, the mean
+    /// of the `dice.k`. Metrics are computed on the network's grid (after any resampling), padding
+    /// removed, with its voxel spacing.
+    public func validate() throws -> [(name: String, value: Double)] {
+        guard !dataset.validation.isEmpty else { return [] }
+        let classes = Array(1..<dataset.classes)
+        var per: [[LabelMetrics]] = []
+        for (i, s) in dataset.validation.enumerated() {
+            let probs = probabilities(s.image, fill: s.prepared.fill)
+            let predicted = s.prepared.unpadded(SlidingWindow.argmax(probs))
+            let reference = s.prepared.unpadded(s.labels)
+            per.append(SegmentationMetrics.evaluate(
+                prediction: predicted.data, reference: reference.data, shape: reference.shape, spacing: reference.spacing,
+                labels: classes))
+            if i == 0 { lastPrediction = (s, predicted) }
+        }
+        var out: [(name: String, value: Double)] = []
+        var diceMeans: [Double] = []
+        for (j, k) in classes.enumerated() {
+            let dice = per.map { $0[j].dice }.reduce(0, +) / Double(per.count)
+            diceMeans.append(dice)
+            func finiteMean(_ v: [Double]) -> Double {
+                let f = v.filter(\.isFinite)
+                return f.isEmpty ? .infinity : f.reduce(0, +) / Double(f.count)
+            }
+            out.append(("dice.\(k)", dice))
+            out.append(("hd95.\(k)", finiteMean(per.map { $0[j].hd95 })))
+            out.append(("msd.\(k)", finiteMean(per.map { $0[j].meanSurfaceDistance })))
+        }
+        out.insert(("dice_mean", diceMeans.reduce(0, +) / Double(max(diceMeans.count, 1))), at: 0)
+        return out
+    }
+
+    /// The middle slice (along D of the network layout) of the first validation subject:
+    /// reference on the left, prediction on the right.
+    public func drawOverlay(to path: String) throws {
+        guard let (subject, predicted) = lastPrediction else { return }
+        let image = subject.prepared.unpadded(subject.image)
+        let reference = subject.prepared.unpadded(subject.labels)
+        let (d, h, w) = (image.shape[0], image.shape[1], image.shape[2])
+        let z = d / 2
+        let slice = (z * h * w)..<((z + 1) * h * w)
+        // Rows run along H; flip them so that +y (anterior/up in most files) is at the top.
+        func flipped(_ a: ArraySlice<Float>) -> [Float] {
+            var out = [Float](); out.reserveCapacity(h * w)
+            let base = a.startIndex
+            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
+            return out
+        }
+        try Plots.overlay(
+            image: flipped(image.data[slice]), reference: flipped(reference.data[slice]),
+            prediction: flipped(predicted.data[slice]), height: h, width: w
+        ).write(to: path)
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// How a `Trainer` runs, beyond what the config says.
+public struct TrainerOptions {
+    /// The run folder: `config.yaml`, `metrics.jsonl`, `best.safetensors`, `last.safetensors`,
+    /// `curves.png`, `overlay.png`.
+    public var outputDirectory: String
+    /// A checkpoint to continue from (usually `<output>/last.safetensors`).
+    public var resumeFrom: String?
+    /// Stop after this many completed epochs (as if interrupted); nil runs to the end.
+    public var stopAfterEpoch: Int?
+    public var progress: ProgressReporter
+
+    public init(outputDirectory: String, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil, progress: ProgressReporter = .automatic()) {
+        self.outputDirectory = outputDirectory
+        self.resumeFrom = resumeFrom
+        self.stopAfterEpoch = stopAfterEpoch
+        self.progress = progress
+    }
+}
+
+/// What a finished (or stopped) run reached.
+public struct TrainingSummary: Sendable {
+    /// Completed epochs.
+    public var epochs: Int
+    public var bestScore: Double
+    public var bestEpoch: Int
+    public var stoppedEarly: Bool
+    public var history: [EpochRecord]
+    public var seconds: Double
+}
+
+/// The training loop shared by every task. Per epoch e (0-based):
+///
+/// 1. learning rate from `training.lr_schedule`, a fresh batch stream seeded from the trainer's
+///    generator (so resuming restores the data order with the generator state);
+/// 2. per step: `task.loss` (weights of the terms from the loss schedule at epoch e), a non-finite
+///    loss or gradient norm stops the run with `MorphoTrainError.nonFiniteLoss` (the last good
+///    checkpoint stays), `backward()`, global-norm clipping, optimiser step;
+/// 3. every `validate_every` epochs and after the last: `task.validate()`, best checkpoint when
+///    the score improves, early stopping after `patience` validations without improvement;
+/// 4. a `metrics.jsonl` line, `last.safetensors`, and the plots.
+///
+/// Batches are made `data.prefetch` ahead on `data.threads` background threads.
+public final class Trainer<Task: TrainingTask> {
+    public let task: Task
+    public let config: RunConfig
+    public let options: TrainerOptions
+    public let optimizer: any Optimizer
+
+    private var rng: RandomGenerator
+    private var completedEpochs = 0
+    private var bestScore = -Double.infinity
+    private var bestEpoch = 0
+    private var staleValidations = 0
+    private var history: [EpochRecord] = []
+    /// `metrics.jsonl` lines of `history`, verbatim (re-encoding parsed numbers could change digits).
+    private var logLines: [String] = []
+
+    var metricsPath: String { options.outputDirectory + "/metrics.jsonl" }
+    public var lastCheckpointPath: String { options.outputDirectory + "/last.safetensors" }
+    public var bestCheckpointPath: String { options.outputDirectory + "/best.safetensors" }
+
+    /// Builds the optimiser the config names and, when resuming, restores weights, optimiser
+    /// state, epoch, generator and early-stopping state from the checkpoint.
+    public init(task: Task, config: RunConfig, options: TrainerOptions) throws {
+        self.task = task
+        self.config = config
+        self.options = options
+        optimizer = Self.makeOptimizer(config.training.optimizer, parameters: task.model.namedParameters)
+        rng = SeedStream.generator(seed: config.data.seed, 0x5452_4149)
+        if let path = options.resumeFrom { try restore(path) }
+    }
+
+    static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
+        let lr = Float(c.lr), wd = Float(c.weightDecay)
+        switch c.kind {
+        case .adam: return Adam(parameters, learningRate: lr, beta1: Float(c.betas[0]), beta2: Float(c.betas[1]), weightDecay: wd)
+        case .adamw: return AdamW(parameters, learningRate: lr, beta1: Float(c.betas[0]), beta2: Float(c.betas[1]), weightDecay: wd)
+        case .sgd: return SGD(parameters, learningRate: lr, momentum: Float(c.momentum), weightDecay: wd)
+        }
+    }
+
+    private func restore(_ path: String) throws {
+        let ckpt = try Checkpoint.read(path)
+        guard ckpt.configYAML == config.yaml else {
+            throw MorphoTrainError.checkpoint(
+                path: path, message: "was trained with a different config; resume with the config saved in it")
+        }
+        try ckpt.load(into: task.model, path: path)
+        do {
+            try optimizer.loadState(ckpt.optimizer)
+        } catch {
+            throw MorphoTrainError.checkpoint(path: path, message: "\(error)")
+        }
+        rng = RandomGenerator(stateWords: ckpt.rngState)
+        completedEpochs = ckpt.epoch
+        bestScore = ckpt.bestScore
+        bestEpoch = ckpt.bestEpoch
+        staleValidations = ckpt.staleValidations
+        // Keep the log of the epochs the checkpoint covers; later lines belong to a lost future.
+        if let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) {
+            for line in text.split(separator: "\n").map(String.init) {
+                guard let record = EpochRecord(json: line), record.epoch <= ckpt.epoch else { continue }
+                history.append(record)
+                logLines.append(line)
+            }
+        }
+    }
+
+    /// Runs the remaining epochs.
+    ///
+    /// - Throws: `MorphoTrainError.nonFiniteLoss`, `.output` (run folder not writable), I/O errors.
+    public func run() throws -> TrainingSummary {
+        let start = Date()
+        try prepareOutput()
+        let epochs = config.training.epochs
+        let steps = config.training.stepsPerEpoch
+        let lastEpoch = min(epochs, options.stopAfterEpoch ?? epochs)
+        var stoppedEarly = false
+        if completedEpochs > 0 { options.progress.note("resuming after epoch \(completedEpochs) of \(epochs)") }
+        let parameters = task.model.parameters
+        while completedEpochs < lastEpoch {
+            let epoch = completedEpochs
+            let epochStart = Date()
+            let lr = config.training.lrSchedule.rate(base: config.training.optimizer.lr, epoch: epoch, epochs: epochs)
+            optimizer.learningRate = Float(lr)
+            let seed = rng.next()
+            let make = task.makeBatch
+            let loader = Prefetcher(indices: 0..<steps, threads: config.data.threads, capacity: config.data.prefetch) { step in
+                make(seed, step)
+            }
+            task.model.setTraining(true)
+            var totalSum = 0.0
+            var termSums: [Double] = []
+            var termNames: [String] = []
+            var termWeights: [Double] = []
+            for step in 0..<steps {
+                guard let batch = loader.next() else { break }
+                let value = task.loss(batch, epoch: epoch)
+                let total = value.total.item
+                if termNames.isEmpty {
+                    termNames = value.terms.map(\.name)
+                    termWeights = value.terms.map(\.weight)
+                    termSums = Array(repeating: 0, count: termNames.count)
+                }
+                guard total.isFinite else {
+                    loader.cancel()
+                    throw MorphoTrainError.nonFiniteLoss(epoch: epoch + 1, step: step + 1, terms: Self.describe(value.terms))
+                }
+                value.total.backward()
+                let norm = config.training.gradClip > 0
+                    ? clipGradientNorm(parameters, maxNorm: Float(config.training.gradClip))
+                    : clipGradientNorm(parameters, maxNorm: .infinity)
+                guard norm.isFinite else {
+                    loader.cancel()
+                    throw MorphoTrainError.nonFiniteLoss(
+                        epoch: epoch + 1, step: step + 1, terms: "gradient norm \(norm); " + Self.describe(value.terms))
+                }
+                optimizer.step()
+                optimizer.zeroGrad()
+                totalSum += Double(total)
+                for (i, t) in value.terms.enumerated() where i < termSums.count { termSums[i] += Double(t.value) }
+                let elapsed = Date().timeIntervalSince(epochStart)
+                let perStep = elapsed / Double(step + 1)
+                let remaining = perStep * Double(steps - step - 1) + perStep * Double(steps) * Double(lastEpoch - epoch - 1)
+                options.progress.step(
+                    epoch: epoch + 1, epochs: epochs, step: step + 1, steps: steps, loss: totalSum / Double(step + 1),
+                    elapsed: elapsed, remaining: remaining)
+            }
+            completedEpochs += 1
+
+            var validation: [(name: String, value: Double)] = []
+            let validateNow = completedEpochs % config.training.validateEvery == 0 || completedEpochs == epochs
+            if validateNow {
+                task.model.setTraining(false)
+                validation = try withoutGradients { try task.validate() }
+                task.model.setTraining(true)
+            }
+            let record = EpochRecord(
+                epoch: completedEpochs, learningRate: lr, loss: totalSum / Double(steps),
+                terms: zip(termNames, termSums).map { ($0, $1 / Double(steps)) },
+                weights: zip(termNames, termWeights).map { ($0, $1) }, validation: validation,
+                seconds: Date().timeIntervalSince(epochStart))
+            history.append(record)
+            logLines.append(record.json)
+
+            var improved = false
+            if let score = validation.first(where: { $0.name == task.scoreName })?.value {
+                if score > bestScore {
+                    bestScore = score
+                    bestEpoch = completedEpochs
+                    staleValidations = 0
+                    improved = true
+                } else {
+                    staleValidations += 1
+                }
+            } else if validateNow && validation.isEmpty {
+                // No validation data: the latest weights are the best we know.
+                bestEpoch = completedEpochs
+                improved = true
+            }
+            try appendMetrics(record)
+            let checkpoint = makeCheckpoint()
+            try checkpoint.write(to: lastCheckpointPath)
+            if improved { try checkpoint.write(to: bestCheckpointPath) }
+            if config.output.plots {
+                try Plots.learningCurves(history).write(to: options.outputDirectory + "/curves.png")
+                if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
+            }
+            options.progress.epochDone(Self.summaryLine(record, epochs: epochs, improved: improved))
+            if config.training.patience > 0 && staleValidations >= config.training.patience {
+                options.progress.note("early stop: no better \(task.scoreName) in \(staleValidations) validations (best \(bestScore) at epoch \(bestEpoch))")
+                stoppedEarly = true
+                break
+            }
+        }
+        return TrainingSummary(
+            epochs: completedEpochs, bestScore: bestScore, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly, history: history,
+            seconds: Date().timeIntervalSince(start))
+    }
+
+    private func makeCheckpoint() -> Checkpoint {
+        Checkpoint(
+            config: config, epoch: completedEpochs, rngState: rng.stateWords, bestScore: bestScore, bestEpoch: bestEpoch,
+            staleValidations: staleValidations, model: task.model.stateDictionary(), optimizer: optimizer.stateDictionary())
+    }
+
+    /// Creates the run folder, writes `config.yaml`, and (re)writes `metrics.jsonl` with the
+    /// history kept so far.
+    private func prepareOutput() throws {
+        let dir = options.outputDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try config.yaml.write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
+            let kept = logLines.map { $0 + "\n" }.joined()
+            try kept.write(toFile: metricsPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw MorphoTrainError.output(path: dir, message: "cannot write the run folder (\(error.localizedDescription))")
+        }
+    }
+
+    private func appendMetrics(_ record: EpochRecord) throws {
+        guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
+            throw MorphoTrainError.output(path: metricsPath, message: "cannot append")
+        }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data((record.json + "\n").utf8))
+    }
+
+    static func describe(_ terms: [LossTermValue]) -> String {
+        terms.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
+    }
+
+    static func summaryLine(_ r: EpochRecord, epochs: Int, improved: Bool) -> String {
+        var s = "epoch \(r.epoch)/\(epochs)  loss \(ProgressReporter.format(r.loss))"
+        for t in r.terms { s += "  \(t.name) \(ProgressReporter.format(t.value))" }
+        s += "  lr \(String(format: "%.2e", r.learningRate))"
+        for (name, value) in r.validation where name == "dice_mean" || name.hasPrefix("dice.") {
+            s += "  \(name) \(String(format: "%.4f", value))"
+        }
+        if improved && !r.validation.isEmpty { s += "  (best)" }
+        s += "  \(ProgressReporter.duration(r.seconds))"
+        return s
+    }
+}

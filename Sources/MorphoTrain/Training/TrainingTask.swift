@@ -1,0 +1,36 @@
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// What the generic `Trainer` trains: segmentation here, registration and joint training in the
+/// same way. A task owns its network(s), its data and its loss; the trainer owns the loop, the
+/// optimiser, the schedules, checkpoints, early stopping, logs and plots.
+///
+/// Contract: `makeBatch` must be a pure function of its arguments (all randomness drawn from the
+/// generator it builds from `seed` and `step`), because batches are made ahead on background
+/// threads and a resumed run must draw the same ones.
+public protocol TrainingTask: AnyObject {
+    associatedtype Batch: Sendable
+
+    /// The module whose state is checkpointed and optimised (a container module when a task
+    /// trains several networks).
+    var model: any Module { get }
+
+    /// The batch maker handed to the background loader: batch `step` of the epoch whose stream
+    /// seed is `seed`.
+    var makeBatch: @Sendable (_ seed: UInt64, _ step: Int) -> Batch { get }
+
+    /// Forward pass and loss of one batch at `epoch` (0-based): the differentiable total and
+    /// each named term with its weight (see `WeightedLoss`).
+    func loss(_ batch: Batch, epoch: Int) -> WeightedLossValue
+
+    /// Validation metrics on held-out data (empty when there is none). Called with gradients
+    /// off and the model in evaluation mode.
+    func validate() throws -> [(name: String, value: Double)]
+
+    /// The validation metric that selects the best checkpoint (higher is better).
+    var scoreName: String { get }
+
+    /// Draws the task's picture of the latest validation (e.g. a mid-slice overlay).
+    func drawOverlay(to path: String) throws
+}

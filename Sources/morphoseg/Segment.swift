@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import MorphoKernels
+import MorphoTrain
+
+/// `morphoseg segment --model CKPT --input IN --output OUT [--probabilities P]`.
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment NIfTI images with a trained model.",
+        discussion: """
+            Applies the preprocessing the model was trained with, sliding-window inference with \
+            overlap blending (the config's inference section), maps the result back to the input \
+            grid and writes it with the input's geometry: labels as uint8 (int16 above 256 classes), \
+            probabilities as float32 with one volume per class. A model with several modalities takes \
+            one --input per modality, in the config's order. With a folder as --input (single-modality \
+            models), every .nii/.nii.gz in it is segmented into the --output folder under the same name.
+            """)
+
+    @Option(name: .long, help: "Checkpoint (best.safetensors or last.safetensors of a run).")
+    var model: String
+
+    @Option(name: .long, help: "Input NIfTI file (repeat per modality), or a folder of them.")
+    var input: [String]
+
+    @Option(name: .long, help: "Output label file (.nii or .nii.gz), or a folder when --input is a folder.")
+    var output: String
+
+    @Option(name: .long, help: "Also write class probabilities here (file, or folder in folder mode).")
+    var probabilities: String?
+
+    @Option(name: .long, help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.threads = max(1, threads) }
+        let segmenter = try Segmenter(checkpoint: model)
+        var isDirectory: ObjCBool = false
+        if input.count == 1, FileManager.default.fileExists(atPath: input[0], isDirectory: &isDirectory), isDirectory.boolValue {
+            guard segmenter.config.data.modalities.count == 1 else {
+                throw ValidationError("folder input needs a single-modality model; this one takes \(segmenter.config.data.modalities.joined(separator: ", "))")
+            }
+            let files = try Segmenter.niftiFiles(in: input[0])
+            for folder in [output] + (probabilities.map { [$0] } ?? []) {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+            for file in files {
+                let name = (file as NSString).lastPathComponent
+                try segmenter.segmentFiles(
+                    inputs: [file], output: "\(output)/\(name)", probabilities: probabilities.map { "\($0)/\(name)" })
+                print("\(file) -> \(output)/\(name)")
+            }
+        } else {
+            try segmenter.segmentFiles(inputs: input, output: output, probabilities: probabilities)
+            print("wrote \(output)" + (probabilities.map { " and \($0)" } ?? ""))
+        }
+    }
+}

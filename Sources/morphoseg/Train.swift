@@ -1,0 +1,67 @@
+import ArgumentParser
+import MorphoKernels
+import MorphoTrain
+
+/// `morphoseg train --config FILE [--output DIR] [--resume | --resume-from CKPT]`.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network from a YAML config (see Configs/README.md).",
+        discussion: """
+            Writes one folder per run (default runs/<config name>/): config.yaml (the resolved config), \
+            metrics.jsonl (one line per epoch: loss terms, weights, learning rate, validation metrics), \
+            best.safetensors and last.safetensors (weights, optimiser state, epoch, RNG state, config), \
+            curves.png and overlay.png. --resume continues from the run folder's last.safetensors with \
+            the config saved in it; the loss curve continues exactly as an uninterrupted run would. \
+            A NaN or infinite loss stops training with a message and keeps the last good checkpoint.
+            """)
+
+    @Option(name: .long, help: "The run's YAML config.")
+    var config: String?
+
+    @Option(name: .long, help: "Run folder (default: output.dir of the config, runs/<name>).")
+    var output: String?
+
+    @Flag(name: .long, help: "Continue the run in the output folder from its last.safetensors.")
+    var resume = false
+
+    @Option(name: .customLong("resume-from"), help: "Continue from this checkpoint (its config is used).")
+    var resumeFrom: String?
+
+    @Option(name: .long, help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
+    var stopAfter: Int?
+
+    func validate() throws {
+        if config == nil && resumeFrom == nil { throw ValidationError("give --config FILE (or --resume-from CHECKPOINT)") }
+        if resume && resumeFrom != nil { throw ValidationError("--resume and --resume-from exclude each other") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { Parallel.threads = threads }
+        var runConfig: RunConfig
+        var checkpoint: String? = resumeFrom
+        if let resumeFrom {
+            runConfig = try Checkpoint.read(resumeFrom).config
+            if let config {
+                let given = try RunConfig.load(config)
+                guard given.yaml == runConfig.yaml else {
+                    throw ValidationError("\(config): differs from the config saved in \(resumeFrom); omit --config to resume")
+                }
+            }
+        } else {
+            runConfig = try RunConfig.load(config!)
+        }
+        let dir = output ?? runConfig.output.dir
+        if resume {
+            checkpoint = dir + "/last.safetensors"
+            runConfig = try Checkpoint.read(checkpoint!).config
+        }
+        let summary = try TrainingRun.run(config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter)
+        print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
+            + "best \(runConfig.model.kind == .segmentation ? "mean Dice" : "score") \(String(format: "%.4f", summary.bestScore)) "
+            + "at epoch \(summary.bestEpoch); outputs in \(dir)/")
+    }
+}
