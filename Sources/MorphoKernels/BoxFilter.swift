@@ -18,38 +18,17 @@ let boxRestart = 32
 ///
 /// The box sum matrix is symmetric (voxel `a` is in `b`'s window iff `b` is in `a`'s), so the
 /// operator is **self-adjoint**: its backward pass is `boxSum` of the incoming gradient.
-/// Runs on `Parallel.threads` threads (columns of the D pass, then planes).
+/// Runs on `Parallel.threads` threads (`runSeparablePasses`: columns of the D pass, then slices).
 public func boxSum(
     _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
     planes: Int, extent: SpatialExtent, window: Int
 ) {
     precondition(window >= 1 && window % 2 == 1, "boxSum: window must be odd and positive, got \(window)")
     let r = window / 2
-    let (d, h, w) = (extent.d, extent.h, extent.w)
-    let hw = h * w
-    var planeSource = src
-    if d > 1 {
-        // D pass, src → dst: running sums over slices, on column chunks of one cache-friendly width.
-        let chunk = 1024
-        let chunksPerPlane = (hw + chunk - 1) / chunk
-        Parallel.forEach(planes * chunksPerPlane) { item in
-            let p = item / chunksPerPlane, c0 = (item % chunksPerPlane) * chunk
-            let base = p * d * hw + c0
-            boxLines(src + base, dst + base, n: d, stride: hw, width: min(chunk, hw - c0), radius: r)
-        }
-        planeSource = UnsafePointer(dst)
-    }
-    // W pass (source plane → scratch) then H pass (scratch → dst) for each [H, W] plane.
-    Parallel.forRanges(planes * d, grain: max(1, 16384 / hw)) { range in
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: hw + w + 2 * r + 1)
-        defer { scratch.deallocate() }
-        let padded = scratch + hw
-        for plane in range {
-            let from = planeSource + plane * hw
-            for y in 0..<h { boxRow(from + y * w, scratch + y * w, n: w, radius: r, padded: padded) }
-            boxLines(scratch, dst + plane * hw, n: h, stride: w, width: w, radius: r)
-        }
-    }
+    // D = 1 (2D data): the D pass is the identity.
+    runSeparablePasses(src, into: dst, planes: planes, extent: extent, depthPass: extent.d > 1, rowPadding: 2 * r + 1,
+                       lines: { s, d, n, stride, width, _ in boxLines(s, d, n: n, stride: stride, width: width, radius: r) },
+                       row: { s, d, n, padded in boxRow(s, d, n: n, radius: r, padded: padded) })
 }
 
 /// Box sum along one axis of `width` parallel lines (rows `i · stride`, lanes contiguous):

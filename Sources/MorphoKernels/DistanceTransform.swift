@@ -178,6 +178,17 @@ private func envelopePass(_ data: UnsafeMutablePointer<Float>, outer: Int, n: In
             let lane0 = (tile % tilesPerOuter) * T
             let lanes = min(T, inner - lane0)
             let base = data + o * n * inner + lane0
+            // A line that is all 0 (all features) or all +∞ (no feature) is its own envelope;
+            // most lines of a mask far from the boundary are, and a whole tile of them is skipped.
+            if lanes == T {
+                var nonZero = SIMDMask<SIMD16<Int32>>(repeating: false), finite = nonZero
+                for i in 0..<n {
+                    let v = loadLanes(base + i * inner)
+                    nonZero = nonZero .| (v .!= 0)
+                    finite = finite .| (v .!= .infinity)
+                }
+                if !any(nonZero .& finite) { continue }
+            }
             // Gather: line l of the tile is column lane0 + l, stored contiguously.
             for i in 0..<n {
                 let row = base + i * inner
@@ -215,6 +226,10 @@ private func lowerEnvelope(
     _ f: UnsafePointer<Float>, n: Int, spacing: Double, out: UnsafeMutablePointer<Float>, scratch: EnvelopeScratch
 ) {
     let v = scratch.vertex, fa = scratch.apex, g = scratch.key, z = scratch.bound
+    if (0..<n).allSatisfy({ f[$0] == 0 }) {  // every voxel a feature: all distances 0
+        out.update(repeating: 0, count: n)
+        return
+    }
     var k = -1
     for q in 0..<n {
         let fq = f[q]

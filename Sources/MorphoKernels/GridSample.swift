@@ -17,7 +17,7 @@
 /// indices (clamped into range so they can always be read) and their weights, zero for a
 /// corner outside the volume. `valid0/1` are the weights' derivatives' magnitudes: ∂w0/∂q =
 /// −valid0, ∂w1/∂q = +valid1.
-@usableFromInline struct LinearAxis {
+struct LinearAxis {
     var i0: Int, i1: Int
     var w0: Float, w1: Float
     var valid0: Float, valid1: Float
@@ -67,7 +67,8 @@ public func warpLinear(
 ///
 /// - `srcGrad[n, c, s] = Σ_p cot[n, c, p] · w_s(p)` — the transpose of the interpolation, a
 ///   scatter-add. Each worker scatters into its own slab (worker 0 into `srcGrad` itself), and
-///   the slabs are summed at the end, so threads never write the same memory.
+///   the slabs are summed at the end, so threads never write the same memory; this allocates
+///   `Parallel.threads − 1` temporary buffers of `src`'s size.
 /// - `flowGrad[n, a, p] = Σ_c cot[n, c, p] · ∂src[n, c](q)/∂q_a` at `q = p + flow(p)`, the
 ///   derivative of the interpolation weights (one-sided at integer coordinates, as PyTorch).
 ///
@@ -112,7 +113,9 @@ public func warpLinearBackward(
 
 /// Nearest-neighbour warp for label maps: `out[n, c, p] = src[n, c][round(p + flow(p))]`, 0 when
 /// the rounded voxel is outside. Rounding is half-to-even (`nearbyint`), PyTorch
-/// `grid_sample(mode="nearest")`'s rule. Shapes as `warpLinear`. Not differentiable.
+/// `grid_sample(mode="nearest")`'s rule, applied to `p + flow(p)` in float (VoxelMorph's
+/// normalise/unnormalise round trip can move an exact .5 tie by an ulp, so exact ties are the
+/// one place the two may pick different voxels). Shapes as `warpLinear`. Not differentiable.
 public func warpNearest(
     src: UnsafePointer<Float>, flow: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
     batch: Int, channels: Int, extent: SpatialExtent
@@ -148,7 +151,7 @@ public func warpNearest(
 // MARK: - Implementation
 
 /// Sizes shared by the warp loops; rows are `(n, z, y)` lines of `W` output voxels.
-@usableFromInline struct WarpGeometry {
+struct WarpGeometry {
     let batch: Int, channels: Int, rank: Int
     let d: Int, h: Int, w: Int
     var volume: Int { d * h * w }
@@ -157,6 +160,8 @@ public func warpNearest(
     init(batch: Int, channels: Int, extent: SpatialExtent) {
         precondition(batch > 0 && channels > 0, "warp: batch and channels must be positive")
         precondition(extent.rank == 3 || extent.d == 1, "warp: rank-2 data must have D = 1")
+        // Corner indices go through `integerValue` (exact for |coordinate| < 2²²): cap the axes.
+        precondition(max(extent.d, extent.h, extent.w) < 1 << 21, "warp: axis longer than 2²¹ voxels")
         self.batch = batch; self.channels = channels; rank = extent.rank
         d = extent.d; h = extent.h; w = extent.w
     }
@@ -224,6 +229,23 @@ private struct WarpRow {
         return (qz - z0, qy - y0, qx - x0, corner)
     }
 
+    /// Visits the row: `block(x, tz, ty, tx, corner)` for each run `x ..< x + 16` of interior
+    /// samples, `voxel(x)` for every other voxel (runs with a non-interior sample, the tail).
+    @inline(__always) func sweep(
+        block: (Int, Lanes, Lanes, Lanes, SIMD16<Int32>) -> Void, voxel: (Int) -> Void
+    ) {
+        var x = 0
+        while x + 16 <= g.w {
+            if let (tz, ty, tx, corner) = interiorBlock(x) {
+                block(x, tz, ty, tx, corner)
+            } else {
+                for i in x..<(x + 16) { voxel(i) }
+            }
+            x += 16
+        }
+        while x < g.w { voxel(x); x += 1 }
+    }
+
     /// General (zero-padded) axis parts of voxel `x`'s sample and the four row offsets
     /// `r[zy] = z·H·W + y·W` of its corners.
     @inline(__always) func boundary(_ x: Int) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis, r: (Int, Int, Int, Int)) {
@@ -279,13 +301,7 @@ private func warpLinearRow(
         }
     }
 
-    var x = 0
-    while x + 16 <= w {
-        defer { x += 16 }
-        guard let (tz, ty, tx, corner) = r.interiorBlock(x) else {
-            for i in x..<(x + 16) { voxel(i) }
-            continue
-        }
+    r.sweep(block: { x, tz, ty, tx, corner in
         var s = src0, o = out0 + x
         for _ in 0..<g.channels {
             let c = CornerLanes(s, corner, w: w, hw: hw, hasDepth: hasDepth)
@@ -294,8 +310,7 @@ private func warpLinearRow(
             storeLanes(v, o)
             s += volume; o += volume
         }
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
 /// The forward sample of voxel `x` when a corner is outside the volume (zero padding), all
@@ -378,13 +393,7 @@ private func warpLinearBackwardRow(
 
     // Blocks of 16 interior voxels: SIMD weights; the scatter-add runs lane by lane
     // (neighbouring voxels share corners), the flow gradient stays in SIMD.
-    var x = 0
-    while x + 16 <= w {
-        defer { x += 16 }
-        guard let (tz, ty, tx, corner) = r.interiorBlock(x) else {
-            for i in x..<(x + 16) { voxel(i) }
-            continue
-        }
+    r.sweep(block: { x, tz, ty, tx, corner in
         let one = Lanes(repeating: 1)
         let uz = one - tz, uy = one - ty, ux = one - tx
         var dz = Lanes(), dy = Lanes(), dx = Lanes()
@@ -435,8 +444,7 @@ private func warpLinearBackwardRow(
                 storeLanes(dy, o); storeLanes(dx, o + volume)
             }
         }
-    }
-    while x < w { voxel(x); x += 1 }
+    }, voxel: voxel)
 }
 
 /// The backward pass at voxel `x` when a corner of its sample is outside the volume: general

@@ -26,29 +26,25 @@ public func maxPool(
     planes: Int, extent: SpatialExtent, kernel: Int, stride: Int
 ) {
     let g = PoolGeometry(extent: extent, kernel: kernel, stride: stride)
-    Parallel.forEach(planes * g.out.d) { item in
-        let p = item / g.out.d, oz = item % g.out.d
+    g.forEachOutputRow(planes: planes) { p, o, oz, oy in
         let s = src + p * extent.count
-        for oy in 0..<g.out.h {
-            let o = (p * g.out.d + oz) * g.out.h * g.out.w + oy * g.out.w
-            var ox = 0
-            if kernel == 2 && stride == 2 {
-                ox = maxPool2Row(s, dst + o, argmax + o, oz: oz, oy: oy, g: g)
-            }
-            while ox < g.out.w {
-                defer { ox += 1 }
-                var best = -Float.infinity
-                var at = g.first(oz, oy, ox)
-                for a in 0..<g.kd { for b in 0..<g.kernel {
-                    let row = ((oz * g.sd + a) * extent.h + oy * stride + b) * extent.w + ox * stride
-                    for c in 0..<g.kernel {
-                        let v = s[row + c]
-                        if v > best || v.isNaN { best = v; at = row + c }
-                    }
-                } }
-                dst[o + ox] = best
-                argmax[o + ox] = Int32(truncatingIfNeeded: at)
-            }
+        var ox = 0
+        if kernel == 2 && stride == 2 {
+            ox = maxPool2Row(s, dst + o, argmax + o, oz: oz, oy: oy, g: g)
+        }
+        while ox < g.out.w {
+            defer { ox += 1 }
+            var best = -Float.infinity
+            var at = g.windowRow(oz, 0, oy, 0, ox)
+            for a in 0..<g.kd { for b in 0..<g.kernel {
+                let row = g.windowRow(oz, a, oy, b, ox)
+                for c in 0..<g.kernel {
+                    let v = s[row + c]
+                    if v > best || v.isNaN { best = v; at = row + c }
+                }
+            } }
+            dst[o + ox] = best
+            argmax[o + ox] = Int32(truncatingIfNeeded: at)
         }
     }
 }
@@ -67,7 +63,7 @@ private func maxPool2Row(
     let lane2 = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
     var ox = 0
     while ox + 16 <= g.out.w && 2 * ox + 32 <= w {
-        let first = ((oz * g.sd) * g.h + oy * 2) * w + 2 * ox
+        let first = g.windowRow(oz, 0, oy, 0, ox)
         var best = Lanes(repeating: -.infinity)
         var at = SIMD16<Int32>(repeating: 0)
         for a in 0..<g.kd {
@@ -116,34 +112,29 @@ public func averagePool(
 ) {
     let g = PoolGeometry(extent: extent, kernel: kernel, stride: stride)
     let scale = 1 / Float(g.kd * kernel * kernel)
-    Parallel.forEach(planes * g.out.d) { item in
-        let p = item / g.out.d, oz = item % g.out.d
+    g.forEachOutputRow(planes: planes) { p, o, oz, oy in
         let s = src + p * extent.count
-        for oy in 0..<g.out.h {
-            let o = (p * g.out.d + oz) * g.out.h * g.out.w + oy * g.out.w
-            var ox = 0
-            if kernel == 2 && stride == 2 {
-                // 16 outputs at a time: even + odd columns of each window row.
-                while ox + 16 <= g.out.w && 2 * ox + 32 <= g.w {
-                    var sum = Lanes()
-                    for a in 0..<g.kd { for b in 0..<2 {
-                        let row = ((oz * g.sd + a) * extent.h + oy * 2 + b) * extent.w + 2 * ox
-                        let pair = UnsafeRawPointer(s + row).loadUnaligned(as: SIMD32<Float>.self)
-                        sum += pair.evenHalf + pair.oddHalf
-                    } }
-                    storeLanes(sum * scale, dst + o + ox)
-                    ox += 16
-                }
-            }
-            while ox < g.out.w {
-                defer { ox += 1 }
-                var sum: Float = 0
-                for a in 0..<g.kd { for b in 0..<g.kernel {
-                    let row = ((oz * g.sd + a) * extent.h + oy * stride + b) * extent.w + ox * stride
-                    for c in 0..<g.kernel { sum += s[row + c] }
+        var ox = 0
+        if kernel == 2 && stride == 2 {
+            // 16 outputs at a time: even + odd columns of each window row.
+            while ox + 16 <= g.out.w && 2 * ox + 32 <= g.w {
+                var sum = Lanes()
+                for a in 0..<g.kd { for b in 0..<2 {
+                    let pair = UnsafeRawPointer(s + g.windowRow(oz, a, oy, b, ox)).loadUnaligned(as: SIMD32<Float>.self)
+                    sum += pair.evenHalf + pair.oddHalf
                 } }
-                dst[o + ox] = sum * scale
+                storeLanes(sum * scale, dst + o + ox)
+                ox += 16
             }
+        }
+        while ox < g.out.w {
+            defer { ox += 1 }
+            var sum: Float = 0
+            for a in 0..<g.kd { for b in 0..<g.kernel {
+                let row = g.windowRow(oz, a, oy, b, ox)
+                for c in 0..<g.kernel { sum += s[row + c] }
+            } }
+            dst[o + ox] = sum * scale
         }
     }
 }
@@ -165,7 +156,7 @@ public func averagePoolBackward(
         for oz in 0..<g.out.d { for oy in 0..<g.out.h { for ox in 0..<g.out.w {
             let v = go[(oz * g.out.h + oy) * g.out.w + ox] * scale
             for a in 0..<g.kd { for b in 0..<g.kernel {
-                let row = ((oz * g.sd + a) * extent.h + oy * stride + b) * extent.w + ox * stride
+                let row = g.windowRow(oz, a, oy, b, ox)
                 for c in 0..<g.kernel { gi[row + c] += v }
             } }
         } } }
@@ -186,8 +177,19 @@ struct PoolGeometry {
         w = extent.w; h = extent.h
     }
 
-    /// Flat index of the first voxel of output `(oz, oy, ox)`'s window.
-    @inline(__always) func first(_ oz: Int, _ oy: Int, _ ox: Int) -> Int {
-        ((oz * sd) * h + oy * stride) * w + ox * stride
+    /// Flat index in the input plane of the first voxel of row `(a, b)` (D and H offsets inside
+    /// the window) of output voxel `(oz, oy, ox)`'s window.
+    @inline(__always) func windowRow(_ oz: Int, _ a: Int, _ oy: Int, _ b: Int, _ ox: Int) -> Int {
+        ((oz * sd + a) * h + oy * stride + b) * w + ox * stride
+    }
+
+    /// Runs `body(plane, outputRowOffset, oz, oy)` for every output row, where
+    /// `outputRowOffset` is the flat index of `(plane, oz, oy, 0)` in the pooled tensor; parallel
+    /// over (plane, oz), so rows of one output slice stay in one thread.
+    @inline(__always) func forEachOutputRow(planes: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        Parallel.forEach(planes * out.d) { item in
+            let p = item / out.d, oz = item % out.d
+            for oy in 0..<out.h { body(p, (item * out.h + oy) * out.w, oz, oy) }
+        }
     }
 }

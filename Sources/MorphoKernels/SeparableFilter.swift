@@ -95,33 +95,15 @@ public func separableCorrelate(
     _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
     planes: Int, extent: SpatialExtent, kernel: SeparableKernel
 ) {
-    let (d, h, w) = (extent.d, extent.h, extent.w)
-    let hw = h * w
-    var planeSource = src
-    if kernel.d != [1] {
-        let chunk = 1024
-        let chunksPerPlane = (hw + chunk - 1) / chunk
-        kernel.d.withUnsafeBufferPointer { taps in
-            Parallel.forEach(planes * chunksPerPlane) { item in
-                let p = item / chunksPerPlane, c0 = (item % chunksPerPlane) * chunk
-                let base = p * d * hw + c0
-                correlateLines(src + base, dst + base, n: d, stride: hw, width: min(chunk, hw - c0), taps: taps)
-            }
-        }
-        planeSource = UnsafePointer(dst)
-    }
-    kernel.w.withUnsafeBufferPointer { wTaps in
+    kernel.d.withUnsafeBufferPointer { dTaps in
         kernel.h.withUnsafeBufferPointer { hTaps in
-            let rw = wTaps.count / 2
-            Parallel.forRanges(planes * d, grain: max(1, 16384 / hw)) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: hw + w + 2 * rw + 16)
-                defer { scratch.deallocate() }
-                let padded = scratch + hw
-                for plane in range {
-                    let from = planeSource + plane * hw
-                    for y in 0..<h { correlateRow(from + y * w, scratch + y * w, n: w, taps: wTaps, padded: padded) }
-                    correlateLines(scratch, dst + plane * hw, n: h, stride: w, width: w, taps: hTaps)
-                }
+            kernel.w.withUnsafeBufferPointer { wTaps in
+                runSeparablePasses(
+                    src, into: dst, planes: planes, extent: extent, depthPass: kernel.d != [1], rowPadding: 2 * (wTaps.count / 2) + 16,
+                    lines: { s, d, n, stride, width, axis in
+                        correlateLines(s, d, n: n, stride: stride, width: width, taps: axis == 0 ? dTaps : hTaps)
+                    },
+                    row: { s, d, n, padded in correlateRow(s, d, n: n, taps: wTaps, padded: padded) })
             }
         }
     }

@@ -19,26 +19,20 @@ public class Adam: Optimizer {
     let decoupledWeightDecay: Bool
     var slots: OptimizerSlots
 
-    public init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0) {
-        self.namedParameters = parameters.filter { $0.1.isTrainable }
-        self.learningRate = learningRate
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.weightDecay = weightDecay
-        decoupledWeightDecay = false
-        slots = OptimizerSlots(names: namedParameters.map(\.0))
+    public convenience init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9,
+                            beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
+        self.init(parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: false)
     }
 
-    init(decoupled parameters: [(String, Parameter)], learningRate: Float, beta1: Float, beta2: Float, eps: Float, weightDecay: Float) {
+    init(_ parameters: [(String, Parameter)], learningRate: Float, beta1: Float, beta2: Float, eps: Float, weightDecay: Float,
+         decoupled: Bool) {
         self.namedParameters = parameters.filter { $0.1.isTrainable }
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
-        decoupledWeightDecay = true
+        decoupledWeightDecay = decoupled
         slots = OptimizerSlots(names: namedParameters.map(\.0))
     }
 
@@ -85,9 +79,9 @@ public class Adam: Optimizer {
 /// AdamW (Loshchilov & Hutter 2019), `torch.optim.AdamW` semantics: Adam whose weight decay
 /// is decoupled from the gradient, θ ← θ·(1 − lr·λ) before the Adam update (λ = 0.01 by default).
 public final class AdamW: Adam {
-    public override init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+    public init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 eps: Float = 1e-8, weightDecay: Float = 0.01) {
-        super.init(decoupled: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+        super.init(parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: true)
     }
 }
 

@@ -16,6 +16,17 @@ public enum WeightInitializer: Sendable, Equatable {
     /// from an almost zero displacement.
     case normal(std: Float)
 
+    /// A convolution's weight `[channels.0, channels.1, k...]` and optional bias `[bias]`,
+    /// with fanIn = fanInChannels · k^spatialRank.
+    func parameters(spatialRank: Int, channels: (Int, Int), kernel: Int, fanInChannels: Int, bias: Int?,
+                    using rng: inout RandomGenerator) -> (Parameter, Parameter?) {
+        precondition(spatialRank == 2 || spatialRank == 3, "convolutions are 2D or 3D, not \(spatialRank)D")
+        let shape = [channels.0, channels.1] + Array(repeating: kernel, count: spatialRank)
+        let fanIn = fanInChannels * Int(pow(Double(kernel), Double(spatialRank)))
+        let (w, b) = draw(weight: shape, fanIn: fanIn, bias: bias, using: &rng)
+        return (Parameter(w), b.map { Parameter($0) })
+    }
+
     func draw(weight shape: [Int], fanIn: Int, bias: Int?, using rng: inout RandomGenerator) -> (Tensor, Tensor?) {
         let f = Float(max(fanIn, 1))
         switch self {
@@ -45,20 +56,17 @@ public final class Conv: Module {
 
     public init(spatialRank: Int, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil,
                 bias: Bool = true, initializer: WeightInitializer = .pytorchDefault, rng: inout RandomGenerator) {
-        precondition(spatialRank == 2 || spatialRank == 3, "Conv is 2D or 3D, not \(spatialRank)D")
-        let shape = [outChannels, inChannels] + Array(repeating: kernel, count: spatialRank)
-        let fanIn = inChannels * Int(pow(Double(kernel), Double(spatialRank)))
-        let (w, b) = initializer.draw(weight: shape, fanIn: fanIn, bias: bias ? outChannels : nil, using: &rng)
-        weight = Parameter(w)
-        self.bias = b.map { Parameter($0) }
+        (weight, self.bias) = initializer.parameters(spatialRank: spatialRank, channels: (outChannels, inChannels), kernel: kernel,
+                                                     fanInChannels: inChannels, bias: bias ? outChannels : nil, using: &rng)
         self.stride = stride
         self.padding = padding ?? kernel / 2
     }
 
     public var localParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv(x, weight.value, bias?.value, stride: stride, padding: padding)
+    /// The convolution of `x`, optionally followed by a fused leaky rectifier (slope ≥ 0).
+    public func callAsFunction(_ x: Tensor, activation: Rectifier = .none) -> Tensor {
+        conv(x, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
     }
 }
 
@@ -75,12 +83,8 @@ public final class ConvTranspose: Module {
     public init(spatialRank: Int, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 2, padding: Int? = nil,
                 outputPadding: Int? = nil, bias: Bool = true, initializer: WeightInitializer = .pytorchDefault,
                 rng: inout RandomGenerator) {
-        precondition(spatialRank == 2 || spatialRank == 3, "ConvTranspose is 2D or 3D, not \(spatialRank)D")
-        let shape = [inChannels, outChannels] + Array(repeating: kernel, count: spatialRank)
-        let fanIn = outChannels * Int(pow(Double(kernel), Double(spatialRank)))
-        let (w, b) = initializer.draw(weight: shape, fanIn: fanIn, bias: bias ? outChannels : nil, using: &rng)
-        weight = Parameter(w)
-        self.bias = b.map { Parameter($0) }
+        (weight, self.bias) = initializer.parameters(spatialRank: spatialRank, channels: (inChannels, outChannels), kernel: kernel,
+                                                     fanInChannels: outChannels, bias: bias ? outChannels : nil, using: &rng)
         self.stride = stride
         // Defaults that make the output exactly `stride` times the input (MONAI's rule).
         self.padding = padding ?? (kernel - 1) / 2

@@ -1,18 +1,23 @@
 import MorphoTensor
 
-/// A segmentation U-Net with MONAI's layout (`monai.networks.nets.UNet` with
-/// `num_res_units=0`, the network of the PyTorch baselines), 2D or 3D.
+/// A segmentation U-Net with MONAI's layout (`monai.networks.nets.UNet`; with
+/// `residualUnits: 0` the network of the PyTorch baselines), 2D or 3D.
 ///
 /// For widths `channels` c₀…c_L and `strides` s₀…s_{L−1}, level i is
 ///
 ///     down[i]:  conv k3 stride sᵢ (c_{i−1} → cᵢ) → norm → act        (c_{−1} = inChannels)
-///     inner:    level i+1, or at the deepest level bottom: conv k3 stride 1 (c_{L−1} → c_L) → norm → act
+///     inner:    level i+1, or at the deepest level `bottom`: the same at stride 1 (c_{L−1} → c_L)
 ///     up[i]:    transposed conv k3 stride sᵢ (cat(down, inner) → c_{i−1}) → norm → act
 ///
 /// and the top `up[0]` is a bare transposed convolution to `outChannels` logits (no norm or
 /// activation; MONAI's "conv only" last layer stands in for a final 1×1 convolution). The skip
 /// connection concatenates each level's down output with what comes back from below.
-/// Defaults are MONAI's: instance norm without affine, PReLU.
+///
+/// `residualUnits` r > 0 is MONAI's `num_res_units=r`: every down and bottom layer becomes a
+/// `ResidualUnit` of r conv-norm-act blocks (r = 2: two per level, plus a residual path), and
+/// each up layer — now with norm and activation also at the top — is followed by a one-block
+/// `ResidualUnit` (`refine[i]`; conv only at the top).
+/// Defaults are MONAI's: instance norm without affine, PReLU, no residual units.
 ///
 /// Input `[N, inChannels, spatial...]` → logits `[N, outChannels, spatial...]`, any spatial
 /// size: stride-2 convolutions give ⌈n/2⌉ and each transposed convolution returns exactly its
@@ -20,44 +25,55 @@ import MorphoTensor
 /// by 2^levels.
 public final class UNet: Module {
     public let spatialRank: Int
-    /// Encoder blocks, outermost first (`down.0` works at the input resolution).
-    public let down: [ConvBlock]
-    /// The stride-1 block at the deepest level.
-    public let bottom: ConvBlock
-    /// Decoder blocks, outermost first (`up.0` produces the logits).
+    /// Encoder layers, outermost first (`down.0` reads the input).
+    public let down: [any ImageLayer]
+    /// The stride-1 layer at the deepest level.
+    public let bottom: any ImageLayer
+    /// Decoder up-sampling layers, outermost first (`up.0` produces the logits when there are
+    /// no residual units).
     public let up: [UpConvBlock]
+    /// With residual units: the one-block `ResidualUnit` after each `up` layer; empty otherwise.
+    public let refine: [ResidualUnit]
 
     public init(spatialRank: Int, inChannels: Int, outChannels: Int, channels: [Int] = [16, 32, 64, 128],
-                strides: [Int]? = nil, norm: NormKind = .instance, activation: ActivationKind = .prelu,
+                strides: [Int]? = nil, residualUnits: Int = 0, norm: NormKind = .instance, activation: ActivationKind = .prelu,
                 rng: inout RandomGenerator) {
         precondition(channels.count >= 2, "UNet needs at least two channel widths, got \(channels)")
+        precondition(residualUnits >= 0, "residualUnits must be >= 0")
         let levels = channels.count - 1
         let strides = strides ?? Array(repeating: 2, count: levels)
         precondition(strides.count == levels, "UNet with \(channels.count) widths needs \(levels) strides, got \(strides)")
         self.spatialRank = spatialRank
-        var down: [ConvBlock] = []
-        var up: [UpConvBlock] = []
-        for i in 0..<levels {
-            let cin = i == 0 ? inChannels : channels[i - 1]
-            down.append(ConvBlock(spatialRank: spatialRank, inChannels: cin, outChannels: channels[i], stride: strides[i],
-                                  norm: norm, activation: activation, rng: &rng))
+        func layer(_ cin: Int, _ cout: Int, _ stride: Int) -> any ImageLayer {
+            residualUnits == 0
+                ? ConvBlock(spatialRank: spatialRank, inChannels: cin, outChannels: cout, stride: stride, norm: norm, activation: activation, rng: &rng)
+                : ResidualUnit(spatialRank: spatialRank, inChannels: cin, outChannels: cout, stride: stride, subunits: residualUnits,
+                               norm: norm, activation: activation, rng: &rng)
         }
-        bottom = ConvBlock(spatialRank: spatialRank, inChannels: channels[levels - 1], outChannels: channels[levels],
-                           norm: norm, activation: activation, rng: &rng)
+        down = (0..<levels).map { i in layer(i == 0 ? inChannels : channels[i - 1], channels[i], strides[i]) }
+        bottom = layer(channels[levels - 1], channels[levels], 1)
+        var up: [UpConvBlock] = []
+        var refine: [ResidualUnit] = []
         for i in 0..<levels {
             let inner = i == levels - 1 ? channels[levels] : channels[i]
-            let top = i == 0
-            up.append(UpConvBlock(spatialRank: spatialRank, inChannels: channels[i] + inner,
-                                  outChannels: top ? outChannels : channels[i - 1], stride: strides[i],
-                                  norm: top ? .none : norm, activation: top ? .identity : activation, rng: &rng))
+            let cout = i == 0 ? outChannels : channels[i - 1]
+            let convOnly = i == 0 && residualUnits == 0
+            up.append(UpConvBlock(spatialRank: spatialRank, inChannels: channels[i] + inner, outChannels: cout, stride: strides[i],
+                                  norm: convOnly ? .none : norm, activation: convOnly ? .identity : activation, rng: &rng))
+            if residualUnits > 0 {
+                refine.append(ResidualUnit(spatialRank: spatialRank, inChannels: cout, outChannels: cout, subunits: 1,
+                                           norm: norm, activation: activation, lastConvOnly: i == 0, rng: &rng))
+            }
         }
-        self.down = down
         self.up = up
+        self.refine = refine
     }
 
     public var children: [(String, any Module)] {
-        down.enumerated().map { ("down.\($0.offset)", $0.element as any Module) } + [("bottom", bottom)]
-            + up.enumerated().map { ("up.\($0.offset)", $0.element as any Module) }
+        func list(_ name: String, _ modules: [any Module]) -> [(String, any Module)] {
+            modules.enumerated().map { ("\(name).\($0.offset)", $0.element) }
+        }
+        return list("down", down) + [("bottom", bottom)] + list("up", up) + list("refine", refine)
     }
 
     /// Logits `[N, outChannels, spatial...]` for `x` `[N, inChannels, spatial...]`.
@@ -69,6 +85,7 @@ public final class UNet: Module {
     private func level(_ i: Int, _ x: Tensor) -> Tensor {
         let d = down[i](x)
         let inner = i == down.count - 1 ? bottom(d) : level(i + 1, d)
-        return up[i](Tensor.concat([d, inner], axis: 1), outputSize: x.spatialShape)
+        let u = up[i](Tensor.concat([d, inner], axis: 1), outputSize: x.spatialShape)
+        return refine.isEmpty ? u : refine[i](u)
     }
 }

@@ -28,17 +28,40 @@ private func outputShape(_ g: ConvGeometry, rank: Int, channels: Int) -> [Int] {
 /// `[N, Cin, D, H, W]` with `weight` `[Cout, Cin, kH, kW]` / `[Cout, Cin, kD, kH, kW]`, plus
 /// `bias` `[Cout]`. `stride` and zero `padding` (voxels) are the same on every spatial axis;
 /// out = ⌊(in + 2·padding − k)/stride⌋ + 1 per axis. Differentiable in x, weight and bias.
-public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+///
+/// `activation` `.leaky(s)` (s ≥ 0; 0 is ReLU) rectifies the result in place: the backward
+/// reads the sign from the output itself, so no pre-activation tensor is kept (VoxelMorph's
+/// conv → LeakyReLU blocks). A learned slope cannot be recovered that way and is refused.
+public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                 activation: Rectifier = .none) -> Tensor {
     let cout = weight.shape[0]
     let g = geometry(x.shape, cout: cout, weight: weight.shape, stride: stride, padding: padding)
     precondition(weight.shape[1] == x.shape[1], "conv of \(x.shape) with weight \(weight.shape): input channels differ")
     precondition(bias.map { $0.count == cout } ?? true, "conv bias \(bias!.shape) for \(cout) output channels")
+    var slope: Float?
+    switch activation {
+    case .none: slope = nil
+    case .leaky(let s):
+        precondition(s >= 0, "conv fuses a leaky rectifier with slope >= 0 only (the sign is read from the output), got \(s)")
+        slope = s
+    case .learned: preconditionFailure("conv cannot fuse a learned rectifier slope; apply prelu after it")
+    }
     let y = Tensor(shape: outputShape(g, rank: x.rank, channels: cout)) { out in
         Convolution.forward(g, input: x.storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out)
+        if let slope { rectify(out, count: g.outputCount, slope: slope) }
     }
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
-    return Tensor.record(y, inputs: inputs) { dy in
+    // The output's values without its graph node (capturing the node would be a cycle).
+    let output = Tensor(shape: y.shape, storage: y.storage)
+    return Tensor.record(y, inputs: inputs) { grad in
+        var dy = grad
+        if let slope {
+            dy = Tensor(shape: y.shape) { d in
+                let py = output.storage.pointer, pg = grad.storage.pointer
+                Parallel.forRanges(g.outputCount) { r in for i in r { d[i] = py[i] > 0 ? pg[i] : slope * pg[i] } }
+            }
+        }
         let dx = x.requiresGrad ? Tensor(shape: x.shape) { dx in
             Convolution.backwardData(g, gradOutput: dy.storage.pointer, weight: weight.storage.pointer, gradInput: dx)
         } : nil
@@ -52,6 +75,11 @@ public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: I
         }
         return bias == nil ? [dx, dw] : [dx, dw, db]
     }
+}
+
+/// y = max(y, s·y) in place (s ≥ 0).
+private func rectify(_ y: UnsafeMutablePointer<Float>, count: Int, slope: Float) {
+    Parallel.forRanges(count) { r in for i in r { y[i] = y[i] > 0 ? y[i] : slope * y[i] } }
 }
 
 /// Transposed convolution (PyTorch's `conv_transpose2d/3d`, the adjoint of `conv`) of `x`
@@ -107,18 +135,7 @@ private func addChannelBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePoin
 private func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, voxels: Int, into out: UnsafeMutablePointer<Float>) {
     Parallel.forEach(channels) { c in
         var total = 0.0
-        for n in 0..<batch {
-            let p = x + (n * channels + c) * voxels
-            var acc = SIMD16<Float>()
-            var i = 0
-            while i + 16 <= voxels {
-                acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-                i += 16
-            }
-            var tail: Float = 0
-            while i < voxels { tail += p[i]; i += 1 }
-            total += Double(acc.sum()) + Double(tail)
-        }
+        for n in 0..<batch { total += Double(blockSum(x + (n * channels + c) * voxels, voxels, shift: 0, square: false)) }
         out[c] = Float(total)
     }
 }

@@ -62,7 +62,7 @@ func groupStatistics(_ x: UnsafePointer<Float>, _ layout: NormalizationGroups, e
 
 /// Σ (x − shift) or Σ (x − shift)² over a contiguous run, 16 lanes at a time.
 @inline(__always)
-private func blockSum(_ p: UnsafePointer<Float>, _ n: Int, shift: Float, square: Bool) -> Float {
+func blockSum(_ p: UnsafePointer<Float>, _ n: Int, shift: Float, square: Bool) -> Float {
     var acc = SIMD16<Float>()
     let s = SIMD16<Float>(repeating: shift)
     var i = 0

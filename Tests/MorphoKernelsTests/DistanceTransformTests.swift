@@ -67,6 +67,26 @@ final class DistanceTransformTests: XCTestCase {
         XCTAssertEqual(withThreads(1) { distanceToMask(mask, shape: shape, spacing: spacing) }, ours)
     }
 
+    func testSignedDistanceOfABallMatchesBruteForceWhereWholeTilesAreSkipped() {
+        // Most 16-line tiles of a 24³ volume with a small ball are all background (all 0 for the
+        // inside transform) or hold no feature (all +∞ for the outside one): the skip path.
+        let n = 24, shape = [n, n, n], spacing = [1.0, 1.25, 0.75]
+        var mask = [Bool](repeating: false, count: n * n * n)
+        for z in 0..<n { for y in 0..<n { for x in 0..<n {
+            let dz = Double(z - 10), dy = Double(y - 13), dx = Double(x - 11)
+            mask[(z * n + y) * n + x] = dz * dz + dy * dy + dx * dx < 25
+        } } }
+        let ours = withThreads(2) { signedDistance(mask: mask, shape: shape, spacing: spacing) }
+        let toMask = naiveSquaredDistance(to: mask, shape: shape, spacing: spacing)
+        let toBackground = naiveSquaredDistance(to: mask.map { !$0 }, shape: shape, spacing: spacing)
+        var worst = 0.0
+        for i in mask.indices {
+            let ref = mask[i] ? 1 - toBackground[i].squareRoot() : toMask[i].squareRoot()
+            worst = max(worst, abs(Double(ours[i]) - ref))
+        }
+        XCTAssertLessThan(worst, 1e-4)
+    }
+
     func testSignedDistanceIsZeroOnEmptyMask() {
         XCTAssertEqual(signedDistance(mask: [Bool](repeating: false, count: 60), shape: [3, 4, 5]), [Float](repeating: 0, count: 60))
     }
@@ -98,21 +118,27 @@ final class DistanceTransformTests: XCTestCase {
     func testSignedDistanceTimings() throws {
         try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
         for n in [128, 256] {
-            let shape = [n, n, n]
-            // A ball plus a box: a realistic organ-sized foreground with curved and flat surfaces.
+            // bench_torch.py's case_edt mask: a sphere of radius 0.3·n with a bumpy surface.
             var mask = [Bool](repeating: false, count: n * n * n)
-            let c = Double(n) / 2, r = Double(n) / 4
             for z in 0..<n { for y in 0..<n { for x in 0..<n {
-                let dz = Double(z) - c, dy = Double(y) - c * 0.9, dx = Double(x) - c * 1.1
-                mask[(z * n + y) * n + x] = dz * dz + dy * dy + dx * dx < r * r || (z < n / 8 && y > n / 2 && x > n / 3)
+                let gz = Float(z) / Float(n) - 0.5, gy = Float(y) / Float(n) - 0.5, gx = Float(x) / Float(n) - 0.5
+                let bump = 0.05 * sin(12 * gz) * cos(9 * gy)
+                mask[(z * n + y) * n + x] = (gz * gz + gy * gy + gx * gx).squareRoot() + bump < 0.3
             } } }
-            var out = [Float](repeating: 0, count: mask.count)
-            let ms = mask.withUnsafeBufferPointer { m in
-                out.withUnsafeMutableBufferPointer { o in
-                    timeKernel(runs: 5) { signedDistance(mask: m, shape: shape, spacing: [1.0, 0.8, 1.2], into: o) }
-                }
-            }
-            report("signedDistance \(n)^3", ms)
+            timeSignedDistance(mask, n: n, what: "bumpy sphere")
         }
+        // Worst case for the tile skipping: salt-and-pepper noise, every line has both values.
+        var rng = SeededGenerator(seed: 9)
+        timeSignedDistance((0..<(128 * 128 * 128)).map { _ in Bool.random(using: &rng) }, n: 128, what: "random 50%")
+    }
+
+    private func timeSignedDistance(_ mask: [Bool], n: Int, what: String) {
+        var out = [Float](repeating: 0, count: mask.count)
+        let m = mask.withUnsafeBufferPointer { m in
+            out.withUnsafeMutableBufferPointer { o in
+                timeKernel(runs: 5) { signedDistance(mask: m, shape: [n, n, n], into: o) }
+            }
+        }
+        report("signedDistance \(what) \(n)^3", m)
     }
 }

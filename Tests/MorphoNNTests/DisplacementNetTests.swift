@@ -75,4 +75,30 @@ final class DisplacementNetTests: XCTestCase {
         let final = withoutGradients { mismatch(net(moving: moving, fixed: fixed)).item }
         XCTAssertLessThan(final, initial * 0.3, "mismatch \(initial) → \(final)")
     }
+
+    /// Forward + backward + Adam of the default 3D DisplacementNet on one 80×96×80 pair with an
+    /// MSE image term (the PyTorch baseline's registration case uses NCC; the network is the
+    /// same). Set MORPHOSEG_TIMING=1 to run; prints the median of 3 steps.
+    func testTimingOfA3DRegistrationStep() throws {
+        guard ProcessInfo.processInfo.environment["MORPHOSEG_TIMING"] == "1" else { throw XCTSkip("timing runs with MORPHOSEG_TIMING=1") }
+        var rng = RandomGenerator(seed: 8)
+        let net = DisplacementNet(spatialRank: 3, rng: &rng)
+        let adam = Adam(net.namedParameters, learningRate: 1e-4)
+        let moving = Tensor.randomUniform([1, 1, 80, 96, 80], using: &rng), fixed = Tensor.randomUniform([1, 1, 80, 96, 80], using: &rng)
+        let transformer = SpatialTransformer()
+        var times: [Double] = [], cpu: [Double] = []
+        for _ in 0..<4 {
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = processCPUSeconds()
+            let flow = net(moving: moving, fixed: fixed)
+            let loss = (transformer(moving, flow: flow) - fixed).squared().mean()
+            loss.backward()
+            adam.step()
+            adam.zeroGrad()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            cpu.append((processCPUSeconds() - c0) * 1e3)
+        }
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        print("DisplacementNet 3D training step at 80×96×80: median \(times.dropFirst().sorted()[1]) ms of \(times.dropFirst().map { Int($0) }), CPU \(cpu.dropFirst(cpu.count - 3).map { Int($0) }) ms (both cores), peak RSS \(usage.ru_maxrss / 1024) MB")
+    }
 }

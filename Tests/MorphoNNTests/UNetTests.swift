@@ -12,6 +12,33 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(UNet(spatialRank: 2, inChannels: 1, outChannels: 2, rng: &rng).parameterCount, 162_296)
     }
 
+    func testResidualUNetHasMONAIsParameterCount() {
+        // monai UNet(num_res_units=2), 3D, 1 → 2, widths (16, 32, 64, 128), counted layer by
+        // layer as MONAI builds it: conv(i, o, k) = o·i·k³ + o, one PReLU slope per block,
+        // instance norm without parameters.
+        func conv(_ i: Int, _ o: Int, _ k: Int = 3) -> Int { o * i * k * k * k + o }
+        func block(_ i: Int, _ o: Int) -> Int { conv(i, o) + 1 }
+        let down0 = block(1, 16) + block(16, 16) + conv(1, 16)
+        let down1 = block(16, 32) + block(32, 32) + conv(16, 32)
+        let down2 = block(32, 64) + block(64, 64) + conv(32, 64)
+        let bottom = block(64, 128) + block(128, 128) + conv(64, 128, 1)
+        let up2 = block(192, 32) + block(32, 32)
+        let up1 = block(64, 16) + block(16, 16)
+        let up0 = block(32, 2) + conv(2, 2)
+        var rng = RandomGenerator(seed: 1)
+        let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 2, residualUnits: 2, rng: &rng)
+        XCTAssertEqual(net.parameterCount, down0 + down1 + down2 + bottom + up2 + up1 + up0)
+    }
+
+    func testResidualUNetKeepsTheInputSize() {
+        var rng = RandomGenerator(seed: 2)
+        let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 3, channels: [4, 8, 8], residualUnits: 2, rng: &rng)
+        let x = Tensor.randomNormal([1, 1, 9, 8, 11], using: &rng)
+        XCTAssertEqual(withoutGradients { net(x) }.shape, [1, 3, 9, 8, 11])
+        net(x).squared().mean().backward()
+        XCTAssertTrue(net.parameters.allSatisfy { $0.grad != nil }, "every parameter takes part in the forward pass")
+    }
+
     func testUNetNamesItsParametersStably() {
         var rng = RandomGenerator(seed: 1)
         let net = UNet(spatialRank: 2, inChannels: 1, outChannels: 3, channels: [4, 8, 16], rng: &rng)
@@ -20,8 +47,9 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(Array(names.prefix(3)), ["down.0.conv.weight", "down.0.conv.bias", "down.0.activation.slope"])
         XCTAssertTrue(names.contains("bottom.conv.weight"))
         XCTAssertEqual(names.filter { $0.hasPrefix("up.0.") }, ["up.0.conv.weight", "up.0.conv.bias"], "the top decoder is conv only")
-        XCTAssertEqual(net.down[1].conv.weight.shape, [8, 4, 3, 3])
-        XCTAssertEqual(net.up[0].conv.weight.shape, [8, 3, 3, 3], "the top decoder maps cat(4, 4) to 3 logits")
+        let shapes = Dictionary(uniqueKeysWithValues: net.namedParameters.map { ($0.0, $0.1.shape) })
+        XCTAssertEqual(shapes["down.1.conv.weight"], [8, 4, 3, 3])
+        XCTAssertEqual(shapes["up.0.conv.weight"], [8, 3, 3, 3], "the top decoder maps cat(4, 4) to 3 logits")
     }
 
     func testUNetKeepsTheInputSize2DAnd3D() {
@@ -117,7 +145,8 @@ final class UNetTests: XCTestCase {
     }
 
     /// Forward + backward + Adam of MONAI's (16, 32, 64, 128) U-Net on 1×1×64³ (the PyTorch
-    /// baseline case). Set MORPHOSEG_TIMING=1 to run; prints the median of 5 steps.
+    /// baseline case). Set MORPHOSEG_TIMING=1 to run (MORPHOSEG_TIMING_SIZE=96 or 128 for the
+    /// larger cases); prints the median wall time of 5 steps, their CPU time and the peak RSS.
     func testTimingOfA3DUNetTrainingStep() throws {
         guard ProcessInfo.processInfo.environment["MORPHOSEG_TIMING"] == "1" else { throw XCTSkip("timing runs with MORPHOSEG_TIMING=1") }
         let size = Int(ProcessInfo.processInfo.environment["MORPHOSEG_TIMING_SIZE"] ?? "64")!
@@ -128,16 +157,27 @@ final class UNetTests: XCTestCase {
             for i in 0..<(size * size * size) { p[i] = rng.uniform() < 0.3 ? 1 : 0 }
         }
         let image = mask + Tensor.randomNormal(mask.shape, std: 0.3, using: &rng)
-        var times: [Double] = []
+        var times: [Double] = [], cpu: [Double] = []
         for _ in 0..<7 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = processCPUSeconds()
             let loss = crossEntropy(net(image), mask)
             loss.backward()
             adam.step()
             adam.zeroGrad()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            cpu.append((processCPUSeconds() - c0) * 1e3)
         }
         let median = times.dropFirst(2).sorted()[2]
-        print("UNet 3D (16,32,64,128) training step at \(size)³: median \(median) ms of \(times.dropFirst(2).map { Int($0) })")
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        print("UNet 3D (16,32,64,128) training step at \(size)³: median \(median) ms of \(times.dropFirst(2).map { Int($0) }), CPU \(cpu.dropFirst(cpu.count - 3).map { Int($0) }) ms (both cores), peak RSS \(usage.ru_maxrss / 1024) MB")
     }
+}
+
+/// CPU time used so far by all threads of this process, in seconds (wall time is meaningless
+/// on a shared, loaded machine; CPU time is what the step costs).
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }

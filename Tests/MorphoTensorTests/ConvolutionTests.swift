@@ -122,3 +122,18 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 }
+
+final class FusedConvolutionTests: XCTestCase {
+    func testFusedLeakyRectifierEqualsConvThenLeakyRelu() {
+        var rng = RandomGenerator(seed: 33)
+        let x = Tensor.randomUniform([1, 2, 5, 6, 4], low: -1, high: 1, using: &rng)
+        let w = Tensor.randomUniform([3, 2, 3, 3, 3], low: -1, high: 1, using: &rng), b = Tensor.randomUniform([3], using: &rng)
+        for slope: Float in [0, 0.2] {
+            XCTAssertEqual(conv(x, w, b, padding: 1, activation: .leaky(slope)).scalars, conv(x, w, b, padding: 1).leakyRelu(slope).scalars)
+            // Outputs near the kink are rare for random data; a small step keeps them on one side.
+            assertGradientMatchesFiniteDifferences([x, w, b], h: 1e-3, rtol: 3e-2) {
+                conv($0[0], $0[1], $0[2], padding: 1, activation: .leaky(slope))
+            }
+        }
+    }
+}
