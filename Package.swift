@@ -4,7 +4,7 @@
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
 //   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
 //   the golden loss fixtures through the same library code. MorphoDistributed (data-parallel
-//   training over Open MPI, or a single process) sits beside MorphoNN.
+//   training over Open MPI, or a single process) sits between MorphoTrain and MorphoNN.
 import Foundation
 import PackageDescription
 
@@ -66,7 +66,9 @@ let package = Package(
         .target(name: "MorphoConformance", dependencies: ["MorphoLosses", "MorphoNN"], swiftSettings: optimize),
         .target(
             name: "MorphoTrain",
-            dependencies: ["MorphoIO", "MorphoNN", "MorphoLosses", "MorphoKernels", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "MorphoIO", "MorphoNN", "MorphoLosses", "MorphoKernels", "MorphoDistributed", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: optimize + niftiInclude),
         .target(
             name: "MorphoBench",
@@ -76,6 +78,7 @@ let package = Package(
             name: "morphoseg",
             dependencies: [
                 "MorphoIO", "MorphoTensor", "MorphoNN", "MorphoLosses", "MorphoTrain", "MorphoBench", "MorphoConformance",
+                "MorphoDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize + niftiInclude),
@@ -92,7 +95,7 @@ let package = Package(
             name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
             exclude: ["Fixtures"], swiftSettings: optimize),
         .testTarget(
-            name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor"],
+            name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor", "MorphoTrain"],
             swiftSettings: optimize + mpiDefine),
         .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
     ] + mpiTargets

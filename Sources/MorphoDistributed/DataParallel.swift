@@ -182,6 +182,16 @@ public final class DataParallel {
         }
     }
 
+    /// Rank 0's named metrics on every rank, exactly (for results only rank 0 computed).
+    public func broadcastMetrics(_ metrics: [(name: String, value: Double)]) -> [(name: String, value: Double)] {
+        guard size > 1 else { return metrics }
+        let joined = communicator.broadcast(metrics.map(\.name).joined(separator: "\n"), root: 0)
+        let names = joined.isEmpty ? [] : joined.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var values = isRoot ? metrics.map(\.value) : [Double](repeating: 0, count: names.count)
+        values.withUnsafeMutableBytes { communicator.broadcast($0, root: 0) }
+        return zip(names, values).map { ($0, $1) }
+    }
+
     // MARK: Failure
 
     /// Ends a run after `error` escaped on this rank. With one process it returns `error` for
@@ -190,8 +200,9 @@ public final class DataParallel {
     /// - `collective` errors are thrown by every rank at the same point (a non-finite loss,
     ///   which `reduceStep` shares): rank 0 prints the message, every rank leaves MPI cleanly
     ///   and exits with status 1;
-    /// - any other error is this rank's alone (an unreadable file, a full disk): it is printed
-    ///   with the rank and `MPI_Abort` stops all ranks. Checkpoints are written to a temporary
+    /// - any other error may be this rank's alone (an unreadable file, a full disk): it is
+    ///   printed with the rank and `MPI_Abort` stops all ranks (other ranks than 0 wait half a
+    ///   second first, so an error every rank meets is printed once, by rank 0). Checkpoints are written to a temporary
     ///   file and renamed, so one interrupted on rank 0 leaves the previous one intact.
     public func stop(after error: any Error, collective: Bool) -> any Error {
         guard size > 1 else { return error }
@@ -200,6 +211,9 @@ public final class DataParallel {
             communicator.finalize()
             exit(1)
         }
+        // Rank 0 usually meets the same error (a config or data problem every rank reads alike);
+        // its abort ends this rank during the pause, so the message is printed once.
+        if !isRoot { usleep(500_000) }
         communicator.abort("\(error)", code: 1)
     }
 }

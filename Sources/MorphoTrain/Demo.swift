@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoIO
 
 /// The embedded default run (`morphoseg demo`, `make demo`): phantoms written as NIfTI files,
@@ -108,12 +109,13 @@ training:
 
 /// Training from a config, whatever the task.
 public enum TrainingRun {
-    /// Trains `config` into `output` (default `config.output.dir`), resuming from `resume` if given.
+    /// Trains `config` into `output` (default `config.output.dir`), resuming from `resume` if given,
+    /// in one process or over the ranks of `parallel`.
     ///
     /// - Throws: `MorphoTrainError` / `MorphoIOError` with the file or key at fault.
     public static func run(
         config: RunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic()
+        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> TrainingSummary {
         switch config.model.kind {
         case .segmentation:
@@ -123,7 +125,7 @@ public enum TrainingRun {
             let trainer = try Trainer(
                 task: task, config: config,
                 options: TrainerOptions(outputDirectory: output ?? config.output.dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch,
-                                        progress: progress))
+                                        progress: progress, parallel: parallel))
             return try trainer.run()
         case .registration, .joint:
             throw MorphoTrainError.config(

@@ -183,18 +183,33 @@ struct Probe {
         parallel.communicator.allReduceSum(&times)
         var least = [-parallel.allReduceSeconds]
         least.withUnsafeMutableBufferPointer { parallel.communicator.allReduceMax($0) }
+        // The transfer alone: the same fused buffer reduced right after a barrier, so no rank
+        // waits for another's backward pass.
+        var fused = [Float](repeating: 1, count: model.parameterCount + 1)
+        var transfer = 0.0
+        let repeats = 20
+        for _ in 0..<repeats {
+            parallel.communicator.barrier()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            parallel.communicator.allReduceSum(&fused)
+            transfer += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        }
+        var transferAll = [transfer]
+        parallel.communicator.allReduceSum(&transferAll)
         if parallel.isRoot {
             let ranks = Double(parallel.size)
             let stepMs = seconds / Double(steps) * 1000
             let reduceMs = times[0] / ranks / Double(steps) * 1000
             let minReduceMs = -least[0] / Double(steps) * 1000
             let syncMs = times[1] / ranks / Double(steps) * 1000
+            let transferMs = transferAll[0] / ranks / Double(repeats) * 1000
             func f(_ v: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", v) }
             print("{\"network\":\"\(network)\",\"ranks\":\(parallel.size),\"threads_per_rank\":\(Parallel.threads),"
                 + "\"local_batch\":\(localBatch),\"parameters\":\(model.parameterCount),\"steps\":\(steps),"
                 + "\"step_ms\":\(f(stepMs, 1)),\"samples_per_s\":\(f(Double(globalBatch) / (seconds / Double(steps)))),"
                 + "\"allreduce_ms\":\(f(reduceMs)),\"allreduce_min_ms\":\(f(minReduceMs)),\"reduce_step_ms\":\(f(syncMs)),"
-                + "\"allreduce_share\":\(f(reduceMs / stepMs, 4)),\"reduce_step_share\":\(f(syncMs / stepMs, 4))}")
+                + "\"allreduce_share\":\(f(reduceMs / stepMs, 4)),\"reduce_step_share\":\(f(syncMs / stepMs, 4)),"
+                + "\"allreduce_alone_ms\":\(f(transferMs)),\"allreduce_alone_share\":\(f(transferMs / stepMs, 4))}")
         }
     }
 

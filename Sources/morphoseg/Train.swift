@@ -1,4 +1,5 @@
 import ArgumentParser
+import MorphoDistributed
 import MorphoKernels
 import MorphoTrain
 
@@ -12,7 +13,10 @@ struct Train: ParsableCommand {
             best.safetensors and last.safetensors (weights, optimiser state, epoch, RNG state, config), \
             curves.png and overlay.png. --resume continues from the run folder's last.safetensors with \
             the config saved in it; the loss curve continues exactly as an uninterrupted run would. \
-            A NaN or infinite loss stops training with a message and keeps the last good checkpoint.
+            A NaN or infinite loss stops training with a message and keeps the last good checkpoint. \
+            Under `mpirun -np N` (builds with Open MPI) the N processes train one network data-parallel: \
+            each computes its share of every batch, gradients are averaged every step, rank 0 writes \
+            the run folder; data and checkpoints must be at the same paths on every host.
             """)
 
     @Option(name: .long, help: "The run's YAML config.")
@@ -27,7 +31,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("resume-from"), help: "Continue from this checkpoint (its config is used).")
     var resumeFrom: String?
 
-    @Option(name: .long, help: "Compute threads (default: all cores).")
+    @Option(name: .long, help: "Compute threads (default: all cores, shared out between the MPI ranks on one machine).")
     var threads: Int?
 
     @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
@@ -40,7 +44,20 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        let parallel = DataParallel(try Distributed.launch())
+        Parallel.threads = threads ?? Distributed.suggestedThreads
+        do {
+            try train(parallel)
+            parallel.communicator.finalize()
+        } catch {
+            // With several ranks every rank must stop, with one message (see DataParallel.stop).
+            var collective = false
+            if case MorphoTrainError.nonFiniteLoss = error { collective = true }
+            throw parallel.stop(after: error, collective: collective)
+        }
+    }
+
+    func train(_ parallel: DataParallel) throws {
         var runConfig: RunConfig
         var checkpoint: String? = resumeFrom
         if let resumeFrom {
@@ -59,7 +76,10 @@ struct Train: ParsableCommand {
             checkpoint = dir + "/last.safetensors"
             runConfig = try Checkpoint.read(checkpoint!).config
         }
-        let summary = try TrainingRun.run(config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter)
+        let summary = try TrainingRun.run(
+            config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter,
+            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+        guard parallel.isRoot else { return }
         let best = summary.bestScore.isFinite
             ? "best validation score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch)"
             : "no validation score yet"

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
@@ -104,11 +105,27 @@ public final class SegmentationTask: TrainingTask {
         return try WeightedLoss(terms)
     }
 
+    /// The whole global batch: `makeShard` at positions `0..<training.batch_size`.
     public var makeBatch: @Sendable (UInt64, Int) -> SegmentationBatch {
-        let sampler = self.sampler, subjects = dataset.training, n = config.training.batchSize
-        return { seed, step in
-            var rng = SeedStream.generator(seed: seed, step)
-            return sampler.batch(from: subjects, count: n, rng: &rng)
+        let shard = makeShardedBatch, n = config.training.batchSize
+        return { seed, step in shard(seed, step, Array(0..<n)) }
+    }
+
+    public var makeShard: (@Sendable (UInt64, Int, [Int]) -> SegmentationBatch)? { makeShardedBatch }
+
+    /// Sample k of batch `step` from its own stream `(seed, step, k)`, so any split of the batch
+    /// over ranks draws the same samples.
+    var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> SegmentationBatch {
+        let sampler = self.sampler, subjects = dataset.training
+        return { seed, step, positions in
+            let samples = positions.map { k in
+                var rng = SeedStream.generator(seed: seed, step, k)
+                return sampler.batch(from: subjects, count: 1, rng: &rng)
+            }
+            let distances = samples.compactMap(\.distances)
+            return SegmentationBatch(
+                images: Tensor.concat(samples.map(\.images), axis: 0), labels: Tensor.concat(samples.map(\.labels), axis: 0),
+                distances: distances.count == samples.count ? Tensor.concat(distances, axis: 0) : nil)
         }
     }
 
@@ -134,33 +151,31 @@ public final class SegmentationTask: TrainingTask {
     /// of the `dice.k`. Metrics are computed on the network's grid (after any resampling), padding
     /// removed, with its voxel spacing.
     public func validate() throws -> [(name: String, value: Double)] {
-        guard !dataset.validation.isEmpty else { return [] }
+        DataParallel().meanOverSamples(try validateShard(rank: 0, size: 1) ?? [])
+    }
+
+    /// One row per validation subject `i` with `i % size == rank`: `dice_mean` (the subject's
+    /// mean over foreground classes, so that its mean over subjects is the mean of the `dice.k`),
+    /// then `dice.k`, `hd95.k`, `msd.k` per foreground class k.
+    public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? {
         let classes = Array(1..<dataset.classes)
-        var per: [[LabelMetrics]] = []
-        for (i, s) in dataset.validation.enumerated() {
+        var rows: [[(name: String, value: Double)]] = []
+        for i in stride(from: rank, to: dataset.validation.count, by: size) {
+            let s = dataset.validation[i]
             let probs = probabilities(s.image, fill: s.prepared.fill)
             let predicted = s.prepared.unpadded(SlidingWindow.argmax(probs))
             let reference = s.prepared.unpadded(s.labels)
-            per.append(SegmentationMetrics.evaluate(
+            let per = SegmentationMetrics.evaluate(
                 prediction: predicted.data, reference: reference.data, shape: reference.shape, spacing: reference.spacing,
-                labels: classes))
+                labels: classes)
             if i == 0 { lastPrediction = (s, predicted) }
-        }
-        var out: [(name: String, value: Double)] = []
-        var diceMeans: [Double] = []
-        for (j, k) in classes.enumerated() {
-            let dice = per.map { $0[j].dice }.reduce(0, +) / Double(per.count)
-            diceMeans.append(dice)
-            func finiteMean(_ v: [Double]) -> Double {
-                let f = v.filter(\.isFinite)
-                return f.isEmpty ? .infinity : f.reduce(0, +) / Double(f.count)
+            var row: [(name: String, value: Double)] = [("dice_mean", per.map(\.dice).reduce(0, +) / Double(max(per.count, 1)))]
+            for (j, k) in classes.enumerated() {
+                row += [("dice.\(k)", per[j].dice), ("hd95.\(k)", per[j].hd95), ("msd.\(k)", per[j].meanSurfaceDistance)]
             }
-            out.append(("dice.\(k)", dice))
-            out.append(("hd95.\(k)", finiteMean(per.map { $0[j].hd95 })))
-            out.append(("msd.\(k)", finiteMean(per.map { $0[j].meanSurfaceDistance })))
+            rows.append(row)
         }
-        out.insert(("dice_mean", diceMeans.reduce(0, +) / Double(max(diceMeans.count, 1))), at: 0)
-        return out
+        return rows
     }
 
     /// The middle slice (along D of the network layout) of the first validation subject:

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
@@ -13,12 +14,16 @@ public struct TrainerOptions {
     /// Stop after this many completed epochs (as if interrupted); nil runs to the end.
     public var stopAfterEpoch: Int?
     public var progress: ProgressReporter
+    /// The processes sharing the run (`mpirun -np N`): one by default. Rank 0 writes the files.
+    public var parallel: DataParallel
 
-    public init(outputDirectory: String, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil, progress: ProgressReporter = .automatic()) {
+    public init(outputDirectory: String, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil, progress: ProgressReporter = .automatic(),
+                parallel: DataParallel = DataParallel()) {
         self.outputDirectory = outputDirectory
         self.resumeFrom = resumeFrom
         self.stopAfterEpoch = stopAfterEpoch
         self.progress = progress
+        self.parallel = parallel
     }
 }
 
@@ -73,6 +78,20 @@ public final class Trainer<Task: TrainingTask> {
         optimizer = Self.makeOptimizer(config.training.optimizer, parameters: task.model.namedParameters)
         rng = SeedStream.generator(seed: config.data.seed, 0x5452_4149)
         if let path = options.resumeFrom { try restore(path) }
+        let parallel = options.parallel
+        if parallel.size > 1 {
+            guard task.makeShard != nil else {
+                throw MorphoTrainError.config(
+                    file: config.name, key: "model.kind", message: "\(config.model.kind.rawValue) training cannot be split over MPI ranks yet")
+            }
+            do {
+                try parallel.checkBatchSize(config.training.batchSize, key: "training.batch_size")
+            } catch {
+                throw MorphoTrainError.config(file: config.name, key: "training.batch_size", message: error.description)
+            }
+        }
+        // Every rank starts from rank 0's weights (they agree anyway: same seed or checkpoint).
+        parallel.synchronize(task.model)
     }
 
     static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
@@ -114,9 +133,15 @@ public final class Trainer<Task: TrainingTask> {
     /// Runs the remaining epochs.
     ///
     /// - Throws: `MorphoTrainError.nonFiniteLoss`, `.output` (run folder not writable), I/O errors.
+    ///
+    /// With several ranks (`options.parallel`), each computes its share of every global batch, the
+    /// gradients and losses are averaged in one all-reduce per step (so a non-finite loss stops
+    /// all ranks at the same step), validation is shared out by subject, and rank 0 alone writes
+    /// the run folder.
     public func run() throws -> TrainingSummary {
         let start = Date()
-        try prepareOutput()
+        let parallel = options.parallel
+        if parallel.isRoot { try prepareOutput() }
         let epochs = config.training.epochs
         let steps = config.training.stepsPerEpoch
         let lastEpoch = min(epochs, options.stopAfterEpoch ?? epochs)
@@ -129,9 +154,10 @@ public final class Trainer<Task: TrainingTask> {
             let lr = config.training.lrSchedule.rate(base: config.training.optimizer.lr, epoch: epoch, epochs: epochs)
             optimizer.learningRate = Float(lr)
             let seed = rng.next()
-            let make = task.makeBatch
+            let make = task.makeBatch, makeShard = task.makeShard, batchSize = config.training.batchSize
+            let shards = (0..<steps).map { parallel.shard(step: $0, batchSize: batchSize) }
             let loader = Prefetcher(indices: 0..<steps, threads: config.data.threads, capacity: config.data.prefetch) { step in
-                make(seed, step)
+                makeShard?(seed, step, shards[step]) ?? make(seed, step)
             }
             task.model.setTraining(true)
             var totalSum = 0.0
@@ -141,7 +167,15 @@ public final class Trainer<Task: TrainingTask> {
             for step in 0..<steps {
                 guard let batch = loader.next() else { break }
                 let value = task.loss(batch, epoch: epoch)
-                let total = value.total.item
+                if value.total.item.isFinite { value.total.backward() }
+                // The global batch's gradients, loss and terms, in one all-reduce over the ranks
+                // (unchanged in one process); a non-finite loss on any rank reaches them all.
+                let reduced = parallel.reduceStep(
+                    parameters, scalars: [Double(value.total.item)] + value.terms.map { Double($0.value) },
+                    localSamples: makeShard == nil ? batchSize : shards[step].count, globalSamples: batchSize)
+                let total = Float(reduced[0])
+                var terms = value.terms
+                for i in terms.indices { terms[i].value = Float(reduced[i + 1]) }
                 if termNames.isEmpty {
                     termNames = value.terms.map(\.name)
                     termWeights = value.terms.map(\.weight)
@@ -149,21 +183,20 @@ public final class Trainer<Task: TrainingTask> {
                 }
                 guard total.isFinite else {
                     loader.cancel()
-                    throw MorphoTrainError.nonFiniteLoss(epoch: epoch + 1, step: step + 1, terms: Self.describe(value.terms))
+                    throw MorphoTrainError.nonFiniteLoss(epoch: epoch + 1, step: step + 1, terms: Self.describe(terms))
                 }
-                value.total.backward()
                 let norm = config.training.gradClip > 0
                     ? clipGradientNorm(parameters, maxNorm: Float(config.training.gradClip))
                     : clipGradientNorm(parameters, maxNorm: .infinity)
                 guard norm.isFinite else {
                     loader.cancel()
                     throw MorphoTrainError.nonFiniteLoss(
-                        epoch: epoch + 1, step: step + 1, terms: "gradient norm \(norm); " + Self.describe(value.terms))
+                        epoch: epoch + 1, step: step + 1, terms: "gradient norm \(norm); " + Self.describe(terms))
                 }
                 optimizer.step()
                 optimizer.zeroGrad()
                 totalSum += Double(total)
-                for (i, t) in value.terms.enumerated() where i < termSums.count { termSums[i] += Double(t.value) }
+                for (i, t) in terms.enumerated() where i < termSums.count { termSums[i] += Double(t.value) }
                 let elapsed = Date().timeIntervalSince(epochStart)
                 let perStep = elapsed / Double(step + 1)
                 let remaining = perStep * Double(steps - step - 1) + perStep * Double(steps) * Double(lastEpoch - epoch - 1)
@@ -176,8 +209,9 @@ public final class Trainer<Task: TrainingTask> {
             var validation: [(name: String, value: Double)] = []
             let validateNow = completedEpochs % config.training.validateEvery == 0 || completedEpochs == epochs
             if validateNow {
+                parallel.averageBuffers(task.model)
                 task.model.setTraining(false)
-                validation = try withoutGradients { try task.validate() }
+                validation = try withoutGradients { try validateOnAllRanks() }
                 task.model.setTraining(true)
             }
             let record = EpochRecord(
@@ -203,13 +237,15 @@ public final class Trainer<Task: TrainingTask> {
                 bestEpoch = completedEpochs
                 improved = true
             }
-            try appendMetrics(record)
-            let checkpoint = makeCheckpoint()
-            try checkpoint.write(to: lastCheckpointPath)
-            if improved { try checkpoint.write(to: bestCheckpointPath) }
-            if config.output.plots {
-                try Plots.learningCurves(history).write(to: options.outputDirectory + "/curves.png")
-                if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
+            if parallel.isRoot {
+                try appendMetrics(record)
+                let checkpoint = makeCheckpoint()
+                try checkpoint.write(to: lastCheckpointPath)
+                if improved { try checkpoint.write(to: bestCheckpointPath) }
+                if config.output.plots {
+                    try Plots.learningCurves(history).write(to: options.outputDirectory + "/curves.png")
+                    if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
+                }
             }
             options.progress.epochDone(Self.summaryLine(record, epochs: epochs, improved: improved))
             if config.training.patience > 0 && staleValidations >= config.training.patience {
@@ -221,6 +257,17 @@ public final class Trainer<Task: TrainingTask> {
         return TrainingSummary(
             epochs: completedEpochs, bestScore: bestScore, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly, history: history,
             seconds: Date().timeIntervalSince(start))
+    }
+
+    /// `task.validate()` in one process. With several ranks: each validates its share of the
+    /// subjects and the rows are averaged (`validateShard`), or, for a task without per-subject
+    /// rows, rank 0 validates alone and sends the result to the others (early stopping must
+    /// decide the same on every rank).
+    private func validateOnAllRanks() throws -> [(name: String, value: Double)] {
+        let parallel = options.parallel
+        if parallel.size == 1 { return try task.validate() }
+        if let rows = try task.validateShard(rank: parallel.rank, size: parallel.size) { return parallel.meanOverSamples(rows) }
+        return parallel.broadcastMetrics(parallel.isRoot ? try task.validate() : [])
     }
 
     private func makeCheckpoint() -> Checkpoint {

@@ -42,9 +42,24 @@ public protocol TrainingTask: AnyObject {
     /// config section), read back as `Checkpoint.extraMetadata`. Keys must not collide with the
     /// checkpoint's own (`format`, `epoch`, `config`, …). Default: none.
     var checkpointMetadata: [String: String] { get }
+
+    /// Data-parallel batches (`mpirun -np N morphoseg train`): the samples at `positions` — sorted
+    /// indices into the global batch of `training.batch_size` — of batch `step`. Sample k must be
+    /// drawn from a generator of its own, seeded by (`seed`, `step`, k), so that the global batch
+    /// is the same for any number of ranks. When present the trainer uses it in one process too
+    /// (positions `0..<batch_size`). Default nil: the task trains in one process only.
+    var makeShard: (@Sendable (_ seed: UInt64, _ step: Int, _ positions: [Int]) -> Batch)? { get }
+
+    /// Data-parallel validation: metrics of the held-out subjects `i` with `i % size == rank`, one
+    /// row per subject with the same names in the same order. The trainer averages all ranks'
+    /// rows (per metric, the mean of its finite values; +∞ when none is finite), which must equal
+    /// `validate()`. Default nil: rank 0 runs `validate()` alone and shares the result.
+    func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]?
 }
 
 extension TrainingTask {
     public func epochScalars(epoch: Int) -> [(name: String, value: Double)] { [] }
     public var checkpointMetadata: [String: String] { [:] }
+    public var makeShard: (@Sendable (_ seed: UInt64, _ step: Int, _ positions: [Int]) -> Batch)? { nil }
+    public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? { nil }
 }

@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+import MorphoTensor
+@testable import MorphoDistributed
+@testable import MorphoTrain
+
+/// `mpirun -np 2 morphoseg train`: the CLI and trainer hooks end to end, on a small 2D phantom
+/// run (about a second each).
+final class MorphosegTrainMPITests: MPIProcessTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "morphoseg-mpi-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // SGD: its step is linear in the gradient, so 1 and 2 processes agree to float rounding
+        // (Adam divides by √v and turns the ~1e-9 gradients of conv biases before instance norm
+        // into whole steps, in one process as in several).
+        try """
+            name: tiny
+            model:
+              unet: {dims: 2, channels: [8, 16, 32], classes: 3}
+            data:
+              phantom: {size: [48, 48], count: 12, seed: 2}
+              augmentation: {flip: [x], rotation: 10, scaling: 0.1, intensity: 0.1}
+              threads: 1
+            loss:
+              regional: dice_ce
+            training:
+              epochs: 3
+              steps_per_epoch: 4
+              batch_size: 4
+              optimizer: {kind: sgd, lr: 0.05, momentum: 0.9}
+              validate_every: 1
+            """.write(toFile: dir + "/tiny.yaml", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func modelWeights(_ run: String) throws -> [String: [Float]] {
+        try Checkpoint.read(dir + "/" + run + "/last.safetensors").model.mapValues(\.scalars)
+    }
+
+    func assertSameWeights(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = try modelWeights(a), y = try modelWeights(b)
+        XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+        var worst: Float = 0, scale: Float = 0
+        for (name, values) in x {
+            for (u, v) in zip(values, y[name]!) {
+                worst = max(worst, abs(u - v))
+                scale = max(scale, abs(u))
+            }
+        }
+        XCTAssertGreaterThan(scale, 0.1, file: file, line: line)
+        XCTAssertLessThan(worst, 1e-5, "\(a) and \(b) differ by \(worst) (weights up to \(scale))", file: file, line: line)
+    }
+
+    func testTwoRanksTrainTheWeightsOfOneProcess() throws {
+        let tools = try requireMPI("morphoseg")
+        let one = try run(tools.program, ["train", "--config", "tiny.yaml", "--output", "one", "--threads", "1"], directory: dir)
+        XCTAssertEqual(one.status, 0, one.errors)
+        let two = try mpirun(tools, ranks: 2, ["train", "--config", "tiny.yaml", "--output", "two", "--threads", "1"], directory: dir)
+        XCTAssertEqual(two.status, 0, two.errors)
+        try assertSameWeights("one", "two")
+        XCTAssertEqual(two.output.components(separatedBy: "done: 3 epochs").count, 2, "rank 0 alone reports: \(two.output)")
+        let lines = try String(contentsOfFile: dir + "/two/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, "one metrics line per epoch, from rank 0 only")
+        let reference = try String(contentsOfFile: dir + "/one/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        for (a, b) in zip(lines, reference) {
+            let x = try XCTUnwrap(EpochRecord(json: String(a))), y = try XCTUnwrap(EpochRecord(json: String(b)))
+            XCTAssertEqual(x.loss, y.loss, accuracy: 1e-5)
+            XCTAssertEqual(x.metric("dice_mean")!, y.metric("dice_mean")!, accuracy: 1e-4)
+        }
+    }
+
+    func testResumeOfATwoRankRunInOneProcessContinuesTheSameRun() throws {
+        let tools = try requireMPI("morphoseg")
+        let straight = try run(tools.program, ["train", "--config", "tiny.yaml", "--output", "straight", "--threads", "1"], directory: dir)
+        XCTAssertEqual(straight.status, 0, straight.errors)
+        let first = try mpirun(tools, ranks: 2, ["train", "--config", "tiny.yaml", "--output", "resumed", "--threads", "1", "--stop-after", "1"],
+                               directory: dir)
+        XCTAssertEqual(first.status, 0, first.errors)
+        XCTAssertEqual(try Checkpoint.read(dir + "/resumed/last.safetensors").epoch, 1)
+        let second = try run(tools.program, ["train", "--output", "resumed", "--resume", "--threads", "1", "--config", "tiny.yaml"], directory: dir)
+        XCTAssertEqual(second.status, 0, second.errors)
+        try assertSameWeights("straight", "resumed")
+    }
+
+    func testAKilledRankStopsTheJobAndKeepsTheLastCheckpoint() throws {
+        let tools = try requireMPI("morphoseg")
+        let config = try String(contentsOfFile: dir + "/tiny.yaml", encoding: .utf8).replacingOccurrences(of: "epochs: 3", with: "epochs: 400")
+        try config.write(toFile: dir + "/long.yaml", atomically: true, encoding: .utf8)
+        let marker = UUID().uuidString
+        // Once epoch 1's checkpoint exists, SIGKILL rank 1 (found by the marker mpirun passed on).
+        let killer = DispatchWorkItem { [dir] in
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if FileManager.default.fileExists(atPath: dir + "/long/last.safetensors"), let pid = Self.rankProcess(1, marker: marker) {
+                    kill(pid, SIGKILL)
+                    return
+                }
+                usleep(50_000)
+            }
+        }
+        DispatchQueue.global().async(execute: killer)
+        let result = try mpirun(tools, ranks: 2, ["train", "--config", "long.yaml", "--output", "long", "--threads", "1"], directory: dir,
+                                environment: ["MORPHOSEG_TEST_MARKER": marker])
+        killer.wait()
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(result.seconds, 30, "the surviving rank must not wait for ever")
+        XCTAssertFalse(result.output.contains("done:"), result.output)
+        XCTAssertTrue(result.errors.contains("signal 9"), "mpirun names the killed rank: \(result.errors)")
+        let checkpoint = try Checkpoint.read(dir + "/long/last.safetensors")
+        XCTAssertGreaterThanOrEqual(checkpoint.epoch, 1)
+        XCTAssertLessThan(checkpoint.epoch, 400)
+    }
+
+    /// The process of MPI rank `rank` whose environment holds `MORPHOSEG_TEST_MARKER=marker`.
+    static func rankProcess(_ rank: Int, marker: String) -> pid_t? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            let vars = Set(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            if vars.contains("MORPHOSEG_TEST_MARKER=\(marker)") && vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+}
