@@ -38,10 +38,12 @@ build: deps
 
 ## test: the whole suite, in release so the numeric tests run at full speed
 test: APT_PKGS += $(MPI_APT_PKGS)
+# The binaries the tests run are built with the tests' flags, so the three steps share one build.
+TEST_FLAGS := -c release -Xswiftc -enable-testing
 test: deps
-	$(MPI_ENV) $(SWIFT) build -c release --product morphoseg
-	$(MPI_ENV) $(SWIFT) build -c release --product dataparallel-probe
-	$(MPI_ENV) $(SWIFT) test -c release -Xswiftc -enable-testing
+	$(MPI_ENV) $(SWIFT) build $(TEST_FLAGS) --product morphoseg
+	$(MPI_ENV) $(SWIFT) build $(TEST_FLAGS) --product dataparallel-probe
+	$(MPI_ENV) $(SWIFT) test $(TEST_FLAGS)
 
 ## demo: train on the embedded synthetic phantom and export a segmentation
 demo: build
