@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),
         .testTarget(
             name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
-            swiftSettings: optimize),
+            exclude: ["Fixtures"], swiftSettings: optimize),
         .testTarget(
             name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor", "MorphoTrain"],
             swiftSettings: optimize + mpiDefine),

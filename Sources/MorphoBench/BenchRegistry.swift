@@ -3,7 +3,8 @@ public enum BenchRegistry {
     /// All cases, in the order they run. `peak` comes first: the other cases report their
     /// GFLOP/s as a share of it.
     public static var all: [BenchCase] {
-        [BenchCase.peakCase] + BenchCase.convCases + BenchCase.stepCases
+        [BenchCase.peakCase] + BenchCase.convCases + BenchCase.stridedConvCases + BenchCase.lossCases
+            + BenchCase.kernelCases + BenchCase.stepCases + BenchCase.registrationCases
     }
 
     /// Cases whose name equals one of `selectors`, or else starts with it; all cases when

@@ -1,3 +1,4 @@
+import MorphoTensor
 import Foundation
 import MorphoKernels
 
@@ -14,6 +15,9 @@ public struct BenchResult: Codable, Sendable {
     public var cpuMs: Double
     /// flops / median time, when the case's flops are known.
     public var gflops: Double?
+    /// flops / (median CPU time / threads): what the case would reach with its cores to itself
+    /// (on a shared machine, the figure to compare between runs). Ignores time spent waiting.
+    public var cpuGflops: Double?
     /// gflops as a percentage of the `peak` case's GFLOP/s measured in the same process.
     public var peakPct: Double?
     /// Peak resident set (VmHWM) during setup and runs of this case, MB (2^20 bytes); nil
@@ -23,7 +27,7 @@ public struct BenchResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, runs, cpuMs = "cpu_ms"
         case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
-        case gflops, peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
+        case gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
     }
 
     /// (max − min) / median: the run-to-run noise of this case.
@@ -51,6 +55,9 @@ public enum BenchRunner {
     /// Sets up `benchCase`, warms up, times it and reads its peak RSS. `peakGflops` (from the
     /// `peak` case) turns GFLOP/s into a share of the machine's ceiling.
     public static func run(_ benchCase: BenchCase, options: BenchOptions = BenchOptions(), peakGflops: Double? = nil) -> BenchResult {
+        // Buffers the previous case left in the tensor pool would count
+        // towards this case's peak: hand them back to the system first.
+        StoragePool.drain()
         resetPeakRSS()
         var times = [Double]()
         var cpuTimes = [Double]()
@@ -76,6 +83,7 @@ public enum BenchRunner {
         if let flops = benchCase.flops {
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
+            if result.cpuMs > 0 { result.cpuGflops = flops / (result.cpuMs / 1e3 / Double(Parallel.threads)) / 1e9 }
             if let peakGflops, peakGflops > 0 { result.peakPct = 100 * gflops / peakGflops }
         }
         return result
@@ -157,12 +165,14 @@ public enum BenchRunner {
         } else {
             vector = "no AVX2/AVX-512"
         }
-        return "\(arch), -target-cpu native: \(vector)"
+        // Package.swift compiles with -target-cpu native, so a binary built on this machine uses
+        // exactly these extensions (the conv kernels' zmm FMAs need AVX-512F).
+        return "\(arch) built with -target-cpu native; this CPU has \(vector)"
     }
 
     public static func tableHeader() -> String {
-        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | peak RSS MB |\n"
-            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | GFLOP/s on CPU time | peak RSS MB |\n"
+            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     public static func tableRow(_ r: BenchResult) -> String {
@@ -170,15 +180,28 @@ public enum BenchRunner {
         // CPU use: CPU time over wall time per worker; below ~95 % the case shared its cores.
         let use = r.medianMs > 0 ? 100 * r.cpuMs / (r.medianMs * Double(Parallel.threads)) : 0
         return "| \(r.name) | \(f(r.medianMs, 3)) | \(f(r.minMs, 3)) | \(f(r.maxMs, 3)) | \(r.runs) | "
-            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.peakRssMb, 0)) |"
+            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) |"
     }
 
-    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "runs", "gflops", "peak_pct",
-    /// "peak_rss_mb"}`; gflops and peak_pct only where the case's flops are known.
+    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "gflops", "peak_pct",
+    /// "peak_rss_mb", "runs", "cpu_ms", "cpu_gflops"}` in that key order; the FLOP-based keys
+    /// only where the case's flops are known, peak_rss_mb only where /proc is readable.
     public static func json(_ results: [BenchResult]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(results) else { return "[]" }
-        return String(decoding: data, as: UTF8.self)
+        func number(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
+        func string(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let objects = results.map { r -> String in
+            var fields = [("name", string(r.name)), ("median_ms", number(r.medianMs)),
+                          ("min_ms", number(r.minMs)), ("max_ms", number(r.maxMs))]
+            if let v = r.gflops { fields.append(("gflops", number(v))) }
+            if let v = r.peakPct { fields.append(("peak_pct", number(v))) }
+            if let v = r.peakRssMb { fields.append(("peak_rss_mb", number(v))) }
+            fields.append(("runs", String(r.runs)))
+            fields.append(("cpu_ms", number(r.cpuMs)))
+            if let v = r.cpuGflops { fields.append(("cpu_gflops", number(v))) }
+            return "  {" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        }
+        return "[\n" + objects.joined(separator: ",\n") + "\n]"
     }
 }

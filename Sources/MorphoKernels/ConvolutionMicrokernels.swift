@@ -4,9 +4,12 @@
 /// so the same loop serves stride 1 and 2, kernel 1 to 3, 2D and 3D.
 ///
 /// The kernels are generic over their register block (`M`, `R`, `V` are value generics with
-/// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 code
-/// (24 zmm accumulators, `vfmadd231ps`, no calls; see `objdump -d` in the bench notes).
-/// `Convolution` only calls the instances listed in the dispatch switches below.
+/// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 code.
+/// Check after changing them: `llvm-objdump -d .build/release/MorphoKernels.build/
+/// ConvolutionMicrokernels.swift.o` shows the tap loop of `SpatialTile<8, 3>` as 1 offset
+/// load, 3 `vmovups` zmm loads, 8 `vbroadcastss`, 24 `vfmadd231ps` on zmm accumulators, no
+/// calls and no stack traffic; `WeightGradientTile<1, 8>` as `vfmadd231ps` with `{1to16}`
+/// broadcast memory operands. `Convolution` only calls the instances in the switches below.
 typealias ConvVector = SIMD16<Float>
 
 @inline(__always)
@@ -19,7 +22,11 @@ func storeVector(_ v: ConvVector, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: ConvVector.self)
 }
 
-/// Arguments of one `SpatialTile` call.
+/// Arguments of one `SpatialTile` call. The R position vectors are consecutive in a grid of
+/// rows of `vectorsPerRow` vectors, starting at (`row`, `vector`): vector (ql, v) reads the
+/// slab at `source + ql·sourceRowStride + 16·v` (+ tap offset) and writes channel m at
+/// `output + ql·outputRowStride + 16·v + m·outputStride`. Plain scalars, so setting up a call
+/// costs a few register moves.
 struct SpatialTileArguments {
     /// Reduction length: source channels × taps.
     var taps: Int
@@ -29,15 +36,19 @@ struct SpatialTileArguments {
     var weights: UnsafePointer<Float>
     /// M values added to every output of the block (the bias, or zeros).
     var bias: UnsafePointer<Float>
-    /// Slab address (tap offset 0) of each of the R position vectors.
-    var source: InlineArray<8, UnsafePointer<Float>>
-    /// Where each position vector's channel 0 goes; channel m is `m · outputStride` further.
-    var output: InlineArray<8, UnsafeMutablePointer<Float>>
+    var source: UnsafePointer<Float>
+    var sourceRowStride: Int
+    var output: UnsafeMutablePointer<Float>
+    var outputRowStride: Int
+    /// Between output channels.
     var outputStride: Int
+    var vectorsPerRow: Int
+    var row: Int
+    var vector: Int
 }
 
 /// Output channels `M` × `R` vectors of 16 consecutive output positions:
-/// `out[m][r] = bias[m] + Σ_t w[t][m] · slab[source[r] + offset[t] ..< +16]` — weights
+/// `out[m][r] = bias[m] + Σ_t w[t][m] · slab[source(r) + offset[t] ..< +16]` — weights
 /// broadcast, positions vectorised. Per tap: R unaligned loads, M broadcasts, M·R FMAs.
 /// The forward pass and every phase of the data gradient run here.
 struct SpatialTile<let M: Int, let R: Int> {
@@ -48,8 +59,13 @@ struct SpatialTile<let M: Int, let R: Int> {
             let b = ConvVector(repeating: a.bias[m])
             for r in 0..<R { acc[m][r] = b }
         }
-        var source = InlineArray<R, UnsafePointer<Float>>(repeating: a.source[0])
-        for r in 0..<R { source[r] = a.source[r] }
+        var source = InlineArray<R, UnsafePointer<Float>>(repeating: a.source)
+        var (row, vector) = (a.row, a.vector)
+        for r in 0..<R {
+            source[r] = a.source + row * a.sourceRowStride + 16 * vector
+            vector += 1
+            if vector == a.vectorsPerRow { vector = 0; row += 1 }
+        }
         var w = a.weights
         for t in 0..<a.taps {
             let o = a.offsets[t]
@@ -61,10 +77,17 @@ struct SpatialTile<let M: Int, let R: Int> {
             }
             w += M
         }
+        var output = InlineArray<R, UnsafeMutablePointer<Float>>(repeating: a.output)
+        (row, vector) = (a.row, a.vector)
+        for r in 0..<R {
+            output[r] = a.output + row * a.outputRowStride + 16 * vector
+            vector += 1
+            if vector == a.vectorsPerRow { vector = 0; row += 1 }
+        }
         // Channel-outer store order: with position-outer, LLVM keeps a stack copy of the
         // accumulators and writes it back on every tap (24 extra stores per 24 FMAs).
         for m in 0..<M {
-            for r in 0..<R { storeVector(acc[m][r], a.output[r] + m * a.outputStride) }
+            for r in 0..<R { storeVector(acc[m][r], output[r] + m * a.outputStride) }
         }
     }
 }
@@ -116,10 +139,12 @@ struct WeightGradientTile<let V: Int, let R: Int> {
 }
 
 enum ConvolutionMicrokernel {
-    /// Widest position block `R` (in vectors) for `m` output channels, keeping M·R ≤ 24.
+    /// Widest position block `R` (in vectors) for `m` output channels: M·R accumulators plus R
+    /// loaded vectors plus one broadcast must fit the 32 zmm registers (M·R ≤ 24).
     static func spatialBlock(channels m: Int) -> Int {
         switch m {
-        case 1, 2, 3: return 8
+        case 1, 2: return 8
+        case 3: return 7
         case 4: return 6
         case 5, 6: return 4
         default: return 3
@@ -169,7 +194,6 @@ enum ConvolutionMicrokernel {
             case 5: SpatialTile<3, 5>.run(a)
             case 6: SpatialTile<3, 6>.run(a)
             case 7: SpatialTile<3, 7>.run(a)
-            case 8: SpatialTile<3, 8>.run(a)
             default: preconditionFailure("SpatialTile: no kernel for M=\(m) R=\(r)")
             }
         case 4:

@@ -70,12 +70,15 @@ public struct GlobalNCC: Sendable {
 ///   running sums (`MorphoKernels.boxSum`), so the cost does not depend on the window.
 /// - Reduction: mean over every voxel of every item and channel.
 /// - Degenerate inputs: where either window is constant, cross = var = 0 and cc = 0/eps = 0
-///   (no NaN); the gradient there is finite too.
+///   (no NaN); the gradient there is finite too. Near the border the zero padding makes the
+///   windows of a constant image non-constant, exactly as in the seed.
 /// - Backward (hand-written, fused): with a = ∂cc/∂cross, b = ∂cc/∂var_I, c = ∂cc/∂var_J, the
 ///   gradient is `box(a_I) + 2I·box(b) + J·box(a)` for I, where
 ///   `a_I = −(a·S_J + 2b·S_I)/n` (and symmetrically for J); the box sum is self-adjoint.
-///   The per-voxel coefficient maps are computed in the forward pass when a gradient is wanted,
-///   so the backward is three box sums per differentiated input and one combining pass.
+///   The per-voxel coefficient maps are computed in the forward pass when a gradient is wanted
+///   (overwriting the box sums they come from), so the backward is box(a) once, then two box
+///   sums and one combining pass per differentiated input. Buffers are one volume
+///   each, so large volumes reuse the allocator's free blocks instead of fresh pages.
 public struct LocalNCC: Sendable {
     public var window: Int
     public var eps: Float
@@ -89,36 +92,38 @@ public struct LocalNCC: Sendable {
     public func callAsFunction(_ i: Tensor, _ j: Tensor) -> Tensor {
         i.preconditionImage("LocalNCC")
         precondition(i.shape == j.shape, "LocalNCC: \(i.shape) and \(j.shape) differ")
-        let planes = i.shape[0] * i.shape[1], s = i.spatialCount
+        let planes = i.shape[0] * i.shape[1]
         let extent = SpatialExtent(i.spatialShape)
         let n = Float(Foundation.pow(Double(window), Double(i.spatialRank)))
         let invN = 1 / n, eps = self.eps, window = self.window
-        let total = planes * s
+        let total = i.count
         let wantI = GradientMode.isEnabled && i.requiresGrad, wantJ = GradientMode.isEnabled && j.requiresGrad
-
-        // Box sums of I, J, I², J², IJ: [5, planes, spatial].
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 5 * total)
-        defer { sums.deallocate() }
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: 3 * total)
-        let pi = i.storage.pointer, pj = j.storage.pointer
-        Parallel.forRanges(total) { r in
-            for v in r {
-                let a = pi[v], b = pj[v]
-                products[v] = a * a
-                products[total + v] = b * b
-                products[2 * total + v] = a * b
-            }
+        func box(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+            boxSum(src, into: dst, planes: planes, extent: extent, window: window)
         }
-        boxSum(pi, into: sums, planes: planes, extent: extent, window: window)
-        boxSum(pj, into: sums + total, planes: planes, extent: extent, window: window)
-        boxSum(products, into: sums + 2 * total, planes: 3 * planes, extent: extent, window: window)
-        products.deallocate()
 
-        // cc per voxel, summed; the coefficient maps [a_I, b, a, a_J, c] (those needed) alongside.
-        let sI = sums, sJ = sums + total, sII = sums + 2 * total, sJJ = sums + 3 * total, sIJ = sums + 4 * total
-        // Maps of an input that needs no gradient are left unwritten and never read.
-        let coefficients = wantI || wantJ ? Tensor(shape: [5, total]) { _ in } : nil
-        let coef = coefficients?.storage.pointer
+        // Box sums S_I, S_J, S_II, S_JJ, S_IJ, one buffer each; the products go through one scratch.
+        let maps = (0..<5).map { _ in TensorStorage(uninitializedCount: total) }
+        let pi = i.storage.pointer, pj = j.storage.pointer
+        box(pi, maps[0].pointer)
+        box(pj, maps[1].pointer)
+        let scratch = TensorStorage(uninitializedCount: total)
+        let t = scratch.pointer
+        for (k, product) in [(2, 0), (3, 1), (4, 2)] {
+            Parallel.forRanges(total) { r in
+                switch product {
+                case 0: for v in r { t[v] = pi[v] * pi[v] }
+                case 1: for v in r { t[v] = pj[v] * pj[v] }
+                default: for v in r { t[v] = pi[v] * pj[v] }
+                }
+            }
+            box(t, maps[k].pointer)
+        }
+
+        // cc per voxel, summed. With a gradient wanted, the same pass overwrites the sums with the
+        // coefficient maps: S_I → a_I, S_J → a_J, S_II → b, S_JJ → c, S_IJ → a.
+        let sI = maps[0].pointer, sJ = maps[1].pointer, sII = maps[2].pointer, sJJ = maps[3].pointer, sIJ = maps[4].pointer
+        let keep = wantI || wantJ
         let ccSum = blockSums(items: 1, spatial: total, width: 1, block: 8192) { _, range, acc in
             var partial = Lanes()
             var v = range.lowerBound
@@ -129,57 +134,53 @@ public struct LocalNCC: Sendable {
                     if full { store(x, p + v) } else { store(x, p + v, count: count) }
                 }
                 let si = get(sI), sj = get(sJ)
-                let cross = get(sIJ) - si * sj * invN
                 let varI = get(sII) - si * si * invN
                 let varJ = get(sJJ) - sj * sj * invN
+                let cross = get(sIJ) - si * sj * invN
                 let den = varI * varJ + eps
                 let ratio = cross / den
                 let cc = cross * ratio
                 partial += cc   // padding lanes hold zeros: cross = 0, cc = 0
-                if let coef {
+                if keep {
                     let a = 2 * ratio                 // ∂cc/∂cross
                     let b = -cc * varJ / den          // ∂cc/∂var_I
                     let c = -cc * varI / den          // ∂cc/∂var_J
-                    if wantI {
-                        put(-(a * sj + 2 * b * si) * invN, coef)
-                        put(b, coef + total)
-                    }
-                    put(a, coef + 2 * total)
-                    if wantJ {
-                        put(-(a * si + 2 * c * sj) * invN, coef + 3 * total)
-                        put(c, coef + 4 * total)
-                    }
+                    put(-(a * sj + 2 * b * si) * invN, sI)
+                    put(-(a * si + 2 * c * sj) * invN, sJ)
+                    put(b, sII)
+                    put(c, sJJ)
+                    put(a, sIJ)
                 }
                 v += 16
             }
             acc[0] = laneSum(partial)
         }[0]
         let value = Tensor(scalar: Float(1 - ccSum / Double(total)))
-        guard let coefficients else { return value }
+        guard keep else { return value }
+        // Only the maps the backward reads stay alive: [a_I, a_J, b, c, a] of the wanted inputs.
+        let linear = [wantI ? maps[0] : nil, wantJ ? maps[1] : nil]
+        let square = [wantI ? maps[2] : nil, wantJ ? maps[3] : nil]
+        let shared = maps[4]
 
         return Tensor.record(value, inputs: [i, j]) { g in
             let scale = -g.item / Float(total)
-            let coef = coefficients.storage.pointer
-            // box(a) is shared; box(a_I), box(b) for I and box(a_J), box(c) for J.
-            let boxed = UnsafeMutablePointer<Float>.allocate(capacity: 5 * total)
-            defer { boxed.deallocate() }
-            if wantI { boxSum(coef, into: boxed, planes: 2 * planes, extent: extent, window: window) }
-            if wantJ { boxSum(coef + 2 * total, into: boxed + 2 * total, planes: 3 * planes, extent: extent, window: window) }
-            if !wantJ { boxSum(coef + 2 * total, into: boxed + 2 * total, planes: planes, extent: extent, window: window) }
-            let pi = i.storage.pointer, pj = j.storage.pointer
-            func gradient(_ own: UnsafeMutablePointer<Float>, _ other: UnsafeMutablePointer<Float>,
-                          linear: UnsafeMutablePointer<Float>, square: UnsafeMutablePointer<Float>) -> Tensor {
-                let a = boxed + 2 * total
-                return Tensor(shape: i.shape) { out in
-                    Parallel.forRanges(total) { r in
-                        for v in r {
-                            out[v] = scale * (linear[v] + 2 * own[v] * square[v] + other[v] * a[v])
-                        }
-                    }
+            let boxedA = TensorStorage(uninitializedCount: total), boxedSquare = TensorStorage(uninitializedCount: total)
+            box(shared.pointer, boxedA.pointer)
+            let images = [i, j]
+            // d/dX = scale · (box(a_X) + 2X·box(b_X) + Y·box(a)), with (X, Y) = (I, J) or (J, I).
+            func gradient(_ k: Int) -> Tensor? {
+                guard let lin = linear[k], let sq = square[k] else { return nil }
+                let out = TensorStorage(uninitializedCount: total)
+                box(lin.pointer, out.pointer)
+                box(sq.pointer, boxedSquare.pointer)
+                let o = out.pointer, x = images[k].storage.pointer, y = images[1 - k].storage.pointer
+                let ba = boxedA.pointer, bs = boxedSquare.pointer
+                Parallel.forRanges(total) { r in
+                    for v in r { o[v] = scale * (o[v] + 2 * x[v] * bs[v] + y[v] * ba[v]) }
                 }
+                return Tensor(shape: images[k].shape, storage: out)
             }
-            return [wantI ? gradient(pi, pj, linear: boxed, square: boxed + total) : nil,
-                    wantJ ? gradient(pj, pi, linear: boxed + 3 * total, square: boxed + 4 * total) : nil]
+            return [gradient(0), gradient(1)]
         }
     }
 }

@@ -82,7 +82,20 @@ public struct AlphaSchedule: Sendable, CustomStringConvertible {
     }
 
     /// The paper's schedule: rebalance, α0 = Δ = 0.01.
-    public static let paperDefault = AlphaSchedule(kind: .rebalance, alpha0: 0.01, delta: 0.01)
+    public static let paperDefault = AlphaSchedule.rebalance(alpha0: 0.01, delta: 0.01)
+
+    /// (1, α) at every epoch.
+    public static func constant(alpha: Double) -> AlphaSchedule { AlphaSchedule(kind: .constant, alpha0: alpha) }
+
+    /// (1, α0 + e·Δ), α capped at `cap` if given.
+    public static func increase(alpha0: Double, delta: Double, cap: Double? = nil) -> AlphaSchedule {
+        AlphaSchedule(kind: .increase, alpha0: alpha0, delta: delta, cap: cap)
+    }
+
+    /// (max(floor, 1 − α_e), α_e) with α_e = α0 + e·Δ, capped at `cap` if given.
+    public static func rebalance(alpha0: Double, delta: Double, floor: Double = 0.1, cap: Double? = nil) -> AlphaSchedule {
+        AlphaSchedule(kind: .rebalance, alpha0: alpha0, delta: delta, floor: floor, cap: cap)
+    }
 
     /// α at `epoch` (0-based): α0 for constant, α0 + e·Δ (min cap) otherwise.
     public func alpha(epoch: Int) -> Double { boundaryWeight.weight(epoch: epoch) }

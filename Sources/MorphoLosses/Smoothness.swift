@@ -55,16 +55,26 @@ public struct GradientSmoothnessLoss: Sendable {
             let pairs = planes * (dims[a] - 1) * dims.enumerated().filter { $0.offset != a }.map(\.element).reduce(1, *)
             return pairs > 0 ? Float(1 / (Double(nd) * Double(pairs))) : 0
         }
-        let rows = planes * d * h, hw = h * w
+        let rows = planes * d * h
         let x = flow.storage.pointer
         let sums = blockSums(items: 1, spatial: rows, width: 3, block: max(1, 16384 / w)) { _, range, acc in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: w + 2)
+            defer { padded.deallocate() }
             var sd = Lanes(), sh = Lanes(), sw = Lanes()
             for r in range {
                 let row = x + r * w
-                let z = (r / h) % d, y = r % h
-                if w > 1 { sw += penaltySum(row + 1, row, w - 1, l1: l1) }
-                if y + 1 < h { sh += penaltySum(row + w, row, w, l1: l1) }
-                if z + 1 < d { sd += penaltySum(row + hw, row, w, l1: l1) }
+                let (next, _) = neighbours(row, r: r, d: d, h: h, w: w, padded: padded)
+                // A missing neighbour is the row itself: its differences are 0 and add nothing.
+                var v = 0
+                while v < w {
+                    let n = min(16, w - v), full = n == 16
+                    @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                    let c = get(row)
+                    sd += phi(get(next.d) - c, l1: l1)
+                    sh += phi(get(next.h) - c, l1: l1)
+                    sw += phi(get(padded + 2) - c, l1: l1)
+                    v += 16
+                }
             }
             acc[0] = laneSum(sd); acc[1] = laneSum(sh); acc[2] = laneSum(sw)
         }
@@ -77,17 +87,21 @@ public struct GradientSmoothnessLoss: Sendable {
             let grad = Tensor(shape: flow.shape) { out in
                 let x = flow.storage.pointer
                 Parallel.forRanges(rows, grain: max(1, 16384 / w)) { range in
+                    let padded = UnsafeMutablePointer<Float>.allocate(capacity: w + 2)
+                    defer { padded.deallocate() }
                     for r in range {
                         let row = x + r * w, o = out + r * w
-                        let z = (r / h) % d, y = r % h
-                        o.initialize(repeating: 0, count: w)
-                        if z > 0 { penaltyDerivative(o, row, row - hw, w, scale: wd, l1: l1) }
-                        if z + 1 < d { penaltyDerivative(o, row + hw, row, w, scale: -wd, l1: l1) }
-                        if y > 0 { penaltyDerivative(o, row, row - w, w, scale: wh, l1: l1) }
-                        if y + 1 < h { penaltyDerivative(o, row + w, row, w, scale: -wh, l1: l1) }
-                        if w > 1 {
-                            penaltyDerivative(o, row + 1, row, w - 1, scale: -ww, l1: l1)
-                            penaltyDerivative(o + 1, row + 1, row, w - 1, scale: ww, l1: l1)
+                        let (next, previous) = neighbours(row, r: r, d: d, h: h, w: w, padded: padded)
+                        var v = 0
+                        while v < w {
+                            let n = min(16, w - v), full = n == 16
+                            @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                            let c = get(row)
+                            var gv = wd * (dphi(c - get(previous.d), l1: l1) - dphi(get(next.d) - c, l1: l1))
+                            gv = gv.addingProduct(wh, dphi(c - get(previous.h), l1: l1) - dphi(get(next.h) - c, l1: l1))
+                            gv = gv.addingProduct(ww, dphi(c - get(padded), l1: l1) - dphi(get(padded + 2) - c, l1: l1))
+                            if full { store(gv, o + v) } else { store(gv, o + v, count: n) }
+                            v += 16
                         }
                     }
                 }
@@ -97,39 +111,30 @@ public struct GradientSmoothnessLoss: Sendable {
     }
 }
 
-/// Σ_x φ(a[x] − b[x]) over `count` elements, as lanes (φ = |·| or (·)²).
+/// The rows after and before `row` (row index `r` of `[planes, D, H]` rows of `w` voxels) along
+/// D and H — the row itself where there is none, so the difference is 0 — and the row copied
+/// into `padded` with its edge voxels repeated (`padded[x + 1] = row[x]`), so that `padded` and
+/// `padded + 2` are its W neighbours with zero differences at the two ends.
 @inline(__always)
-private func penaltySum(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, l1: Bool) -> Lanes {
-    var acc = Lanes()
-    var i = 0
-    while i < count {
-        let n = min(16, count - i)
-        let diff = n == 16 ? load(a + i) - load(b + i) : load(a + i, count: n) - load(b + i, count: n)
-        if l1 { acc += diff.replacing(with: -diff, where: diff .< 0) } else { acc = acc.addingProduct(diff, diff) }
-        i += 16
-    }
-    return acc
+private func neighbours(
+    _ row: UnsafeMutablePointer<Float>, r: Int, d: Int, h: Int, w: Int, padded: UnsafeMutablePointer<Float>
+) -> (next: (d: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>), previous: (d: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>)) {
+    let z = (r / h) % d, y = r % h, hw = h * w
+    padded[0] = row[0]
+    (padded + 1).update(from: row, count: w)
+    padded[w + 1] = row[w - 1]
+    return ((z + 1 < d ? row + hw : row, y + 1 < h ? row + w : row),
+            (z > 0 ? row - hw : row, y > 0 ? row - w : row))
 }
 
-/// out[x] += scale · φ'(a[x] − b[x]) over `count` elements, φ' = sign (l1, 0 at 0) or the
-/// difference itself (l2; the factor 2 is in `scale`).
-@inline(__always)
-private func penaltyDerivative(
-    _ out: UnsafeMutablePointer<Float>, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int,
-    scale: Float, l1: Bool
-) {
-    var i = 0
-    while i < count {
-        let n = min(16, count - i)
-        let diff = n == 16 ? load(a + i) - load(b + i) : load(a + i, count: n) - load(b + i, count: n)
-        let dphi = l1 ? Lanes().replacing(with: 1, where: diff .> 0).replacing(with: -1, where: diff .< 0) : diff
-        if n == 16 {
-            store(load(out + i).addingProduct(scale, dphi), out + i)
-        } else {
-            store(load(out + i, count: n).addingProduct(scale, dphi), out + i, count: n)
-        }
-        i += 16
-    }
+/// φ(d): |d| (l1) or d² (l2), per lane.
+@inline(__always) private func phi(_ d: Lanes, l1: Bool) -> Lanes {
+    l1 ? d.replacing(with: -d, where: d .< 0) : d * d
+}
+
+/// φ'(d) up to the constant folded into the weights: sign(d) (0 at 0) for l1, d for l2.
+@inline(__always) private func dphi(_ d: Lanes, l1: Bool) -> Lanes {
+    l1 ? Lanes().replacing(with: 1, where: d .> 0).replacing(with: -1, where: d .< 0) : d
 }
 
 extension Tensor {

@@ -66,19 +66,18 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
                         let xk = logit(k)
                         let e = vexp(xk - m)
                         total += e
-                        store(e, out + base + k * s + j, count: count)
+                        if full { store(e, out + base + k * s + j) } else { store(e, out + base + k * s + j, count: count) }
                         let isK = t .== Float(k)
                         xt.replace(with: xk, where: isK)
                         wtLanes.replace(with: wt[k], where: isK)
                     }
                     let inv = 1 / total
-                    let valid = laneMask(count: count)
                     for k in 0..<c {
                         let p = (full ? load(out + base + k * s + j) : load(out + base + k * s + j, count: count)) * inv
                         if full { store(p, out + base + k * s + j) } else { store(p, out + base + k * s + j, count: count) }
                         let isK = t .== Float(k)
                         v[k] += p.replacing(with: 0, where: .!isK)
-                        v[c + k] += p.replacing(with: 0, where: .!valid)
+                        v[c + k] += full ? p : p.replacing(with: 0, where: .!laneMask(count: count))
                         v[2 * c + k] += Lanes(repeating: 1).replacing(with: 0, where: .!isK)
                     }
                     let ce = vlog(total) + m - xt

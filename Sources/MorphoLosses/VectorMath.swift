@@ -46,17 +46,15 @@ private let magicBits: Int32 = 0x4B40_0000        // its bit pattern
 @inline(__always) func vexp(_ x: Lanes) -> Lanes {
     let hi: Float = 88.72283, lo: Float = -87.33654
     let xc = x.replacing(with: hi, where: x .> hi).replacing(with: lo, where: x .< lo)
-    let shifted = xc * 1.442695040888963 + magic       // round(x / ln 2) in the low bits
+    let shifted = Lanes(repeating: magic).addingProduct(xc, Lanes(repeating: 1.442695040888963))  // round(x / ln 2) in the low bits
     let n = shifted - magic
-    var r = xc - n * 0.693359375
-    r = r + n * 2.12194440e-4
-    var y = Lanes(repeating: 1.9875691500e-4)
-    y = y * r + 1.3981999507e-3
-    y = y * r + 8.3334519073e-3
-    y = y * r + 4.1665795894e-2
-    y = y * r + 1.6666665459e-1
-    y = y * r + 5.0000001201e-1
-    y = y * (r * r) + r + 1
+    let r = xc.addingProduct(n, Lanes(repeating: -0.693359375)).addingProduct(n, Lanes(repeating: 2.12194440e-4))
+    var y = Lanes(repeating: 1.3981999507e-3).addingProduct(r, Lanes(repeating: 1.9875691500e-4))
+    y = Lanes(repeating: 8.3334519073e-3).addingProduct(y, r)
+    y = Lanes(repeating: 4.1665795894e-2).addingProduct(y, r)
+    y = Lanes(repeating: 1.6666665459e-1).addingProduct(y, r)
+    y = Lanes(repeating: 5.0000001201e-1).addingProduct(y, r)
+    y = (r + 1).addingProduct(y, r * r)
     let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- magicBits &+ 127) &<< 23
     var result = y * unsafeBitCast(exponent, to: Lanes.self)
     result.replace(with: 0, where: x .< lo)
@@ -72,23 +70,22 @@ private let magicBits: Int32 = 0x4B40_0000        // its bit pattern
     // x = m · 2^e with the mantissa m in [0.5, 1).
     var e = unsafeBitCast(((bits &>> 23) &- 126) &+ magicBits, to: Lanes.self) - magic
     var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: Lanes.self)
-    let small = m .< 0.707106781186547524
-    e.replace(with: e - 1, where: small)
-    m = m.replacing(with: m + m, where: small) - 1
+    let small = m .< Lanes(repeating: 0.707106781186547524)
+    e = e - Lanes(repeating: 1).replacing(with: 0, where: .!small)
+    m = m + m.replacing(with: 0, where: .!small) - 1
     let z = m * m
-    var y = Lanes(repeating: 7.0376836292e-2)
-    y = y * m - 1.1514610310e-1
-    y = y * m + 1.1676998740e-1
-    y = y * m - 1.2420140846e-1
-    y = y * m + 1.4249322787e-1
-    y = y * m - 1.6668057665e-1
-    y = y * m + 2.0000714765e-1
-    y = y * m - 2.4999993993e-1
-    y = y * m + 3.3333331174e-1
+    var y = Lanes(repeating: -1.1514610310e-1).addingProduct(m, Lanes(repeating: 7.0376836292e-2))
+    y = Lanes(repeating: 1.1676998740e-1).addingProduct(y, m)
+    y = Lanes(repeating: -1.2420140846e-1).addingProduct(y, m)
+    y = Lanes(repeating: 1.4249322787e-1).addingProduct(y, m)
+    y = Lanes(repeating: -1.6668057665e-1).addingProduct(y, m)
+    y = Lanes(repeating: 2.0000714765e-1).addingProduct(y, m)
+    y = Lanes(repeating: -2.4999993993e-1).addingProduct(y, m)
+    y = Lanes(repeating: 3.3333331174e-1).addingProduct(y, m)
     y = y * m * z
-    y = y + e * -2.12194440e-4
-    y = y - z * 0.5
-    return m + y + e * 0.693359375
+    y = y.addingProduct(e, Lanes(repeating: -2.12194440e-4))
+    y = y.addingProduct(z, Lanes(repeating: -0.5))
+    return (m + y).addingProduct(e, Lanes(repeating: 0.693359375))
 }
 
 /// Σ of the lanes in Double.

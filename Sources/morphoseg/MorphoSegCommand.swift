@@ -16,5 +16,6 @@ struct MorphoSegCommand: ParsableCommand {
             Segment.self,
             Evaluate.self,
             Demo.self,
+            Register.self,
         ])
 }

@@ -80,8 +80,9 @@ struct Train: ParsableCommand {
             config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter,
             progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         guard parallel.isRoot else { return }
-        print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
-            + "best \(runConfig.model.kind == .segmentation ? "mean Dice" : "score") \(String(format: "%.4f", summary.bestScore)) "
-            + "at epoch \(summary.bestEpoch); outputs in \(dir)/")
+        let best = summary.bestScore.isFinite
+            ? "best validation score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch)"
+            : "no validation score yet"
+        print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); \(best); outputs in \(dir)/")
     }
 }

@@ -73,32 +73,4 @@ final class BoxFilterTests: XCTestCase {
                        withThreads(2) { box(x, planes: 3, extent: extent, window: 9) })
     }
 
-    func testBoxSumTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 15)
-        for n in [128, 256] {
-            let extent = SpatialExtent(d: n, h: n, w: n)
-            let x = rng.floats(extent.count)
-            var out = [Float](repeating: 0, count: extent.count)
-            let ms = x.withUnsafeBufferPointer { s in
-                out.withUnsafeMutableBufferPointer { o in
-                    timeKernel { boxSum(s.baseAddress!, into: o.baseAddress!, planes: 1, extent: extent, window: 9) }
-                }
-            }
-            report("boxSum window 9 \(n)^3", ms)
-        }
-        // Local NCC's box-filter budget: 5 box-filtered volumes forward (I, J, I², J², IJ) and
-        // 3 backward, at 128³.
-        let extent = SpatialExtent(d: 128, h: 128, w: 128)
-        let x = rng.floats(extent.count)
-        var out = [Float](repeating: 0, count: extent.count)
-        let m = x.withUnsafeBufferPointer { s in
-            out.withUnsafeMutableBufferPointer { o in
-                timeKernel {
-                    for _ in 0..<8 { boxSum(s.baseAddress!, into: o.baseAddress!, planes: 1, extent: extent, window: 9) }
-                }
-            }
-        }
-        report("8 x boxSum window 9 128^3 (LCC forward + backward)", m)
-    }
 }

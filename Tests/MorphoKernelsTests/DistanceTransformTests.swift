@@ -115,30 +115,4 @@ final class DistanceTransformTests: XCTestCase {
         for i in mask.indices where mask[i] { XCTAssertGreaterThanOrEqual(d[i], 1) }
     }
 
-    func testSignedDistanceTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        for n in [128, 256] {
-            // bench_torch.py's case_edt mask: a sphere of radius 0.3·n with a bumpy surface.
-            var mask = [Bool](repeating: false, count: n * n * n)
-            for z in 0..<n { for y in 0..<n { for x in 0..<n {
-                let gz = Float(z) / Float(n) - 0.5, gy = Float(y) / Float(n) - 0.5, gx = Float(x) / Float(n) - 0.5
-                let bump = 0.05 * sin(12 * gz) * cos(9 * gy)
-                mask[(z * n + y) * n + x] = (gz * gz + gy * gy + gx * gx).squareRoot() + bump < 0.3
-            } } }
-            timeSignedDistance(mask, n: n, what: "bumpy sphere")
-        }
-        // Worst case for the tile skipping: salt-and-pepper noise, every line has both values.
-        var rng = SeededGenerator(seed: 9)
-        timeSignedDistance((0..<(128 * 128 * 128)).map { _ in Bool.random(using: &rng) }, n: 128, what: "random 50%")
-    }
-
-    private func timeSignedDistance(_ mask: [Bool], n: Int, what: String) {
-        var out = [Float](repeating: 0, count: mask.count)
-        let m = mask.withUnsafeBufferPointer { m in
-            out.withUnsafeMutableBufferPointer { o in
-                timeKernel(runs: 5) { signedDistance(mask: m, shape: [n, n, n], into: o) }
-            }
-        }
-        report("signedDistance \(what) \(n)^3", m)
-    }
 }

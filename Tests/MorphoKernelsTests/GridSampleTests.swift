@@ -169,63 +169,7 @@ final class GridSampleTests: XCTestCase {
         XCTAssertEqual(warp(src, flow, batch: 1, channels: 1, extent: extent), [0, 0, 0, 0])
     }
 
-    func testWarpTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 25)
-        let n = 128
-        let extent = SpatialExtent(d: n, h: n, w: n)
-        let src = rng.floats(extent.count, in: 0...1)
-        // A smooth displacement of a few voxels, like a registration field.
-        var flow = [Float](repeating: 0, count: 3 * extent.count)
-        for a in 0..<3 { for p in 0..<extent.count {
-            let z = Float(p / (n * n)), y = Float((p / n) % n), x = Float(p % n)
-            flow[a * extent.count + p] = 3 * sin(0.05 * (x + 2 * y) + Float(a)) * cos(0.04 * z)
-        } }
-        let cot = rng.floats(extent.count)
-        var out = [Float](repeating: 0, count: extent.count)
-        var gs = out, gf = flow
-        src.withUnsafeBufferPointer { s in flow.withUnsafeBufferPointer { f in cot.withUnsafeBufferPointer { c in
-            out.withUnsafeMutableBufferPointer { o in gs.withUnsafeMutableBufferPointer { a in gf.withUnsafeMutableBufferPointer { b in
-                let fwd = timeKernel {
-                    warpLinear(src: s.baseAddress!, flow: f.baseAddress!, into: o.baseAddress!, batch: 1, channels: 1, extent: extent)
-                }
-                let bwd = timeKernel {
-                    warpLinearBackward(src: s.baseAddress!, flow: f.baseAddress!, cotangent: c.baseAddress!,
-                                       srcGrad: a.baseAddress!, flowGrad: b.baseAddress!, batch: 1, channels: 1, extent: extent)
-                }
-                let srcOnly = timeKernel {
-                    warpLinearBackward(src: s.baseAddress!, flow: f.baseAddress!, cotangent: c.baseAddress!,
-                                       srcGrad: a.baseAddress!, flowGrad: nil, batch: 1, channels: 1, extent: extent)
-                }
-                let flowOnly = timeKernel {
-                    warpLinearBackward(src: s.baseAddress!, flow: f.baseAddress!, cotangent: c.baseAddress!,
-                                       srcGrad: nil, flowGrad: b.baseAddress!, batch: 1, channels: 1, extent: extent)
-                }
-                report("warpLinear backward src only 1x1x\(n)^3", srcOnly)
-                report("warpLinear backward flow only 1x1x\(n)^3", flowOnly)
-                report("warpLinear forward 1x1x\(n)^3", fwd)
-                report("warpLinear backward (src+flow) 1x1x\(n)^3", bwd)
-            } } }
-        } } }
-    }
 }
 
 extension GridSampleTests {
-    /// Memory-bandwidth reference for the warp timings: reading flow (3 volumes) and src and
-    /// writing one volume, as the forward must, with a plain SIMD sum.
-    func testWarpStreamingBaselineTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        let n = 128 * 128 * 128
-        let a = [Float](repeating: 1, count: 4 * n)
-        var out = [Float](repeating: 0, count: n)
-        a.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
-            let src = s.baseAddress!, dst = o.baseAddress!
-            let m = timeKernel {
-                Parallel.forRanges(n) { r in
-                    for i in r { dst[i] = src[i] + src[n + i] + src[2 * n + i] + src[3 * n + i] }
-                }
-            }
-            report("streaming 4 reads + 1 write of 128^3", m)
-        } }
-    }
 }

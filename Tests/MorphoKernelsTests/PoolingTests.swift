@@ -103,27 +103,4 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(out.max.argmax[0], 1)
     }
 
-    func testPoolingTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 44)
-        let extent = SpatialExtent(d: 128, h: 128, w: 128)
-        let planes = 4
-        let x = rng.floats(planes * extent.count)
-        let out = planes * pooledExtent(extent, kernel: 2, stride: 2).count
-        var y = [Float](repeating: 0, count: out), am = [Int32](repeating: 0, count: out)
-        var back = x
-        x.withUnsafeBufferPointer { s in y.withUnsafeMutableBufferPointer { d in am.withUnsafeMutableBufferPointer { a in
-            back.withUnsafeMutableBufferPointer { b in
-                report("maxPool k2 s2 4x128^3", timeKernel {
-                    maxPool(s.baseAddress!, into: d.baseAddress!, argmax: a.baseAddress!, planes: planes, extent: extent, kernel: 2, stride: 2)
-                })
-                report("maxPoolBackward k2 s2 4x128^3", timeKernel {
-                    maxPoolBackward(d.baseAddress!, argmax: a.baseAddress!, into: b.baseAddress!, planes: planes, extent: extent, kernel: 2, stride: 2)
-                })
-                report("averagePool k2 s2 4x128^3", timeKernel {
-                    averagePool(s.baseAddress!, into: d.baseAddress!, planes: planes, extent: extent, kernel: 2, stride: 2)
-                })
-            }
-        } } }
-    }
 }

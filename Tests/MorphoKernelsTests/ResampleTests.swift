@@ -97,20 +97,4 @@ final class ResampleTests: XCTestCase {
                        [10, 11, 12, 12, 12, 13, -1])
     }
 
-    func testResampleTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 64)
-        let a = SpatialExtent(d: 160, h: 192, w: 224), b = SpatialExtent(d: 128, h: 128, w: 128)
-        let x = rng.floats(a.count)
-        let m: [Double] = [1.6, 0.05, 0, 4, -0.05, 1.4, 0, 3, 0, 0, 1.2, 2, 0, 0, 0, 1]
-        var out = [Float](repeating: 0, count: b.count)
-        x.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
-            for linear in [true, false] {
-                report("resampleAffine linear=\(linear) 160x192x224 → 128^3", timeKernel {
-                    resampleAffine(s.baseAddress!, extent: a, channels: 1, into: o.baseAddress!, targetExtent: b,
-                                   targetToSource: m, linear: linear)
-                })
-            }
-        } }
-    }
 }

@@ -104,18 +104,4 @@ final class SeparableFilterTests: XCTestCase {
         XCTAssertLessThan(out[0], 3)  // zero padding
     }
 
-    func testSeparableFilterTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 34)
-        let extent = SpatialExtent(d: 128, h: 128, w: 128)
-        let x = rng.floats(extent.count)
-        var out = [Float](repeating: 0, count: extent.count)
-        for (name, kernel) in [("gaussian sigma 1 (7 taps)", SeparableKernel.gaussian(sigma: 1, rank: 3)),
-                               ("sobel", SeparableKernel.sobel(axis: 2, rank: 3))] {
-            let m = x.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
-                timeKernel { separableCorrelate(s.baseAddress!, into: o.baseAddress!, planes: 1, extent: extent, kernel: kernel) }
-            } }
-            report("separableCorrelate \(name) 128^3", m)
-        }
-    }
 }

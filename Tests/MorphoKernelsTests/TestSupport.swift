@@ -50,31 +50,3 @@ func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
     return try body()
 }
 
-/// Median wall time and median process CPU time (ms) of `runs` calls of `body` after one
-/// warm-up. The machine is shared, so the CPU time (all threads) is the steadier figure of the
-/// work done; wall ≈ CPU / threads when the cores are free. Used by the timing tests, which run
-/// only when `MORPHO_TIMINGS=1` so the ordinary suite stays fast.
-func timeKernel(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: Double, minWall: Double) {
-    func cpuNow() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
-    }
-    body()
-    var walls: [Double] = [], cpus: [Double] = []
-    for _ in 0..<runs {
-        let c0 = cpuNow(), t0 = DispatchTime.now().uptimeNanoseconds
-        body()
-        walls.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        cpus.append(cpuNow() - c0)
-    }
-    return (walls.sorted()[runs / 2], cpus.sorted()[runs / 2], walls.min()!)
-}
-
-/// One timing line: `TIMING <what> threads=T: median wall W ms (min M), median cpu C ms`.
-func report(_ what: String, _ m: (wall: Double, cpu: Double, minWall: Double)) {
-    func ms(_ x: Double) -> String { String(format: "%.2f", x) }
-    print("TIMING \(what) threads=\(Parallel.threads): median wall \(ms(m.wall)) ms (min \(ms(m.minWall))), median cpu \(ms(m.cpu)) ms")
-}
-
-var timingsEnabled: Bool { ProcessInfo.processInfo.environment["MORPHO_TIMINGS"] == "1" }

@@ -101,22 +101,4 @@ final class UpsampleTests: XCTestCase {
         XCTAssertEqual(resized(x, planes: 1, from: e, to: e, linear: true), x)
     }
 
-    func testUpsampleTimings() throws {
-        try XCTSkipUnless(timingsEnabled, "set MORPHO_TIMINGS=1 to print kernel timings")
-        var rng = SeededGenerator(seed: 54)
-        let extent = SpatialExtent(d: 64, h: 64, w: 64), planes = 8
-        let x = rng.floats(planes * extent.count)
-        var y = [Float](repeating: 0, count: planes * upsampledExtent(extent).count)
-        var back = x
-        x.withUnsafeBufferPointer { s in y.withUnsafeMutableBufferPointer { d in back.withUnsafeMutableBufferPointer { b in
-            for linear in [true, false] {
-                report("upsample2x linear=\(linear) 8x64^3 → 8x128^3", timeKernel {
-                    upsample2x(s.baseAddress!, extent: extent, into: d.baseAddress!, planes: planes, linear: linear)
-                })
-                report("upsample2xBackward linear=\(linear) 8x128^3 → 8x64^3", timeKernel {
-                    upsample2xBackward(d.baseAddress!, into: b.baseAddress!, extent: extent, planes: planes, linear: linear)
-                })
-            }
-        } } }
-    }
 }

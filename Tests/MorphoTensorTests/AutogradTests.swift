@@ -65,3 +65,26 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(variance, 1, accuracy: 0.05)
     }
 }
+
+final class StoragePoolTests: XCTestCase {
+    func testLargeBuffersAreReusedBySize() {
+        StoragePool.drain()
+        let count = 1 << 20
+        var first: UnsafeMutablePointer<Float>?
+        do {
+            let t = Tensor(shape: [count], repeating: 1)
+            first = t.storage.pointer
+        }
+        XCTAssertEqual(StoragePool.idleByteCount, count * 4, "a freed large buffer waits in the pool")
+        let again = Tensor(shape: [count], repeating: 2)
+        XCTAssertEqual(again.storage.pointer, first, "the next request of the same size gets it back")
+        XCTAssertEqual(again[flat: count - 1], 2)
+        XCTAssertEqual(StoragePool.idleByteCount, 0)
+    }
+
+    func testSmallBuffersBypassThePool() {
+        StoragePool.drain()
+        do { _ = Tensor(shape: [100], repeating: 1) }
+        XCTAssertEqual(StoragePool.idleByteCount, 0)
+    }
+}

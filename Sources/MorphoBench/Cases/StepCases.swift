@@ -51,3 +51,51 @@ extension BenchCase {
         }
     }
 }
+
+extension BenchCase {
+    /// One VoxelMorph training step with the default network (encoder 16, 32, 32, 32; decoder
+    /// 32, 32, 32, 32, 32, 16, 16): warp the moving image, local NCC (window 9) + 0.01 · Grad-l2,
+    /// backward, Adam — `reg2d/vxm/192x160x8/step`, `reg3d/vxm/80x96x80/step`,
+    /// `reg3d/vxm/160x192x224/step`; and `reg3d/vxm/160x192x224/register`, registering one pair
+    /// with the network (forward and warp, no gradients).
+    static var registrationCases: [BenchCase] {
+        [
+            registrationStep(name: "reg2d/vxm/192x160x8/step", shape: [8, 1, 192, 160]),
+            registrationStep(name: "reg3d/vxm/80x96x80/step", shape: [1, 1, 80, 96, 80]),
+            registrationStep(name: "reg3d/vxm/160x192x224/step", shape: [1, 1, 160, 192, 224]),
+            BenchCase(name: "reg3d/vxm/160x192x224/register") {
+                let (net, moving, fixed) = registrationInputs([1, 1, 160, 192, 224])
+                return {
+                    withoutGradients {
+                        let flow = net(moving: moving, fixed: fixed)
+                        _ = warp(moving, flow)
+                    }
+                }
+            },
+        ]
+    }
+
+    static func registrationInputs(_ shape: [Int]) -> (DisplacementNet, Tensor, Tensor) {
+        var rng = RandomGenerator(seed: 2)
+        let net = DisplacementNet(spatialRank: shape.count - 2, rng: &rng)
+        let fixed = Tensor.randomUniform(shape, using: &rng)
+        let moving = Tensor.randomUniform(shape, using: &rng)
+        return (net, moving, fixed)
+    }
+
+    static func registrationStep(name: String, shape: [Int]) -> BenchCase {
+        BenchCase(name: name) {
+            let (net, moving, fixed) = registrationInputs(shape)
+            let optimizer = Adam(net.namedParameters, learningRate: 1e-4)
+            let similarity = LocalNCC(window: 9)
+            let smoothness = GradientSmoothnessLoss(penalty: .l2)
+            return {
+                net.zeroGrad()
+                let flow = net(moving: moving, fixed: fixed)
+                let loss = similarity(warp(moving, flow), fixed) + 0.01 * smoothness(flow)
+                loss.backward()
+                optimizer.step()
+            }
+        }
+    }
+}

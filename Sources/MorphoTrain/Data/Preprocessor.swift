@@ -131,11 +131,27 @@ public struct PreparedImage: Sendable {
 
     /// An array in the network's layout (e.g. class probabilities or labels) back on the file's
     /// grid: padding removed, axes restored, resampled to the raw shape (`linear` for
-    /// probabilities, nearest for labels).
+    /// probabilities, renormalised to sum to 1 over channels; nearest for labels).
     public func restored(_ a: VoxelArray, linear: Bool) -> VoxelArray {
         var out = unpadded(a).permuted(VoxelArray.inversePermutation(order))
-        out = out.resampled(toShape: rawShape, spacing: rawSpacing, linear: linear)
+        if out.shape != rawShape {
+            out = out.resampled(toShape: rawShape, spacing: rawSpacing, linear: linear, fill: Array(repeating: 0, count: out.channels))
+            if linear && out.channels > 1 { out.renormalizeChannels() }
+        }
         out.spacing = rawSpacing
         return out
+    }
+}
+
+extension VoxelArray {
+    /// Divides every voxel's channels by their sum (voxels summing to 0 are left alone).
+    mutating func renormalizeChannels() {
+        let n = spatialCount
+        for i in 0..<n {
+            var total: Float = 0
+            for c in 0..<channels { total += data[c * n + i] }
+            guard total > 0 else { continue }
+            for c in 0..<channels { data[c * n + i] /= total }
+        }
     }
 }

@@ -1,19 +1,14 @@
 import MorphoIO
 import MorphoKernels
+import MorphoTensor
 
 /// Resampling of one volume onto another's grid through both affines (world coordinates, mm):
 /// output voxel `p` of `grid` takes the value of `volume` at voxel `A_volume⁻¹ · A_grid · p`.
 /// This is how a moving image acquired with another field of view, resolution or orientation is
 /// brought onto the fixed image's grid before a registration network sees the pair.
 public enum WorldResampling {
-    public enum Interpolation: String, Sendable {
-        /// Trilinear (bilinear in 2D): intensities.
-        case linear
-        /// Nearest voxel: label maps (values are never mixed).
-        case nearest
-    }
-
-    /// `volume` (all its channels) resampled onto `grid`'s spatial grid and geometry.
+    /// `volume` (all its channels) resampled onto `grid`'s spatial grid and geometry: `.linear`
+    /// (trilinear) for intensities, `.nearest` for label maps (values are never mixed).
     ///
     /// A sample position within half a voxel of the source's outermost voxel centres counts as
     /// inside (the voxel's own extent) and is clamped onto the nearest centre for interpolation;
@@ -22,7 +17,7 @@ public enum WorldResampling {
     /// - Returns: the resampled volume (spacing, affine and header geometry of `grid`, channels of
     ///   `volume`) and how many output voxels fell inside `volume` (0 means no overlap at all).
     public static func resample(
-        _ volume: Volume, onto grid: Volume, interpolation: Interpolation, fill: Float = 0
+        _ volume: Volume, onto grid: Volume, interpolation: SamplingMode, fill: Float = 0
     ) -> (volume: Volume, inside: Int) {
         let map = volume.affine.inverse * grid.affine
         let m = map.matrix
@@ -93,5 +88,26 @@ public enum WorldResampling {
         result.header.intentName = ""
         result.header.datatype = .float32
         return (result, insidePerSlice.reduce(0, +))
+    }
+}
+
+extension Volume {
+    /// This volume on a grid of voxel size `spacing` (mm, NIfTI order x, y, z) covering the same
+    /// box (`VoxelArray.resampled(toSpacing:)`: linear for images, nearest for labels), with the
+    /// affine updated so the result overlays the original in world space: new voxel `i` sits at
+    /// old voxel coordinate `(i + 0.5)·r − 0.5` with `r = n_old / n_new` per axis.
+    public func resampled(toSpacing spacing: SIMD3<Double>, linear: Bool) -> Volume {
+        let array = VoxelArray(self).resampled(toSpacing: [spacing.z, spacing.y, spacing.x], linear: linear)
+        let (d, h, w) = (array.shape[0], array.shape[1], array.shape[2])
+        let ratio = SIMD3(Double(width) / Double(w), Double(height) / Double(h), Double(depth) / Double(d))
+        var scale = Affine.identity.matrix
+        for axis in 0..<3 {
+            scale[axis][axis] = ratio[axis]
+            scale[axis][3] = (ratio[axis] - 1) / 2
+        }
+        let affine = self.affine * Affine(matrix: scale)
+        return Volume(
+            channels: channels, depth: d, height: h, width: w, data: array.data, spacing: affine.voxelSizes,
+            affine: affine)
     }
 }

@@ -34,6 +34,15 @@ public protocol TrainingTask: AnyObject {
     /// Draws the task's picture of the latest validation (e.g. a mid-slice overlay).
     func drawOverlay(to path: String) throws
 
+    /// Scalars worth logging for `epoch` besides the loss terms (segmentation: the boundary
+    /// weight `alpha`). Default: none.
+    func epochScalars(epoch: Int) -> [(name: String, value: Double)]
+
+    /// Extra `__metadata__` entries written into every checkpoint of the run (e.g. a task's own
+    /// config section), read back as `Checkpoint.extraMetadata`. Keys must not collide with the
+    /// checkpoint's own (`format`, `epoch`, `config`, …). Default: none.
+    var checkpointMetadata: [String: String] { get }
+
     /// Data-parallel batches (`mpirun -np N morphoseg train`): the samples at `positions` — sorted
     /// indices into the global batch of `training.batch_size` — of batch `step`. Sample k must be
     /// drawn from a generator of its own, seeded by (`seed`, `step`, k), so that the global batch
@@ -49,6 +58,8 @@ public protocol TrainingTask: AnyObject {
 }
 
 extension TrainingTask {
+    public func epochScalars(epoch: Int) -> [(name: String, value: Double)] { [] }
+    public var checkpointMetadata: [String: String] { [:] }
     public var makeShard: (@Sendable (_ seed: UInt64, _ step: Int, _ positions: [Int]) -> Batch)? { nil }
     public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? { nil }
 }

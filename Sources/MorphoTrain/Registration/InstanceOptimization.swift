@@ -1,0 +1,95 @@
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// Registration of one pair by optimising its displacement field directly — no network — the
+/// way classical tools (ANTs, NiftyReg, deedsBCV-style instance optimisation) work, with the
+/// losses a registration network trains on:
+///
+///     u* = argmin_u  L_sim(F, M∘(id + u)) + λ · Grad_l2(u)
+///
+/// coarse to fine over `levels` resolutions (each level halves the grid of the next, images
+/// downsampled by `resize`, linear over the same extent), `iterations[l]` Adam steps on `u` at
+/// level `l` (coarsest first), the field upsampled by `resizeDisplacement` (values scaled by the grid ratio)
+/// to initialise the next level.
+public struct InstanceOptimization: Sendable {
+    public struct Settings: Sendable, Equatable {
+        /// Resolution levels (1 = full resolution only).
+        public var levels: Int = 3
+        /// Adam steps per level, coarsest first (`levels` entries).
+        public var iterations: [Int] = [200, 100, 50]
+        /// Adam step size, voxels of the current level.
+        public var learningRate: Float = 0.25
+        /// λ, the weight of the grad-l2 smoothness term.
+        public var smoothness: Float = 1
+        public var similarity: SimilarityKind = .lcc
+        /// LCC window (odd, voxels of the current level).
+        public var lccWindow: Int = 7
+
+        public init() {}
+
+        /// - Throws: `RegistrationError.invalidOption` naming the setting.
+        public func validate() throws {
+            guard levels >= 1 && levels <= 8 else { throw RegistrationError.invalidOption(key: "levels", reason: "must be in 1...8, got \(levels)") }
+            guard iterations.count == levels else {
+                throw RegistrationError.invalidOption(key: "iterations", reason: "\(iterations.count) values for \(levels) levels")
+            }
+            guard iterations.allSatisfy({ $0 >= 0 }) else { throw RegistrationError.invalidOption(key: "iterations", reason: "must be non-negative") }
+            guard learningRate > 0, learningRate.isFinite else { throw RegistrationError.invalidOption(key: "learning-rate", reason: "must be positive") }
+            guard smoothness >= 0, smoothness.isFinite else { throw RegistrationError.invalidOption(key: "smoothness", reason: "must be non-negative") }
+            guard lccWindow >= 1 && lccWindow % 2 == 1 else {
+                throw RegistrationError.invalidOption(key: "lcc-window", reason: "must be odd and positive, got \(lccWindow)")
+            }
+        }
+    }
+
+    /// One optimisation step's figures, for progress reports.
+    public struct Step: Sendable {
+        public var level: Int
+        public var iteration: Int
+        /// `[D, H, W]` (or `[H, W]`) of the level.
+        public var shape: [Int]
+        public var similarity: Float
+        public var smoothness: Float
+    }
+
+    public var settings: Settings
+
+    public init(_ settings: Settings = Settings()) { self.settings = settings }
+
+    /// The field `[1, nd, spatial…]` (voxels of the full grid) registering `moving` onto `fixed`.
+    ///
+    /// - Parameters:
+    ///   - fixed, moving: `[1, 1, spatial…]` on the same grid, intensities normalised alike.
+    ///   - progress: called after every step.
+    public func register(fixed: Tensor, moving: Tensor, progress: ((Step) -> Void)? = nil) -> Tensor {
+        precondition(fixed.shape == moving.shape && fixed.shape[0] == 1 && fixed.shape[1] == 1,
+                     "instance optimisation of \(fixed.shape) and \(moving.shape): one single-channel pair on one grid")
+        let spatial = fixed.spatialShape
+        let nd = spatial.count
+        let similarity = SimilarityLoss(kind: settings.similarity, window: settings.lccWindow)
+        let smooth = GradientSmoothnessLoss(penalty: .l2)
+        var flow: Tensor?
+        for level in 0..<settings.levels {
+            let factor = 1 << (settings.levels - 1 - level)
+            let shape = spatial.map { max(1, ($0 + factor - 1) / factor) }
+            let (f, m, initial) = withoutGradients {
+                (resize(fixed, to: shape), resize(moving, to: shape),
+                 flow.map { resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
+            }
+            let field = Parameter(initial)
+            let adam = Adam([("flow", field)], learningRate: settings.learningRate)
+            for iteration in 0..<settings.iterations[level] {
+                let sim = similarity(f, warp(m, field.value))
+                let reg = smooth(field.value)
+                let loss = settings.smoothness > 0 ? sim + reg * settings.smoothness : sim
+                loss.backward()
+                adam.step()
+                field.zeroGrad()
+                progress?(Step(level: level, iteration: iteration, shape: shape, similarity: sim.item, smoothness: reg.item))
+            }
+            flow = field.value.detached()
+        }
+        return flow!
+    }
+}

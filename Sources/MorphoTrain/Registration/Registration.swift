@@ -1,0 +1,48 @@
+import MorphoTensor
+
+/// How the field of a pair is obtained.
+public enum RegistrationMethod: Sendable {
+    /// Optimise the field for this pair (no model).
+    case optimize(InstanceOptimization.Settings)
+    /// Predict it with a trained network.
+    case model(RegistrationModel)
+}
+
+/// Registration of one loaded pair: intensities normalised, field computed, applied and measured.
+public enum Registration {
+    /// Registers `pair` (moving already on the fixed grid) by `method`.
+    ///
+    /// `.optimize` normalises each image (percentiles 0.5–99.5 mapped to [0, 1], what LCC and the
+    /// smoothness weight are tuned for) before optimising; `.model` applies its run's own
+    /// preprocessing. The quality figures compare the percentile-normalised images either way.
+    public static func register(
+        _ pair: RegistrationPair, method: RegistrationMethod, lccWindow: Int = 9,
+        progress: ((InstanceOptimization.Step) -> Void)? = nil
+    ) throws -> RegistrationResult {
+        let fixed = normalised(pair.fixed.imageTensor)
+        let moving = normalised(pair.moving.imageTensor)
+        let flow: Tensor
+        switch method {
+        case .optimize(let settings):
+            try settings.validate()
+            flow = InstanceOptimization(settings).register(fixed: fixed, moving: moving, progress: progress)
+        case .model(let model):
+            flow = try model.predict(pair)
+        }
+        return RegistrationResult(flow: flow, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
+    }
+
+    /// `[1, 1, spatial…]` with values clipped to the 0.5 and 99.5 percentiles and mapped to [0, 1].
+    static func normalised(_ image: Tensor) -> Tensor {
+        let spatial = image.spatialShape
+        let dhw = spatial.count == 3 ? spatial : [1] + spatial
+        var array = VoxelArray(data: image.scalars, channels: 1, shape: dhw, spacing: [1, 1, 1])
+        percentileNormalization.apply(to: &array)
+        return Tensor(shape: image.shape, data: array.data)
+    }
+
+    static let percentileNormalization: NormalizationConfig = {
+        // NormalizationConfig is read from config sections; this is the `percentile` default.
+        try! NormalizationConfig(ConfigSection(yaml: "kind: percentile\nlower: 0.5\nupper: 99.5", file: "<registration>"))
+    }()
+}

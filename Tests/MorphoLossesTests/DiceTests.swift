@@ -1,0 +1,115 @@
+import Foundation
+import MorphoLosses
+import MorphoTensor
+import XCTest
+
+final class DiceTests: XCTestCase {
+    var rng = RandomGenerator(seed: 21)
+
+    /// MONAI soft Dice (softmax, one-hot, batch=False, mean) computed naively in Double.
+    func naiveSoftDice(_ logits: Tensor, _ labels: Tensor, includeBackground: Bool, sn: Double = 1e-5, sd: Double = 1e-5) -> Double {
+        let n = logits.shape[0], c = logits.shape[1], s = logits.spatialCount
+        var total = 0.0, terms = 0
+        for item in 0..<n {
+            var inter = [Double](repeating: 0, count: c), pred = inter, truth = inter
+            for v in 0..<s {
+                let xs = (0..<c).map { Double(logits[flat: (item * c + $0) * s + v]) }
+                let m = xs.max()!
+                let e = xs.map { Foundation.exp($0 - m) }
+                let z = e.reduce(0, +)
+                let y = Int(labels[flat: item * s + v])
+                for k in 0..<c { pred[k] += e[k] / z }
+                inter[y] += e[y] / z
+                truth[y] += 1
+            }
+            for k in (includeBackground ? 0 : 1)..<c {
+                total += 1 - (2 * inter[k] + sn) / (pred[k] + truth[k] + sd)
+                terms += 1
+            }
+        }
+        return total / Double(terms)
+    }
+
+    func testBinaryDiceMatchesTheSeedFormula() {
+        let input = Tensor.randomUniform([3, 1, 5, 6], using: &rng)
+        let target = randomLabels([3, 1, 5, 6], classes: 2, using: &rng)
+        var dice = 0.0
+        for n in 0..<3 {
+            var it = 0.0, si = 0.0, st = 0.0
+            for v in 0..<30 {
+                let a = Double(input[flat: n * 30 + v]), b = Double(target[flat: n * 30 + v])
+                it += a * b; si += a; st += b
+            }
+            dice += (2 * it + 1) / (si + st + 1)
+        }
+        assertClose(BinaryDiceLoss()(input, target).item, 1 - dice / 3, 1e-6, "binary Dice")
+    }
+
+    func testBinaryDiceGradient() {
+        let target = randomLabels([2, 1, 4, 5, 3], classes: 2, using: &rng)
+        assertGradient([Tensor.randomUniform([2, 1, 4, 5, 3], low: 0.1, high: 0.9, using: &rng)]) { BinaryDiceLoss()($0[0], target) }
+    }
+
+    func testBinaryDiceOfEmptyTargetAndEmptyPredictionIsZero() {
+        let zeros = Tensor.zeros([2, 1, 4, 4])
+        let loss = BinaryDiceLoss()(zeros.requiringGrad(), zeros)
+        XCTAssertEqual(loss.item, 0)
+        loss.backward()
+    }
+
+    func testSoftDiceMatchesNaiveMONAISemantics() {
+        for shape in [[2, 3, 7, 9], [2, 3, 4, 5, 6]] {
+            let logits = Tensor.randomNormal(shape, std: 2, using: &rng)
+            let labels = randomLabels([shape[0], 1] + Array(shape.dropFirst(2)), classes: 3, using: &rng)
+            for bg in [true, false] {
+                let ours = SoftDiceLoss(includeBackground: bg)(logits: logits, labels: labels).item
+                assertClose(ours, naiveSoftDice(logits, labels, includeBackground: bg), 1e-5, "soft Dice \(shape) bg \(bg)")
+            }
+        }
+    }
+
+    func testSoftDiceHandlesTailsAndOddSizes() {
+        // 1·2·3·5 = 30 voxels: one full block of 16 lanes and a tail of 14.
+        let logits = Tensor.randomNormal([1, 4, 2, 3, 5], using: &rng)
+        let labels = randomLabels([1, 2, 3, 5], classes: 4, using: &rng)
+        assertClose(SoftDiceLoss()(logits: logits, labels: labels).item, naiveSoftDice(logits, labels, includeBackground: true), 1e-5)
+    }
+
+    func testSoftDiceGradientWithAndWithoutBackground() {
+        let labels = randomLabels([2, 1, 5, 6], classes: 3, using: &rng)
+        let logits = Tensor.randomNormal([2, 3, 5, 6], using: &rng)
+        assertGradient([logits]) { SoftDiceLoss(includeBackground: true)(logits: $0[0], labels: labels) }
+        assertGradient([logits]) { SoftDiceLoss(includeBackground: false)(logits: $0[0], labels: labels) }
+    }
+
+    func testDiceCEIsDicePlusMeanCrossEntropy() {
+        let logits = Tensor.randomNormal([2, 2, 4, 5, 6], using: &rng)
+        let labels = randomLabels([2, 1, 4, 5, 6], classes: 2, using: &rng)
+        let dice = SoftDiceLoss()(logits: logits, labels: labels).item
+        let ce = CrossEntropyLoss()(logits: logits, labels: labels).item
+        let both = DiceCELoss(lambdaDice: 0.7, lambdaCE: 1.3)(logits: logits, labels: labels).item
+        XCTAssertEqual(both, 0.7 * dice + 1.3 * ce, accuracy: 1e-5)
+    }
+
+    func testDiceCEGradient3D() {
+        let labels = randomLabels([1, 1, 3, 4, 5], classes: 3, using: &rng)
+        assertGradient([Tensor.randomNormal([1, 3, 3, 4, 5], using: &rng)]) { DiceCELoss(lambdaDice: 0.5, lambdaCE: 2)(logits: $0[0], labels: labels) }
+    }
+
+    func testSoftDiceWithAnAbsentClassStaysFinite() {
+        let labels = Tensor.zeros([2, 1, 4, 4])   // only the background
+        let logits = Tensor.randomNormal([2, 3, 4, 4], using: &rng).requiringGrad()
+        let loss = SoftDiceLoss(includeBackground: false)(logits: logits, labels: labels)
+        XCTAssertTrue(loss.item.isFinite)
+        loss.backward()
+        XCTAssertTrue(logits.grad!.isFinite)
+    }
+
+    func testPerfectPredictionGivesNearZeroDice() {
+        let labels = randomLabels([1, 1, 6, 6], classes: 3, using: &rng)
+        let logits = Tensor(shape: [1, 3, 6, 6]) { p in
+            for k in 0..<3 { for v in 0..<36 { p[k * 36 + v] = labels[flat: v] == Float(k) ? 30 : -30 } }
+        }
+        XCTAssertLessThan(SoftDiceLoss()(logits: logits, labels: labels).item, 1e-5)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import MorphoKernels
+import MorphoLosses
+import MorphoTensor
+import XCTest
+
+final class PhysicalRegularizationTests: XCTestCase {
+    var rng = RandomGenerator(seed: 28)
+
+    func testIdenticalPredictionAndTargetGiveZero() {
+        let image = Tensor.randomUniform([2, 1, 9, 8], using: &rng)
+        XCTAssertEqual(PhysicalRegularizationLoss(K: 0.5)(prediction: image, target: image).item, 0)
+    }
+
+    func testConstantImagesGiveFiniteValuesAndGradients() {
+        let constant = Tensor(shape: [1, 1, 5, 6, 7], repeating: 0.3)
+        let other = Tensor(shape: [1, 1, 5, 6, 7], repeating: 0.8).requiringGrad()
+        let loss = PhysicalRegularizationLoss(K: 0.5)(prediction: other, target: constant)
+        XCTAssertTrue(loss.item.isFinite)
+        loss.backward()
+        XCTAssertTrue(other.grad!.isFinite)
+    }
+
+    func testPRLGradient2D() {
+        let target = randomLabels([1, 1, 7, 8], classes: 2, using: &rng)
+        assertGradient([Tensor.randomUniform([1, 1, 7, 8], low: 0.2, high: 0.8, using: &rng)], h: 1e-2, rtol: 3e-2) {
+            PhysicalRegularizationLoss(K: 0.5)(prediction: $0[0], target: target)
+        }
+    }
+
+    func testPRLGradient3D() {
+        let target = randomLabels([1, 1, 4, 5, 6], classes: 2, using: &rng)
+        assertGradient([Tensor.randomUniform([1, 1, 4, 5, 6], low: 0.2, high: 0.8, using: &rng)], h: 1e-2, rtol: 3e-2) {
+            PhysicalRegularizationLoss(K: 2)(prediction: $0[0], target: target)
+        }
+    }
+
+    /// Seed 000's PMLoss in Double with dense 2D correlations (F.conv2d semantics, zero padding).
+    func naivePRL2D(_ pred: Tensor, _ target: Tensor, K: Double, p: Double = 2, sigma: Double = 1, rho: Double = 0.5) -> Double {
+        let (h, w) = (pred.shape[2], pred.shape[3])
+        typealias Image = [Double]
+        func conv(_ x: Image, _ k: [[Double]]) -> Image {
+            let r = k.count / 2
+            var out = Image(repeating: 0, count: h * w)
+            for y in 0..<h { for xx in 0..<w {
+                var s = 0.0
+                for a in 0..<k.count { for b in 0..<k.count {
+                    let yy = y + a - r, xb = xx + b - r
+                    if yy >= 0, yy < h, xb >= 0, xb < w { s += k[a][b] * x[yy * w + xb] }
+                } }
+                out[y * w + xx] = s
+            } }
+            return out
+        }
+        func gaussian(_ sigma: Double) -> [[Double]] {
+            var size = Int(2 * (3 * sigma).rounded(.up) + 1)
+            if size % 2 == 0 { size += 1 }
+            let c = Double(size / 2)
+            var k = (0..<size).map { a in (0..<size).map { b in
+                Foundation.exp(-((Double(a) - c) * (Double(a) - c) + (Double(b) - c) * (Double(b) - c)) / (2 * sigma * sigma)) } }
+            let total = k.flatMap { $0 }.reduce(0, +)
+            k = k.map { $0.map { $0 / total } }
+            return k
+        }
+        let sx: [[Double]] = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], sy: [[Double]] = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+        func edge(_ v: Double) -> Double { 1 / (1 + Foundation.pow(abs(v) / K, p)) }
+        func div(_ img: Image, _ g: Image) -> Image {
+            let fx = zip(g, conv(img, sx)).map(*), fy = zip(g, conv(img, sy)).map(*)
+            return zip(conv(fx, sx), conv(fy, sy)).map(+)
+        }
+        func components(_ img: Image) -> (Image, Image) {
+            let s = conv(img, gaussian(sigma))
+            let ix = conv(s, sx), iy = conv(s, sy)
+            let norm = zip(ix, iy).map { ($0 * $0 + $1 * $1 + 1e-6).squareRoot() }
+            let j11 = conv(ix.map { $0 * $0 }, gaussian(rho)), j22 = conv(iy.map { $0 * $0 }, gaussian(rho))
+            let gI = zip(j11, j22).map { edge(($0 + $1 + 1e-6).squareRoot()) }
+            let gJ = norm.map(edge)
+            return (div(img, gI), zip(div(j11, gJ), div(j22, gJ)).map(+))
+        }
+        var total = 0.0
+        let n = pred.shape[0]
+        var di = 0.0, dj = 0.0
+        for item in 0..<n {
+            let a = (0..<(h * w)).map { Double(pred[flat: item * h * w + $0]) }
+            let b = (0..<(h * w)).map { Double(target[flat: item * h * w + $0]) }
+            let (ip, jp) = components(a), (it, jt) = components(b)
+            di += zip(ip, it).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+            dj += zip(jp, jt).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+        }
+        total = (di + dj) / Double(n * h * w)
+        return total
+    }
+
+    func testPRL2DMatchesADenseImplementationOfTheSeed() {
+        for K in [0.5, 20.0] {
+            let pred = Tensor.randomUniform([2, 1, 9, 11], using: &rng)
+            let target = randomLabels([2, 1, 9, 11], classes: 2, using: &rng)
+            let ours = PhysicalRegularizationLoss(K: Float(K))(prediction: pred, target: target).item
+            assertClose(ours, naivePRL2D(pred, target, K: K), 1e-4, "PRL K \(K)")
+        }
+    }
+}
