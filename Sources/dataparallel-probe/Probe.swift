@@ -173,8 +173,9 @@ struct Probe {
         for _ in 0..<warmup { step() }
         parallel.communicator.barrier()
         parallel.resetTimers()
-        let start = Date()
+        let start = Date(), cpuStart = cpuSeconds()
         for _ in 0..<steps { step() }
+        let cpu = cpuSeconds() - cpuStart
         parallel.communicator.barrier()
         let seconds = Date().timeIntervalSince(start)
         // Per-rank all-reduce times differ (a rank that finishes its backward first waits):
@@ -194,7 +195,7 @@ struct Probe {
             parallel.communicator.allReduceSum(&fused)
             transfer += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
-        var transferAll = [transfer]
+        var transferAll = [transfer, cpu]
         parallel.communicator.allReduceSum(&transferAll)
         if parallel.isRoot {
             let ranks = Double(parallel.size)
@@ -203,10 +204,11 @@ struct Probe {
             let minReduceMs = -least[0] / Double(steps) * 1000
             let syncMs = times[1] / ranks / Double(steps) * 1000
             let transferMs = transferAll[0] / ranks / Double(repeats) * 1000
+            let cpuMs = transferAll[1] / ranks / Double(steps) * 1000
             func f(_ v: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", v) }
             print("{\"network\":\"\(network)\",\"ranks\":\(parallel.size),\"threads_per_rank\":\(Parallel.threads),"
                 + "\"local_batch\":\(localBatch),\"parameters\":\(model.parameterCount),\"steps\":\(steps),"
-                + "\"step_ms\":\(f(stepMs, 1)),\"samples_per_s\":\(f(Double(globalBatch) / (seconds / Double(steps)))),"
+                + "\"step_ms\":\(f(stepMs, 1)),\"cpu_ms_per_rank\":\(f(cpuMs, 1)),\"samples_per_s\":\(f(Double(globalBatch) / (seconds / Double(steps)))),"
                 + "\"allreduce_ms\":\(f(reduceMs)),\"allreduce_min_ms\":\(f(minReduceMs)),\"reduce_step_ms\":\(f(syncMs)),"
                 + "\"allreduce_share\":\(f(reduceMs / stepMs, 4)),\"reduce_step_share\":\(f(syncMs / stepMs, 4)),"
                 + "\"allreduce_alone_ms\":\(f(transferMs)),\"allreduce_alone_share\":\(f(transferMs / stepMs, 4))}")
@@ -214,6 +216,13 @@ struct Probe {
     }
 
     // MARK: plumbing
+
+    /// User + system CPU time of this process (all threads; MPI's busy polling included).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
+    }
 
     static func fail(_ parallel: DataParallel, _ error: any Error, collective: Bool) -> Never {
         let e = parallel.stop(after: error, collective: collective)

@@ -208,8 +208,9 @@ public final class Trainer<Task: TrainingTask> {
 
             var validation: [(name: String, value: Double)] = []
             let validateNow = completedEpochs % config.training.validateEvery == 0 || completedEpochs == epochs
+            // Batch-norm running statistics differ between ranks: validate and save their mean.
+            parallel.averageBuffers(task.model)
             if validateNow {
-                parallel.averageBuffers(task.model)
                 task.model.setTraining(false)
                 validation = try withoutGradients { try validateOnAllRanks() }
                 task.model.setTraining(true)
