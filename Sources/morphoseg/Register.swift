@@ -123,18 +123,21 @@ struct Pair: ParsableCommand {
         if let threads { Parallel.threads = threads }
         let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
         let start = Date()
+        let cpuStart = RegistrationSummary.processCPUSeconds()
         // RegistrationError and MorphoIOError describe themselves in one line naming the file;
         // ArgumentParser prints that line and exits with status 1.
         let pair = try RegistrationPair.load(files)
         let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
         let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
         try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
-        let seconds = Date().timeIntervalSince(start)
+        let summary = RegistrationSummary(
+            files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
+            cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: Parallel.threads)
         if json {
-            print(try RegistrationSummary(files: files, quality: result.quality, seconds: seconds).json())
+            print(try summary.json())
         } else {
             print(result.quality.summary)
-            print(String(format: "time: %.2f s (%d threads)", seconds, Parallel.threads))
+            print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
         }
     }
 }

@@ -21,7 +21,7 @@ public struct InstanceOptimization: Sendable {
         /// Adam step size, voxels of the current level.
         public var learningRate: Float = 0.25
         /// λ, the weight of the grad-l2 smoothness term.
-        public var smoothness: Float = 1
+        public var smoothness: Float = 2
         public var similarity: SimilarityKind = .lcc
         /// LCC window (odd, voxels of the current level).
         public var lccWindow: Int = 7

@@ -128,18 +128,37 @@ extension RegistrationResult {
 public struct RegistrationSummary: Codable, Sendable {
     public var files: RegistrationPairFiles
     public var quality: RegistrationQuality
+    /// Wall-clock time of the whole command (reading, resampling, registering, writing).
     public var seconds: Double
+    /// CPU time of the process over the same span (all threads), a load-independent figure.
+    public var cpuSeconds: Double
+    public var threads: Int
 
-    public init(files: RegistrationPairFiles, quality: RegistrationQuality, seconds: Double) {
+    public init(files: RegistrationPairFiles, quality: RegistrationQuality, seconds: Double, cpuSeconds: Double, threads: Int) {
         self.files = files
         self.quality = quality
         self.seconds = seconds
+        self.cpuSeconds = cpuSeconds
+        self.threads = threads
     }
 
-    /// Pretty-printed, keys sorted; a NaN Dice score (a label in neither map) is the string "nan".
+    /// CPU time used by this process so far (user + system, all threads), seconds.
+    public static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// Pretty-printed, snake_case keys sorted; a NaN Dice score (a label in neither map) is the string "nan".
     public func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
