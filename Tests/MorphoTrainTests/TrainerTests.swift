@@ -60,6 +60,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lines.count, 8)
         let record = try XCTUnwrap(EpochRecord(json: String(lines[7])))
         XCTAssertEqual(record.terms.map(\.name), ["dice_ce", "boundary"])
+        XCTAssertEqual(record.scalars.map(\.name), ["alpha"])
+        XCTAssertEqual(record.scalars[0].value, 0.08, accuracy: 1e-12)
         XCTAssertEqual(record.weights.map(\.value)[1], 0.08, accuracy: 1e-12)  // α0 + 7·Δ
         XCTAssertNotNil(record.metric("hd95.2"))
     }
@@ -279,6 +281,38 @@ final class TrainerTests: XCTestCase {
         let e = try Evaluation.files(prediction: tempDir + "/out.nii.gz", reference: tempDir + "/ref.nii.gz")
         XCTAssertEqual(e.labels.map(\.label), [1, 2])
         XCTAssertGreaterThan(e.meanDice, 0.7)
+    }
+
+    /// 3D patches, anisotropic phantom voxels resampled to a 1.5 mm grid, sliding windows over
+    /// whole volumes, and the segmentation mapped back to the file's grid.
+    func testThreeDimensionalRunWithResamplingSegmentsOnTheInputGrid() throws {
+        let config = try RunConfig(yaml: """
+            name: tiny3d
+            model:
+              unet: {dims: 3, channels: [4, 8], classes: 3}
+            data:
+              phantom: {size: [24, 24, 12], spacing: [1, 1, 2], count: 5, seed: 4}
+              spacing: [1.5, 1.5, 1.5]
+              patch: {size: [16, 16, 16], foreground: 0.7}
+            training:
+              epochs: 2
+              steps_per_epoch: 4
+              batch_size: 2
+              optimizer: {lr: 0.01}
+            inference: {overlap: 0.25}
+            """)
+        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        XCTAssertEqual(summary.epochs, 2)
+        XCTAssertNotNil(summary.history.last?.metric("hd95.1"))
+        guard case .phantom(let p) = config.data.source else { return XCTFail() }
+        let (image, _) = Phantom.make(p, index: 9)
+        try NIfTI.write(image, to: tempDir + "/in.nii.gz")
+        try Segmenter(checkpoint: tempDir + "/run/last.safetensors")
+            .segmentFiles(inputs: [tempDir + "/in.nii.gz"], output: tempDir + "/out.nii.gz")
+        let out = try NIfTI.read(tempDir + "/out.nii.gz")
+        XCTAssertEqual(out.spatialShape, [12, 24, 24])
+        XCTAssertTrue(out.sameGrid(as: image))
+        XCTAssertTrue(out.data.allSatisfy { $0 >= 0 && $0 < 3 && $0 == $0.rounded() })
     }
 
     func testSegmentRefusesTheWrongNumberOfModalities() throws {

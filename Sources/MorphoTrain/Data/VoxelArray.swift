@@ -178,13 +178,7 @@ public struct VoxelArray: Sendable, Equatable {
                                 o[x] = base[(z0 * h + y0) * w + x0]
                                 continue
                             }
-                            @inline(__always) func v(_ zz: Int, _ yy: Int, _ xx: Int) -> Float { base[(zz * h + yy) * w + xx] }
-                            let c00 = v(z0, y0, x0) + wx * (v(z0, y0, x1) - v(z0, y0, x0))
-                            let c01 = v(z0, y1, x0) + wx * (v(z0, y1, x1) - v(z0, y1, x0))
-                            let c10 = v(z1, y0, x0) + wx * (v(z1, y0, x1) - v(z1, y0, x0))
-                            let c11 = v(z1, y1, x0) + wx * (v(z1, y1, x1) - v(z1, y1, x0))
-                            let c0 = c00 + wy * (c01 - c00), c1 = c10 + wy * (c11 - c10)
-                            o[x] = c0 + wz * (c1 - c0)
+                            o[x] = trilinear(base, h: h, w: w, z: (z0, z1, wz), y: (y0, y1, wy), x: (x0, x1, wx))
                         }
                     }
                 }
@@ -192,4 +186,19 @@ public struct VoxelArray: Sendable, Equatable {
         }
         return VoxelArray(data: out, channels: channels, shape: newShape, spacing: sp)
     }
+}
+
+/// Trilinear interpolation in one channel `[D, H, W]` at base: the corner indices along each axis
+/// and the weight `f` of the upper one.
+@inline(__always)
+func trilinear(
+    _ base: UnsafePointer<Float>, h: Int, w: Int, z: (Int, Int, Float), y: (Int, Int, Float), x: (Int, Int, Float)
+) -> Float {
+    @inline(__always) func v(_ zz: Int, _ yy: Int, _ xx: Int) -> Float { base[(zz * h + yy) * w + xx] }
+    let c00 = v(z.0, y.0, x.0) + x.2 * (v(z.0, y.0, x.1) - v(z.0, y.0, x.0))
+    let c01 = v(z.0, y.1, x.0) + x.2 * (v(z.0, y.1, x.1) - v(z.0, y.1, x.0))
+    let c10 = v(z.1, y.0, x.0) + x.2 * (v(z.1, y.0, x.1) - v(z.1, y.0, x.0))
+    let c11 = v(z.1, y.1, x.0) + x.2 * (v(z.1, y.1, x.1) - v(z.1, y.1, x.0))
+    let c0 = c00 + y.2 * (c01 - c00), c1 = c10 + y.2 * (c11 - c10)
+    return c0 + z.2 * (c1 - c0)
 }

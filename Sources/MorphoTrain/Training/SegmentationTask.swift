@@ -91,6 +91,11 @@ public final class SegmentationTask: TrainingTask {
         }
     }
 
+    /// `alpha`, the boundary term's weight at `epoch`, when the boundary loss is on.
+    public func epochScalars(epoch: Int) -> [(name: String, value: Double)] {
+        config.loss.boundary ? [("alpha", config.loss.schedule.alphaSchedule.alpha(epoch: epoch))] : []
+    }
+
     public func loss(_ batch: SegmentationBatch, epoch: Int) -> WeightedLossValue {
         let logits = network(batch.images)
         return objective(SegmentationOutput(logits: logits, batch: batch), epoch: epoch)

@@ -181,7 +181,7 @@ public final class Trainer<Task: TrainingTask> {
                 task.model.setTraining(true)
             }
             let record = EpochRecord(
-                epoch: completedEpochs, learningRate: lr, loss: totalSum / Double(steps),
+                epoch: completedEpochs, learningRate: lr, scalars: task.epochScalars(epoch: epoch), loss: totalSum / Double(steps),
                 terms: zip(termNames, termSums).map { ($0, $1 / Double(steps)) },
                 weights: zip(termNames, termWeights).map { ($0, $1) }, validation: validation,
                 seconds: Date().timeIntervalSince(epochStart))

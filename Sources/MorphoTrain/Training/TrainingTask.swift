@@ -33,4 +33,12 @@ public protocol TrainingTask: AnyObject {
 
     /// Draws the task's picture of the latest validation (e.g. a mid-slice overlay).
     func drawOverlay(to path: String) throws
+
+    /// Scalars worth logging for `epoch` besides the loss terms (segmentation: the boundary
+    /// weight `alpha`). Default: none.
+    func epochScalars(epoch: Int) -> [(name: String, value: Double)]
+}
+
+extension TrainingTask {
+    public func epochScalars(epoch: Int) -> [(name: String, value: Double)] { [] }
 }
