@@ -11,7 +11,7 @@ struct Register: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
         abstract: "Deformable registration of NIfTI images.",
-        subcommands: [Register.Pair.self, Register.Deform.self],
+        subcommands: [Register.Pair.self, Register.Deform.self, Register.Train.self],
         defaultSubcommand: Register.Pair.self)
 }
 
@@ -37,6 +37,9 @@ struct Pair: ParsableCommand {
             --moving-labels are given), similarity before and after, the folding fraction \
             (det J ≤ 0) and the std of log|J|.
             """)
+
+    @Option(help: "Registration checkpoint (.safetensors) from `morphoseg register train` / `morphoseg train`.")
+    var model: String?
 
     @Flag(help: "Optimise the field for this pair instead of using a model.")
     var optimize = false
@@ -87,8 +90,8 @@ struct Pair: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
-        if !optimize {
-            throw ValidationError("give --optimize")
+        if (model == nil) == !optimize {
+            throw ValidationError("give exactly one of --model CKPT and --optimize")
         }
         if outputLabels != nil && movingLabels == nil {
             throw ValidationError("--output-labels needs --moving-labels")
@@ -123,7 +126,7 @@ struct Pair: ParsableCommand {
         // RegistrationError and MorphoIOError describe themselves in one line naming the file;
         // ArgumentParser prints that line and exits with status 1.
         let pair = try RegistrationPair.load(files)
-        let method = RegistrationMethod.optimize(try settings())
+        let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
         let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
         try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
         let seconds = Date().timeIntervalSince(start)
@@ -221,6 +224,51 @@ extension Register {
                 movingLabels: outputMovingLabels, field: outputField)
             print("\(image.width)×\(image.height)×\(image.depth) voxels; field: largest displacement "
                   + String(format: "%.2f", synthetic.largestDisplacement) + " voxels")
+        }
+    }
+}
+
+extension Register {
+    /// `morphoseg register train`: trains a registration network with the shared trainer.
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "train",
+            abstract: "Train a registration network from a YAML config (model.kind: registration).",
+            discussion: """
+                The config is a run config (model, data, training, output sections, as for \
+                segmentation) plus a registration: section (pair mode, network, weighted and \
+                scheduled losses); see Configs/demo-reg.yaml. The run folder gets config.yaml, \
+                registration.yaml, metrics.jsonl, curves.png, overlay.png, best.safetensors and \
+                last.safetensors; the checkpoints work with `morphoseg register --model`.
+                """)
+
+        @Option(help: "The run's YAML config.")
+        var config: String
+
+        @Option(help: "Run folder (default: output.dir of the config, runs/<name>).")
+        var output: String?
+
+        @Flag(help: "Continue the run in the output folder from its last.safetensors.")
+        var resume = false
+
+        @Option(help: "Compute threads (default: all cores).")
+        var threads: Int?
+
+        @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs.")
+        var stopAfter: Int?
+
+        func validate() throws {
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
+
+        func run() throws {
+            if let threads { Parallel.threads = threads }
+            let runConfig = try RegistrationRunConfig.load(config)
+            let dir = output ?? runConfig.run.output.dir
+            let summary = try RegistrationTraining.run(
+                config: runConfig, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter)
+            print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
+                + "best score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch); outputs in \(dir)/")
         }
     }
 }

@@ -4,15 +4,17 @@ import MorphoTensor
 public enum RegistrationMethod: Sendable {
     /// Optimise the field for this pair (no model).
     case optimize(InstanceOptimization.Settings)
+    /// Predict it with a trained network.
+    case model(RegistrationModel)
 }
 
 /// Registration of one loaded pair: intensities normalised, field computed, applied and measured.
 public enum Registration {
     /// Registers `pair` (moving already on the fixed grid) by `method`.
     ///
-    /// Intensities are normalised per image before the field is computed: percentiles 0.5–99.5
-    /// mapped to [0, 1] (what LCC and the smoothness weight are tuned for). The quality figures
-    /// compare those normalised images.
+    /// `.optimize` normalises each image (percentiles 0.5–99.5 mapped to [0, 1], what LCC and the
+    /// smoothness weight are tuned for) before optimising; `.model` applies its run's own
+    /// preprocessing. The quality figures compare the percentile-normalised images either way.
     public static func register(
         _ pair: RegistrationPair, method: RegistrationMethod, lccWindow: Int = 9,
         progress: ((InstanceOptimization.Step) -> Void)? = nil
@@ -24,6 +26,8 @@ public enum Registration {
         case .optimize(let settings):
             try settings.validate()
             flow = InstanceOptimization(settings).register(fixed: fixed, moving: moving, progress: progress)
+        case .model(let model):
+            flow = try model.predict(pair)
         }
         return RegistrationResult(flow: flow, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
     }

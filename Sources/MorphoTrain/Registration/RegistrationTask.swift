@@ -1,0 +1,215 @@
+import Foundation
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+
+/// Builds the `DisplacementNet` a registration config describes (weights from `training.seed`).
+public func makeDisplacementNet(_ config: RegistrationRunConfig) -> DisplacementNet {
+    let n = config.registration.network
+    var rng = SeedStream.generator(seed: config.run.training.seed, 0x5658_4D44)
+    return DisplacementNet(
+        spatialRank: config.run.model.unet.dims, inChannels: 2, encoderWidths: n.encoder, decoderWidths: n.decoder,
+        integrationSteps: n.integrationSteps, halfResolution: n.halfResolution, rng: &rng)
+}
+
+/// One training batch: `[N, 1, spatial…]` images and (optional) class-index label maps.
+public struct RegistrationBatch: Sendable {
+    public var fixed: Tensor
+    public var moving: Tensor
+    public var fixedLabels: Tensor?
+    public var movingLabels: Tensor?
+}
+
+/// Unsupervised (optionally semi-supervised) deformable registration as a `TrainingTask`
+/// (VoxelMorph, Balakrishnan et al. 2019): `DisplacementNet` on the concatenated (moving, fixed)
+/// pair predicts a field `u`, and the loss is
+///
+///     w_sim(e) · L_sim(F, M∘(id + u)) + w_smooth(e) · R(u) [+ w_dice(e) · Dice(onehot(L_M)∘(id + u), L_F)]
+///
+/// with the similarity (LCC with a window, GCC or MSE), the regulariser (grad-l2, grad-l1 or
+/// bending) and weight schedules of `registration.loss`. Validation registers the fixed
+/// validation pairs and reports `dice_mean` (warped moving labels vs fixed labels, mean over
+/// foreground labels; the score when labels exist), `dice.k`, `dice_before`, `folding_percent`
+/// (det J ≤ 0), `log_jacobian_std`, and `similarity` / `similarity_before` (1 − the similarity
+/// loss; the score without labels).
+public final class RegistrationTask: TrainingTask {
+    public typealias Batch = RegistrationBatch
+
+    public let config: RegistrationRunConfig
+    public let dataset: RegistrationDataset
+    public let network: DisplacementNet
+    let objective: WeightedLoss<Output>
+    private var lastValidation: (pair: PreparedPair, warpedLabels: Tensor?, warped: Tensor)?
+
+    public var model: any Module { network }
+    public var scoreName: String { dataset.classes > 1 ? "dice_mean" : "similarity" }
+
+    struct Output {
+        var batch: RegistrationBatch
+        var flow: Tensor
+        var warped: Tensor
+    }
+
+    public init(config: RegistrationRunConfig, dataset: RegistrationDataset) throws {
+        self.config = config
+        self.dataset = dataset
+        network = makeDisplacementNet(config)
+        objective = try Self.makeObjective(config.registration, classes: dataset.classes)
+    }
+
+    public convenience init(config: RegistrationRunConfig) throws {
+        try self.init(config: config, dataset: RegistrationDataset.load(config))
+    }
+
+    static func makeObjective(_ r: RegistrationConfig, classes: Int) throws -> WeightedLoss<Output> {
+        let similarity = r.similarity
+        var terms: [LossTerm<Output>] = [
+            LossTerm(similarity.kind.rawValue, weight: r.similarityWeight.schedule) { similarity($0.batch.fixed, $0.warped) },
+        ]
+        let smoothness: (Tensor) -> Tensor
+        switch r.smoothness {
+        case .grad_l2: smoothness = GradientSmoothnessLoss(penalty: .l2).callAsFunction
+        case .grad_l1: smoothness = GradientSmoothnessLoss(penalty: .l1).callAsFunction
+        case .bending: smoothness = BendingEnergyLoss().callAsFunction
+        }
+        terms.append(LossTerm(r.smoothness.rawValue, weight: r.smoothnessWeight.schedule) { smoothness($0.flow) })
+        if r.diceWeight.start > 0 || r.diceWeight.step > 0 {
+            guard classes > 1 else {
+                throw RegistrationError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
+            }
+            terms.append(LossTerm("dice", weight: r.diceWeight.schedule) { out in
+                let moving = oneHot(out.batch.movingLabels!, classes: classes)
+                let fixed = oneHot(out.batch.fixedLabels!, classes: classes)
+                return softDiceLoss(warp(moving, out.flow), fixed)
+            })
+        }
+        return try WeightedLoss(terms)
+    }
+
+    public var makeBatch: @Sendable (UInt64, Int) -> RegistrationBatch {
+        let dataset = self.dataset, n = config.run.training.batchSize, field = config.registration.synthetic
+        return { seed, step in
+            var rng = SeedStream.generator(seed: seed, step)
+            var pairs: [PreparedPair] = []
+            for _ in 0..<n {
+                switch dataset.mode {
+                case .synthetic:
+                    let x = dataset.images[Int(rng.next() % UInt64(dataset.images.count))]
+                    pairs.append(dataset.synthesize(x, field: field, rng: &rng))
+                case .random:
+                    let count = UInt64(dataset.images.count)
+                    let i = Int(rng.next() % count)
+                    var j = Int(rng.next() % (count - 1))
+                    if j >= i { j += 1 }
+                    pairs.append(PreparedPair(fixed: dataset.images[i], moving: dataset.images[j]))
+                case .atlas, .listed:
+                    pairs.append(dataset.pairs[Int(rng.next() % UInt64(dataset.pairs.count))])
+                }
+            }
+            return dataset.batch(pairs)
+        }
+    }
+
+    public func loss(_ batch: RegistrationBatch, epoch: Int) -> WeightedLossValue {
+        let flow = network(moving: batch.moving, fixed: batch.fixed)
+        return objective(Output(batch: batch, flow: flow, warped: warp(batch.moving, flow)), epoch: epoch)
+    }
+
+    public func validate() throws -> [(name: String, value: Double)] {
+        guard !dataset.validation.isEmpty else { return [] }
+        var sums: [String: Double] = [:]
+        var order: [String] = []
+        func add(_ name: String, _ value: Double) {
+            if sums[name] == nil { order.append(name) }
+            sums[name, default: 0] += value
+        }
+        for (i, pair) in dataset.validation.enumerated() {
+            let batch = dataset.batch([pair])
+            let flow = network(moving: batch.moving, fixed: batch.fixed)
+            let warped = warp(batch.moving, flow)
+            let similarity = config.registration.similarity
+            var warpedLabels: Tensor?
+            if let fl = batch.fixedLabels, let ml = batch.movingLabels, dataset.classes > 1 {
+                let labels = Array(1..<dataset.classes)
+                let wl = warp(ml, flow, mode: .nearest)
+                warpedLabels = wl
+                let before = RegistrationMetrics.dicePerLabel(fl, ml, labels: labels)
+                let after = RegistrationMetrics.dicePerLabel(fl, wl, labels: labels)
+                add("dice_mean", RegistrationMetrics.meanDice(after))
+                add("dice_before", RegistrationMetrics.meanDice(before))
+                for s in after { add("dice.\(s.label)", s.dice.isFinite ? s.dice : 1) }
+            }
+            let jac = RegistrationMetrics.jacobianStatistics(ofFlow: flow)
+            add("folding_percent", 100 * jac.foldingFraction)
+            add("log_jacobian_std", jac.logJacobianStd)
+            add("similarity", 1 - Double(similarity(batch.fixed, warped).item))
+            add("similarity_before", 1 - Double(similarity(batch.fixed, batch.moving).item))
+            if i == 0 { lastValidation = (pair, warpedLabels, warped) }
+        }
+        let n = Double(dataset.validation.count)
+        return order.map { ($0, sums[$0]! / n) }
+    }
+
+    /// The middle slice of the first validation pair: fixed image with its labels (left) and with
+    /// the warped moving labels (right).
+    public func drawOverlay(to path: String) throws {
+        guard let (pair, warpedLabels, _) = lastValidation, let fixedLabels = pair.fixed.labels, let warpedLabels else { return }
+        let (d, h, w) = (pair.fixed.image.shape[0], pair.fixed.image.shape[1], pair.fixed.image.shape[2])
+        let slice = ((d / 2) * h * w)..<((d / 2 + 1) * h * w)
+        func flipped(_ a: ArraySlice<Float>) -> [Float] {
+            var out = [Float](); out.reserveCapacity(h * w)
+            let base = a.startIndex
+            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
+            return out
+        }
+        try Plots.overlay(
+            image: flipped(pair.fixed.image.data[slice]), reference: flipped(fixedLabels.data[slice]),
+            prediction: flipped(warpedLabels.scalars[slice]), height: h, width: w
+        ).write(to: path)
+    }
+}
+
+extension RegistrationDataset {
+    /// Pairs stacked along N.
+    func batch(_ pairs: [PreparedPair]) -> RegistrationBatch {
+        let spatial = dims == 3 ? shape : Array(shape.dropFirst())
+        let n = pairs.count
+        func stack(_ arrays: [VoxelArray]) -> Tensor {
+            Tensor(shape: [n, 1] + spatial, data: arrays.flatMap(\.data))
+        }
+        let labelled = pairs.allSatisfy { $0.fixed.labels != nil && $0.moving.labels != nil }
+        return RegistrationBatch(
+            fixed: stack(pairs.map(\.fixed.image)), moving: stack(pairs.map(\.moving.image)),
+            fixedLabels: labelled ? stack(pairs.map { $0.fixed.labels! }) : nil,
+            movingLabels: labelled ? stack(pairs.map { $0.moving.labels! }) : nil)
+    }
+}
+
+/// `[N, K, spatial…]` one-hot encoding of class indices `[N, 1, spatial…]` (indices outside
+/// `0..<classes` give all zeros). A constant of the graph.
+func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
+    let n = labels.shape[0], s = labels.spatialCount
+    return Tensor(shape: [n, classes] + labels.spatialShape) { out in
+        out.update(repeating: 0, count: n * classes * s)
+        labels.withUnsafePointer { l in
+            for b in 0..<n {
+                for v in 0..<s {
+                    let k = Int(l[b * s + v].rounded())
+                    if k >= 0 && k < classes { out[(b * classes + k) * s + v] = 1 }
+                }
+            }
+        }
+    }
+}
+
+/// Soft Dice loss of probability maps `p` against one-hot targets `t` (`[N, K, spatial…]`):
+/// `1 − mean_{n, k≥1} (2·Σ p·t + ε) / (Σ p + Σ t + ε)` over foreground classes, ε = 1e-5 (a
+/// class absent from both scores 1). VoxelMorph's semi-supervised Dice on warped atlas labels.
+func softDiceLoss(_ p: Tensor, _ t: Tensor) -> Tensor {
+    let k = p.shape[1]
+    let axes = Array(2..<p.rank)
+    let fg = p.slice(axis: 1, 1..<k), tf = t.slice(axis: 1, 1..<k)
+    let intersection = (fg * tf).sum(axes: axes)
+    let total = fg.sum(axes: axes) + tf.sum(axes: axes)
+    return 1 - ((intersection * 2 + 1e-5) / (total + 1e-5)).mean()
+}
