@@ -41,6 +41,11 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.threads = threads }
+        if let joint = try JointTraining.trainIfJoint(
+            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter) {
+            report(joint.summary, dir: joint.output)
+            return
+        }
         var runConfig: RunConfig
         var checkpoint: String? = resumeFrom
         if let resumeFrom {
@@ -60,6 +65,10 @@ struct Train: ParsableCommand {
             runConfig = try Checkpoint.read(checkpoint!).config
         }
         let summary = try TrainingRun.run(config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter)
+        report(summary, dir: dir)
+    }
+
+    func report(_ summary: TrainingSummary, dir: String) {
         let best = summary.bestScore.isFinite
             ? "best validation score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch)"
             : "no validation score yet"
