@@ -224,9 +224,11 @@ public final class Trainer<Task: TrainingTask> {
     }
 
     private func makeCheckpoint() -> Checkpoint {
-        Checkpoint(
+        var c = Checkpoint(
             config: config, epoch: completedEpochs, rngState: rng.stateWords, bestScore: bestScore, bestEpoch: bestEpoch,
             staleValidations: staleValidations, model: task.model.stateDictionary(), optimizer: optimizer.stateDictionary())
+        c.extraMetadata = task.checkpointMetadata
+        return c
     }
 
     /// Creates the run folder, writes `config.yaml`, and (re)writes `metrics.jsonl` with the
