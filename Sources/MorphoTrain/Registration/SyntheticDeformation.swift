@@ -70,17 +70,20 @@ public struct SyntheticPair: Sendable {
 /// Tissue probability maps (e.g. the MNI152 GM and WM maps) as one label map.
 public enum TissueLabels {
     /// Label `k` (1-based, in the order of `maps`) where map `k` is the most probable class,
-    /// background (`1 − Σ maps`, clamped at 0) included; 0 where background wins. All maps share
-    /// one grid; the result has its geometry.
+    /// background (`1 − Σ maps`, clamped at 0) included; 0 where background wins. Maps are
+    /// probabilities in [0, 1]; maps stored as bytes (the MNI152 maps are ×255) are recognised by
+    /// a maximum above 1 and divided by 255. All maps share one grid; the result has its geometry.
     public static func fromProbabilityMaps(_ maps: [Volume]) -> Volume {
         precondition(!maps.isEmpty && maps.allSatisfy { $0.spatialShape == maps[0].spatialShape }, "maps on one grid")
         let count = maps[0].spatialCount
+        let largest = maps.map { $0.data.max() ?? 0 }.max() ?? 0
+        let scale: Float = largest > 1 ? 1 / 255 : 1
         var labels = [Float](repeating: 0, count: count)
         for v in 0..<count {
             var total: Float = 0
             var best: Float = 0, bestLabel = 0
             for (k, map) in maps.enumerated() {
-                let p = map.data[v]
+                let p = map.data[v] * scale
                 total += p
                 if p > best { best = p; bestLabel = k + 1 }
             }
