@@ -4,7 +4,7 @@ public enum BenchRegistry {
     /// GFLOP/s as a share of it.
     public static var all: [BenchCase] {
         [BenchCase.peakCase] + BenchCase.convCases + BenchCase.stridedConvCases + BenchCase.lossCases
-            + BenchCase.kernelCases + BenchCase.stepCases + BenchCase.registrationCases
+            + BenchCase.kernelCases + BenchCase.stepCases + BenchCase.registrationCases + BenchCase.jointCases
     }
 
     /// Cases whose name equals one of `selectors`, or else starts with it; all cases when

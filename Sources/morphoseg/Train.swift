@@ -58,6 +58,12 @@ struct Train: ParsableCommand {
     }
 
     func train(_ parallel: DataParallel) throws {
+        // Joint segmentation + registration runs in one process (its own entry into the Trainer).
+        if let joint = try JointTraining.trainIfJoint(
+            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter) {
+            if parallel.isRoot { report(joint.summary, dir: joint.output) }
+            return
+        }
         var runConfig: RunConfig
         var checkpoint: String? = resumeFrom
         if let resumeFrom {
@@ -80,6 +86,10 @@ struct Train: ParsableCommand {
             config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter,
             progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         guard parallel.isRoot else { return }
+        report(summary, dir: dir)
+    }
+
+    func report(_ summary: TrainingSummary, dir: String) {
         let best = summary.bestScore.isFinite
             ? "best validation score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch)"
             : "no validation score yet"

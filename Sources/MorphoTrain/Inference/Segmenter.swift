@@ -17,7 +17,7 @@ public final class Segmenter {
     ///
     /// - Throws: `MorphoIOError` for a missing or malformed file, `MorphoTrainError.checkpoint`.
     public init(checkpoint path: String) throws {
-        checkpoint = try Checkpoint.read(path)
+        checkpoint = try Checkpoint.read(path).segmentationPart()  // a joint checkpoint's `seg.` U-Net
         guard checkpoint.task == .segmentation else {
             throw MorphoTrainError.checkpoint(path: path, message: "is a \(checkpoint.task.rawValue) model, not a segmentation model")
         }

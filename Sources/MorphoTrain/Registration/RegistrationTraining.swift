@@ -59,6 +59,7 @@ public final class RegistrationModel: @unchecked Sendable {
     ///   no registration settings (neither in its metadata nor as `registration.yaml` beside it).
     public static func load(_ path: String) throws -> RegistrationModel {
         let checkpoint = try Checkpoint.read(path)
+        if checkpoint.task == .joint { return try JointTraining.registrationModel(path) }  // its `reg.` network
         guard checkpoint.task == .registration else {
             throw RegistrationError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
         }

@@ -1,0 +1,45 @@
+import MorphoNN
+import MorphoTensor
+import MorphoTrain
+
+extension BenchCase {
+    /// `joint3d/80x96x80/step`: one fully joint training step of `JointTask` on an 80×96×80
+    /// (x, y, z) phantom pair, batch 1 — U-Net (channels 16, 32, 64, 128, strides 2, 2, 2, three
+    /// classes) on both images and the default `DisplacementNet` (encoder 16, 32, 32, 32) on the
+    /// pair, forward and backward through every loss family (LCC window 9 + grad-l2; Dice+CE,
+    /// boundary loss on cached distance maps and PRL on both labelled images; the coupling Dice of
+    /// the warped moving labels), then one Adam update of both networks.
+    static var jointCases: [BenchCase] {
+        [
+            BenchCase(name: "joint3d/80x96x80/step") {
+                let config = try! JointRunConfig(yaml: """
+                    name: bench-joint
+                    model:
+                      kind: joint
+                      unet: {dims: 3, channels: [16, 32, 64, 128], strides: [2, 2, 2], classes: 3}
+                    data:
+                      phantom: {size: [80, 96, 80], count: 3, seed: 1}
+                      normalization: {kind: percentile}
+                    loss:
+                      regional: dice_ce
+                      prl: {weight: 0.1, K: 0.5}
+                    registration:
+                      pairs: random
+                      validation_pairs: 1
+                    joint: {strategy: joint}
+                    training: {batch_size: 1, optimizer: {kind: adam, lr: 0.0001}}
+                    """)
+                let task = try! JointTask(config: config)
+                let batch = task.makeBatch(1, 0)
+                precondition(batch.movingLabelled == [true] && batch.fixedLabelled == [true])
+                let optimizer = Adam(task.network.namedParameters, learningRate: 1e-4)
+                return {
+                    task.network.zeroGrad()
+                    let value = task.loss(batch, epoch: 0)
+                    value.total.backward()
+                    optimizer.step()
+                }
+            },
+        ]
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import MorphoIO
+import MorphoLosses
+
+/// How the two networks of a joint run are optimised.
+public enum JointStrategy: String, CaseIterable, Sendable {
+    /// One optimiser step on the whole objective updates both networks.
+    case joint
+    /// DeepAtlas (Xu & Niethammer 2019): `alternate_steps` steps update the registration network
+    /// (the U-Net's output held constant), then as many update the U-Net (the field held constant).
+    case alternating
+}
+
+/// `joint:` — the coupling of a joint segmentation + registration run (the segmentation terms
+/// come from `loss:`, the registration terms and the field network from `registration:`).
+public struct JointConfig: Equatable, Sendable {
+    public var strategy: JointStrategy
+    /// k of the alternating strategy: steps per phase (registration first).
+    public var alternateSteps: Int
+    /// How many training images keep their label maps (the first ones in data order; nil = all).
+    /// The others train the networks only through the similarity and coupling terms.
+    public var labelledImages: Int?
+    /// Weight of the coupling Dice between the fixed segmentation and the warped moving one.
+    public var couplingWeight: WeightConfig
+
+    public init(_ s: ConfigSection) throws {
+        strategy = try s.choice("strategy", default: .joint)
+        alternateSteps = try s.int("alternate_steps", default: 1, min: 1)
+        labelledImages = try s.int("labelled_images")
+        if let n = labelledImages, n < 0 { throw s.error("labelled_images", "must be at least 0, got \(n)") }
+        let c = try s.section("coupling")
+        couplingWeight = try WeightConfig.read(c, "weight", default: 1)
+        try c.finish()
+        try s.finish()
+    }
+
+    public var resolved: ConfigValue {
+        .map([
+            ("strategy", .string(strategy.rawValue)), ("alternate_steps", .int(alternateSteps)),
+            ("labelled_images", labelledImages.map { .int($0) } ?? .null), ("coupling", .map([("weight", couplingWeight.resolved)])),
+        ])
+    }
+}
+
+/// A joint run's config: the shared `RunConfig` (model.unet is the segmentation U-Net, loss is
+/// its objective, data/training/output as usual) plus `registration:` (the displacement network,
+/// similarity and smoothness terms, pair mode) and `joint:`, all in one YAML file with
+/// `model: {kind: joint}`. See `Configs/joint-2d.yaml`.
+public struct JointRunConfig: Equatable, Sendable {
+    public var run: RunConfig
+    public var registration: RegistrationConfig
+    public var joint: JointConfig
+
+    /// The registration part as a registration run config (what `RegistrationDataset` and
+    /// `makeDisplacementNet` take).
+    public var registrationRun: RegistrationRunConfig { RegistrationRunConfig(run: run, registration: registration) }
+
+    public static func load(_ path: String) throws -> JointRunConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MorphoTrainError.fileNotFound(path: path, role: "config")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw MorphoTrainError.configSyntax(file: path, message: "not UTF-8 text")
+        }
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return try JointRunConfig(yaml: text, file: path, defaultName: stem)
+    }
+
+    /// True when the YAML file at `path` declares `model: {kind: joint}` (false for anything it
+    /// cannot read; the regular loader reports those errors).
+    public static func declaresJoint(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+              let root = try? ConfigSection(yaml: text, file: path), let model = try? root.section("model"),
+              let kind = try? model.string("kind") else { return false }
+        return kind == TaskKind.joint.rawValue
+    }
+
+    public init(yaml: String, file: String = "<config>", defaultName: String = "run") throws {
+        let root = try ConfigSection(yaml: yaml, file: file)
+        let phantom = try root.section("data").contains("phantom")
+        registration = try RegistrationConfig(try root.section("registration"), phantom: phantom)
+        joint = try JointConfig(try root.section("joint"))
+        run = try RunConfig(root: root, defaultName: defaultName)
+        guard run.model.kind == .joint else {
+            throw MorphoTrainError.config(file: file, key: "model.kind", message: "a joint config needs kind: joint, got \(run.model.kind.rawValue)")
+        }
+        guard run.inputChannels == 1 else {
+            throw MorphoTrainError.config(file: file, key: "data.modalities", message: "joint training takes one modality, got \(run.inputChannels)")
+        }
+        if registration.diceWeight.start > 0 || registration.diceWeight.step > 0 {
+            throw MorphoTrainError.config(
+                file: file, key: "registration.loss.dice.weight",
+                message: "joint runs couple the networks through joint.coupling.weight; set this to 0")
+        }
+    }
+
+    public init(run: RunConfig, registration: RegistrationConfig, joint: JointConfig) {
+        self.run = run
+        self.registration = registration
+        self.joint = joint
+    }
+
+    /// The two extra sections as YAML (what checkpoints carry in their metadata).
+    public var extraYAML: String {
+        ConfigValue.map([("registration", registration.resolved), ("joint", joint.resolved)]).yaml()
+    }
+
+    /// The resolved YAML: the shared sections, then `registration:` and `joint:`.
+    public var yaml: String { run.yaml + extraYAML }
+
+    /// The config of the joint checkpoint at `path`: its `RunConfig` plus the sections stored in
+    /// its metadata (key `joint`) or, failing that, in `joint.yaml` beside it.
+    ///
+    /// - Throws: `MorphoTrainError.checkpoint` when the file is not a joint checkpoint or its
+    ///   sections cannot be found.
+    public static func load(checkpoint path: String) throws -> JointRunConfig {
+        let ckpt = try Checkpoint.read(path)
+        guard ckpt.task == .joint else {
+            throw MorphoTrainError.checkpoint(path: path, message: "is a \(ckpt.task.rawValue) checkpoint, not a joint one")
+        }
+        var phantom = false
+        if case .phantom = ckpt.config.data.source { phantom = true }
+        if let yaml = try SafeTensors.read(path).metadata[JointTraining.metadataKey] {
+            let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded joint config)")
+            return JointRunConfig(
+                run: ckpt.config, registration: try RegistrationConfig(root.section("registration"), phantom: phantom),
+                joint: try JointConfig(root.section("joint")))
+        }
+        let sidecar = (path as NSString).deletingLastPathComponent.appending("/joint.yaml")
+        guard FileManager.default.fileExists(atPath: sidecar) else {
+            throw MorphoTrainError.checkpoint(path: path, message: "no joint settings in the checkpoint and no \(sidecar)")
+        }
+        let full = try JointRunConfig.load(sidecar)
+        return JointRunConfig(run: ckpt.config, registration: full.registration, joint: full.joint)
+    }
+}
