@@ -241,6 +241,15 @@ public final class JointTask: TrainingTask {
         }
     }
 
+    /// The `registration:` and `joint:` sections (key `joint`) and the registration section alone
+    /// (key `registration`, what `RegistrationModel.load` reads), written into every checkpoint.
+    public var checkpointMetadata: [String: String] {
+        [
+            JointTraining.metadataKey: config.extraYAML,
+            RegistrationTraining.metadataKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml(),
+        ]
+    }
+
     /// The boundary weight α at `epoch`.
     public func epochScalars(epoch: Int) -> [(name: String, value: Double)] {
         config.run.loss.boundary ? [("alpha", config.run.loss.schedule.alphaSchedule.alpha(epoch: epoch))] : []

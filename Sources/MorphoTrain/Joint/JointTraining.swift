@@ -13,7 +13,8 @@ public enum JointTraining {
     /// Trains `config` into `output` (default `config.run.output.dir`), resuming from `resume` if
     /// given. The run folder gets everything the `Trainer` writes plus `joint.yaml` (the whole
     /// resolved config); `best.safetensors` and `last.safetensors` also carry the extra sections in
-    /// their metadata (under `joint`, and the registration section under `registration`) so that
+    /// their metadata (`JointTask.checkpointMetadata`: under `joint`, and the registration section under
+    /// `registration`) so that
     /// `morphoseg segment` and `morphoseg register --model` need nothing else.
     public static func run(
         config: JointRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
@@ -31,19 +32,7 @@ public enum JointTraining {
             options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress))
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try config.yaml.write(toFile: dir + "/joint.yaml", atomically: true, encoding: .utf8)
-        let summary = try trainer.run()
-        for path in [trainer.lastCheckpointPath, trainer.bestCheckpointPath] where FileManager.default.fileExists(atPath: path) {
-            try annotate(path, with: config)
-        }
-        return summary
-    }
-
-    /// Adds the `registration:` and `joint:` sections to a checkpoint's metadata (atomic rewrite).
-    static func annotate(_ path: String, with config: JointRunConfig) throws {
-        var file = try SafeTensors.read(path)
-        file.metadata[metadataKey] = config.extraYAML
-        file.metadata[RegistrationTraining.metadataKey] = ConfigValue.map([("registration", config.registration.resolved)]).yaml()
-        try SafeTensors.write(file, to: path)
+        return try trainer.run()
     }
 
     /// What `morphoseg train` runs for a joint config or checkpoint; nil when neither is joint
