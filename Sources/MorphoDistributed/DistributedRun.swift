@@ -1,3 +1,4 @@
+import Foundation
 import MorphoKernels
 
 extension Distributed {
@@ -10,7 +11,15 @@ extension Distributed {
     /// rank stops (`DataParallel.stop`), treating errors for which `collective` is true as met
     /// by all ranks at the same point (a non-finite loss of the all-reduced step).
     public static func run(threads: Int?, collective: (any Error) -> Bool, _ body: (DataParallel) throws -> Void) throws {
-        let parallel = DataParallel(try launch())
+        let communicator: any Communicator
+        do {
+            communicator = try launch()
+        } catch {
+            // Every copy mpirun started meets this (a build without MPI): the first one reports.
+            if let rank = launchedRank, rank != 0 { exit(1) }
+            throw error
+        }
+        let parallel = DataParallel(communicator)
         Parallel.threads = threads ?? suggestedThreads
         do {
             try body(parallel)
