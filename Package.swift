@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "MorphoNN", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoLosses", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(
-            name: "MorphoDistributed", dependencies: ["MorphoNN", "MorphoTensor"] + mpiDependency,
+            name: "MorphoDistributed", dependencies: ["MorphoNN", "MorphoTensor", "MorphoKernels"] + mpiDependency,
             swiftSettings: optimize + mpiDefine),
         .target(name: "MorphoConformance", dependencies: ["MorphoLosses", "MorphoNN"], swiftSettings: optimize),
         .target(

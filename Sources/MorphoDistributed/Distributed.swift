@@ -32,6 +32,13 @@ public enum Distributed {
         return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil
     }
 
+    /// This process's rank as the launcher announced it (`OMPI_COMM_WORLD_RANK` or `PMIX_RANK`),
+    /// nil without one.
+    public static var launchedRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        return (env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"]).flatMap { Int($0) }
+    }
+
     /// The world size the launcher announced (`OMPI_COMM_WORLD_SIZE`), nil without one.
     public static var launchedSize: Int? {
         ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap { Int($0) }

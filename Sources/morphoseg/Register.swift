@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MorphoDistributed
 import MorphoIO
 import MorphoKernels
 import MorphoTrain
@@ -254,7 +255,7 @@ extension Register {
         @Flag(help: "Continue the run in the output folder from its last.safetensors.")
         var resume = false
 
-        @Option(help: "Compute threads (default: all cores).")
+        @Option(help: "Compute threads (default: all cores, shared out between the MPI ranks on one machine).")
         var threads: Int?
 
         @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs.")
@@ -265,11 +266,16 @@ extension Register {
         }
 
         func run() throws {
-            if let threads { Parallel.threads = threads }
+            try Distributed.run(threads: threads, collective: isMetByEveryRank) { try train($0) }
+        }
+
+        func train(_ parallel: DataParallel) throws {
             let runConfig = try RegistrationRunConfig.load(config)
             let dir = output ?? runConfig.run.output.dir
             let summary = try RegistrationTraining.run(
-                config: runConfig, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter)
+                config: runConfig, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter,
+                progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            guard parallel.isRoot else { return }
             print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
                 + "best score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch); outputs in \(dir)/")
         }

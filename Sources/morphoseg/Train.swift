@@ -44,17 +44,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let parallel = DataParallel(try Distributed.launch())
-        Parallel.threads = threads ?? Distributed.suggestedThreads
-        do {
-            try train(parallel)
-            parallel.communicator.finalize()
-        } catch {
-            // With several ranks every rank must stop, with one message (see DataParallel.stop).
-            var collective = false
-            if case MorphoTrainError.nonFiniteLoss = error { collective = true }
-            throw parallel.stop(after: error, collective: collective)
-        }
+        try Distributed.run(threads: threads, collective: isMetByEveryRank) { try train($0) }
     }
 
     func train(_ parallel: DataParallel) throws {
@@ -95,4 +85,12 @@ struct Train: ParsableCommand {
             : "no validation score yet"
         print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); \(best); outputs in \(dir)/")
     }
+}
+
+/// Training errors every MPI rank meets at the same point, so rank 0 alone reports them: a
+/// non-finite loss (the loss is all-reduced before the check). Any other error may be one
+/// rank's own and is reported by the rank that met it.
+func isMetByEveryRank(_ error: any Error) -> Bool {
+    if case MorphoTrainError.nonFiniteLoss = error { return true }
+    return false
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
@@ -86,12 +87,22 @@ public final class RegistrationTask: TrainingTask {
         return try WeightedLoss(terms)
     }
 
+    /// The whole global batch: `makeShard` at positions `0..<training.batch_size`.
     public var makeBatch: @Sendable (UInt64, Int) -> RegistrationBatch {
-        let dataset = self.dataset, n = config.run.training.batchSize, field = config.registration.synthetic
-        return { seed, step in
-            var rng = SeedStream.generator(seed: seed, step)
+        let shard = makeShardedBatch, n = config.run.training.batchSize
+        return { seed, step in shard(seed, step, Array(0..<n)) }
+    }
+
+    public var makeShard: (@Sendable (UInt64, Int, [Int]) -> RegistrationBatch)? { makeShardedBatch }
+
+    /// Pair k of batch `step` from its own stream `(seed, step, k)`, so any split of the batch
+    /// over ranks draws the same pairs.
+    var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> RegistrationBatch {
+        let dataset = self.dataset, field = config.registration.synthetic
+        return { seed, step, positions in
             var pairs: [PreparedPair] = []
-            for _ in 0..<n {
+            for k in positions {
+                var rng = SeedStream.generator(seed: seed, step, k)
                 switch dataset.mode {
                 case .synthetic:
                     let x = dataset.images[Int(rng.next() % UInt64(dataset.images.count))]
@@ -116,14 +127,16 @@ public final class RegistrationTask: TrainingTask {
     }
 
     public func validate() throws -> [(name: String, value: Double)] {
-        guard !dataset.validation.isEmpty else { return [] }
-        var sums: [String: Double] = [:]
-        var order: [String] = []
-        func add(_ name: String, _ value: Double) {
-            if sums[name] == nil { order.append(name) }
-            sums[name, default: 0] += value
-        }
-        for (i, pair) in dataset.validation.enumerated() {
+        DataParallel().meanOverSamples(try validateShard(rank: 0, size: 1) ?? [])
+    }
+
+    /// One row per validation pair `i` with `i % size == rank`, the metrics `validate()` averages.
+    public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? {
+        var rows: [[(name: String, value: Double)]] = []
+        for i in stride(from: rank, to: dataset.validation.count, by: size) {
+            let pair = dataset.validation[i]
+            var row: [(name: String, value: Double)] = []
+            func add(_ name: String, _ value: Double) { row.append((name, value)) }
             let batch = dataset.batch([pair])
             let flow = network(moving: batch.moving, fixed: batch.fixed)
             let warped = warp(batch.moving, flow)
@@ -145,9 +158,9 @@ public final class RegistrationTask: TrainingTask {
             add("similarity", 1 - Double(similarity(batch.fixed, warped).item))
             add("similarity_before", 1 - Double(similarity(batch.fixed, batch.moving).item))
             if i == 0 { lastValidation = (pair, warpedLabels, warped) }
+            rows.append(row)
         }
-        let n = Double(dataset.validation.count)
-        return order.map { ($0, sums[$0]! / n) }
+        return rows
     }
 
     /// The middle slice of the first validation pair: fixed image with its labels (left) and with

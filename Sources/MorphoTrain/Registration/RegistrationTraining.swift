@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoIO
 import MorphoNN
 import MorphoTensor
@@ -13,10 +14,10 @@ public enum RegistrationTraining {
     /// given. The run folder gets everything the `Trainer` writes, plus `registration.yaml` (the
     /// whole resolved config); `best.safetensors` and `last.safetensors` also carry the
     /// registration section in their metadata so that `morphoseg register --model` needs nothing
-    /// else.
+    /// else. With several ranks (`parallel`), rank 0 alone writes.
     public static func run(
         config: RegistrationRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic()
+        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> TrainingSummary {
         let dir = output ?? config.run.output.dir
         let task = try RegistrationTask(config: config)
@@ -27,10 +28,14 @@ public enum RegistrationTraining {
             + "DisplacementNet with \(task.network.parameterCount) parameters")
         let trainer = try Trainer(
             task: task, config: config.run,
-            options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress))
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try config.yaml.write(toFile: dir + "/registration.yaml", atomically: true, encoding: .utf8)
+            options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress,
+                                    parallel: parallel))
+        if parallel.isRoot {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try config.yaml.write(toFile: dir + "/registration.yaml", atomically: true, encoding: .utf8)
+        }
         let summary = try trainer.run()
+        guard parallel.isRoot else { return summary }
         for path in [trainer.lastCheckpointPath, trainer.bestCheckpointPath] where FileManager.default.fileExists(atPath: path) {
             try annotate(path, with: config)
         }

@@ -84,10 +84,10 @@ public final class Trainer<Task: TrainingTask> {
                 throw MorphoTrainError.config(
                     file: config.name, key: "model.kind", message: "\(config.model.kind.rawValue) training cannot be split over MPI ranks yet")
             }
-            do {
-                try parallel.checkBatchSize(config.training.batchSize, key: "training.batch_size")
-            } catch {
-                throw MorphoTrainError.config(file: config.name, key: "training.batch_size", message: error.description)
+            guard config.training.batchSize >= parallel.size else {
+                throw MorphoTrainError.config(
+                    file: config.name, key: "training.batch_size",
+                    message: "\(config.training.batchSize) samples cannot be shared out over \(parallel.size) MPI ranks; use at least \(parallel.size) or fewer ranks")
             }
         }
         // Every rank starts from rank 0's weights (they agree anyway: same seed or checkpoint).
