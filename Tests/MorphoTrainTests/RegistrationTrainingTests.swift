@@ -73,15 +73,24 @@ final class RegistrationTrainingTests: XCTestCase {
         let p = PhantomConfig(dims: 2, size: [30, 27], count: 1, classes: 3, noise: 0, bias: 0, spacing: [1, 1, 1], seed: 5)
         let (image, labels) = Phantom.make(p, index: 0)
         let synthetic = try SyntheticPair.deforming(image, labels: labels, field: SmoothRandomField(smoothing: 9, maxDisplacement: 2), seed: 4)
-        let pair = try RegistrationPair(
-            fixed: synthetic.fixed, moving: synthetic.moving, fixedLabels: synthetic.fixedLabels, movingLabels: synthetic.movingLabels,
-            files: RegistrationPairFiles(fixed: "f", moving: "m"))
+        let d = tempDir + "/"
+        try synthetic.write(fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz", field: nil)
+        let pair = try RegistrationPair.load(RegistrationPairFiles(
+            fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz"))
         let flow = try model.predict(pair)
         XCTAssertEqual(flow.shape, [1, 2, 27, 30])
         XCTAssertTrue(flow.scalars.allSatisfy(\.isFinite))
         let result = try Registration.register(pair, method: .model(model))
-        XCTAssertEqual(result.warped.spatialShape, pair.fixed.spatialShape)
+        XCTAssertEqual(result.flow.scalars, flow.scalars)
         XCTAssertNotNil(result.quality.meanDiceAfter)
+        // What `morphoseg register --model` writes: everything on the fixed geometry.
+        try result.write(warped: d + "w.nii.gz", field: d + "u.nii.gz", labels: d + "wl.nii.gz", fieldUnits: .mm, pair: pair)
+        let warped = try NIfTI.read(d + "w.nii.gz"), labelsOut = try NIfTI.read(d + "wl.nii.gz")
+        XCTAssertTrue(warped.sameGrid(as: pair.fixed))
+        XCTAssertTrue(labelsOut.sameGrid(as: pair.fixed))
+        XCTAssertEqual(labelsOut.header.datatype, .int16)
+        XCTAssertEqual(labelsOut.data, result.warpedLabels?.data)
+        XCTAssertEqual(try NIfTI.readHeader(d + "u.nii.gz").dim, [30, 27, 1, 1, 2])
     }
 
     func testSegmentationCheckpointIsRefusedAsARegistrationModel() throws {
