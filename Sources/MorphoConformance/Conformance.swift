@@ -44,7 +44,7 @@ public enum ConformanceRunner {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         } catch {
-            throw ConformanceError.unreadable(path: directory.path, reason: "not a readable directory")
+            throw ConformanceError.directory(path: directory.path, reason: "not a readable directory of fixtures")
         }
         return names.filter { $0.hasSuffix(".json") }.sorted().map { directory.appendingPathComponent($0) }
     }
@@ -57,7 +57,7 @@ public enum ConformanceRunner {
             do {
                 try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             } catch {
-                throw ConformanceError.unreadable(path: out.path, reason: "cannot create results directory")
+                throw ConformanceError.directory(path: out.path, reason: "cannot create the results directory")
             }
         }
         var reports: [CaseReport] = []

@@ -4,6 +4,7 @@ import MorphoTensor
 /// Errors of the conformance runner: each names the fixture file and, where it applies, the key.
 public enum ConformanceError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
+    case directory(path: String, reason: String)
     case malformed(path: String, key: String, reason: String)
     case unknownOp(path: String, op: String)
     case unsupported(path: String, reason: String)
@@ -11,6 +12,7 @@ public enum ConformanceError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read fixture (\(reason))"
+        case let .directory(path, reason): return "\(path): \(reason)"
         case let .malformed(path, key, reason): return "\(path): \(key): \(reason)"
         case let .unknownOp(path, op): return "\(path): unknown op '\(op)'"
         case let .unsupported(path, reason): return "\(path): \(reason)"

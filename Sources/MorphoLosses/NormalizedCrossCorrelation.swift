@@ -70,13 +70,14 @@ public struct GlobalNCC: Sendable {
 ///   running sums (`MorphoKernels.boxSum`), so the cost does not depend on the window.
 /// - Reduction: mean over every voxel of every item and channel.
 /// - Degenerate inputs: where either window is constant, cross = var = 0 and cc = 0/eps = 0
-///   (no NaN); the gradient there is finite too.
+///   (no NaN); the gradient there is finite too. Near the border the zero padding makes the
+///   windows of a constant image non-constant, exactly as in the seed.
 /// - Backward (hand-written, fused): with a = ∂cc/∂cross, b = ∂cc/∂var_I, c = ∂cc/∂var_J, the
 ///   gradient is `box(a_I) + 2I·box(b) + J·box(a)` for I, where
 ///   `a_I = −(a·S_J + 2b·S_I)/n` (and symmetrically for J); the box sum is self-adjoint.
 ///   The per-voxel coefficient maps are computed in the forward pass when a gradient is wanted
-///   (overwriting the box sums they come from), so the backward is three box sums per
-///   differentiated input (box(a) shared) and one combining pass each. Buffers are one volume
+///   (overwriting the box sums they come from), so the backward is box(a) once, then two box
+///   sums and one combining pass per differentiated input. Buffers are one volume
 ///   each, so large volumes reuse the allocator's free blocks instead of fresh pages.
 public struct LocalNCC: Sendable {
     public var window: Int
