@@ -60,8 +60,9 @@ struct Train: ParsableCommand {
             runConfig = try Checkpoint.read(checkpoint!).config
         }
         let summary = try TrainingRun.run(config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter)
-        print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
-            + "best \(runConfig.model.kind == .segmentation ? "mean Dice" : "score") \(String(format: "%.4f", summary.bestScore)) "
-            + "at epoch \(summary.bestEpoch); outputs in \(dir)/")
+        let best = summary.bestScore.isFinite
+            ? "best validation score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch)"
+            : "no validation score yet"
+        print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); \(best); outputs in \(dir)/")
     }
 }

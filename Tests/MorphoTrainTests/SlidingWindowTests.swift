@@ -34,6 +34,18 @@ final class SlidingWindowTests: XCTestCase {
         for i in expected.indices { XCTAssertEqual(p2.data[i], expected[i], accuracy: 1e-5) }
     }
 
+    func testWindowShrinksToAnImageSmallerThanIt() {
+        let image = VoxelArray(data: [Float](repeating: 0.5, count: 24 * 40), channels: 1, shape: [1, 24, 40], spacing: [1, 1, 1])
+        let sw = SlidingWindow(window: [1, 32, 32], overlap: 0.5, blending: .gaussian, batchSize: 8, dims: 2)
+        var shapes: [[Int]] = []
+        _ = sw.probabilities(image, fill: [0]) { t in
+            shapes.append(t.shape)
+            return self.pointwise(t)
+        }
+        // H: 24 < 32, one window of 24; W: 40 → origins 0 and 8 (step 16, last flush).
+        XCTAssertEqual(shapes, [[2, 1, 24, 32]])
+    }
+
     func testGaussianWeightsPeakAtTheCentre() {
         let sw = SlidingWindow(window: [1, 8, 8], overlap: 0.5, blending: .gaussian, batchSize: 1, dims: 2)
         let w = sw.weights()

@@ -20,7 +20,7 @@ final class TrainerTests: XCTestCase {
     }
 
     /// A small 2D phantom run (about a second per epoch on 2 cores).
-    func phantomConfig(epochs: Int, steps: Int = 10, extra: String = "") throws -> RunConfig {
+    func phantomConfig(epochs: Int, steps: Int = 10, loss: String = "{regional: dice_ce}", extra: String = "") throws -> RunConfig {
         try RunConfig(yaml: """
             name: tiny
             model:
@@ -29,8 +29,7 @@ final class TrainerTests: XCTestCase {
               phantom: {size: [48, 48], count: 12, seed: 2}
               augmentation: {flip: [x], rotation: 10, scaling: 0.1, intensity: 0.1}
               threads: 2
-            loss:
-              regional: dice_ce
+            loss: \(loss)
             training:
               epochs: \(epochs)
               steps_per_epoch: \(steps)
@@ -60,6 +59,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lines.count, 8)
         let record = try XCTUnwrap(EpochRecord(json: String(lines[7])))
         XCTAssertEqual(record.terms.map(\.name), ["dice_ce", "boundary"])
+        XCTAssertEqual(record.scalars.map(\.name), ["alpha"])
+        XCTAssertEqual(record.scalars[0].value, 0.08, accuracy: 1e-12)
         XCTAssertEqual(record.weights.map(\.value)[1], 0.08, accuracy: 1e-12)  // α0 + 7·Δ
         XCTAssertNotNil(record.metric("hd95.2"))
     }
@@ -122,9 +123,10 @@ final class TrainerTests: XCTestCase {
         var rng = RandomGenerator(seed: 5)
         _ = rng.next()
         let optimizerState = [("down.0.conv.weight.exp_avg", Tensor.randomNormal([8, 1, 3, 3], using: &rng))]
-        let ckpt = Checkpoint(
+        var ckpt = Checkpoint(
             config: config, epoch: 7, rngState: rng.stateWords, bestScore: 0.875, bestEpoch: 5, staleValidations: 2,
             model: net.stateDictionary(), optimizer: optimizerState)
+        ckpt.extraMetadata = ["registration": "window: 9", "epoch": "ignored: reserved"]
         let path = tempDir + "/c.safetensors"
         try ckpt.write(to: path)
         let back = try Checkpoint.read(path)
@@ -134,6 +136,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(back.bestScore, 0.875)
         XCTAssertEqual(back.bestEpoch, 5)
         XCTAssertEqual(back.staleValidations, 2)
+        XCTAssertEqual(back.extraMetadata, ["registration": "window: 9"])
         for (name, t) in net.stateDictionary() {
             XCTAssertEqual(back.model[name]?.shape, t.shape, name)
             XCTAssertEqual(back.model[name]?.scalars, t.scalars, name)
@@ -183,6 +186,7 @@ final class TrainerTests: XCTestCase {
         let nanFromEpoch: Int
         var model: any Module { line }
         var scoreName: String { "fit" }
+        var checkpointMetadata: [String: String] { ["toy": "line"] }
         init(nanFromEpoch: Int) { self.nanFromEpoch = nanFromEpoch }
 
         var makeBatch: @Sendable (UInt64, Int) -> Tensor {
@@ -236,6 +240,7 @@ final class TrainerTests: XCTestCase {
         }
         let last = try Checkpoint.read(tempDir + "/last.safetensors")
         XCTAssertEqual(last.epoch, 2)
+        XCTAssertEqual(last.extraMetadata, ["toy": "line"])
         XCTAssertTrue(last.model["w"]!.scalars[0].isFinite)
         let lines = try String(contentsOfFile: tempDir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
@@ -279,6 +284,54 @@ final class TrainerTests: XCTestCase {
         let e = try Evaluation.files(prediction: tempDir + "/out.nii.gz", reference: tempDir + "/ref.nii.gz")
         XCTAssertEqual(e.labels.map(\.label), [1, 2])
         XCTAssertGreaterThan(e.meanDice, 0.7)
+    }
+
+    /// 3D patches, anisotropic phantom voxels resampled to a 1.5 mm grid, sliding windows over
+    /// whole volumes, and the segmentation mapped back to the file's grid.
+    func testThreeDimensionalRunWithResamplingSegmentsOnTheInputGrid() throws {
+        let config = try RunConfig(yaml: """
+            name: tiny3d
+            model:
+              unet: {dims: 3, channels: [4, 8], classes: 3}
+            data:
+              phantom: {size: [24, 24, 12], spacing: [1, 1, 2], count: 5, seed: 4}
+              spacing: [1.5, 1.5, 1.5]
+              patch: {size: [16, 16, 16], foreground: 0.7}
+            training:
+              epochs: 2
+              steps_per_epoch: 4
+              batch_size: 2
+              optimizer: {lr: 0.01}
+            inference: {overlap: 0.25}
+            """)
+        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        XCTAssertEqual(summary.epochs, 2)
+        XCTAssertNotNil(summary.history.last?.metric("hd95.1"))
+        guard case .phantom(let p) = config.data.source else { return XCTFail() }
+        let (image, _) = Phantom.make(p, index: 9)
+        try NIfTI.write(image, to: tempDir + "/in.nii.gz")
+        try Segmenter(checkpoint: tempDir + "/run/last.safetensors")
+            .segmentFiles(inputs: [tempDir + "/in.nii.gz"], output: tempDir + "/out.nii.gz", probabilities: tempDir + "/p.nii.gz")
+        let out = try NIfTI.read(tempDir + "/out.nii.gz")
+        XCTAssertEqual(out.spatialShape, [12, 24, 24])
+        XCTAssertTrue(out.sameGrid(as: image))
+        XCTAssertTrue(out.data.allSatisfy { $0 >= 0 && $0 < 3 && $0 == $0.rounded() })
+        // Probabilities resampled back to 1 × 1 × 2 mm still sum to 1, borders included.
+        let probs = try NIfTI.read(tempDir + "/p.nii.gz")
+        let n = probs.spatialCount
+        for i in 0..<n {
+            let sum = probs.data[i] + probs.data[n + i] + probs.data[2 * n + i]
+            XCTAssertEqual(sum, 1, accuracy: 1e-4)
+        }
+    }
+
+    func testPhysicalRegularizationTermIsTrainedAndLogged() throws {
+        let config = try phantomConfig(epochs: 2, steps: 3, loss: "{regional: dice, prl: {weight: 0.5}}")
+        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        let record = try XCTUnwrap(summary.history.last)
+        XCTAssertEqual(record.terms.map(\.name), ["dice", "boundary", "prl"])
+        XCTAssertEqual(record.weights.map(\.value)[2], 0.5)
+        XCTAssertTrue(record.terms[2].value.isFinite && record.terms[2].value > 0)
     }
 
     func testSegmentRefusesTheWrongNumberOfModalities() throws {

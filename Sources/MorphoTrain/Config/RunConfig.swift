@@ -463,7 +463,8 @@ public struct LossConfig: Equatable, Sendable {
     /// Boundary (surface) loss on signed distance maps of the classes `idc`.
     public var boundary: Bool
     public var idc: [Int]
-    /// Weight of the physical regularisation loss (0 = off) and its parameters (seed 000).
+    /// Weight λ of the physical regularisation loss (0 = off) and its edge threshold K (seed 000;
+    /// the inputs are probabilities, so K is of order 0.1–1 rather than the seed's 20 for 0–255).
     public var prlWeight: Double
     public var prlK: Double
     public var schedule: AlphaScheduleConfig
@@ -480,7 +481,7 @@ public struct LossConfig: Equatable, Sendable {
         try b.finish()
         let p = try s.section("prl")
         prlWeight = try p.double("weight", default: 0, range: 0...1000)
-        prlK = try p.double("K", default: 20, range: 1e-6...1e6)
+        prlK = try p.double("K", default: 0.5, range: 1e-6...1e6)
         try p.finish()
         schedule = try AlphaScheduleConfig(try s.section("schedule"))
         try s.finish()

@@ -181,14 +181,7 @@ struct SpatialTransform {
                             let z1 = min(z0 + 1, d - 1), y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1)
                             let fz = Float(cz - Double(z0)), fy = Float(cy - Double(y0)), fx = Float(cx - Double(x0))
                             for c in 0..<a.channels {
-                                let b = src + c * n
-                                @inline(__always) func v(_ zz: Int, _ yy: Int, _ xx: Int) -> Float { b[(zz * h + yy) * w + xx] }
-                                let c00 = v(z0, y0, x0) + fx * (v(z0, y0, x1) - v(z0, y0, x0))
-                                let c01 = v(z0, y1, x0) + fx * (v(z0, y1, x1) - v(z0, y1, x0))
-                                let c10 = v(z1, y0, x0) + fx * (v(z1, y0, x1) - v(z1, y0, x0))
-                                let c11 = v(z1, y1, x0) + fx * (v(z1, y1, x1) - v(z1, y1, x0))
-                                let c0 = c00 + fy * (c01 - c00), c1 = c10 + fy * (c11 - c10)
-                                out[c * m + o] = c0 + fz * (c1 - c0)
+                                out[c * m + o] = trilinear(src + c * n, h: h, w: w, z: (z0, z1, fz), y: (y0, y1, fy), x: (x0, x1, fx))
                             }
                         } else {
                             let i = (Int(cz.rounded()) * h + Int(cy.rounded())) * w + Int(cx.rounded())

@@ -4,7 +4,7 @@ import MorphoIO
 /// segment` so that all three see the same input: finite check → per-channel normalisation →
 /// optional resampling to the target spacing (linear for images, nearest for labels) → for 2D
 /// networks, axes permuted so that slices run along `D` → padding so every in-plane axis (every
-/// axis in 3D) is at least the patch/window size and a multiple of the network's size multiple.
+/// axis in 3D) is at least `minimumSize` and a multiple of the network's size multiple.
 ///
 /// Slice axis and the permuted `[D, H, W]`: `z` keeps `(z, y, x)`; `y` gives `(y, z, x)`; `x` gives
 /// `(x, z, y)` (rows are always the slowest remaining axis).
@@ -32,19 +32,13 @@ public struct Preprocessor: Sendable {
         self.minimumSize = minimumSize
     }
 
-    /// The preprocessing a run config implies (window = patch, or the inference window when larger).
+    /// The preprocessing a run config implies. Volumes are padded only to the network's size
+    /// multiple: patches and windows larger than a volume overhang it (filled like padding), so a
+    /// small volume is not inflated with padding the network would then normalise over.
     public init(_ config: RunConfig) {
-        let dims = config.model.unet.dims
-        let sizes = [config.data.patch.size, config.inference.window].compactMap { $0 }
-        // Config sizes are (x, y, z) or in-plane (first, second); the layout is [D, H, W].
-        var minimum = [1, 1, 1]
-        for s in sizes {
-            let dhw = dims == 3 ? [s[2], s[1], s[0]] : [1, s[1], s[0]]
-            minimum = zip(minimum, dhw).map { max($0, $1) }
-        }
         self.init(
-            normalization: config.data.normalization, targetSpacing: config.data.spacing, dims: dims,
-            sliceAxis: config.data.sliceAxis, multiple: config.model.unet.sizeMultiple, minimumSize: minimum)
+            normalization: config.data.normalization, targetSpacing: config.data.spacing, dims: config.model.unet.dims,
+            sliceAxis: config.data.sliceAxis, multiple: config.model.unet.sizeMultiple, minimumSize: [1, 1, 1])
     }
 
     /// `[D, H, W]` axis order of the network's layout, in terms of the volume's `(z, y, x)`.
@@ -131,11 +125,27 @@ public struct PreparedImage: Sendable {
 
     /// An array in the network's layout (e.g. class probabilities or labels) back on the file's
     /// grid: padding removed, axes restored, resampled to the raw shape (`linear` for
-    /// probabilities, nearest for labels).
+    /// probabilities, renormalised to sum to 1 over channels; nearest for labels).
     public func restored(_ a: VoxelArray, linear: Bool) -> VoxelArray {
         var out = unpadded(a).permuted(VoxelArray.inversePermutation(order))
-        out = out.resampled(toShape: rawShape, spacing: rawSpacing, linear: linear)
+        if out.shape != rawShape {
+            out = out.resampled(toShape: rawShape, spacing: rawSpacing, linear: linear, fill: Array(repeating: 0, count: out.channels))
+            if linear && out.channels > 1 { out.renormalizeChannels() }
+        }
         out.spacing = rawSpacing
         return out
+    }
+}
+
+extension VoxelArray {
+    /// Divides every voxel's channels by their sum (voxels summing to 0 are left alone).
+    mutating func renormalizeChannels() {
+        let n = spatialCount
+        for i in 0..<n {
+            var total: Float = 0
+            for c in 0..<channels { total += data[c * n + i] }
+            guard total > 0 else { continue }
+            for c in 0..<channels { data[c * n + i] /= total }
+        }
     }
 }

@@ -139,57 +139,50 @@ public struct VoxelArray: Sendable, Equatable {
     }
 
     /// Resampled onto `newShape` spanning the same box (the inverse of `resampled(toSpacing:)`
-    /// when `newShape` is the original shape).
-    public func resampled(toShape newShape: [Int], spacing newSpacing: [Double]? = nil, linear: Bool) -> VoxelArray {
+    /// when `newShape` is the original shape), with MorphoKernels' `resampleAffine`: output index
+    /// i maps to source coordinate `(i + 0.5)·n/n' − 0.5` per axis. Linear samples within half a
+    /// voxel of the border blend towards `fill[c]` (default: each channel's minimum); nearest
+    /// samples never leave the volume.
+    public func resampled(toShape newShape: [Int], spacing newSpacing: [Double]? = nil, linear: Bool, fill: [Float]? = nil) -> VoxelArray {
         if newShape == shape { return self }
         let sp = newSpacing ?? (0..<3).map { spacing[$0] * Double(shape[$0]) / Double(newShape[$0]) }
-        // Source coordinate of output index i along an axis: (i + 0.5)·n/n' − 0.5.
-        func axisMap(_ a: Int) -> [(i0: Int, i1: Int, w: Float)] {
-            let n = shape[a], m = newShape[a]
-            let r = Double(n) / Double(m)
-            return (0..<m).map { i in
-                let x = min(max((Double(i) + 0.5) * r - 0.5, 0), Double(n - 1))
-                if !linear {
-                    let k = min(n - 1, Int((x + 0.5).rounded(.down)))
-                    return (k, k, 0)
-                }
-                let k = Int(x.rounded(.down))
-                let k1 = min(n - 1, k + 1)
-                return (k, k1, Float(x - Double(k)))
-            }
-        }
-        let mz = axisMap(0), my = axisMap(1), mx = axisMap(2)
+        // Row-major 4×4 on (x = W, y = H, z = D) voxel indices: scale r and offset (r − 1)/2 per axis.
+        let r = (0..<3).map { Double(shape[$0]) / Double(newShape[$0]) }
+        let matrix: [Double] = [
+            r[2], 0, 0, (r[2] - 1) / 2,
+            0, r[1], 0, (r[1] - 1) / 2,
+            0, 0, r[0], (r[0] - 1) / 2,
+            0, 0, 0, 1,
+        ]
+        let fills = fill ?? channelMinima
         let n = spatialCount, m = newShape.reduce(1, *)
+        let source = SpatialExtent(d: shape[0], h: shape[1], w: shape[2])
+        let target = SpatialExtent(d: newShape[0], h: newShape[1], w: newShape[2])
         var out = [Float](repeating: 0, count: channels * m)
-        let (h, w) = (shape[1], shape[2])
         data.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                Parallel.forEach(channels * newShape[0]) { cz in
-                    let c = cz / newShape[0], z = cz % newShape[0]
-                    let (z0, z1, wz) = mz[z]
-                    let base = s + c * n
-                    for y in 0..<newShape[1] {
-                        let (y0, y1, wy) = my[y]
-                        let o = d + c * m + (z * newShape[1] + y) * newShape[2]
-                        for x in 0..<newShape[2] {
-                            let (x0, x1, wx) = mx[x]
-                            if !linear {
-                                o[x] = base[(z0 * h + y0) * w + x0]
-                                continue
-                            }
-                            @inline(__always) func v(_ zz: Int, _ yy: Int, _ xx: Int) -> Float { base[(zz * h + yy) * w + xx] }
-                            let c00 = v(z0, y0, x0) + wx * (v(z0, y0, x1) - v(z0, y0, x0))
-                            let c01 = v(z0, y1, x0) + wx * (v(z0, y1, x1) - v(z0, y1, x0))
-                            let c10 = v(z1, y0, x0) + wx * (v(z1, y0, x1) - v(z1, y0, x0))
-                            let c11 = v(z1, y1, x0) + wx * (v(z1, y1, x1) - v(z1, y1, x0))
-                            let c0 = c00 + wy * (c01 - c00), c1 = c10 + wy * (c11 - c10)
-                            o[x] = c0 + wz * (c1 - c0)
-                        }
-                    }
+                for c in 0..<channels {
+                    resampleAffine(
+                        src.baseAddress! + c * n, extent: source, channels: 1, into: dst.baseAddress! + c * m,
+                        targetExtent: target, targetToSource: matrix, linear: linear, fill: fills[c])
                 }
             }
         }
         return VoxelArray(data: out, channels: channels, shape: newShape, spacing: sp)
     }
+}
+
+/// Trilinear interpolation in one channel `[D, H, W]` at base: the corner indices along each axis
+/// and the weight `f` of the upper one.
+@inline(__always)
+func trilinear(
+    _ base: UnsafePointer<Float>, h: Int, w: Int, z: (Int, Int, Float), y: (Int, Int, Float), x: (Int, Int, Float)
+) -> Float {
+    @inline(__always) func v(_ zz: Int, _ yy: Int, _ xx: Int) -> Float { base[(zz * h + yy) * w + xx] }
+    let c00 = v(z.0, y.0, x.0) + x.2 * (v(z.0, y.0, x.1) - v(z.0, y.0, x.0))
+    let c01 = v(z.0, y.1, x.0) + x.2 * (v(z.0, y.1, x.1) - v(z.0, y.1, x.0))
+    let c10 = v(z.1, y.0, x.0) + x.2 * (v(z.1, y.0, x.1) - v(z.1, y.0, x.0))
+    let c11 = v(z.1, y.1, x.0) + x.2 * (v(z.1, y.1, x.1) - v(z.1, y.1, x.0))
+    let c0 = c00 + y.2 * (c01 - c00), c1 = c10 + y.2 * (c11 - c10)
+    return c0 + z.2 * (c1 - c0)
 }

@@ -71,7 +71,8 @@ public struct SlidingWindow: Sendable {
         return out
     }
 
-    /// Class probabilities `[K, D, H, W]` for `image` (`[C, D, H, W]`, network layout).
+    /// Class probabilities `[K, D, H, W]` for `image` (`[C, D, H, W]`, network layout). Along an
+    /// axis where the image is smaller than the window, the window shrinks to the image.
     ///
     /// - Parameters:
     ///   - fill: per-channel value for window parts beyond the image.
@@ -80,6 +81,14 @@ public struct SlidingWindow: Sendable {
     public func probabilities(
         _ image: VoxelArray, fill: [Float], network: (Tensor) -> Tensor
     ) -> VoxelArray {
+        // A window larger than the image along an axis would only add padding: shrink it to the
+        // image there (normalisation layers then see image, not fill).
+        var fitted = self
+        fitted.window = zip(window, image.shape).map { min($0, $1) }
+        return fitted.tiled(image, fill: fill, network: network)
+    }
+
+    private func tiled(_ image: VoxelArray, fill: [Float], network: (Tensor) -> Tensor) -> VoxelArray {
         let shape = image.shape
         var starts: [[Int]] = []
         for z in (dims == 2 ? Array(0..<shape[0]) : origins(length: shape[0], window: window[0])) {

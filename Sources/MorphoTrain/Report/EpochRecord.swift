@@ -2,7 +2,8 @@ import Foundation
 
 /// One line of a run's `metrics.jsonl`: what happened in one epoch.
 ///
-/// Keys, in this order: `epoch` (1-based, completed epochs), `lr`, `loss` (mean weighted total
+/// Keys, in this order: `epoch` (1-based, completed epochs), `lr`, the task's scalars (segmentation:
+/// `alpha`, the boundary weight), `loss` (mean weighted total
 /// over the epoch's steps), `loss.<term>` (mean unweighted value of each loss term),
 /// `weight.<term>` (the term's weight that epoch; for the boundary loss this is α), then after a
 /// validation `val.<metric>` (for segmentation `val.dice_mean`, `val.dice.<k>`, `val.hd95.<k>`,
@@ -11,6 +12,8 @@ import Foundation
 public struct EpochRecord: Sendable {
     public var epoch: Int
     public var learningRate: Double
+    /// Task scalars logged after `lr` (e.g. `alpha`).
+    public var scalars: [(name: String, value: Double)]
     public var loss: Double
     /// Mean unweighted value per loss term, in the loss's term order.
     public var terms: [(name: String, value: Double)]
@@ -21,11 +24,13 @@ public struct EpochRecord: Sendable {
     public var seconds: Double
 
     public init(
-        epoch: Int, learningRate: Double, loss: Double, terms: [(name: String, value: Double)],
+        epoch: Int, learningRate: Double, scalars: [(name: String, value: Double)] = [], loss: Double,
+        terms: [(name: String, value: Double)],
         weights: [(name: String, value: Double)], validation: [(name: String, value: Double)], seconds: Double
     ) {
         self.epoch = epoch
         self.learningRate = learningRate
+        self.scalars = scalars
         self.loss = loss
         self.terms = terms
         self.weights = weights
@@ -38,7 +43,9 @@ public struct EpochRecord: Sendable {
 
     /// One JSON object on one line (keys as documented above).
     public var json: String {
-        var parts = ["\"epoch\": \(epoch)", "\"lr\": \(Self.number(learningRate))", "\"loss\": \(Self.number(loss))"]
+        var parts = ["\"epoch\": \(epoch)", "\"lr\": \(Self.number(learningRate))"]
+        parts += scalars.map { "\"\($0.name)\": \(Self.number($0.value))" }
+        parts.append("\"loss\": \(Self.number(loss))")
         parts += terms.map { "\"loss.\($0.name)\": \(Self.number($0.value))" }
         parts += weights.map { "\"weight.\($0.name)\": \(Self.number($0.value))" }
         parts += validation.map { "\"val.\($0.name)\": \(Self.number($0.value))" }
@@ -66,6 +73,9 @@ public struct EpochRecord: Sendable {
         seconds = value(object["seconds"])
         // JSONSerialization loses order: restore it from the text.
         let keys = Self.keysInOrder(line)
+        let fixed: Set<String> = ["epoch", "lr", "loss", "seconds"]
+        let lossIndex = keys.firstIndex(of: "loss") ?? keys.count
+        scalars = keys[..<lossIndex].filter { !fixed.contains($0) }.map { ($0, value(object[$0])) }
         terms = keys.filter { $0.hasPrefix("loss.") }.map { (String($0.dropFirst(5)), value(object[$0])) }
         weights = keys.filter { $0.hasPrefix("weight.") }.map { (String($0.dropFirst(7)), value(object[$0])) }
         validation = keys.filter { $0.hasPrefix("val.") }.map { (String($0.dropFirst(4)), value(object[$0])) }

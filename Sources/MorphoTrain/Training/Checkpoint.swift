@@ -12,7 +12,7 @@ import MorphoTensor
 /// `format` = `morphoseg-checkpoint`, `version` = `1`, `task`, `epoch` (completed epochs), `rng`
 /// (the trainer's generator, four decimal words), `best_score`, `best_epoch`, `stale_validations`
 /// (early-stopping counter), `input_channels`, `classes`, and `config` — the resolved YAML config
-/// the run used.
+/// the run used — plus any task-specific entries (`extraMetadata`).
 public struct Checkpoint: Sendable {
     public static let format = "morphoseg-checkpoint"
 
@@ -27,6 +27,15 @@ public struct Checkpoint: Sendable {
     public var staleValidations: Int
     public var model: [String: Tensor]
     public var optimizer: [String: Tensor]
+    /// Metadata entries beyond the ones above (a task's own settings, see
+    /// `TrainingTask.checkpointMetadata`).
+    public var extraMetadata: [String: String] = [:]
+
+    /// The metadata keys `write(to:)` sets itself.
+    public static let reservedKeys: Set<String> = [
+        "format", "version", "task", "epoch", "rng", "best_score", "best_epoch", "stale_validations", "input_channels",
+        "classes", "config",
+    ]
 
     public init(
         config: RunConfig, epoch: Int, rngState: [UInt64], bestScore: Double, bestEpoch: Int, staleValidations: Int,
@@ -49,13 +58,15 @@ public struct Checkpoint: Sendable {
         var tensors: [String: SafeTensor] = [:]
         for (name, t) in model { tensors["model.\(name)"] = SafeTensor(t.scalars, shape: t.shape) }
         for (name, t) in optimizer { tensors["optimizer.\(name)"] = SafeTensor(t.scalars, shape: t.shape) }
-        let metadata: [String: String] = [
+        var metadata = extraMetadata.filter { !Self.reservedKeys.contains($0.key) }
+        let own: [String: String] = [
             "format": Self.format, "version": "1", "task": task.rawValue, "epoch": String(epoch),
             "rng": rngState.map(String.init).joined(separator: ","),
             "best_score": bestScore.isFinite ? "\(bestScore)" : "-inf", "best_epoch": String(bestEpoch),
             "stale_validations": String(staleValidations), "input_channels": String(config.inputChannels),
             "classes": String(config.model.unet.classes), "config": configYAML,
         ]
+        metadata.merge(own) { _, mine in mine }
         try SafeTensors.write(SafeTensorsFile(tensors: tensors, metadata: metadata), to: path)
     }
 
@@ -101,6 +112,7 @@ public struct Checkpoint: Sendable {
             config: config, epoch: try int("epoch"), rngState: words, bestScore: best == "-inf" ? -.infinity : Double(best) ?? -.infinity,
             bestEpoch: try int("best_epoch"), staleValidations: try int("stale_validations"), model: model, optimizer: optimizer)
         c.configYAML = yaml
+        c.extraMetadata = meta.filter { !reservedKeys.contains($0.key) }
         return c
     }
 

@@ -15,7 +15,7 @@ public func makeUNet(_ config: RunConfig) -> UNet {
 }
 
 /// Segmentation as a `TrainingTask`: a U-Net on patches (3D) or slices (2D), the loss
-/// `w_R(e)·regional + w_B(e)·boundary` of the config (weights from `loss.schedule`), validation by
+/// `w_R(e)·regional + w_B(e)·boundary (+ λ·PRL)` of the config (weights from `loss.schedule`), validation by
 /// sliding-window inference on whole held-out volumes with Dice, HD95 and mean surface distance
 /// per foreground class.
 public final class SegmentationTask: TrainingTask {
@@ -32,7 +32,6 @@ public final class SegmentationTask: TrainingTask {
     public var model: any Module { network }
     public var scoreName: String { "dice_mean" }
 
-    /// - Throws: `MorphoTrainError.config` for loss settings this build cannot honour.
     public init(config: RunConfig, dataset: SegmentationDataset) throws {
         self.config = config
         self.dataset = dataset
@@ -49,15 +48,16 @@ public final class SegmentationTask: TrainingTask {
     /// The network's output on a batch, what the loss terms read.
     struct SegmentationOutput {
         var logits: Tensor
+        /// Softmax of the logits, when a term needs it (boundary, PRL).
+        var probabilities: Tensor?
         var batch: SegmentationBatch
     }
 
+    /// Whether any term reads probabilities.
+    var needsProbabilities: Bool { config.loss.boundary || config.loss.prlWeight > 0 }
+
     static func makeObjective(_ config: RunConfig) throws -> WeightedLoss<SegmentationOutput> {
         let l = config.loss
-        if l.prlWeight > 0 {
-            throw MorphoTrainError.config(
-                file: config.name, key: "loss.prl.weight", message: "the PRL loss is not in MorphoLosses yet; set it to 0")
-        }
         let regional: (SegmentationOutput) -> Tensor
         switch l.regional {
         case .dice:
@@ -73,14 +73,35 @@ public final class SegmentationTask: TrainingTask {
             let f = DiceCELoss(includeBackground: l.includeBackground)
             regional = { f(logits: $0.logits, labels: $0.batch.labels) }
         }
-        guard l.boundary else {
-            return try WeightedLoss([LossTerm(l.regional.rawValue, regional)])
+        var terms: [LossTerm<SegmentationOutput>]
+        if l.boundary {
+            let boundary = BoundaryLoss(idc: l.idc)
+            let schedule = l.schedule.alphaSchedule
+            terms = [
+                LossTerm(l.regional.rawValue, weight: schedule.regionalWeight, regional),
+                LossTerm("boundary", weight: schedule.boundaryWeight) { boundary(probs: $0.probabilities!, distanceMaps: $0.batch.distances!) },
+            ]
+        } else {
+            terms = [LossTerm(l.regional.rawValue, regional)]
         }
-        let boundary = BoundaryLoss(idc: l.idc)
-        return try WeightedLoss.regionalBoundary(
-            regional: (l.regional.rawValue, regional),
-            boundary: ("boundary", { out in boundary(probs: out.logits.softmax(), distanceMaps: out.batch.distances!) }),
-            schedule: l.schedule.alphaSchedule)
+        if l.prlWeight > 0 {
+            let prl = PhysicalRegularizationLoss(K: Float(l.prlK))
+            let classes = l.idc
+            terms.append(LossTerm("prl", weight: ConstantWeight(l.prlWeight)) { out in
+                // The seed's PMLoss compares one probability map with its binary target; with
+                // several classes, the mean over the classes `idc`.
+                let probs = out.probabilities!
+                var total: Tensor?
+                for c in classes {
+                    let p = probs.slice(axis: 1, c ..< c + 1)
+                    let target = withoutGradients { oneHot(out.batch.labels, class: c) }
+                    let term = prl(prediction: p, target: target)
+                    total = total.map { $0 + term } ?? term
+                }
+                return total! * (1 / Float(classes.count))
+            })
+        }
+        return try WeightedLoss(terms)
     }
 
     public var makeBatch: @Sendable (UInt64, Int) -> SegmentationBatch {
@@ -91,9 +112,15 @@ public final class SegmentationTask: TrainingTask {
         }
     }
 
+    /// `alpha`, the boundary term's weight at `epoch`, when the boundary loss is on.
+    public func epochScalars(epoch: Int) -> [(name: String, value: Double)] {
+        config.loss.boundary ? [("alpha", config.loss.schedule.alphaSchedule.alpha(epoch: epoch))] : []
+    }
+
     public func loss(_ batch: SegmentationBatch, epoch: Int) -> WeightedLossValue {
         let logits = network(batch.images)
-        return objective(SegmentationOutput(logits: logits, batch: batch), epoch: epoch)
+        let probabilities = needsProbabilities ? logits.softmax() : nil
+        return objective(SegmentationOutput(logits: logits, probabilities: probabilities, batch: batch), epoch: epoch)
     }
 
     /// Class probabilities `[K, D, H, W]` of a prepared image (network layout, padded).
@@ -156,5 +183,13 @@ public final class SegmentationTask: TrainingTask {
             image: flipped(image.data[slice]), reference: flipped(reference.data[slice]),
             prediction: flipped(predicted.data[slice]), height: h, width: w
         ).write(to: path)
+    }
+}
+
+/// `labels == c` as 0/1 floats, same shape as `labels` (`[N, 1, ...]`).
+func oneHot(_ labels: Tensor, class c: Int) -> Tensor {
+    let k = Float(c)
+    return Tensor(shape: labels.shape) { out in
+        labels.withUnsafeBufferPointer { l in for i in l.indices { out[i] = l[i] == k ? 1 : 0 } }
     }
 }

@@ -181,7 +181,7 @@ public final class Trainer<Task: TrainingTask> {
                 task.model.setTraining(true)
             }
             let record = EpochRecord(
-                epoch: completedEpochs, learningRate: lr, loss: totalSum / Double(steps),
+                epoch: completedEpochs, learningRate: lr, scalars: task.epochScalars(epoch: epoch), loss: totalSum / Double(steps),
                 terms: zip(termNames, termSums).map { ($0, $1 / Double(steps)) },
                 weights: zip(termNames, termWeights).map { ($0, $1) }, validation: validation,
                 seconds: Date().timeIntervalSince(epochStart))
@@ -224,9 +224,11 @@ public final class Trainer<Task: TrainingTask> {
     }
 
     private func makeCheckpoint() -> Checkpoint {
-        Checkpoint(
+        var c = Checkpoint(
             config: config, epoch: completedEpochs, rngState: rng.stateWords, bestScore: bestScore, bestEpoch: bestEpoch,
             staleValidations: staleValidations, model: task.model.stateDictionary(), optimizer: optimizer.stateDictionary())
+        c.extraMetadata = task.checkpointMetadata
+        return c
     }
 
     /// Creates the run folder, writes `config.yaml`, and (re)writes `metrics.jsonl` with the

@@ -33,4 +33,18 @@ public protocol TrainingTask: AnyObject {
 
     /// Draws the task's picture of the latest validation (e.g. a mid-slice overlay).
     func drawOverlay(to path: String) throws
+
+    /// Scalars worth logging for `epoch` besides the loss terms (segmentation: the boundary
+    /// weight `alpha`). Default: none.
+    func epochScalars(epoch: Int) -> [(name: String, value: Double)]
+
+    /// Extra `__metadata__` entries written into every checkpoint of the run (e.g. a task's own
+    /// config section), read back as `Checkpoint.extraMetadata`. Keys must not collide with the
+    /// checkpoint's own (`format`, `epoch`, `config`, …). Default: none.
+    var checkpointMetadata: [String: String] { get }
+}
+
+extension TrainingTask {
+    public func epochScalars(epoch: Int) -> [(name: String, value: Double)] { [] }
+    public var checkpointMetadata: [String: String] { [:] }
 }
