@@ -1,17 +1,12 @@
 import MorphoKernels
 
 extension BenchCase {
-    /// The convolution groups: `conv3d`, `conv2d` (`layerCases`) and `strided3d` (`stridedConvCases`).
-    static var convCases: [BenchCase] {
-        layerCases + stridedConvCases
-    }
-
     /// The single-layer shapes of `/work/shared/bench/bench_torch.py` (kernel 3, padding 1):
     /// `conv3d/CIN-COUT/SIZE/{fwd,fwdbwd}` at N = 1 and `conv2d/CIN-COUT/SIZE/bN/{fwd,fwdbwd}`
     /// at N = 1 and 8. `fwdbwd` is forward + data gradient + weight and bias gradient, except
     /// for Cin = 1 where, as in the PyTorch script, the image needs no gradient: forward +
     /// weight gradient only. FLOPs count 2 per tap and pass (3× or 2× the forward).
-    static var layerCases: [BenchCase] {
+    static var convCases: [BenchCase] {
         var cases = [BenchCase]()
         for (cin, cout, size) in [(1, 16, 64), (16, 16, 64), (16, 32, 64), (32, 32, 32), (64, 64, 16)] {
             let g = ConvGeometry.cubic(cin: cin, cout: cout, size: (size, size, size), kernel: 3, stride: 1, padding: 1)
