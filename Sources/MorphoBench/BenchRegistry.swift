@@ -3,7 +3,7 @@ public enum BenchRegistry {
     /// All cases, in the order they run. `peak` comes first: the other cases report their
     /// GFLOP/s as a share of it.
     public static var all: [BenchCase] {
-        [BenchCase.peakCase] + BenchCase.convCases + BenchCase.lossCases
+        [BenchCase.peakCase] + BenchCase.convCases + BenchCase.stridedConvCases + BenchCase.lossCases
     }
 
     /// Cases whose name equals one of `selectors`, or else starts with it; all cases when

@@ -161,7 +161,9 @@ public enum BenchRunner {
         } else {
             vector = "no AVX2/AVX-512"
         }
-        return "\(arch), -target-cpu native: \(vector)"
+        // Package.swift compiles with -target-cpu native, so a binary built on this machine uses
+        // exactly these extensions (the conv kernels' zmm FMAs need AVX-512F).
+        return "\(arch) built with -target-cpu native; this CPU has \(vector)"
     }
 
     public static func tableHeader() -> String {
@@ -177,12 +179,25 @@ public enum BenchRunner {
             + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) |"
     }
 
-    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "runs", "gflops", "peak_pct",
-    /// "peak_rss_mb"}`; gflops and peak_pct only where the case's flops are known.
+    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "gflops", "peak_pct",
+    /// "peak_rss_mb", "runs", "cpu_ms", "cpu_gflops"}` in that key order; the FLOP-based keys
+    /// only where the case's flops are known, peak_rss_mb only where /proc is readable.
     public static func json(_ results: [BenchResult]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(results) else { return "[]" }
-        return String(decoding: data, as: UTF8.self)
+        func number(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
+        func string(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let objects = results.map { r -> String in
+            var fields = [("name", string(r.name)), ("median_ms", number(r.medianMs)),
+                          ("min_ms", number(r.minMs)), ("max_ms", number(r.maxMs))]
+            if let v = r.gflops { fields.append(("gflops", number(v))) }
+            if let v = r.peakPct { fields.append(("peak_pct", number(v))) }
+            if let v = r.peakRssMb { fields.append(("peak_rss_mb", number(v))) }
+            fields.append(("runs", String(r.runs)))
+            fields.append(("cpu_ms", number(r.cpuMs)))
+            if let v = r.cpuGflops { fields.append(("cpu_gflops", number(v))) }
+            return "  {" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        }
+        return "[\n" + objects.joined(separator: ",\n") + "\n]"
     }
 }

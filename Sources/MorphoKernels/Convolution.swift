@@ -6,14 +6,18 @@
 /// `ConvGeometry.planar`). Any channel counts, kernel sizes, strides and paddings are exact;
 /// the fast paths are kernel 1–3 and stride 1–2.
 ///
-/// How: direct convolution, tiled over (batch, output slice, block of output rows). Each tile
-/// copies the source rows it reads into a zero-padded, stride-phase-split slab
-/// (`ConvolutionSlab`, at most ~1 MB per worker whatever the volume) and runs register-blocked
-/// AVX-512 microkernels over it (`ConvolutionMicrokernels.swift`): 8 output channels × 48
-/// positions per call for the forward pass and data gradient, 32 channels × 8 taps summed over
-/// positions for the weight gradient. The data gradient of a stride-s convolution is split into
-/// s³ stride-1 phases, one per output parity. Tiles are spread over `Parallel.threads` workers.
-/// No allocation inside the loops; workspace is allocated once per call and worker.
+/// How: direct convolution, no im2col. A pass is cut into tiles of (batch item, block of
+/// output rows, run of output slices); a worker copies the source rows a tile reads into a
+/// zero-padded, stride-phase-split slab (`ConvolutionSlab`, ~0.5 MB, a ring over depth so
+/// each next slice loads only its new source slice), then runs register-blocked AVX-512
+/// microkernels over it (`ConvolutionMicrokernels.swift`): 8 output channels × 3 vectors of 16
+/// voxels per call for the forward pass and the data gradient (stored straight into the
+/// output rows), and 32 output channels × 8 taps summed over the tile's voxels for the weight
+/// gradient (on a channel-last copy of the output gradient). The data gradient of a stride-s
+/// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
+/// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
+/// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker
+/// sums of the weight size; nothing grows with the volume, nothing is allocated in the loops.
 public enum Convolution {
     /// `output = conv(input, weight) + bias`, overwriting `output`. `bias` may be nil (no bias).
     /// Output voxel `o` along an axis reads input voxels `o·stride + k − padding`, zero outside.
@@ -37,9 +41,7 @@ public enum Convolution {
         _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradInput: UnsafeMutablePointer<Float>
     ) {
-        let phasesD = dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d)
-        let phasesH = dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h)
-        let phasesW = dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)
+        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
         // A parity no kernel tap reaches (kernel < stride) has gradient 0 and no pass writes it.
         if [phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } }) {
             gradInput.update(repeating: 0, count: g.inputCount)
@@ -115,6 +117,26 @@ extension Convolution {
         }
         return phases
     }
+
+    /// The passes of the data gradient per axis: parity phases along D and H, one dilated
+    /// pass along W.
+    static func dataGradientPhases(_ g: ConvGeometry) -> (d: [DataGradientPhase], h: [DataGradientPhase], w: [DataGradientPhase]) {
+        (dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d),
+         dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h),
+         g.stride.w == 1
+            ? dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: 1, padding: g.padding.w)
+            : [dilatedDataGradientAxis(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)])
+    }
+
+    /// The data gradient along W of a stride-s convolution as one pass: the flipped full kernel
+    /// over gradOut with s − 1 zeros between voxels (`dilation`), every input voxel written in
+    /// order. Up to s× the multiply-adds of the parity phases (the zeros), but the output rows
+    /// are dense, so the row-vector kernels store straight into them instead of scattering.
+    static func dilatedDataGradientAxis(input: Int, output: Int, kernel: Int, stride s: Int, padding p: Int) -> DataGradientPhase {
+        let axis = ConvolutionAxis(source: output, grid: input, stride: 1, taps: kernel, pad: kernel - 1 - p,
+                                   destination: input, step: 1, origin: 0, dilation: s)
+        return DataGradientPhase(axis: axis, first: 0, step: 1)
+    }
 }
 
 // MARK: - Drivers
@@ -142,15 +164,82 @@ extension Convolution {
         return blocks
     }
 
+    /// Tiling and buffers of `runSpatial`. Row vectors (16 consecutive voxels of one
+    /// destination row, stored straight into the destination; each row's partial last vector
+    /// through a small buffer) need a destination dense along W; flat vectors over the slab's
+    /// positions (rows of `pitch`, whose last `pitch − grid.w` lanes are discarded) go through
+    /// a tile buffer and are scattered. Row vectors are used when W allows and they waste no
+    /// more lanes than flat ones plus ~5 % for the scatter, e.g. for any W multiple of 16.
+    struct SpatialPlan {
+        let rowMode: Bool
+        let tiling: ConvolutionTiling
+        let slab: ConvolutionSlab
+        /// Floats per channel of the worker's buffer: the tile (flat) or one vector per row (row mode).
+        let bufferStride: Int
+
+        init(_ pass: ConvolutionPass) {
+            let gridW = pass.w.grid
+            let pitch = gridW + (pass.w.taps - 1) / pass.w.stride
+            let rowLanes = 16 * ((gridW + 15) / 16)
+            rowMode = pass.w.step == 1 && Double(rowLanes) <= 1.05 * Double(pitch)
+            tiling = ConvolutionTiling(pass, extraBytesPerRow: rowMode ? 0 : pass.destinationChannels * pitch * 4)
+            slab = ConvolutionSlab(pass, rows: tiling.rows)
+            bufferStride = rowMode ? 16 * tiling.rows : slab.vectors * 16
+        }
+
+        /// Bytes allocated by one call with `workers` workers.
+        func workspaceBytes(_ pass: ConvolutionPass, workers: Int) -> Int {
+            let perWorker = slab.floats + pass.destinationChannels * bufferStride + slab.depthSlots * pass.reduction * 2
+            return 4 * (workers * perWorker + pass.destinationChannels * (pass.reduction + 1))
+        }
+    }
+
+    /// Tiling and buffers of `runWeightGradient`.
+    struct WeightGradientPlan {
+        let tiling: ConvolutionTiling
+        let slab: ConvolutionSlab
+        /// Output channels rounded up to whole vectors.
+        let paddedChannels: Int
+        /// Running sums per worker: `[taps][padded]` for the weights, then `[padded]` for the bias.
+        let sumsPerWorker: Int
+
+        init(_ pass: ConvolutionPass) {
+            paddedChannels = (pass.destinationChannels + 15) / 16 * 16
+            let pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
+            tiling = ConvolutionTiling(pass, extraBytesPerRow: pitch * paddedChannels * 4)
+            slab = ConvolutionSlab(pass, rows: tiling.rows)
+            sumsPerWorker = (pass.reduction + 1) * paddedChannels
+        }
+
+        /// Bytes allocated by one call with `workers` workers.
+        func workspaceBytes(_ pass: ConvolutionPass, workers: Int) -> Int {
+            let perWorker = slab.floats + slab.positions * paddedChannels + sumsPerWorker + slab.depthSlots * pass.reduction * 2
+            return 4 * workers * perWorker
+        }
+    }
+
+    /// The most workspace any of the three kernels allocates for geometry `g` with `workers`
+    /// workers, in bytes (the data gradient's stride phases run one after another).
+    static func workspaceBytes(_ g: ConvGeometry, workers: Int) -> Int {
+        let forward = forwardPass(g)
+        var most = Swift.max(SpatialPlan(forward).workspaceBytes(forward, workers: workers),
+                             WeightGradientPlan(forward).workspaceBytes(forward, workers: workers))
+        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
+        for pd in phasesD where pd.axis.taps > 0 {
+            for ph in phasesH where ph.axis.taps > 0 {
+                for pw in phasesW where pw.axis.taps > 0 {
+                    let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: g.cin,
+                                               d: pd.axis, h: ph.axis, w: pw.axis)
+                    most = Swift.max(most, SpatialPlan(pass).workspaceBytes(pass, workers: workers))
+                }
+            }
+        }
+        return most
+    }
+
     /// Runs a pass with the position-vectorised `SpatialTile` kernels, overwriting every
     /// destination voxel the pass's grid maps to. `weight(cdst, t)` gives the coefficient of tap `t`.
-    ///
-    /// Two ways to lay the output vectors over a tile: *row* vectors (16 consecutive voxels of
-    /// one destination row, stored straight into the destination; a row's last partial vector
-    /// goes through a small buffer) when the destination is dense along W; else *flat* vectors
-    /// over the slab's positions (rows of `pitch`, so each row's last `pitch − grid.w` lanes
-    /// are discarded) into a tile buffer, then scattered. Row vectors also win whenever they
-    /// waste fewer lanes, e.g. any W that is a multiple of 16.
+    /// Row or flat output vectors: see `SpatialPlan`.
     static func runSpatial(
         _ pass: ConvolutionPass, weight: (Int, Int) -> Float, bias: UnsafePointer<Float>?,
         source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>
@@ -168,18 +257,11 @@ extension Convolution {
         let biasValues = packed + channels * taps
         for c in 0..<channels { biasValues[c] = bias?[c] ?? 0 }
 
-        let gridW = pass.w.grid
-        let pitch = gridW + (pass.w.taps - 1) / pass.w.stride
-        let fullVectors = gridW / 16
-        let tailLanes = gridW % 16
-        let rowLanes = 16 * (fullVectors + (tailLanes > 0 ? 1 : 0))
-        // Row vectors cost rowLanes per row; flat ones pitch plus ~5 % for the scatter.
-        let rowMode = pass.w.step == 1 && Double(rowLanes) <= 1.05 * Double(pitch)
-        let tiling = ConvolutionTiling(pass, extraBytesPerRow: rowMode ? 0 : channels * pitch * 4)
-        let slab = ConvolutionSlab(pass, rows: tiling.rows)
+        let plan = SpatialPlan(pass)
+        let (tiling, slab, rowMode, bufferStride) = (plan.tiling, plan.slab, plan.rowMode, plan.bufferStride)
+        let (gridW, pitch) = (pass.w.grid, slab.pitch)
+        let (fullVectors, tailLanes) = (gridW / 16, gridW % 16)
         let offsetTables = slab.tapOffsets(pass)
-        // Flat mode: the whole tile; row mode: the partial last vector of each row.
-        let bufferStride = rowMode ? 16 * tiling.rows : slab.vectors * 16
         let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
         let sourceBatch = pass.sourceChannels * pass.sourceVolume
@@ -304,15 +386,12 @@ extension Convolution {
     ) {
         let taps = pass.reduction
         let channels = pass.destinationChannels
-        let padded = (channels + 15) / 16 * 16
-        let pitch = pass.w.grid + (pass.w.taps - 1) / pass.w.stride
-        let tiling = ConvolutionTiling(pass, extraBytesPerRow: pitch * padded * 4)
-        let slab = ConvolutionSlab(pass, rows: tiling.rows)
+        let plan = WeightGradientPlan(pass)
+        let (tiling, slab, padded, perWorker) = (plan.tiling, plan.slab, plan.paddedChannels, plan.sumsPerWorker)
+        let pitch = slab.pitch
         let offsetTables = slab.tapOffsets(pass)
         let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
-        // Per worker: [taps][padded] weight sums, then [padded] bias sums.
-        let perWorker = (taps + 1) * padded
         let sums = allocateFloats(workers * perWorker)
         defer { freeFloats(sums) }
         sums.update(repeating: 0, count: workers * perWorker)

@@ -3,8 +3,11 @@ import Foundation
 /// One axis of a `ConvolutionPass`: which source voxels a grid position reads and which
 /// destination voxel it writes.
 ///
-/// Grid position `q` (0 ≤ q < `grid`) reads source voxels `q·stride + j − pad` for taps
-/// 0 ≤ j < `taps` (zero outside `0..<source`) and writes destination voxel `q·step + origin`.
+/// Grid position `q` (0 ≤ q < `grid`) reads, through tap 0 ≤ j < `taps`, the virtual source
+/// voxel `u = q·stride + j − pad`, which is source voxel `u / dilation` when `dilation`
+/// divides `u` and zero otherwise (and outside `0..<source`); it writes destination voxel
+/// `q·step + origin`. Dilation > 1 (zeros inserted between source voxels, W axis only) is how
+/// the data gradient of a strided convolution runs along W without splitting W by parity.
 struct ConvolutionAxis {
     var source: Int
     var grid: Int
@@ -14,6 +17,7 @@ struct ConvolutionAxis {
     var destination: Int
     var step: Int
     var origin: Int
+    var dilation = 1
 
     /// The forward convolution along one axis: grid = output, written densely.
     static func forward(input: Int, output: Int, kernel: Int, stride: Int, padding: Int) -> ConvolutionAxis {
@@ -146,7 +150,7 @@ struct ConvolutionSlab {
             for ph in 0..<sh {
                 for pw in 0..<sw {
                     let blockBase = slab + c * channelStride + slotBase + (ph * sw + pw) * block
-                    // Column slots k with 0 ≤ k·sW + pw − padW < W.
+                    // Column slots k with 0 ≤ k·sW + pw − padW < W (dilation 1).
                     let kLo = Swift.min(pitch, Swift.max(0, ceilDiv(pass.w.pad - pw, sw)))
                     let kHi = Swift.max(kLo, Swift.min(pitch, ceilDiv(srcW + pass.w.pad - pw, sw)))
                     for i in 0..<rowSlots {
@@ -157,17 +161,16 @@ struct ConvolutionSlab {
                             continue
                         }
                         let row = source + c * volume + z * plane + y * srcW
+                        if pass.w.dilation > 1 {
+                            dilateRow(row, count: srcW, dilation: pass.w.dilation, offset: pass.w.pad, into: dst, pitch: pitch)
+                            continue
+                        }
                         for k in 0..<kLo { dst[k] = 0 }
                         if sw == 1 {
                             copyFloats(row + (kLo + pw - pass.w.pad), to: dst + kLo, count: kHi - kLo)
                         } else {
-                            var from = row + (kLo * sw + pw - pass.w.pad)
-                            var to = dst + kLo
-                            for _ in kLo..<kHi {
-                                to.pointee = from.pointee
-                                from += sw
-                                to += 1
-                            }
+                            gatherFloats(row + (kLo * sw + pw - pass.w.pad), stride: sw, to: dst + kLo,
+                                         count: kHi - kLo, available: srcW - (kLo * sw + pw - pass.w.pad))
                         }
                         for k in kHi..<pitch { dst[k] = 0 }
                     }
@@ -243,6 +246,44 @@ func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>
     while i < count {
         dst[i] = src[i]
         i &+= 1
+    }
+}
+
+/// `dst[i] = src[i·stride]` for `i < count`; `available` floats may be read from `src`. Stride 2
+/// (down-sampling layers) goes 16 at a time: load 32 consecutive floats, keep the even lanes.
+@inline(__always)
+func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutablePointer<Float>, count: Int, available: Int) {
+    var i = 0
+    if stride == 2 {
+        while i + 16 <= count && 2 * i + 32 <= available {
+            let from = src + 2 * i
+            let pair = SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))
+            storeVector(pair.evenHalf, dst + i)
+            i &+= 16
+        }
+    }
+    while i < count {
+        dst[i] = src[i * stride]
+        i += 1
+    }
+}
+
+/// `dst[0..<pitch]` = zeros with `src[x]` at `x·dilation + offset` (where that is inside):
+/// the source row with dilation − 1 zeros between voxels. (A vector zip through
+/// `SIMD32.evenHalf/oddHalf` was tried: here the optimiser leaves `oddHalf` as a call.)
+@inline(__always)
+func dilateRow(_ src: UnsafePointer<Float>, count: Int, dilation d: Int, offset: Int,
+               into dst: UnsafeMutablePointer<Float>, pitch: Int) {
+    var k = 0
+    while k + 16 <= pitch { storeVector(ConvVector(), dst + k); k += 16 }
+    while k < pitch { dst[k] = 0; k += 1 }
+    // Voxels x with 0 ≤ x·d + offset < pitch.
+    let xLo = Swift.max(0, ceilDiv(-offset, d))
+    let xHi = Swift.min(count, Swift.max(xLo, ceilDiv(pitch - offset, d)))
+    var x = xLo
+    while x < xHi {
+        dst[x * d + offset] = src[x]
+        x += 1
     }
 }
 

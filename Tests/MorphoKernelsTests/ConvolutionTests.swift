@@ -32,6 +32,9 @@ final class ConvolutionTests: XCTestCase {
         .cubic(n: 2, cin: 5, cout: 12, size: (4, 7, 31), kernel: 3, stride: 1, padding: 1),
         .planar(n: 2, cin: 3, cout: 9, size: (17, 15), kernel: 3, stride: 1, padding: 1),
         .planar(n: 1, cin: 8, cout: 16, size: (9, 64), kernel: 3, stride: 1, padding: 1),
+        // Stride 2 on wide rows: the 16-lane even-lane gather, long dilated rows.
+        .cubic(cin: 3, cout: 5, size: (4, 5, 70), kernel: 3, stride: 2, padding: 1),
+        .planar(n: 2, cin: 4, cout: 6, size: (6, 80), kernel: 2, stride: 2, padding: 0),
     ]
 
     func testForwardMatchesNaiveReferenceOnOddShapes() {
@@ -195,6 +198,30 @@ final class ConvolutionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// No im2col: the workspace depends on channels and row width, not on the volume, and stays
+    /// within 64 MB for the project's largest layers on full-resolution brain MRI.
+    func testWorkspaceStaysBoundedWhateverTheVolume() {
+        let limit = 64 << 20
+        let shapes: [ConvGeometry] = [
+            .cubic(cin: 16, cout: 16, size: (160, 192, 224), kernel: 3, stride: 1, padding: 1),
+            .cubic(cin: 64, cout: 64, size: (160, 192, 224), kernel: 3, stride: 1, padding: 1),
+            .cubic(cin: 32, cout: 64, size: (160, 192, 224), kernel: 3, stride: 2, padding: 1),
+            .cubic(cin: 16, cout: 32, size: (320, 384, 448), kernel: 2, stride: 2, padding: 0),
+            .cubic(cin: 128, cout: 128, size: (40, 48, 56), kernel: 3, stride: 1, padding: 1),
+            .planar(n: 64, cin: 32, cout: 32, size: (1024, 1024), kernel: 3, stride: 1, padding: 1),
+        ]
+        for g in shapes {
+            for workers in [1, 2, 8] {
+                let bytes = Convolution.workspaceBytes(g, workers: workers)
+                XCTAssertLessThanOrEqual(bytes, limit, "\(g) with \(workers) workers")
+            }
+        }
+        // Doubling the volume leaves the workspace unchanged (same row width and channels).
+        let small = ConvGeometry.cubic(cin: 16, cout: 16, size: (64, 128, 128), kernel: 3, stride: 1, padding: 1)
+        let deep = ConvGeometry.cubic(cin: 16, cout: 16, size: (128, 128, 128), kernel: 3, stride: 1, padding: 1)
+        XCTAssertEqual(Convolution.workspaceBytes(small, workers: 2), Convolution.workspaceBytes(deep, workers: 2))
     }
 
     func testFlopCountIsTwoMultiplyAddsPerTap() {

@@ -21,7 +21,7 @@ extension BenchCase {
         return cases
     }
 
-    private static func convPair(_ prefix: String, _ g: ConvGeometry) -> [BenchCase] {
+    static func convPair(_ prefix: String, _ g: ConvGeometry) -> [BenchCase] {
         let needGradInput = g.cin > 1
         let forward = BenchCase(name: prefix + "/fwd", flops: g.flops) {
             let x = BenchBuffer(random: g.inputCount, seed: 1)
@@ -48,5 +48,41 @@ extension BenchCase {
             }
         }
         return [forward, both]
+    }
+}
+
+extension BenchCase {
+    /// The resampling layers of a U-Net at 64³ (N = 1): `strided3d/down/16-32/64/...` kernel 2
+    /// stride 2 (VoxelMorph/BasicUNet style), `strided3d/down3/16-32/64/...` kernel 3 stride 2
+    /// padding 1 (MONAI UNet), and `strided3d/up/32-16/32/...`, the kernel-2 stride-2
+    /// transposed convolution 32³ × 32 → 64³ × 16, whose forward is `Convolution.backwardData`
+    /// and whose input gradient is `Convolution.forward`.
+    static var stridedConvCases: [BenchCase] {
+        let down = ConvGeometry.cubic(cin: 16, cout: 32, size: (64, 64, 64), kernel: 2, stride: 2, padding: 0)
+        let down3 = ConvGeometry.cubic(cin: 16, cout: 32, size: (64, 64, 64), kernel: 3, stride: 2, padding: 1)
+        var cases = convPair("strided3d/down/16-32/64", down) + convPair("strided3d/down3/16-32/64", down3)
+        // The transposed convolution is described as the convolution it transposes: input = the
+        // 64³ × 16 grid it produces, output = its 32³ × 32 input.
+        let up = down
+        cases.append(BenchCase(name: "strided3d/up/32-16/32/fwd", flops: up.flops) {
+            let x = BenchBuffer(random: up.outputCount, seed: 1)
+            let w = BenchBuffer(random: up.weightCount, seed: 2)
+            let y = BenchBuffer(zeros: up.inputCount)
+            return { Convolution.backwardData(up, gradOutput: x.pointer, weight: w.pointer, gradInput: y.pointer) }
+        })
+        cases.append(BenchCase(name: "strided3d/up/32-16/32/fwdbwd", flops: 3 * up.flops) {
+            let x = BenchBuffer(random: up.outputCount, seed: 1)
+            let w = BenchBuffer(random: up.weightCount, seed: 2)
+            let y = BenchBuffer(zeros: up.inputCount)
+            let gy = BenchBuffer(random: up.inputCount, seed: 3)
+            let gx = BenchBuffer(zeros: up.outputCount)
+            let gw = BenchBuffer(zeros: up.weightCount)
+            return {
+                Convolution.backwardData(up, gradOutput: x.pointer, weight: w.pointer, gradInput: y.pointer)
+                Convolution.forward(up, input: gy.pointer, weight: w.pointer, bias: nil, output: gx.pointer)
+                Convolution.backwardWeight(up, input: gy.pointer, gradOutput: x.pointer, gradWeight: gw.pointer, gradBias: nil)
+            }
+        })
+        return cases
     }
 }
