@@ -251,5 +251,24 @@ final class RegistrationTrainingTests: XCTestCase {
         XCTAssertEqual(metrics.first?.name, "dice_mean")
         XCTAssertNotNil(metrics.first { $0.name == "folding_percent" })
     }
+
+    func testDiffeomorphicHalfResolutionNetworkGivesFullResolutionFieldsWithoutFolding() throws {
+        let yaml = tinyConfig(epochs: 4).replacingOccurrences(
+            of: "network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}",
+            with: "network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8], integration_steps: 7, half_resolution: true}")
+        let config = try RegistrationRunConfig(yaml: yaml)
+        XCTAssertEqual(config.registration.network.integrationSteps, 7)
+        XCTAssertTrue(config.registration.network.halfResolution)
+        let summary = try RegistrationTraining.run(config: config, output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        let last = try XCTUnwrap(summary.history.last)
+        XCTAssertGreaterThan(try XCTUnwrap(last.metric("dice_mean")), try XCTUnwrap(last.metric("dice_before")))
+        XCTAssertLessThan(try XCTUnwrap(last.metric("folding_percent")), 0.5)
+        let model = try RegistrationModel.load(tempDir + "/run/last.safetensors")
+        XCTAssertEqual(model.config.registration.network, config.registration.network)
+        let task = try RegistrationTask(config: config)
+        let batch = task.dataset.batch([task.dataset.validation[0]])
+        let flow = withoutGradients { model.network(moving: batch.moving, fixed: batch.fixed) }
+        XCTAssertEqual(flow.shape, [1, 2, 32, 32])
+    }
 }
 
