@@ -17,132 +17,131 @@ struct Register: ParsableCommand {
 }
 
 extension Register {
-/// `morphoseg register [pair]`: one moving image onto one fixed image.
-struct Pair: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pair",
-        abstract: "Deformably register a moving image onto a fixed image (the default subcommand).",
-        discussion: """
-            The moving image (and its labels) is first resampled onto the fixed grid through both \
-            affines (world coordinates), then deformed by a dense displacement field u: the warped \
-            image at fixed voxel p is the moving image at p + u(p). Outputs are on the fixed grid \
-            with its geometry. The field is written as a 5D NIfTI vector image [x, y, z, 1, 3] \
-            (intent 1007), component i displacing along NIfTI voxel axis i, in voxels or (with \
-            --field-units mm) in world millimetres.
+    /// `morphoseg register [pair]`: one moving image onto one fixed image.
+    struct Pair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pair",
+            abstract: "Deformably register a moving image onto a fixed image (the default subcommand).",
+            discussion: """
+                The moving image (and its labels) is first resampled onto the fixed grid through both \
+                affines (world coordinates), then deformed by a dense displacement field u: the warped \
+                image at fixed voxel p is the moving image at p + u(p). Outputs are on the fixed grid \
+                with its geometry. The field is written as a 5D NIfTI vector image [x, y, z, 1, 3] \
+                (intent 1007), component i displacing along NIfTI voxel axis i, in voxels or (with \
+                --field-units mm) in world millimetres.
 
-            --model uses a checkpoint trained with `morphoseg train` on a registration config. \
-            --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
-            (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work.
+                --model uses a checkpoint trained on a registration config (`morphoseg register train`). \
+                --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
+                (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work.
 
-            The summary reports Dice per label before and after (when --fixed-labels and \
-            --moving-labels are given), similarity before and after, the folding fraction \
-            (det J ≤ 0) and the std of log|J|.
-            """)
+                The summary reports Dice per label before and after (when --fixed-labels and \
+                --moving-labels are given), similarity before and after, the folding fraction \
+                (det J ≤ 0) and the std of log|J|.
+                """)
 
-    @Option(help: "Registration checkpoint (.safetensors) from `morphoseg register train` / `morphoseg train`.")
-    var model: String?
+        @Option(help: "Registration checkpoint (.safetensors) from `morphoseg register train` / `morphoseg train`.")
+        var model: String?
 
-    @Flag(help: "Optimise the field for this pair instead of using a model.")
-    var optimize = false
+        @Flag(help: "Optimise the field for this pair instead of using a model.")
+        var optimize = false
 
-    @Option(help: "Fixed (target) image, NIfTI.")
-    var fixed: String
+        @Option(help: "Fixed (target) image, NIfTI.")
+        var fixed: String
 
-    @Option(help: "Moving (source) image, NIfTI.")
-    var moving: String
+        @Option(help: "Moving (source) image, NIfTI.")
+        var moving: String
 
-    @Option(name: .customLong("output-warped"), help: "Where to write the warped moving image (fixed grid).")
-    var outputWarped: String
+        @Option(name: .customLong("output-warped"), help: "Where to write the warped moving image (fixed grid).")
+        var outputWarped: String
 
-    @Option(name: .customLong("output-field"), help: "Where to write the displacement field (5D vector NIfTI).")
-    var outputField: String?
+        @Option(name: .customLong("output-field"), help: "Where to write the displacement field (5D vector NIfTI).")
+        var outputField: String?
 
-    @Option(name: .customLong("moving-labels"), help: "Label map of the moving image (on its grid).")
-    var movingLabels: String?
+        @Option(name: .customLong("moving-labels"), help: "Label map of the moving image (on its grid).")
+        var movingLabels: String?
 
-    @Option(name: .customLong("output-labels"), help: "Where to write the warped moving labels (needs --moving-labels).")
-    var outputLabels: String?
+        @Option(name: .customLong("output-labels"), help: "Where to write the warped moving labels (needs --moving-labels).")
+        var outputLabels: String?
 
-    @Option(name: .customLong("fixed-labels"), help: "Label map of the fixed image, for Dice before/after.")
-    var fixedLabels: String?
+        @Option(name: .customLong("fixed-labels"), help: "Label map of the fixed image, for Dice before/after.")
+        var fixedLabels: String?
 
-    @Option(name: .customLong("field-units"), help: "Unit of the written field: voxels or mm.")
-    var fieldUnits: FieldUnits = .voxels
+        @Option(name: .customLong("field-units"), help: "Unit of the written field: voxels or mm.")
+        var fieldUnits: FieldUnits = .voxels
 
-    @Flag(help: "Print the summary as JSON on standard output.")
-    var json = false
+        @Flag(help: "Print the summary as JSON on standard output.")
+        var json = false
 
-    @Option(help: "Optimisation levels, coarse to fine (each halves the resolution of the next).")
-    var levels: Int = InstanceOptimization.Settings().levels
+        @Option(help: "Optimisation levels, coarse to fine (each halves the resolution of the next).")
+        var levels: Int = InstanceOptimization.Settings().levels
 
-    @Option(help: "Iterations per level, coarse to fine, comma-separated (one value: the same at every level).")
-    var iterations: String = InstanceOptimization.Settings().iterations.map(String.init).joined(separator: ",")
+        @Option(help: "Iterations per level, coarse to fine, comma-separated (one value: the same at every level).")
+        var iterations: String = InstanceOptimization.Settings().iterations.map(String.init).joined(separator: ",")
 
-    @Option(name: .customLong("smoothness"), help: "Weight λ of the grad-l2 smoothness term (--optimize).")
-    var smoothness: Double = Double(InstanceOptimization.Settings().smoothness)
+        @Option(name: .customLong("smoothness"), help: "Weight λ of the grad-l2 smoothness term (--optimize).")
+        var smoothness: Double = Double(InstanceOptimization.Settings().smoothness)
 
-    @Option(name: .customLong("learning-rate"), help: "Adam step size on the field, voxels (--optimize).")
-    var learningRate: Double = Double(InstanceOptimization.Settings().learningRate)
+        @Option(name: .customLong("learning-rate"), help: "Adam step size on the field, voxels (--optimize).")
+        var learningRate: Double = Double(InstanceOptimization.Settings().learningRate)
 
-    @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
-    var lccWindow: Int = InstanceOptimization.Settings().lccWindow
+        @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
+        var lccWindow: Int = InstanceOptimization.Settings().lccWindow
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+        @Option(help: "Worker threads (default: all cores).")
+        var threads: Int?
 
-    func validate() throws {
-        if (model == nil) == !optimize {
-            throw ValidationError("give exactly one of --model CKPT and --optimize")
+        func validate() throws {
+            if (model == nil) == !optimize {
+                throw ValidationError("give exactly one of --model CKPT and --optimize")
+            }
+            if outputLabels != nil && movingLabels == nil {
+                throw ValidationError("--output-labels needs --moving-labels")
+            }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+            _ = try settings()
         }
-        if outputLabels != nil && movingLabels == nil {
-            throw ValidationError("--output-labels needs --moving-labels")
+
+        func settings() throws -> InstanceOptimization.Settings {
+            let perLevel = iterations.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !perLevel.isEmpty, perLevel.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw ValidationError("--iterations: expected non-negative integers separated by commas, got '\(iterations)'")
+            }
+            let counts = perLevel.map { $0! }
+            guard counts.count == 1 || counts.count == levels else {
+                throw ValidationError("--iterations: \(counts.count) values for \(levels) levels")
+            }
+            var s = InstanceOptimization.Settings()
+            s.levels = levels
+            s.iterations = counts.count == 1 ? Array(repeating: counts[0], count: levels) : counts
+            s.smoothness = Float(smoothness)
+            s.learningRate = Float(learningRate)
+            s.lccWindow = lccWindow
+            try s.validate()
+            return s
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        _ = try settings()
+
+        func run() throws {
+            if let threads { Parallel.threads = threads }
+            let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
+            let start = Date()
+            let cpuStart = RegistrationSummary.processCPUSeconds()
+            // RegistrationError and MorphoIOError describe themselves in one line naming the file;
+            // ArgumentParser prints that line and exits with status 1.
+            let pair = try RegistrationPair.load(files)
+            let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
+            let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
+            try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
+            let summary = RegistrationSummary(
+                files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
+                cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: Parallel.threads)
+            if json {
+                print(try summary.json())
+            } else {
+                print(result.quality.summary)
+                print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
+            }
+        }
     }
-
-    func settings() throws -> InstanceOptimization.Settings {
-        let perLevel = iterations.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !perLevel.isEmpty, perLevel.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-            throw ValidationError("--iterations: expected non-negative integers separated by commas, got '\(iterations)'")
-        }
-        let counts = perLevel.map { $0! }
-        guard counts.count == 1 || counts.count == levels else {
-            throw ValidationError("--iterations: \(counts.count) values for \(levels) levels")
-        }
-        var s = InstanceOptimization.Settings()
-        s.levels = levels
-        s.iterations = counts.count == 1 ? Array(repeating: counts[0], count: levels) : counts
-        s.smoothness = Float(smoothness)
-        s.learningRate = Float(learningRate)
-        s.lccWindow = lccWindow
-        try s.validate()
-        return s
-    }
-
-    func run() throws {
-        if let threads { Parallel.threads = threads }
-        let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
-        let start = Date()
-        let cpuStart = RegistrationSummary.processCPUSeconds()
-        // RegistrationError and MorphoIOError describe themselves in one line naming the file;
-        // ArgumentParser prints that line and exits with status 1.
-        let pair = try RegistrationPair.load(files)
-        let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
-        let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
-        try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
-        let summary = RegistrationSummary(
-            files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
-            cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: Parallel.threads)
-        if json {
-            print(try summary.json())
-        } else {
-            print(result.quality.summary)
-            print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
-        }
-    }
-}
-
 }
 
 extension FieldUnits: ExpressibleByArgument {}

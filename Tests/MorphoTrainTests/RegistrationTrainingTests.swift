@@ -73,15 +73,24 @@ final class RegistrationTrainingTests: XCTestCase {
         let p = PhantomConfig(dims: 2, size: [30, 27], count: 1, classes: 3, noise: 0, bias: 0, spacing: [1, 1, 1], seed: 5)
         let (image, labels) = Phantom.make(p, index: 0)
         let synthetic = try SyntheticPair.deforming(image, labels: labels, field: SmoothRandomField(smoothing: 9, maxDisplacement: 2), seed: 4)
-        let pair = try RegistrationPair(
-            fixed: synthetic.fixed, moving: synthetic.moving, fixedLabels: synthetic.fixedLabels, movingLabels: synthetic.movingLabels,
-            files: RegistrationPairFiles(fixed: "f", moving: "m"))
+        let d = tempDir + "/"
+        try synthetic.write(fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz", field: nil)
+        let pair = try RegistrationPair.load(RegistrationPairFiles(
+            fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz"))
         let flow = try model.predict(pair)
         XCTAssertEqual(flow.shape, [1, 2, 27, 30])
         XCTAssertTrue(flow.scalars.allSatisfy(\.isFinite))
         let result = try Registration.register(pair, method: .model(model))
-        XCTAssertEqual(result.warped.spatialShape, pair.fixed.spatialShape)
+        XCTAssertEqual(result.flow.scalars, flow.scalars)
         XCTAssertNotNil(result.quality.meanDiceAfter)
+        // What `morphoseg register --model` writes: everything on the fixed geometry.
+        try result.write(warped: d + "w.nii.gz", field: d + "u.nii.gz", labels: d + "wl.nii.gz", fieldUnits: .mm, pair: pair)
+        let warped = try NIfTI.read(d + "w.nii.gz"), labelsOut = try NIfTI.read(d + "wl.nii.gz")
+        XCTAssertTrue(warped.sameGrid(as: pair.fixed))
+        XCTAssertTrue(labelsOut.sameGrid(as: pair.fixed))
+        XCTAssertEqual(labelsOut.header.datatype, .int16)
+        XCTAssertEqual(labelsOut.data, result.warpedLabels?.data)
+        XCTAssertEqual(try NIfTI.readHeader(d + "u.nii.gz").dim, [30, 27, 1, 1, 2])
     }
 
     func testSegmentationCheckpointIsRefusedAsARegistrationModel() throws {
@@ -170,4 +179,96 @@ final class RegistrationTrainingTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix(path + ": needs columns fixed and moving"), "\(error)")
         }
     }
+
+    /// Three 3D phantoms written as files, the third on a coarser, shifted grid.
+    func writeSubjects() throws -> [(image: String, labels: String)] {
+        try (0..<3).map { i in
+            let p = PhantomConfig(dims: 3, size: [20, 18, 16], count: 3, classes: 3, noise: 0, bias: 0,
+                                  spacing: i == 2 ? [1.5, 1.5, 1.5] : [1, 1, 1], seed: 4)
+            let (image, labels) = Phantom.make(p, index: i)
+            let paths = (tempDir + "/s\(i).nii.gz", tempDir + "/s\(i)_seg.nii.gz")
+            try NIfTI.write(image, to: paths.0)
+            try NIfTI.write(labels, to: paths.1, datatype: .uint8)
+            return paths
+        }
+    }
+
+    func config3D(_ registration: String, manifest: String) -> String {
+        """
+        name: files-reg
+        model: {kind: registration, unet: {dims: 3, classes: 3}}
+        data: {manifest: \(manifest), normalization: {kind: percentile}, validation: {fraction: 0.34}}
+        registration:
+        \(registration)
+          network: {encoder: [4, 8], decoder: [8, 8, 4]}
+        training: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+        """
+    }
+
+    func testAtlasPairsBringEverySubjectOntoTheAtlasGrid() throws {
+        let subjects = try writeSubjects()
+        let manifest = tempDir + "/subjects.csv"
+        try ("image,label\n" + subjects.map { "\($0.image),\($0.labels)" }.joined(separator: "\n") + "\n")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let config = try RegistrationRunConfig(yaml: config3D("""
+              pairs: atlas
+              atlas: \(subjects[0].image)
+              atlas_labels: \(subjects[0].labels)
+            """, manifest: manifest))
+        let dataset = try RegistrationDataset.load(config)
+        XCTAssertEqual(dataset.pairs.count + dataset.validation.count, 3)
+        XCTAssertEqual(dataset.validation.count, 1)
+        XCTAssertEqual(dataset.classes, 3)
+        // The atlas grid (16×18×20) padded to the network's multiple (4): every pair shares it.
+        XCTAssertEqual(dataset.shape, [16, 20, 20])
+        for pair in dataset.pairs + dataset.validation {
+            XCTAssertEqual(pair.fixed.image.shape, dataset.shape)
+            XCTAssertEqual(pair.moving.image.shape, dataset.shape)
+            XCTAssertNotNil(pair.moving.labels)
+        }
+        let task = try RegistrationTask(config: config, dataset: dataset)
+        let batch = task.makeBatch(3, 1)
+        XCTAssertEqual(batch.fixed.shape, [2, 1, 16, 20, 20])
+        XCTAssertTrue(task.loss(batch, epoch: 0).total.item.isFinite)
+    }
+
+    func testListedPairsFollowTheirSplitColumn() throws {
+        let s = try writeSubjects()
+        let list = tempDir + "/pairs.csv"
+        try """
+            fixed,moving,fixed_labels,moving_labels,split
+            \(s[0].image),\(s[1].image),\(s[0].labels),\(s[1].labels),train
+            \(s[1].image),\(s[2].image),\(s[1].labels),\(s[2].labels),train
+            \(s[2].image),\(s[0].image),\(s[2].labels),\(s[0].labels),validation
+
+            """.write(toFile: list, atomically: true, encoding: .utf8)
+        let config = try RegistrationRunConfig(yaml: config3D("  pairs: listed", manifest: list))
+        let dataset = try RegistrationDataset.load(config)
+        XCTAssertEqual(dataset.pairs.count, 2)
+        XCTAssertEqual(dataset.validation.count, 1)
+        let task = try RegistrationTask(config: config, dataset: dataset)
+        let metrics = try withoutGradients { try task.validate() }
+        XCTAssertEqual(metrics.first?.name, "dice_mean")
+        XCTAssertNotNil(metrics.first { $0.name == "folding_percent" })
+    }
+
+    func testDiffeomorphicHalfResolutionNetworkGivesFullResolutionFieldsWithoutFolding() throws {
+        let yaml = tinyConfig(epochs: 4).replacingOccurrences(
+            of: "network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}",
+            with: "network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8], integration_steps: 7, half_resolution: true}")
+        let config = try RegistrationRunConfig(yaml: yaml)
+        XCTAssertEqual(config.registration.network.integrationSteps, 7)
+        XCTAssertTrue(config.registration.network.halfResolution)
+        let summary = try RegistrationTraining.run(config: config, output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        let last = try XCTUnwrap(summary.history.last)
+        XCTAssertGreaterThan(try XCTUnwrap(last.metric("dice_mean")), try XCTUnwrap(last.metric("dice_before")))
+        XCTAssertLessThan(try XCTUnwrap(last.metric("folding_percent")), 0.5)
+        let model = try RegistrationModel.load(tempDir + "/run/last.safetensors")
+        XCTAssertEqual(model.config.registration.network, config.registration.network)
+        let task = try RegistrationTask(config: config)
+        let batch = task.dataset.batch([task.dataset.validation[0]])
+        let flow = withoutGradients { model.network(moving: batch.moving, fixed: batch.fixed) }
+        XCTAssertEqual(flow.shape, [1, 2, 32, 32])
+    }
 }
+

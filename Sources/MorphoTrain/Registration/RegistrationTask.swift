@@ -44,6 +44,10 @@ public final class RegistrationTask: TrainingTask {
 
     public var model: any Module { network }
     public var scoreName: String { dataset.classes > 1 ? "dice_mean" : "similarity" }
+    /// The resolved `registration:` section, so every checkpoint rebuilds its network alone.
+    public var checkpointMetadata: [String: String] {
+        [RegistrationTraining.metadataKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml()]
+    }
 
     struct Output {
         var batch: RegistrationBatch

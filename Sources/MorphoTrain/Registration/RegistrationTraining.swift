@@ -6,15 +6,15 @@ import MorphoTensor
 
 /// Training a registration network with the shared `Trainer`, and using the result.
 public enum RegistrationTraining {
-    /// The metadata key under which registration checkpoints carry their resolved
-    /// `registration:` section (the shared `Checkpoint` stores the `RunConfig` part).
+    /// The checkpoint metadata key under which registration checkpoints carry their resolved
+    /// `registration:` section (`TrainingTask.checkpointMetadata`; the shared `Checkpoint` stores
+    /// the `RunConfig` part), so that `morphoseg register --model` needs nothing else.
     public static let metadataKey = "registration"
 
     /// Trains `config` into `output` (default `config.run.output.dir`), resuming from `resume` if
     /// given. The run folder gets everything the `Trainer` writes, plus `registration.yaml` (the
-    /// whole resolved config); `best.safetensors` and `last.safetensors` also carry the
-    /// registration section in their metadata so that `morphoseg register --model` needs nothing
-    /// else. With several ranks (`parallel`), rank 0 alone writes.
+    /// whole resolved config, for reading and for `--config` when resuming). With several ranks
+    /// (`parallel`), rank 0 alone writes.
     public static func run(
         config: RegistrationRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
         progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
@@ -34,19 +34,7 @@ public enum RegistrationTraining {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try config.yaml.write(toFile: dir + "/registration.yaml", atomically: true, encoding: .utf8)
         }
-        let summary = try trainer.run()
-        guard parallel.isRoot else { return summary }
-        for path in [trainer.lastCheckpointPath, trainer.bestCheckpointPath] where FileManager.default.fileExists(atPath: path) {
-            try annotate(path, with: config)
-        }
-        return summary
-    }
-
-    /// Adds the resolved registration section to a checkpoint's metadata (atomic rewrite).
-    static func annotate(_ path: String, with config: RegistrationRunConfig) throws {
-        var file = try SafeTensors.read(path)
-        file.metadata[metadataKey] = ConfigValue.map([("registration", config.registration.resolved)]).yaml()
-        try SafeTensors.write(file, to: path)
+        return try trainer.run()
     }
 }
 
@@ -61,27 +49,20 @@ public final class RegistrationModel: @unchecked Sendable {
     ///
     /// - Throws: `MorphoIOError` / `MorphoTrainError.checkpoint` for unreadable or foreign files,
     ///   `RegistrationError.modelMismatch` when the checkpoint is not a registration model or has
-    ///   no registration settings (neither in its metadata nor as `registration.yaml` beside it).
+    ///   no registration section in its metadata.
     public static func load(_ path: String) throws -> RegistrationModel {
         let checkpoint = try Checkpoint.read(path)
         if checkpoint.task == .joint { return try JointTraining.registrationModel(path) }  // its `reg.` network
         guard checkpoint.task == .registration else {
             throw RegistrationError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
         }
-        let metadata = try SafeTensors.read(path).metadata
+        guard let yaml = checkpoint.extraMetadata[RegistrationTraining.metadataKey] else {
+            throw RegistrationError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
+        }
         var phantom = false
         if case .phantom = checkpoint.config.data.source { phantom = true }
-        let registration: RegistrationConfig
-        if let yaml = metadata[RegistrationTraining.metadataKey] {
-            let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded registration config)")
-            registration = try RegistrationConfig(root.section("registration"), phantom: phantom)
-        } else {
-            let sidecar = (path as NSString).deletingLastPathComponent.appending("/registration.yaml")
-            guard FileManager.default.fileExists(atPath: sidecar) else {
-                throw RegistrationError.modelMismatch(path: path, reason: "no registration settings in the checkpoint and no \(sidecar)")
-            }
-            registration = try RegistrationRunConfig.load(sidecar).registration
-        }
+        let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded registration config)")
+        let registration = try RegistrationConfig(root.section("registration"), phantom: phantom)
         let config = RegistrationRunConfig(run: checkpoint.config, registration: registration)
         let network = makeDisplacementNet(config)
         try checkpoint.load(into: network, path: path)
