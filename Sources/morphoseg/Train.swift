@@ -56,6 +56,16 @@ struct Train: ParsableCommand {
             if parallel.isRoot { report(joint.summary, dir: joint.output) }
             return
         }
+        // A registration config carries its own `registration:` section (RegistrationRunConfig).
+        if resumeFrom == nil, let config, TaskKind.declared(in: config) == .registration {
+            let registration = try RegistrationRunConfig.load(config)
+            let dir = output ?? registration.run.output.dir
+            let summary = try RegistrationTraining.run(
+                config: registration, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter,
+                progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            if parallel.isRoot { report(summary, dir: dir) }
+            return
+        }
         var runConfig: RunConfig
         var checkpoint: String? = resumeFrom
         if let resumeFrom {

@@ -165,3 +165,13 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(warm.rate(base: 1, epoch: 3, epochs: 10), 1, accuracy: 1e-6)
     }
 }
+
+final class TaskKindDeclarationTests: XCTestCase {
+    func testShippedConfigsDeclareTheirTask() {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Configs").standardized.path
+        XCTAssertEqual(TaskKind.declared(in: configs + "/demo-seg.yaml"), .segmentation)
+        XCTAssertEqual(TaskKind.declared(in: configs + "/demo-reg.yaml"), .registration)
+        XCTAssertEqual(TaskKind.declared(in: configs + "/joint-2d.yaml"), .joint)
+        XCTAssertNil(TaskKind.declared(in: configs + "/does-not-exist.yaml"))
+    }
+}

@@ -81,6 +81,15 @@ public struct RunConfig: Equatable, Sendable {
 /// What is trained. Registration and joint tasks reuse the same file layout.
 public enum TaskKind: String, CaseIterable, Sendable {
     case segmentation, registration, joint
+
+    /// The `model.kind` a YAML config file declares; nil when the file cannot be read or has no
+    /// valid kind (the full load of the config then reports exactly what is wrong).
+    public static func declared(in path: String) -> TaskKind? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+              let root = try? ConfigSection(yaml: text, file: path), let model = try? root.section("model"),
+              let kind = try? model.string("kind") else { return nil }
+        return TaskKind(rawValue: kind)
+    }
 }
 
 public enum NormChoice: String, CaseIterable, Sendable { case instance, batch, none }

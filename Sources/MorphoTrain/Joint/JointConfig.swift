@@ -69,10 +69,7 @@ public struct JointRunConfig: Equatable, Sendable {
     /// True when the YAML file at `path` declares `model: {kind: joint}` (false for anything it
     /// cannot read; the regular loader reports those errors).
     public static func declaresJoint(_ path: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
-              let root = try? ConfigSection(yaml: text, file: path), let model = try? root.section("model"),
-              let kind = try? model.string("kind") else { return false }
-        return kind == TaskKind.joint.rawValue
+        TaskKind.declared(in: path) == .joint
     }
 
     public init(yaml: String, file: String = "<config>", defaultName: String = "run") throws {
