@@ -48,9 +48,11 @@ struct Train: ParsableCommand {
     }
 
     func train(_ parallel: DataParallel) throws {
-        // Joint segmentation + registration runs in one process (its own entry into the Trainer).
+        let progress = parallel.isRoot ? ProgressReporter.automatic() : ProgressReporter(style: .quiet)
+        // Joint segmentation + registration has its own entry into the Trainer.
         if let joint = try JointTraining.trainIfJoint(
-            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter) {
+            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
+            progress: progress, parallel: parallel) {
             if parallel.isRoot { report(joint.summary, dir: joint.output) }
             return
         }
@@ -83,8 +85,7 @@ struct Train: ParsableCommand {
             runConfig = try Checkpoint.read(checkpoint!).config
         }
         let summary = try TrainingRun.run(
-            config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter,
-            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter, progress: progress, parallel: parallel)
         guard parallel.isRoot else { return }
         report(summary, dir: dir)
     }

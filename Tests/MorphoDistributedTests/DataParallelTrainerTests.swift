@@ -16,13 +16,16 @@ final class RegressionTask: TrainingTask {
     let objective: WeightedLoss<(Tensor, Tensor)>
     /// The loss call (counted from 1) that returns NaN on this task, if any.
     let poisonedCall: Int?
+    /// Whether `validateShard` gives per-subject rows (else rank 0 validates alone).
+    let perSubjectValidation: Bool
     private var calls = 0
     /// Validation subjects this task evaluated.
     private(set) var validated: [Int] = []
     static let subjects = 5
 
-    init(poisonedCall: Int? = nil) {
+    init(poisonedCall: Int? = nil, perSubjectValidation: Bool = true) {
         self.poisonedCall = poisonedCall
+        self.perSubjectValidation = perSubjectValidation
         let net = LinearModel([0.3, -0.2, 0.1], bias: 0.05, running: 1)
         self.net = net
         objective = try! WeightedLoss([LossTerm("mse") { (input: (Tensor, Tensor)) in net.loss(input.0, input.1) }])
@@ -54,16 +57,31 @@ final class RegressionTask: TrainingTask {
     }
 
     func validate() throws -> [(name: String, value: Double)] {
-        DataParallel().meanOverSamples(try validateShard(rank: 0, size: 1)!)
+        DataParallel().meanOverSamples(rows(rank: 0, size: 1))
     }
 
     func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? {
+        perSubjectValidation ? rows(rank: rank, size: size) : nil
+    }
+
+    func rows(rank: Int, size: Int) -> [[(name: String, value: Double)]] {
         stride(from: rank, to: Self.subjects, by: size).map { i in
             validated.append(i)
             return [("score", subjectScore(i)), ("subject", Double(i))]
         }
     }
 
+    func drawOverlay(to path: String) throws {}
+}
+
+/// A task without `makeShard`: one process only.
+final class UnshardedTask: TrainingTask {
+    let inner = RegressionTask()
+    var model: any Module { inner.model }
+    var scoreName: String { inner.scoreName }
+    var makeBatch: @Sendable (UInt64, Int) -> [[Float]] { inner.makeBatch }
+    func loss(_ batch: [[Float]], epoch: Int) -> WeightedLossValue { inner.loss(batch, epoch: epoch) }
+    func validate() throws -> [(name: String, value: Double)] { try inner.validate() }
     func drawOverlay(to path: String) throws {}
 }
 
@@ -109,10 +127,11 @@ final class DataParallelTrainerTests: XCTestCase {
     /// Trains a `RegressionTask` on `ranks` threads (one process with `ranks` = 1) into
     /// `<tempDir>/<name>-r<rank>`.
     func train(_ name: String, ranks: Int, config: RunConfig, poison: (rank: Int, call: Int)? = nil,
-               resumeFrom: String? = nil, stopAfter: Int? = nil) -> [Outcome] {
+               resumeFrom: String? = nil, stopAfter: Int? = nil, perSubjectValidation: Bool = true) -> [Outcome] {
         let dir = tempDir
         let body: @Sendable (any Communicator) -> Outcome = { communicator in
-            let task = RegressionTask(poisonedCall: poison?.rank == communicator.rank ? poison?.call : nil)
+            let task = RegressionTask(poisonedCall: poison?.rank == communicator.rank ? poison?.call : nil,
+                                      perSubjectValidation: perSubjectValidation)
             let options = TrainerOptions(
                 outputDirectory: "\(dir)/\(name)-r\(communicator.rank)", resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
                 progress: ProgressReporter(style: .quiet), parallel: DataParallel(communicator))
@@ -161,6 +180,33 @@ final class DataParallelTrainerTests: XCTestCase {
         let record = try XCTUnwrap(two[1].summary?.history.last)
         XCTAssertEqual(record.metric("subject"), 2)
         XCTAssertEqual(record.metric("score"), two[0].summary?.history.last?.metric("score"))
+    }
+
+    func testWithoutPerSubjectRowsRankZeroValidatesForAll() throws {
+        let one = train("val-one", ranks: 1, config: try config(epochs: 1))[0]
+        let two = train("val-root", ranks: 2, config: try config(epochs: 1), perSubjectValidation: false)
+        XCTAssertEqual(two[0].validated, [0, 1, 2, 3, 4])
+        XCTAssertEqual(two[1].validated, [])
+        for outcome in two {
+            let record = try XCTUnwrap(outcome.summary?.history.last)
+            XCTAssertEqual(record.metric("subject"), 2)
+            XCTAssertEqual(record.metric("score")!, one.summary!.history.last!.metric("score")!, accuracy: 1e-6)
+        }
+    }
+
+    func testATaskWithoutShardsIsRefusedOnSeveralRanks() throws {
+        let c = try config()
+        let errors = LocalGroup.run(ranks: 2) { communicator -> MorphoTrainError? in
+            let options = TrainerOptions(outputDirectory: "/nonexistent", progress: ProgressReporter(style: .quiet),
+                                         parallel: DataParallel(communicator))
+            do { _ = try Trainer(task: UnshardedTask(), config: c, options: options); return nil } catch { return error as? MorphoTrainError }
+        }
+        for error in errors {
+            guard case .config(_, let key, let message)? = error else { return XCTFail("\(String(describing: error))") }
+            XCTAssertEqual(key, "model.kind")
+            XCTAssertTrue(message.contains("MPI ranks"), message)
+        }
+        XCTAssertNoThrow(try Trainer(task: UnshardedTask(), config: c, options: TrainerOptions(outputDirectory: tempDir + "/u")))
     }
 
     func testOnlyRankZeroWritesTheRunFolder() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoIO
 import MorphoNN
 import MorphoTensor
@@ -15,10 +16,12 @@ public enum JointTraining {
     /// resolved config); `best.safetensors` and `last.safetensors` also carry the extra sections in
     /// their metadata (`JointTask.checkpointMetadata`: under `joint`, and the registration section under
     /// `registration`) so that
-    /// `morphoseg segment` and `morphoseg register --model` need nothing else.
+    /// `morphoseg segment` and `morphoseg register --model` need nothing else. `parallel` with
+    /// several ranks is refused by the `Trainer` (a clear config error): the segmentation terms
+    /// are means over the labelled images of a batch, which ranks cannot average by sample count.
     public static func run(
         config: JointRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic()
+        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> TrainingSummary {
         let dir = output ?? config.run.output.dir
         let task = try JointTask(config: config)
@@ -29,9 +32,12 @@ public enum JointTraining {
             + "DisplacementNet \(task.network.registration.parameterCount) parameters; \(config.joint.strategy.rawValue) strategy")
         let trainer = try Trainer(
             task: task, config: config.run,
-            options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress))
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try config.yaml.write(toFile: dir + "/joint.yaml", atomically: true, encoding: .utf8)
+            options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress,
+                                    parallel: parallel))
+        if parallel.isRoot {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try config.yaml.write(toFile: dir + "/joint.yaml", atomically: true, encoding: .utf8)
+        }
         return try trainer.run()
     }
 
@@ -43,8 +49,10 @@ public enum JointTraining {
     ///   - output: `--output` (default: the config's `output.dir`).
     ///   - resume: `--resume` (continue from `<output>/last.safetensors`).
     ///   - resumeFrom: `--resume-from`.
+    ///   - progress, parallel: as for `run`.
     public static func trainIfJoint(
-        configPath: String?, output: String?, resume: Bool, resumeFrom: String?, stopAfterEpoch: Int?
+        configPath: String?, output: String?, resume: Bool, resumeFrom: String?, stopAfterEpoch: Int?,
+        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> (summary: TrainingSummary, output: String)? {
         var config: JointRunConfig
         var checkpoint = resumeFrom
@@ -64,7 +72,8 @@ public enum JointTraining {
             checkpoint = dir + "/last.safetensors"
             config = try JointRunConfig.load(checkpoint: checkpoint!)
         }
-        return (try run(config: config, output: dir, resume: checkpoint, stopAfterEpoch: stopAfterEpoch), dir)
+        return (try run(config: config, output: dir, resume: checkpoint, stopAfterEpoch: stopAfterEpoch, progress: progress, parallel: parallel),
+                dir)
     }
 
     /// The registration network of a joint checkpoint, ready for `RegistrationModel.predict`.
