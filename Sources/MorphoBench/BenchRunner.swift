@@ -23,11 +23,14 @@ public struct BenchResult: Codable, Sendable {
     /// Peak resident set (VmHWM) during setup and runs of this case, MB (2^20 bytes); nil
     /// where /proc is unavailable.
     public var peakRssMb: Double?
+    /// Most bytes held by live tensors at once during the case, MB (`StoragePool.peakLiveBytes`):
+    /// the memory the computation needs, without idle pool buffers or allocator slack.
+    public var peakTensorMb: Double?
 
     enum CodingKeys: String, CodingKey {
         case name, runs, cpuMs = "cpu_ms"
         case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
-        case gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb"
+        case gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb", peakTensorMb = "peak_tensor_mb"
     }
 
     /// (max − min) / median: the run-to-run noise of this case.
@@ -58,6 +61,7 @@ public enum BenchRunner {
         // Buffers the previous case left in the tensor pool would count
         // towards this case's peak: hand them back to the system first.
         StoragePool.drain()
+        StoragePool.resetPeak()
         resetPeakRSS()
         var times = [Double]()
         var cpuTimes = [Double]()
@@ -76,10 +80,12 @@ public enum BenchRunner {
             }
         }
         let rss = peakRSSMegabytes()
+        let tensorPeak = Double(StoragePool.peakLiveBytes) / Double(1 << 20)
         times.sort()
         let median = BenchRunner.median(times)
         var result = BenchResult(name: benchCase.name, medianMs: median, minMs: times.first!, maxMs: times.last!,
-                                 runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: rss)
+                                 runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: rss,
+                                 peakTensorMb: tensorPeak)
         if let flops = benchCase.flops {
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
@@ -171,8 +177,8 @@ public enum BenchRunner {
     }
 
     public static func tableHeader() -> String {
-        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | GFLOP/s on CPU time | peak RSS MB |\n"
-            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| case | median ms | min ms | max ms | runs | CPU use | GFLOP/s | % peak | GFLOP/s on CPU time | peak RSS MB | peak tensors MB |\n"
+            + "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     public static func tableRow(_ r: BenchResult) -> String {
@@ -180,7 +186,7 @@ public enum BenchRunner {
         // CPU use: CPU time over wall time per worker; below ~95 % the case shared its cores.
         let use = r.medianMs > 0 ? 100 * r.cpuMs / (r.medianMs * Double(Parallel.threads)) : 0
         return "| \(r.name) | \(f(r.medianMs, 3)) | \(f(r.minMs, 3)) | \(f(r.maxMs, 3)) | \(r.runs) | "
-            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) |"
+            + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) | \(f(r.peakTensorMb, 0)) |"
     }
 
     /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "gflops", "peak_pct",
@@ -197,6 +203,7 @@ public enum BenchRunner {
             if let v = r.gflops { fields.append(("gflops", number(v))) }
             if let v = r.peakPct { fields.append(("peak_pct", number(v))) }
             if let v = r.peakRssMb { fields.append(("peak_rss_mb", number(v))) }
+            if let v = r.peakTensorMb { fields.append(("peak_tensor_mb", number(v))) }
             fields.append(("runs", String(r.runs)))
             fields.append(("cpu_ms", number(r.cpuMs)))
             if let v = r.cpuGflops { fields.append(("cpu_gflops", number(v))) }
