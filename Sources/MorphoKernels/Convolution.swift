@@ -25,9 +25,19 @@ public enum Convolution {
         _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
     ) {
+        forward(g, inputs: ConvolutionSource(input, channels: g.cin, volume: g.inVoxels), weight: weight, bias: bias, output: output)
+    }
+
+    /// `forward` reading its `g.cin` input channels from `inputs` (e.g. two tensors whose
+    /// concatenation is the input), without a concatenated copy.
+    public static func forward(
+        _ g: ConvGeometry, inputs: ConvolutionSource, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+    ) {
+        precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
         let pass = forwardPass(g)
         let k = pass.reduction
-        runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: input, destination: output)
+        runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: inputs, destination: output)
     }
 
     /// `gradInput = convᵀ(gradOutput, weight)`: the gradient of `forward` with respect to its
@@ -41,20 +51,33 @@ public enum Convolution {
         _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradInput: UnsafeMutablePointer<Float>
     ) {
+        backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: 0..<g.cin, gradInput: gradInput)
+    }
+
+    /// The data gradient for input channels `inputChannels` only, overwriting `gradInput`
+    /// `[N, inputChannels.count, D, H, W]`: the gradient of one part of a `ConvolutionSource`,
+    /// written straight into that part's own tensor. `weight` is the whole `[Cout, Cin, k...]`.
+    public static func backwardData(
+        _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        inputChannels: Range<Int>, gradInput: UnsafeMutablePointer<Float>
+    ) {
+        precondition(inputChannels.lowerBound >= 0 && inputChannels.upperBound <= g.cin && !inputChannels.isEmpty,
+                     "input channels \(inputChannels) of a convolution with \(g.cin)")
         let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
         // A parity no kernel tap reaches (kernel < stride) has gradient 0 and no pass writes it.
         if [phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } }) {
-            gradInput.update(repeating: 0, count: g.inputCount)
+            gradInput.update(repeating: 0, count: g.n * inputChannels.count * g.inVoxels)
         }
         let (kh, kw) = (g.kernel.h, g.kernel.w)
         let kernelVolume = g.kernelVolume
+        let gradOutputSource = ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels)
         for pd in phasesD where pd.axis.taps > 0 {
             for ph in phasesH where ph.axis.taps > 0 {
                 for pw in phasesW where pw.axis.taps > 0 {
-                    let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: g.cin,
+                    let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: inputChannels.count,
                                                d: pd.axis, h: ph.axis, w: pw.axis)
                     let (jd, jh, jw) = (pd.axis.taps, ph.axis.taps, pw.axis.taps)
-                    let cin = g.cin
+                    let (cin, c0) = (g.cin, inputChannels.lowerBound)
                     runSpatial(pass, weight: { ci, t in
                         // Tap t = ((co·Jd + a)·Jh + b)·Jw + c of this phase is kernel voxel
                         // (first + s·(J − 1 − j)) per axis: the flipped, strided sub-kernel.
@@ -62,8 +85,8 @@ public enum Convolution {
                         let kd = pd.first + pd.step * (jd - 1 - a)
                         let khi = ph.first + ph.step * (jh - 1 - b)
                         let kwi = pw.first + pw.step * (jw - 1 - c)
-                        return weight[(co * cin + ci) * kernelVolume + (kd * kh + khi) * kw + kwi]
-                    }, bias: nil, source: gradOutput, destination: gradInput)
+                        return weight[(co * cin + c0 + ci) * kernelVolume + (kd * kh + khi) * kw + kwi]
+                    }, bias: nil, source: gradOutputSource, destination: gradInput)
                 }
             }
         }
@@ -78,7 +101,17 @@ public enum Convolution {
         _ g: ConvGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
-        runWeightGradient(forwardPass(g), source: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+        backwardWeight(g, inputs: ConvolutionSource(input, channels: g.cin, volume: g.inVoxels), gradOutput: gradOutput,
+                       gradWeight: gradWeight, gradBias: gradBias)
+    }
+
+    /// `backwardWeight` reading the input channels from `inputs`.
+    public static func backwardWeight(
+        _ g: ConvGeometry, inputs: ConvolutionSource, gradOutput: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+    ) {
+        precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
+        runWeightGradient(forwardPass(g), source: inputs, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
     }
 }
 
@@ -242,7 +275,7 @@ extension Convolution {
     /// Row or flat output vectors: see `SpatialPlan`.
     static func runSpatial(
         _ pass: ConvolutionPass, weight: (Int, Int) -> Float, bias: UnsafePointer<Float>?,
-        source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>
+        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
     ) {
         let taps = pass.reduction
         let channels = pass.destinationChannels
@@ -264,7 +297,6 @@ extension Convolution {
         let offsetTables = slab.tapOffsets(pass)
         let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
-        let sourceBatch = pass.sourceChannels * pass.sourceVolume
         let dstVolume = pass.destinationVolume
         let dstRow = pass.w.destination
         let dstSlice = pass.h.destination * dstRow
@@ -273,19 +305,21 @@ extension Convolution {
             Parallel.forEach(workers) { _ in
                 let slabBuffer = allocateFloats(slab.floats)
                 let buffer = allocateFloats(channels * bufferStride)
-                defer { freeFloats(slabBuffer); freeFloats(buffer) }
+                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: pass.sourceChannels)
+                defer { freeFloats(slabBuffer); freeFloats(buffer); channelBases.deallocate() }
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
                 while let index = queue.claim() {
                     let (n, qd0, qd1, qh0) = tiling.tile(index)
                     let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                    source.channelBases(batchItem: n, into: channelBases)
                     for s in 0..<slab.depthSlots { loaded[s] = Int.min }
                     for qd in qd0..<qd1 {
                         for jd in 0..<pass.d.taps {
                             let z = qd * pass.d.stride + jd - pass.d.pad
                             if loaded[slab.slot(z)] != z {
-                                slab.fill(pass, source: source + n * sourceBatch, z: z, qh0: qh0, into: slabBuffer)
+                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
                                 loaded[slab.slot(z)] = z
                             }
                         }
@@ -381,7 +415,7 @@ extension Convolution {
     /// `WeightGradientTile` kernels: per worker, running sums `[tap][channel]` over its tiles,
     /// then one reduction over workers into `gradWeight` `[Cdst, K]`.
     static func runWeightGradient(
-        _ pass: ConvolutionPass, source: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        _ pass: ConvolutionPass, source: ConvolutionSource, gradOutput: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         let taps = pass.reduction
@@ -398,7 +432,6 @@ extension Convolution {
         // Tap blocks of near-equal size (27 → 7, 7, 7, 6): a short last block would leave
         // too few independent accumulators to hide the FMA latency.
         let tapBlocks = (taps + ConvolutionMicrokernel.weightGradientTaps - 1) / ConvolutionMicrokernel.weightGradientTaps
-        let sourceBatch = pass.sourceChannels * pass.sourceVolume
         let gridPlane = pass.h.grid * pass.w.grid
         let vectors = padded / 16
 
@@ -406,7 +439,8 @@ extension Convolution {
             Parallel.forEach(workers) { worker in
                 let slabBuffer = allocateFloats(slab.floats)
                 let grad = allocateFloats(slab.positions * padded)
-                defer { freeFloats(slabBuffer); freeFloats(grad) }
+                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: pass.sourceChannels)
+                defer { freeFloats(slabBuffer); freeFloats(grad); channelBases.deallocate() }
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 // Columns qw ≥ grid.w and channels ≥ Cdst stay 0, so garbage slab positions add nothing.
                 grad.update(repeating: 0, count: slab.positions * padded)
@@ -417,12 +451,13 @@ extension Convolution {
                 while let index = queue.claim() {
                     let (n, qd0, qd1, qh0) = tiling.tile(index)
                     let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                    source.channelBases(batchItem: n, into: channelBases)
                     for s in 0..<slab.depthSlots { loaded[s] = Int.min }
                     for qd in qd0..<qd1 {
                         for jd in 0..<pass.d.taps {
                             let z = qd * pass.d.stride + jd - pass.d.pad
                             if loaded[slab.slot(z)] != z {
-                                slab.fill(pass, source: source + n * sourceBatch, z: z, qh0: qh0, into: slabBuffer)
+                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
                                 loaded[slab.slot(z)] = z
                             }
                         }

@@ -137,13 +137,13 @@ struct ConvolutionSlab {
     }
 
     /// Copies source slice `z` (zeros if outside the volume) of the tile's rows into depth slot
-    /// `slot(z)` of every channel. `source` is batch item `n` of the pass's source `[Csrc, D, H, W]`.
-    func fill(_ pass: ConvolutionPass, source: UnsafePointer<Float>, z: Int, qh0: Int,
+    /// `slot(z)` of every channel. `channels[c]` is channel `c` `[D, H, W]` of the tile's batch
+    /// item (see `ConvolutionSource.channelBases`).
+    func fill(_ pass: ConvolutionPass, channels: UnsafePointer<UnsafePointer<Float>>, z: Int, qh0: Int,
               into slab: UnsafeMutablePointer<Float>) {
         let (sh, sw) = (pass.h.stride, pass.w.stride)
         let (srcH, srcW) = (pass.h.source, pass.w.source)
         let plane = srcH * srcW
-        let volume = pass.d.source * plane
         let zValid = z >= 0 && z < pass.d.source
         let slotBase = slot(z) * sliceStride
         for c in 0..<pass.sourceChannels {
@@ -160,7 +160,7 @@ struct ConvolutionSlab {
                             dst.update(repeating: 0, count: pitch)
                             continue
                         }
-                        let row = source + c * volume + z * plane + y * srcW
+                        let row = channels[c] + z * plane + y * srcW
                         if pass.w.dilation > 1 {
                             dilateRow(row, count: srcW, dilation: pass.w.dilation, offset: pass.w.pad, into: dst, pitch: pitch)
                             continue
@@ -175,6 +175,51 @@ struct ConvolutionSlab {
                         for k in kHi..<pitch { dst[k] = 0 }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Where a convolution reads its input channels: one tensor `[N, C, D, H, W]`, or several
+/// tensors `[N, C_k, D, H, W]` on the same grid taken as their concatenation along channels
+/// (the input of a decoder convolution after a skip connection), so the concatenated tensor
+/// and its gradient never have to exist. Pointers must outlive the call that reads them.
+public struct ConvolutionSource {
+    public struct Part {
+        public var base: UnsafePointer<Float>
+        public var channels: Int
+        public init(_ base: UnsafePointer<Float>, channels: Int) {
+            self.base = base
+            self.channels = channels
+        }
+    }
+
+    public let parts: [Part]
+    /// Voxels per channel (D·H·W).
+    public let volume: Int
+    /// Channels of the concatenation.
+    public let channels: Int
+
+    public init(parts: [Part], volume: Int) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.channels > 0 }, "a convolution source needs parts with channels")
+        self.parts = parts
+        self.volume = volume
+        channels = parts.reduce(0) { $0 + $1.channels }
+    }
+
+    /// One contiguous `[N, channels, D, H, W]` tensor.
+    public init(_ base: UnsafePointer<Float>, channels: Int, volume: Int) {
+        self.init(parts: [Part(base, channels: channels)], volume: volume)
+    }
+
+    /// Writes the start of channel `c` `[D, H, W]` of batch item `n` into `table[c]` for every c.
+    func channelBases(batchItem n: Int, into table: UnsafeMutablePointer<UnsafePointer<Float>>) {
+        var c = 0
+        for part in parts {
+            let item = part.base + n * part.channels * volume
+            for k in 0..<part.channels {
+                table[c] = item + k * volume
+                c += 1
             }
         }
     }

@@ -66,7 +66,12 @@ public final class Conv: Module {
 
     /// The convolution of `x`, optionally followed by a fused leaky rectifier (slope ≥ 0).
     public func callAsFunction(_ x: Tensor, activation: Rectifier = .none) -> Tensor {
-        conv(x, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
+        self(parts: [x], activation: activation)
+    }
+
+    /// The convolution of the channel concatenation of `parts`, without building it (see `conv(parts:)`).
+    public func callAsFunction(parts: [Tensor], activation: Rectifier = .none) -> Tensor {
+        conv(parts: parts, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
     }
 }
 

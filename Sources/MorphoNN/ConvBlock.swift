@@ -25,12 +25,16 @@ public final class ConvBlock: ImageLayer {
 
     public var children: [(String, any Module)] { [("conv", conv), ("norm", norm), ("activation", activation)] }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(parts: [x]) }
+
+    /// The block applied to the channel concatenation of `parts` (a skip connection), which the
+    /// convolution reads in place.
+    public func callAsFunction(parts: [Tensor]) -> Tensor {
         // Without a norm, a non-negative leaky slope is applied inside the convolution.
         if norm.kind == .none, let r = activation.rectifier, case .leaky(let s) = r, s >= 0 {
-            return conv(x, activation: r)
+            return conv(parts: parts, activation: r)
         }
-        return norm(conv(x), activation: activation)
+        return norm(conv(parts: parts), activation: activation)
     }
 }
 

@@ -75,24 +75,32 @@ public final class DisplacementNet: Module {
     }
 
     /// The displacement `[N, nd, spatial...]` (voxels) for `x` `[N, inChannels, spatial...]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(parts: [x]) }
+
+    /// The displacement for the channel concatenation of `parts` (e.g. moving and fixed). Each
+    /// skip connection is likewise handed to the next convolution as two parts (up-sampled
+    /// decoder output, encoder skip) instead of a concatenated copy.
+    public func callAsFunction(parts: [Tensor]) -> Tensor {
+        let x = parts[0]
         precondition(x.rank == spatialRank + 2, "a \(spatialRank)D DisplacementNet takes [N, C, \(spatialRank) sizes], got \(x.shape)")
         var skips: [Tensor] = []
-        var h = x
+        var h = parts
         for block in encoder {
-            h = block(h)
-            skips.append(h)
-            h = maxPool(h)
+            let e = block(parts: h)
+            skips.append(e)
+            h = [maxPool(e)]
         }
         for (level, block) in decoder.enumerated() {
-            h = block(h)
+            let d = block(parts: h)
             if !halfResolution || level < decoder.count - 1 {
                 let skip = skips.removeLast()
-                h = Tensor.concat([resize(h, to: skip.spatialShape, mode: .nearest), skip], axis: 1)
+                h = [resize(d, to: skip.spatialShape, mode: .nearest), skip]
+            } else {
+                h = [d]
             }
         }
-        for block in remaining { h = block(h) }
-        var field = flow(h)
+        for block in remaining { h = [block(parts: h)] }
+        var field = flow(parts: h)
         if integrationSteps > 0 { field = integrate(field, steps: integrationSteps) }
         if halfResolution { field = resizeDisplacement(field, to: x.spatialShape) }
         return field
@@ -100,6 +108,6 @@ public final class DisplacementNet: Module {
 
     /// The displacement that aligns `moving` to `fixed` (both `[N, 1, spatial...]`).
     public func callAsFunction(moving: Tensor, fixed: Tensor) -> Tensor {
-        self(Tensor.concat([moving, fixed], axis: 1))
+        self(parts: [moving, fixed])
     }
 }

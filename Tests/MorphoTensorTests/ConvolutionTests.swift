@@ -137,3 +137,53 @@ final class FusedConvolutionTests: XCTestCase {
         }
     }
 }
+
+final class ConvolutionOverPartsTests: XCTestCase {
+    var rng = RandomGenerator(seed: 35)
+
+    func random(_ shape: [Int]) -> Tensor { Tensor.randomUniform(shape, low: -1, high: 1, using: &rng) }
+
+    /// Gradients of `loss(y) = Σ y·r` for a fixed random `r`, through `build`.
+    func gradients(_ inputs: [Tensor], weight: Tensor, r: Tensor, _ build: ([Tensor]) -> Tensor) -> [[Float]] {
+        let leaves = inputs.map { $0.requiringGrad() } + [weight.requiringGrad()]
+        (build(leaves) * r).sum().backward()
+        return leaves.map { $0.grad!.scalars }
+    }
+
+    func testConvOverPartsEqualsConvOfTheirConcatenationWithItsGradients() {
+        // Channel splits that straddle the kernels' 8-channel blocks (1 + 1, 3 + 6 + 2), batch 2,
+        // 2D and 3D, stride 1 and 2, with the fused rectifier.
+        for (split, spatial, stride) in [([1, 1], [5, 6, 4], 1), ([3, 6, 2], [6, 5], 2), ([3, 6, 2], [4, 5, 6], 2)] {
+            let parts = split.map { random([2, $0] + spatial) }
+            let w = random([10, split.reduce(0, +)] + Array(repeating: 3, count: spatial.count)), b = random([10])
+            let viaParts = conv(parts: parts, w, b, stride: stride, padding: 1, activation: .leaky(0.2))
+            let viaConcat = conv(Tensor.concat(parts, axis: 1), w, b, stride: stride, padding: 1, activation: .leaky(0.2))
+            XCTAssertEqual(viaParts.shape, viaConcat.shape)
+            XCTAssertEqual(viaParts.scalars, viaConcat.scalars, "the kernels read the same values in the same order")
+            let r = random(viaParts.shape)
+            let gParts = gradients(parts, weight: w, r: r) { conv(parts: Array($0.dropLast()), $0.last!, b, stride: stride, padding: 1, activation: .leaky(0.2)) }
+            let gConcat = gradients(parts, weight: w, r: r) {
+                conv(Tensor.concat(Array($0.dropLast()), axis: 1), $0.last!, b, stride: stride, padding: 1, activation: .leaky(0.2))
+            }
+            for (a, c) in zip(gParts, gConcat) {
+                XCTAssertEqual(a.count, c.count)
+                for (u, v) in zip(a, c) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v))) }
+            }
+        }
+    }
+
+    func testConvOverPartsGradientsMatchFiniteDifferences() {
+        let parts = [random([1, 2, 4, 5, 3]), random([1, 3, 4, 5, 3])]
+        let w = random([4, 5, 3, 3, 3]), b = random([4])
+        assertGradientMatchesFiniteDifferences(parts + [w, b]) { conv(parts: [$0[0], $0[1]], $0[2], $0[3], padding: 1) }
+        assertGradientMatchesFiniteDifferences(parts + [w]) { conv(parts: [$0[0], $0[1]], $0[2], stride: 2, padding: 1) }
+    }
+
+    func testOnlyThePartsThatNeedAGradientGetOne() {
+        let a = random([1, 2, 4, 4]), b = random([1, 3, 4, 4]).requiringGrad(), w = random([2, 5, 3, 3]).requiringGrad()
+        conv(parts: [a, b], w, padding: 1).sum().backward()
+        XCTAssertNil(a.grad)
+        XCTAssertEqual(b.grad?.shape, [1, 3, 4, 4])
+        XCTAssertEqual(w.grad?.shape, [2, 5, 3, 3])
+    }
+}
