@@ -84,8 +84,8 @@ let package = Package(
             swiftSettings: optimize + niftiInclude),
         .executableTarget(
             name: "dataparallel-probe",
-            dependencies: ["MorphoDistributed", "MorphoNN", "MorphoLosses", "MorphoTensor", "MorphoKernels"],
-            swiftSettings: optimize),
+            dependencies: ["MorphoDistributed", "MorphoNN", "MorphoLosses", "MorphoTensor", "MorphoKernels", "MorphoTrain"],
+            swiftSettings: optimize + niftiInclude),
         .testTarget(
             name: "MorphoIOTests", dependencies: ["MorphoIO"], exclude: ["Data"], swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], exclude: ["Fixtures"], swiftSettings: optimize),

@@ -14,8 +14,11 @@ import MorphoTensor
 ///
 /// Exactness: the result equals one process on the global batch when the loss is a mean over
 /// samples (per-sample Dice averaged over the batch, voxel-mean cross-entropy on equal patches,
-/// per-sample instance norm). Batch norm normalises over each rank's local batch, which differs
-/// from the global batch (there is no synchronised batch norm); its running statistics are
+/// per-sample instance norm). A term that averages over only some items of the batch (the
+/// segmentation terms of joint training, over its labelled images) is exact too when each rank
+/// scales it by `itemShare` before `backward()`. Not exact: class-balanced cross-entropy (its
+/// class weights are counted over the local batch) and batch norm, which normalises over each
+/// rank's local batch (there is no synchronised batch norm); its running statistics are
 /// averaged by `averageBuffers`.
 public final class DataParallel {
     public let communicator: any Communicator
@@ -146,6 +149,29 @@ public final class DataParallel {
         parameters.scatterGradients(flat)
         reduceStepSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         return reduced
+    }
+
+    /// The factor by which a rank multiplies a loss term that is a mean over `localItems` items
+    /// of its share of the batch (of `globalItems` in the whole global batch; e.g. the labelled
+    /// images of a joint batch) before `backward()`, so that `reduceStep`, which weights every
+    /// rank by `localSamples / globalSamples`, sums it into the term's mean over the global
+    /// batch's items:
+    ///
+    ///     (localItems / globalItems) · (globalSamples / localSamples)
+    ///
+    /// Exactly 1 in one process (local counts are the global ones); 0 when this rank or the whole
+    /// batch holds none of the items (the term is then 0 on this rank).
+    ///
+    /// The all-reduce cannot re-weight afterwards: one gradient mixes terms that average over
+    /// different counts (per pair, per labelled image), so every rank must know `globalItems`
+    /// before its backward pass. Tasks count them from the same per-sample streams that make the
+    /// global batch (a pure function of the epoch seed and step), which needs no communication.
+    public static func itemShare(localItems: Int, globalItems: Int, localSamples: Int, globalSamples: Int) -> Float {
+        precondition(localItems <= globalItems && localSamples > 0 && localSamples <= globalSamples,
+                     "\(localItems) of \(globalItems) items on \(localSamples) of \(globalSamples) samples")
+        guard localItems > 0 else { return 0 }
+        if localItems == globalItems && localSamples == globalSamples { return 1 }
+        return Float((Double(localItems) / Double(globalItems)) * (Double(globalSamples) / Double(localSamples)))
     }
 
     // MARK: Metrics

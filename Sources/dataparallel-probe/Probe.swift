@@ -4,6 +4,7 @@ import MorphoKernels
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
+import MorphoTrain
 
 /// `dataparallel-probe`: data-parallel training steps outside the trainer, to check and measure
 /// MorphoDistributed under `mpirun` (one process without it).
@@ -12,10 +13,12 @@ import MorphoTensor
 ///         trains a small 3D U-Net on synthetic 16³ patches with the global batch sharded over
 ///         the ranks; rank 0 writes the final parameters (raw little-endian float32,
 ///         `gatherParameters` order) and prints one JSON line with the replicas' divergence.
-///     dataparallel-probe throughput --network unet|voxelmorph [--local-batch 1 --steps 4 --warmup 1]
+///     dataparallel-probe throughput --network unet|voxelmorph|joint [--local-batch 1 --steps 4 --warmup 1 --size S]
 ///         times whole steps (local forward/backward, the fused all-reduce, Adam) with
 ///         `Parallel.threads` = 1 per rank; rank 0 prints one JSON line (samples/s over all
-///         ranks, all-reduce ms per step and its share of the step).
+///         ranks, all-reduce ms per step and its share of the step). `joint` is `JointTask`'s
+///         step (U-Net + DisplacementNet, all joint terms) on S³ phantoms (default 32), random
+///         pairs with 3 of 10 training images labelled, each rank on its shard of the global batch.
 @main
 struct Probe {
     static func main() {
@@ -156,8 +159,17 @@ struct Probe {
                 let flow = net(moving: moving, fixed: fixed)
                 return ncc(transformer(moving, flow: flow), fixed) + smooth(flow) * 0.01
             }
+        case "joint":
+            let size = options.int("size", 32)
+            let task: JointTask
+            do { task = try JointTask(config: jointConfig(size: size, batch: localBatch * parallel.size)) } catch {
+                fail(parallel, error, collective: true)
+            }
+            let batch = task.makeShard!(3, 0, parallel.shard(step: 0, batchSize: localBatch * parallel.size))
+            model = task.model
+            stepLoss = { task.loss(batch, epoch: 0).total }
         default:
-            fail(parallel, ProbeError.option("--network", "unet or voxelmorph, not \(network)"), collective: true)
+            fail(parallel, ProbeError.option("--network", "unet, voxelmorph or joint, not \(network)"), collective: true)
         }
         parallel.synchronize(model)
         let optimizer = Adam(model.namedParameters, learningRate: 1e-4)
@@ -213,6 +225,38 @@ struct Probe {
                 + "\"allreduce_share\":\(f(reduceMs / stepMs, 4)),\"reduce_step_share\":\(f(syncMs / stepMs, 4)),"
                 + "\"allreduce_alone_ms\":\(f(transferMs)),\"allreduce_alone_share\":\(f(transferMs / stepMs, 4))}")
         }
+    }
+
+    /// The joint run the `joint` throughput case steps: the networks of `Configs/joint-3d.yaml`
+    /// on `size`³ phantoms, global batch `batch`.
+    static func jointConfig(size: Int, batch: Int) throws -> JointRunConfig {
+        try JointRunConfig(yaml: """
+            name: probe-joint
+            model:
+              kind: joint
+              unet: {dims: 3, channels: [8, 16, 32], strides: [2, 2], classes: 3}
+            data:
+              phantom: {size: [\(size), \(size), \(size)], count: 12, noise: 0.1, bias: 0.1, seed: 1}
+              validation: {fraction: 0.2}
+              normalization: {kind: percentile}
+            loss:
+              regional: dice_ce
+              boundary: {enabled: true}
+              prl: {weight: 0.000005, K: 0.5}
+              schedule: {kind: rebalance, alpha0: 0.01, delta: 0.01, floor: 0.1}
+            registration:
+              pairs: random
+              validation_pairs: 2
+              network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8], integration_steps: 0}
+              loss:
+                similarity: {kind: lcc, window: 9, weight: 1}
+                smoothness: {kind: grad_l2, weight: 1}
+            joint:
+              labelled_images: 3
+              coupling: {weight: 1}
+            training:
+              batch_size: \(batch)
+            """, file: "probe-joint")
     }
 
     // MARK: plumbing

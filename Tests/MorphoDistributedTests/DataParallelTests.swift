@@ -129,6 +129,60 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    func testItemShareIsOneInOneProcessAndZeroWithoutItems() {
+        XCTAssertEqual(DataParallel.itemShare(localItems: 3, globalItems: 3, localSamples: 4, globalSamples: 4), 1)
+        XCTAssertEqual(DataParallel.itemShare(localItems: 0, globalItems: 3, localSamples: 2, globalSamples: 4), 0)
+        XCTAssertEqual(DataParallel.itemShare(localItems: 0, globalItems: 0, localSamples: 4, globalSamples: 4), 0)
+        // 1 of 4 items on half the samples: a quarter of the global mean, where reduceStep's
+        // weighting would give it half.
+        XCTAssertEqual(DataParallel.itemShare(localItems: 1, globalItems: 4, localSamples: 2, globalSamples: 4), 0.5)
+    }
+
+    func testItemShareMakesATermOverSomeSamplesTheGlobalBatchMean() {
+        // Loss = mean over all samples of the squared error + mean over the "labelled" samples
+        // only of the squared prediction. 6 samples over 2 ranks, labelled {0, 2, 4, 5}: rank 0
+        // holds 0, 2, 4 (3 labelled), rank 1 holds 1, 3, 5 (1 labelled).
+        let batch = 6, weights: [Float] = [0.3, -0.2, 0.1]
+        let labelled: Set<Int> = [0, 2, 4, 5]
+        @Sendable func loss(_ model: LinearModel, _ positions: [Int], share: (Int) -> Float) -> Tensor {
+            let (x, y) = toyBatch(positions)
+            let local = positions.filter(labelled.contains)
+            let (lx, _) = toyBatch(local)
+            let prediction = (lx * model.weight.value).sum(axes: [1], keepDims: false) + model.bias.value
+            return model.loss(x, y) + prediction.squared().mean() * share(local.count)
+        }
+        let reference = LinearModel(weights, bias: 0.05, running: 1)
+        let referenceLoss = loss(reference, Array(0..<batch)) { _ in 1 }
+        referenceLoss.backward()
+        let expected = reference.gatherGradients()
+
+        func reduced(scaled: Bool) -> [([Float], Double)] {
+            LocalGroup.run(ranks: 2) { c -> ([Float], Double) in
+                let parallel = DataParallel(c)
+                let model = LinearModel(weights, bias: 0.05, running: 1)
+                let positions = parallel.shard(step: 0, batchSize: batch)
+                let value = loss(model, positions) { local in
+                    scaled ? DataParallel.itemShare(localItems: local, globalItems: labelled.count, localSamples: positions.count,
+                                                    globalSamples: batch) : 1
+                }
+                value.backward()
+                let scalars = parallel.reduceStep(model.parameters, scalars: [Double(value.item)], localSamples: positions.count,
+                                                  globalSamples: batch)
+                return (model.gatherGradients(), scalars[0])
+            }
+        }
+        for (rank, (gradient, total)) in reduced(scaled: true).enumerated() {
+            XCTAssertEqual(total, Double(referenceLoss.item), accuracy: 1e-5, "rank \(rank): global-batch loss")
+            for i in expected.indices {
+                XCTAssertEqual(gradient[i], expected[i], accuracy: 1e-5 * max(1, abs(expected[i])), "rank \(rank), gradient \(i)")
+            }
+        }
+        // Weighting by samples alone (the shares 3 : 1 of the labelled images averaged as 1 : 1)
+        // is measurably wrong, so the case above exercises the scaling.
+        let naive = reduced(scaled: false)[0].0
+        XCTAssertGreaterThan(zip(naive, expected).map { abs($0 - $1) }.max()!, 1e-2)
+    }
+
     func testNonFiniteLossOnOneRankReachesEveryRank() {
         let results = LocalGroup.run(ranks: 2) { c -> Double in
             let parallel = DataParallel(c)

@@ -107,6 +107,73 @@ final class MorphosegTrainMPITests: MPIProcessTestCase {
         XCTAssertEqual(two.output.components(separatedBy: "done: 2 epochs").count, 2, "rank 0 alone reports: \(two.output)")
     }
 
+    /// The joint config of `JointDataParallelTests` (3 of 8 training images labelled) with
+    /// `epochs` epochs, written to `<dir>/joint.yaml`.
+    func writeJointConfig(epochs: Int) throws -> JointRunConfig {
+        let yaml = try JointDataParallelTests.config(batch: 4, epochs: epochs).yaml
+        try yaml.write(toFile: dir + "/joint.yaml", atomically: true, encoding: .utf8)
+        return try JointRunConfig.load(dir + "/joint.yaml")
+    }
+
+    /// Steps of a fresh run of `config` whose two shards hold different numbers of labelled images.
+    func stepsWithUnequalLabels(_ config: JointRunConfig) throws -> Int {
+        let task = try JointTask(config: config)
+        let t = config.run.training
+        var seeds = Trainer<JointTask>.seedGenerator(config.run)
+        var count = 0
+        for _ in 0..<t.epochs {
+            let seed = seeds.next()
+            for step in 0..<t.stepsPerEpoch {
+                let counts = (0..<2).map { rank in
+                    JointTask.labelledImages(task.dataset, seed: seed, step: step,
+                                             positions: DataParallel.shard(step: step, batchSize: t.batchSize, rank: rank, size: 2))
+                }
+                if counts[0] != counts[1] { count += 1 }
+            }
+        }
+        return count
+    }
+
+    func testTwoRanksTrainTheJointWeightsOfOneProcessWhenTheirShardsHoldDifferentLabelledCounts() throws {
+        let tools = try requireMPI("morphoseg")
+        let config = try writeJointConfig(epochs: 2)
+        XCTAssertGreaterThan(try stepsWithUnequalLabels(config), 0, "the run must exercise shards with unequal labelled images")
+        let one = try run(tools.program, ["train", "--config", "joint.yaml", "--output", "joint-one", "--threads", "1"], directory: dir)
+        XCTAssertEqual(one.status, 0, one.errors)
+        let two = try mpirun(tools, ranks: 2, ["train", "--config", "joint.yaml", "--output", "joint-two", "--threads", "1"], directory: dir)
+        XCTAssertEqual(two.status, 0, two.errors)
+        try assertSameWeights("joint-one", "joint-two")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/joint-two/joint.yaml"))
+        XCTAssertEqual(two.output.components(separatedBy: "done: 2 epochs").count, 2, "rank 0 alone reports: \(two.output)")
+        let lines = try String(contentsOfFile: dir + "/joint-two/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let reference = try String(contentsOfFile: dir + "/joint-one/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, "one metrics line per epoch, from rank 0 only")
+        for (a, b) in zip(lines, reference) {
+            let x = try XCTUnwrap(EpochRecord(json: String(a))), y = try XCTUnwrap(EpochRecord(json: String(b)))
+            XCTAssertEqual(x.loss, y.loss, accuracy: 1e-5)
+            for (s, t) in zip(x.terms, y.terms) { XCTAssertEqual(s.value, t.value, accuracy: 1e-5 * max(1, abs(t.value)), s.name) }
+            XCTAssertEqual(x.metric("dice_mean")!, y.metric("dice_mean")!, accuracy: 1e-4)
+            XCTAssertEqual(x.metric("seg_dice_mean")!, y.metric("seg_dice_mean")!, accuracy: 1e-4)
+        }
+    }
+
+    func testResumeOfAOneProcessJointRunOnTwoRanksContinuesTheSameRun() throws {
+        let tools = try requireMPI("morphoseg")
+        _ = try writeJointConfig(epochs: 2)
+        let straight = try run(tools.program, ["train", "--config", "joint.yaml", "--output", "joint-straight", "--threads", "1"],
+                               directory: dir)
+        XCTAssertEqual(straight.status, 0, straight.errors)
+        let first = try run(tools.program, ["train", "--config", "joint.yaml", "--output", "joint-resumed", "--threads", "1", "--stop-after", "1"],
+                            directory: dir)
+        XCTAssertEqual(first.status, 0, first.errors)
+        XCTAssertEqual(try Checkpoint.read(dir + "/joint-resumed/last.safetensors").epoch, 1)
+        let second = try mpirun(tools, ranks: 2, ["train", "--output", "joint-resumed", "--resume", "--threads", "1", "--config", "joint.yaml"],
+                                directory: dir)
+        XCTAssertEqual(second.status, 0, second.errors)
+        XCTAssertTrue(second.output.contains("done: 2 epochs"), second.output)
+        try assertSameWeights("joint-straight", "joint-resumed")
+    }
+
     func testResumeOfATwoRankRunInOneProcessContinuesTheSameRun() throws {
         let tools = try requireMPI("morphoseg")
         let straight = try run(tools.program, ["train", "--config", "tiny.yaml", "--output", "straight", "--threads", "1"], directory: dir)

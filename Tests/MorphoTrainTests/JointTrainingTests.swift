@@ -132,6 +132,23 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertTrue(sawUnlabelled && sawLabelled)
     }
 
+    func testShardsOfABatchAreItsPairsAndCountTheWholeBatchsLabelledImages() throws {
+        let task = try JointTask(config: config(labelled: 3))
+        for step in 0..<6 {
+            let whole = task.makeBatch(13, step)
+            XCTAssertEqual(whole.globalPairs, 2)
+            XCTAssertEqual(whole.globalLabelled, whole.labelledCount)
+            let shards = [[0], [1]].map { task.makeShard!(13, step, $0) }
+            for (k, shard) in shards.enumerated() {
+                XCTAssertEqual(shard.moving.scalars, whole.moving.slice(axis: 0, k..<(k + 1)).scalars)
+                XCTAssertEqual(shard.fixed.scalars, whole.fixed.slice(axis: 0, k..<(k + 1)).scalars)
+                XCTAssertEqual(shard.movingLabelled + shard.fixedLabelled, [whole.movingLabelled[k], whole.fixedLabelled[k]])
+                XCTAssertEqual(shard.globalPairs, 2)
+                XCTAssertEqual(shard.globalLabelled, whole.labelledCount, "each shard knows the whole batch's labelled images")
+            }
+        }
+    }
+
     func runAndCheckDecrease(strategy: String) throws -> TrainingSummary {
         let c = try config(strategy: strategy, labelled: 4, epochs: 6, steps: 8)
         let summary = try JointTraining.run(config: c, output: tempDir + "/\(strategy)", progress: quiet())

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoDistributed
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
@@ -31,9 +32,10 @@ public enum JointPhase: String, Sendable {
     case segmentation
 }
 
-/// One joint training batch of N pairs. Images `[N, 1, spatial…]`; label maps `[N, 1, spatial…]`
-/// (class indices; all 0 for an unlabelled image, whose flag is false) and signed distance maps
-/// `[N, K, spatial…]` (mm; zeros for unlabelled images).
+/// One joint training batch of N pairs — a rank's shard of the global batch under `mpirun`.
+/// Images `[N, 1, spatial…]`; label maps `[N, 1, spatial…]` (class indices; all 0 for an
+/// unlabelled image, whose flag is false) and signed distance maps `[N, K, spatial…]` (mm; zeros
+/// for unlabelled images).
 public struct JointBatch: Sendable {
     public var moving: Tensor
     public var fixed: Tensor
@@ -44,6 +46,14 @@ public struct JointBatch: Sendable {
     public var movingDistances: Tensor
     public var fixedDistances: Tensor
     public var phase: JointPhase
+    /// Pairs of the whole global batch (all ranks' shards; N in one process).
+    public var globalPairs: Int
+    /// Labelled images of the whole global batch (moving and fixed counted apart; this batch's
+    /// own count in one process), what the segmentation terms average over.
+    public var globalLabelled: Int
+
+    /// Labelled images of this batch (moving and fixed).
+    public var labelledCount: Int { (movingLabelled + fixedLabelled).filter { $0 }.count }
 }
 
 /// Joint segmentation + registration (DeepAtlas, Xu & Niethammer 2019) as a `TrainingTask`.
@@ -59,6 +69,12 @@ public struct JointBatch: Sendable {
 /// from `registration.loss`, `w_c` from `joint.coupling.weight`. The boundary term reads signed
 /// distance maps cached once per labelled image (computed per batch only for synthetic pairs,
 /// which are new images every time). Segmentation terms of a batch without labelled images are 0.
+///
+/// Data-parallel (`mpirun`): pair k of a batch comes from its own stream, and each rank scales
+/// its segmentation terms by `DataParallel.itemShare` of its labelled images among the global
+/// batch's (`JointBatch.globalLabelled`), so the all-reduced gradient and logged terms are those
+/// of one process on the global batch even when the ranks hold different numbers of labelled
+/// images. Validation is shared out by pair (`validateShard`).
 ///
 /// `joint.strategy: alternating` evaluates the same terms but detaches the network that is not
 /// being trained in this phase (`alternate_steps` registration steps, then as many segmentation
@@ -87,6 +103,14 @@ public final class JointTask: TrainingTask {
         var batch: JointBatch
         var logits: Tensor
         var flow: Tensor
+        /// The factor of the segmentation terms: this batch's share of the global batch's
+        /// labelled images relative to its share of the pairs (`DataParallel.itemShare`; 1 in one
+        /// process).
+        var labelledShare: Float
+
+        /// A segmentation term (a mean over this batch's labelled images) as its part of the
+        /// global batch's mean.
+        func shared(_ term: Tensor) -> Tensor { labelledShare == 1 ? term : term * labelledShare }
     }
 
     /// - Throws: `MorphoTrainError.config` when the data does not fit the networks (labels beyond
@@ -177,7 +201,7 @@ public final class JointTask: TrainingTask {
             let idx = labelled(out)
             guard !idx.isEmpty else { return Tensor(scalar: 0) }
             let labels = Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0)
-            return regionalLoss(rows(out.logits, idx), rows(labels, idx))
+            return out.shared(regionalLoss(rows(out.logits, idx), rows(labels, idx)))
         })
         if l.boundary {
             let boundary = BoundaryLoss(idc: l.idc)
@@ -185,7 +209,7 @@ public final class JointTask: TrainingTask {
                 let idx = labelled(out)
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
                 let maps = Tensor.concat([out.batch.movingDistances, out.batch.fixedDistances], axis: 0)
-                return boundary(probs: rows(out.logits, idx).softmax(), distanceMaps: rows(maps, idx))
+                return out.shared(boundary(probs: rows(out.logits, idx).softmax(), distanceMaps: rows(maps, idx)))
             })
         }
         if l.prlWeight > 0 {
@@ -197,7 +221,7 @@ public final class JointTask: TrainingTask {
                 let labels = rows(Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0), idx)
                 let foreground = 1 - probs.slice(axis: 1, 0..<1)
                 let target = 1 - oneHot(labels, classes: classes).slice(axis: 1, 0..<1)
-                return prl(prediction: foreground, target: target)
+                return out.shared(prl(prediction: foreground, target: target))
             })
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
@@ -210,34 +234,38 @@ public final class JointTask: TrainingTask {
         return try WeightedLoss(terms)
     }
 
+    /// The whole global batch: `makeShard` at positions `0..<training.batch_size`.
     public var makeBatch: @Sendable (UInt64, Int) -> JointBatch {
+        let shard = makeShardedBatch, n = config.run.training.batchSize
+        return { seed, step in shard(seed, step, Array(0..<n)) }
+    }
+
+    public var makeShard: (@Sendable (UInt64, Int, [Int]) -> JointBatch)? { makeShardedBatch }
+
+    /// Pair k of batch `step` from its own stream `(seed, step, k)`, so any split of the batch
+    /// over ranks draws the same pairs; the global batch's labelled images are counted from the
+    /// same draws without building the other ranks' pairs.
+    var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> JointBatch {
         let dataset = self.dataset, n = config.run.training.batchSize, field = config.registration.synthetic
         let cache = distanceCache, classes = self.classes, boundary = config.run.loss.boundary
         let sliceWise = config.run.model.unet.dims == 2
         let strategy = config.joint.strategy, k = config.joint.alternateSteps
-        return { seed, step in
-            var rng = SeedStream.generator(seed: seed, step)
-            var pairs: [PreparedPair] = []
-            for _ in 0..<n {
-                switch dataset.mode {
-                case .synthetic:
-                    let x = dataset.images[Int(rng.next() % UInt64(dataset.images.count))]
-                    pairs.append(dataset.synthesize(x, field: field, rng: &rng))
-                case .random:
-                    let count = UInt64(dataset.images.count)
-                    let i = Int(rng.next() % count)
-                    var j = Int(rng.next() % (count - 1))
-                    if j >= i { j += 1 }
-                    pairs.append(PreparedPair(fixed: dataset.images[i], moving: dataset.images[j]))
-                case .atlas, .listed:
-                    pairs.append(dataset.pairs[Int(rng.next() % UInt64(dataset.pairs.count))])
-                }
-            }
+        return { seed, step, positions in
+            let pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
+            let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n))
             let phase: JointPhase = strategy == .joint ? .both : ((step / k) % 2 == 0 ? .registration : .segmentation)
-            return dataset.jointBatch(pairs, classes: classes, phase: phase) { x in
+            return dataset.jointBatch(pairs, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled) { x in
                 guard boundary, let labels = x.labels else { return nil }
                 return cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
             }
+        }
+    }
+
+    /// Labelled images (moving and fixed) of the training pairs at `positions` of batch `step`.
+    static func labelledImages(_ dataset: RegistrationDataset, seed: UInt64, step: Int, positions: [Int]) -> Int {
+        positions.reduce(0) { count, k in
+            let flags = dataset.trainingPairLabels(seed: seed, step: step, k: k)
+            return count + (flags.moving ? 1 : 0) + (flags.fixed ? 1 : 0)
         }
     }
 
@@ -261,57 +289,53 @@ public final class JointTask: TrainingTask {
         let logits = batch.phase == .registration ? withoutGradients { seg(images) } : seg(images)
         let flow = batch.phase == .segmentation
             ? withoutGradients { reg(moving: batch.moving, fixed: batch.fixed) } : reg(moving: batch.moving, fixed: batch.fixed)
-        return objective(Output(batch: batch, logits: logits, flow: flow), epoch: epoch)
+        let share = DataParallel.itemShare(
+            localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
+            globalSamples: batch.globalPairs)
+        return objective(Output(batch: batch, logits: logits, flow: flow, labelledShare: share), epoch: epoch)
     }
 
     public func validate() throws -> [(name: String, value: Double)] {
-        guard !dataset.validation.isEmpty else { return [] }
-        var sums: [String: Double] = [:]
-        var order: [String] = []
-        func add(_ name: String, _ value: Double) {
-            if sums[name] == nil { order.append(name) }
-            sums[name, default: 0] += value
-        }
+        DataParallel().meanOverSamples(try validateShard(rank: 0, size: 1) ?? [])
+    }
+
+    /// One row per validation pair `i` with `i % size == rank`, whose means over pairs are the
+    /// metrics: `dice_mean` (the pair's `(seg_dice_mean + reg_dice_mean) / 2`), `seg_dice_mean`
+    /// and `seg_dice.k` (U-Net Dice of the moving and fixed image, their mean; the mean over the
+    /// foreground classes), `reg_dice_mean`, `reg_dice_before`, `reg_dice.k`, `folding_percent`,
+    /// `similarity`. A class absent from both label maps scores Dice 1.
+    public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? {
         let labels = Array(1..<classes)
-        let dims = config.run.model.unet.dims
-        let spatial = dims == 3 ? dataset.shape : Array(dataset.shape.dropFirst())
-        var segCount = 0
-        var segSums = [Double](repeating: 0, count: labels.count)
-        for (i, pair) in dataset.validation.enumerated() {
+        var rows: [[(name: String, value: Double)]] = []
+        for i in stride(from: rank, to: dataset.validation.count, by: size) {
+            let pair = dataset.validation[i]
             let batch = dataset.jointBatch([pair], classes: classes, phase: .both) { _ in nil }
             let logits = network.segmentation(Tensor.concat([batch.moving, batch.fixed], axis: 0))
             let predicted = argmaxLabels(logits)
+            var segDice = [Double](repeating: 0, count: labels.count)
             for (j, reference) in [batch.movingLabels, batch.fixedLabels].enumerated() {
-                let p = predicted.slice(axis: 0, j..<(j + 1))
-                let scores = RegistrationMetrics.dicePerLabel(reference, p, labels: labels)
-                for (c, s) in scores.enumerated() { segSums[c] += s.dice.isFinite ? s.dice : 1 }
-                segCount += 1
+                let scores = RegistrationMetrics.dicePerLabel(reference, predicted.slice(axis: 0, j..<(j + 1)), labels: labels)
+                for (c, s) in scores.enumerated() { segDice[c] += (s.dice.isFinite ? s.dice : 1) / 2 }
             }
+            let segMean = segDice.reduce(0, +) / Double(max(segDice.count, 1))
             let flow = network.registration(moving: batch.moving, fixed: batch.fixed)
             let warpedLabels = warp(batch.movingLabels, flow, mode: .nearest)
             let after = RegistrationMetrics.dicePerLabel(batch.fixedLabels, warpedLabels, labels: labels)
             let before = RegistrationMetrics.dicePerLabel(batch.fixedLabels, batch.movingLabels, labels: labels)
-            add("reg_dice_mean", RegistrationMetrics.meanDice(after))
-            add("reg_dice_before", RegistrationMetrics.meanDice(before))
-            for s in after { add("reg_dice.\(s.label)", s.dice.isFinite ? s.dice : 1) }
+            let regMean = RegistrationMetrics.meanDice(after)
+            var row: [(name: String, value: Double)] = [("dice_mean", (segMean + regMean) / 2), ("seg_dice_mean", segMean)]
+            row += zip(labels, segDice).map { ("seg_dice.\($0)", $1) }
+            row += [("reg_dice_mean", regMean), ("reg_dice_before", RegistrationMetrics.meanDice(before))]
+            row += after.map { ("reg_dice.\($0.label)", $0.dice.isFinite ? $0.dice : 1) }
             let jac = RegistrationMetrics.jacobianStatistics(ofFlow: flow)
-            add("folding_percent", 100 * jac.foldingFraction)
-            add("similarity", 1 - Double(config.registration.similarity(batch.fixed, warp(batch.moving, flow)).item))
+            row.append(("folding_percent", 100 * jac.foldingFraction))
+            row.append(("similarity", 1 - Double(config.registration.similarity(batch.fixed, warp(batch.moving, flow)).item)))
             if i == 0 {
                 lastValidation = (pair.fixed.image, pair.fixed.labels!, Array(predicted.slice(axis: 0, 1..<2).scalars))
             }
-            _ = spatial
+            rows.append(row)
         }
-        let n = Double(dataset.validation.count)
-        var out: [(name: String, value: Double)] = []
-        let segDice = segSums.map { $0 / Double(segCount) }
-        let segMean = segDice.reduce(0, +) / Double(max(segDice.count, 1))
-        let regMean = sums["reg_dice_mean"]! / n
-        out.append(("dice_mean", (segMean + regMean) / 2))
-        out.append(("seg_dice_mean", segMean))
-        for (c, d) in zip(labels, segDice) { out.append(("seg_dice.\(c)", d)) }
-        out += order.map { ($0, sums[$0]! / n) }
-        return out
+        return rows
     }
 
     /// Class indices `[N, 1, spatial…]` of the largest logit.
@@ -352,9 +376,11 @@ public final class JointTask: TrainingTask {
 
 extension RegistrationDataset {
     /// Pairs stacked along N, with per-image label flags; `distances` gives the signed distance
-    /// maps of a labelled image (nil: zeros).
+    /// maps of a labelled image (nil: zeros). `globalPairs` / `globalLabelled`: the counts of the
+    /// global batch these pairs are a shard of (nil: these pairs are the whole batch).
     func jointBatch(
-        _ pairs: [PreparedPair], classes: Int, phase: JointPhase, distances: (RegistrationImage) -> VoxelArray?
+        _ pairs: [PreparedPair], classes: Int, phase: JointPhase, globalPairs: Int? = nil, globalLabelled: Int? = nil,
+        distances: (RegistrationImage) -> VoxelArray?
     ) -> JointBatch {
         let spatial = dims == 3 ? shape : Array(shape.dropFirst())
         let n = pairs.count, voxels = shape.reduce(1, *)
@@ -369,9 +395,11 @@ extension RegistrationDataset {
             })
         }
         let moving = pairs.map(\.moving), fixed = pairs.map(\.fixed)
+        let labelled = (moving + fixed).filter { $0.labels != nil }.count
         return JointBatch(
             moving: stack(moving.map(\.image)), fixed: stack(fixed.map(\.image)), movingLabels: labels(moving),
             fixedLabels: labels(fixed), movingLabelled: moving.map { $0.labels != nil }, fixedLabelled: fixed.map { $0.labels != nil },
-            movingDistances: maps(moving), fixedDistances: maps(fixed), phase: phase)
+            movingDistances: maps(moving), fixedDistances: maps(fixed), phase: phase, globalPairs: globalPairs ?? n,
+            globalLabelled: globalLabelled ?? labelled)
     }
 }

@@ -16,9 +16,9 @@ public enum JointTraining {
     /// resolved config); `best.safetensors` and `last.safetensors` also carry the extra sections in
     /// their metadata (`JointTask.checkpointMetadata`: under `joint`, and the registration section under
     /// `registration`) so that
-    /// `morphoseg segment` and `morphoseg register --model` need nothing else. `parallel` with
-    /// several ranks is refused by the `Trainer` (a clear config error): the segmentation terms
-    /// are means over the labelled images of a batch, which ranks cannot average by sample count.
+    /// `morphoseg segment` and `morphoseg register --model` need nothing else. With several
+    /// ranks in `parallel` (`mpirun`) each trains its shard of every batch (see `JointTask`) and
+    /// rank 0 alone writes the run folder.
     public static func run(
         config: JointRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
         progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()

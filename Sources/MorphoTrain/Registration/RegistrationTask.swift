@@ -104,23 +104,7 @@ public final class RegistrationTask: TrainingTask {
     var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> RegistrationBatch {
         let dataset = self.dataset, field = config.registration.synthetic
         return { seed, step, positions in
-            var pairs: [PreparedPair] = []
-            for k in positions {
-                var rng = SeedStream.generator(seed: seed, step, k)
-                switch dataset.mode {
-                case .synthetic:
-                    let x = dataset.images[Int(rng.next() % UInt64(dataset.images.count))]
-                    pairs.append(dataset.synthesize(x, field: field, rng: &rng))
-                case .random:
-                    let count = UInt64(dataset.images.count)
-                    let i = Int(rng.next() % count)
-                    var j = Int(rng.next() % (count - 1))
-                    if j >= i { j += 1 }
-                    pairs.append(PreparedPair(fixed: dataset.images[i], moving: dataset.images[j]))
-                case .atlas, .listed:
-                    pairs.append(dataset.pairs[Int(rng.next() % UInt64(dataset.pairs.count))])
-                }
-            }
+            let pairs = positions.map { k in dataset.trainingPair(seed: seed, step: step, k: k, field: field) }
             return dataset.batch(pairs)
         }
     }

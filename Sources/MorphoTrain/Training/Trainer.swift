@@ -76,7 +76,7 @@ public final class Trainer<Task: TrainingTask> {
         self.config = config
         self.options = options
         optimizer = Self.makeOptimizer(config.training.optimizer, parameters: task.model.namedParameters)
-        rng = SeedStream.generator(seed: config.data.seed, 0x5452_4149)
+        rng = Self.seedGenerator(config)
         if let path = options.resumeFrom { try restore(path) }
         let parallel = options.parallel
         if parallel.size > 1 {
@@ -92,6 +92,12 @@ public final class Trainer<Task: TrainingTask> {
         }
         // Every rank starts from rank 0's weights (they agree anyway: same seed or checkpoint).
         parallel.synchronize(task.model)
+    }
+
+    /// The generator of a fresh run that each epoch's batch-stream seed is drawn from (one
+    /// `next()` per epoch, before its batches); checkpoints carry its state.
+    static func seedGenerator(_ config: RunConfig) -> RandomGenerator {
+        SeedStream.generator(seed: config.data.seed, 0x5452_4149)
     }
 
     static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
