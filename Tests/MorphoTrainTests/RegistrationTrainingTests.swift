@@ -252,6 +252,41 @@ final class RegistrationTrainingTests: XCTestCase {
         XCTAssertNotNil(metrics.first { $0.name == "folding_percent" })
     }
 
+    func testDrawnPairModesFollowTheManifestSplitColumn() throws {
+        let s = try writeSubjects()
+        let manifest = tempDir + "/subjects.csv"
+        try """
+            id,image,label,split
+            a,\(s[0].image),\(s[0].labels),train
+            b,\(s[1].image),\(s[1].labels),validation
+            c,\(s[2].image),\(s[2].labels),train
+
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        for mode in ["random", "synthetic"] {
+            // config3D asks for a seeded fraction of 0.34 too: the split column wins over it.
+            let config = try RegistrationRunConfig(yaml: config3D("  pairs: \(mode)\n  validation_pairs: 2", manifest: manifest))
+            let dataset = try RegistrationDataset.load(config)
+            XCTAssertEqual(dataset.images.map(\.id), ["a", "c"], mode)
+            XCTAssertEqual(dataset.validation.count, 2, mode)
+            // One held-out image: its validation pairs are deformations of it.
+            for pair in dataset.validation {
+                XCTAssertEqual([pair.fixed.id, pair.moving.id], ["b-a", "b-b"], mode)
+                XCTAssertNotNil(pair.fixed.labels)
+                XCTAssertEqual(pair.fixed.image.shape, dataset.shape)
+            }
+        }
+        try """
+            image,label,split
+            \(s[0].image),\(s[0].labels),validation
+            \(s[1].image),\(s[1].labels),validation
+
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let config = try RegistrationRunConfig(yaml: config3D("  pairs: random", manifest: manifest))
+        XCTAssertThrowsError(try RegistrationDataset.load(config)) { error in
+            XCTAssertTrue("\(error)".contains("no training subjects left"), "\(error)")
+        }
+    }
+
     func testDiffeomorphicHalfResolutionNetworkGivesFullResolutionFieldsWithoutFolding() throws {
         let yaml = tinyConfig(epochs: 4).replacingOccurrences(
             of: "network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}",

@@ -28,7 +28,9 @@ public struct PreparedPair: Sendable {
 /// - `synthetic` and `random` pairs are drawn per batch from `images`; `atlas` and `listed` pairs
 ///   are the fixed list `pairs`.
 /// - Validation is a fixed list of pairs made once (seeded): synthetic deformations of the
-///   held-out images, consecutive held-out images, or the held-out part of the pair list.
+///   held-out images, consecutive held-out images, or the held-out part of the pair list. The
+///   held-out images are the manifest's `split: validation` rows when it has a `split` column,
+///   else a seeded `data.validation.fraction` of them.
 /// - Every image shares one shape (`shape`, `[D, H, W]`) so pairs batch together.
 public struct RegistrationDataset: Sendable {
     public var mode: RegistrationPairMode
@@ -49,20 +51,20 @@ public struct RegistrationDataset: Sendable {
         var loader = Loader(config: config)
         switch reg.pairs {
         case .synthetic, .random:
-            var raws: [(id: String, image: Volume, labels: Volume?)] = []
+            var raws: [(id: String, image: Volume, labels: Volume?, split: String?)] = []
             switch run.data.source {
             case .phantom(let p):
                 for i in 0..<p.count {
                     let (image, label) = Phantom.make(p, index: i)
-                    raws.append((String(format: "phantom%03d", i), image, label))
+                    raws.append((String(format: "phantom%03d", i), image, label, nil))
                 }
             case .manifest(let path):
                 for c in try CaseList.manifest(path, modalities: run.data.modalities, requireLabels: false) {
-                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }))
+                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, c.split))
                 }
             case .globs(let images, let labels):
                 for c in try CaseList.globs(images: images, labels: labels) {
-                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }))
+                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, nil))
                 }
             }
             guard raws.count >= (reg.pairs == .random ? 2 : 1) else {
@@ -75,7 +77,13 @@ public struct RegistrationDataset: Sendable {
                 prepared.append(try loader.prepare(
                     r.id, image: r.image, labels: r.labels, onto: reg.pairs == .random ? reference : nil))
             }
-            let held = heldOut(count: prepared.count, config: run)
+            // A manifest's split column decides (as for segmentation); otherwise a seeded fraction.
+            let held: Set<Int> = raws.contains(where: { $0.split != nil })
+                ? Set(raws.indices.filter { raws[$0].split == "validation" })
+                : heldOut(count: prepared.count, config: run)
+            guard held.count < prepared.count else {
+                throw MorphoTrainError.dataset(source: "data.manifest", message: "no training subjects left after the validation split")
+            }
             let training = prepared.indices.filter { !held.contains($0) }.map { prepared[$0] }
             let validationImages = prepared.indices.filter { held.contains($0) }.map { prepared[$0] }
             var dataset = RegistrationDataset(
