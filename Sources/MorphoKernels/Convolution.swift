@@ -57,9 +57,12 @@ public enum Convolution {
     /// The data gradient for input channels `inputChannels` only, overwriting `gradInput`
     /// `[N, inputChannels.count, D, H, W]`: the gradient of one part of a `ConvolutionSource`,
     /// written straight into that part's own tensor. `weight` is the whole `[Cout, Cin, k...]`.
+    ///
+    /// `rectifiedBy`: `gradOutput` arrives at a leaky-rectified output; the kernels read it times
+    /// the rectifier's derivative (see `Rectification`).
     public static func backwardData(
-        _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        inputChannels: Range<Int>, gradInput: UnsafeMutablePointer<Float>
+        _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, rectifiedBy rectifier: Rectification? = nil,
+        weight: UnsafePointer<Float>, inputChannels: Range<Int>, gradInput: UnsafeMutablePointer<Float>
     ) {
         precondition(inputChannels.lowerBound >= 0 && inputChannels.upperBound <= g.cin && !inputChannels.isEmpty,
                      "input channels \(inputChannels) of a convolution with \(g.cin)")
@@ -70,7 +73,7 @@ public enum Convolution {
         }
         let (kh, kw) = (g.kernel.h, g.kernel.w)
         let kernelVolume = g.kernelVolume
-        let gradOutputSource = ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels)
+        let gradOutputSource = ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels, rectifier: rectifier)
         for pd in phasesD where pd.axis.taps > 0 {
             for ph in phasesH where ph.axis.taps > 0 {
                 for pw in phasesW where pw.axis.taps > 0 {
@@ -105,13 +108,14 @@ public enum Convolution {
                        gradWeight: gradWeight, gradBias: gradBias)
     }
 
-    /// `backwardWeight` reading the input channels from `inputs`.
+    /// `backwardWeight` reading the input channels from `inputs`; `rectifiedBy` as for `backwardData`.
     public static func backwardWeight(
-        _ g: ConvGeometry, inputs: ConvolutionSource, gradOutput: UnsafePointer<Float>,
+        _ g: ConvGeometry, inputs: ConvolutionSource, gradOutput: UnsafePointer<Float>, rectifiedBy rectifier: Rectification? = nil,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
-        runWeightGradient(forwardPass(g), source: inputs, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+        runWeightGradient(forwardPass(g), source: inputs, gradOutput: gradOutput, rectifier: rectifier, gradWeight: gradWeight,
+                          gradBias: gradBias)
     }
 }
 
@@ -305,8 +309,11 @@ extension Convolution {
             Parallel.forEach(workers) { _ in
                 let slabBuffer = allocateFloats(slab.floats)
                 let buffer = allocateFloats(channels * bufferStride)
-                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: pass.sourceChannels)
-                defer { freeFloats(slabBuffer); freeFloats(buffer); channelBases.deallocate() }
+                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * pass.sourceChannels)
+                let rectifiedRow = allocateFloats(source.rectifier == nil ? 0 : pass.w.source)
+                defer { freeFloats(slabBuffer); freeFloats(buffer); freeFloats(rectifiedRow); channelBases.deallocate() }
+                let rectifierBases = channelBases + pass.sourceChannels
+                let rectifier = source.rectifier.map { (bases: UnsafePointer(rectifierBases), slope: $0.slope, scratch: rectifiedRow) }
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
@@ -314,12 +321,13 @@ extension Convolution {
                     let (n, qd0, qd1, qh0) = tiling.tile(index)
                     let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
                     source.channelBases(batchItem: n, into: channelBases)
+                    source.rectifierBases(batchItem: n, into: rectifierBases)
                     for s in 0..<slab.depthSlots { loaded[s] = Int.min }
                     for qd in qd0..<qd1 {
                         for jd in 0..<pass.d.taps {
                             let z = qd * pass.d.stride + jd - pass.d.pad
                             if loaded[slab.slot(z)] != z {
-                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
+                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer, rectifier: rectifier)
                                 loaded[slab.slot(z)] = z
                             }
                         }
@@ -415,7 +423,7 @@ extension Convolution {
     /// `WeightGradientTile` kernels: per worker, running sums `[tap][channel]` over its tiles,
     /// then one reduction over workers into `gradWeight` `[Cdst, K]`.
     static func runWeightGradient(
-        _ pass: ConvolutionPass, source: ConvolutionSource, gradOutput: UnsafePointer<Float>,
+        _ pass: ConvolutionPass, source: ConvolutionSource, gradOutput: UnsafePointer<Float>, rectifier: Rectification?,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         let taps = pass.reduction
@@ -424,8 +432,7 @@ extension Convolution {
         let (tiling, slab, padded, perWorker) = (plan.tiling, plan.slab, plan.paddedChannels, plan.sumsPerWorker)
         let pitch = slab.pitch
         let offsetTables = slab.tapOffsets(pass)
-        let queue = TileQueue(count: tiling.count)
-        let workers = Swift.min(Parallel.threads, queue.count)
+        let workers = Swift.min(Parallel.threads, tiling.count)
         let sums = allocateFloats(workers * perWorker)
         defer { freeFloats(sums) }
         sums.update(repeating: 0, count: workers * perWorker)
@@ -448,7 +455,10 @@ extension Convolution {
                 let biasAcc = acc + taps * padded
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
-                while let index = queue.claim() {
+                // Tile t goes to worker t mod workers, whatever the timing: each worker's sums, and so
+                // the gradient, are the same bit for bit in every run with this many workers (a
+                // resumed training run continues the same curve on two threads).
+                for index in stride(from: worker, to: tiling.count, by: workers) {
                     let (n, qd0, qd1, qh0) = tiling.tile(index)
                     let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
                     source.channelBases(batchItem: n, into: channelBases)
@@ -462,7 +472,7 @@ extension Convolution {
                             }
                         }
                         let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
-                        transposeGradient(gradOutput, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
+                        transposeGradient(gradOutput, rectifier: rectifier, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
                                           pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
                         let positions = rowsValid * pitch
                         if gradBias != nil {
@@ -518,14 +528,31 @@ extension Convolution {
     /// Channel-last copy of grid slice `qd`, rows `qh0 ..< qh0 + rows` of the output gradient
     /// `[N, C, gridD, gridH, gridW]` into `grad[ql·pitch + qw][c]` (rows of `padded` floats):
     /// 16×16 block transposes, scalar moves for the last channels and columns.
+    ///
+    /// With `rectifier` every value is multiplied by the rectifier's derivative at the matching
+    /// output voxel (`y > 0 ? 1 : slope`), read in the same channel-last order.
     static func transposeGradient(
-        _ gradOutput: UnsafePointer<Float>, pass: ConvolutionPass, n: Int, qd: Int, qh0: Int, rows: Int,
+        _ gradOutput: UnsafePointer<Float>, rectifier: Rectification?, pass: ConvolutionPass, n: Int, qd: Int, qh0: Int, rows: Int,
         pitch: Int, padded: Int, gridPlane: Int, into grad: UnsafeMutablePointer<Float>
     ) {
         let channels = pass.destinationChannels
         let gridW = pass.w.grid
         let channelStride = pass.d.grid * gridPlane
-        let tileBase = gradOutput + (n * channels * pass.d.grid + qd) * gridPlane + qh0 * gridW
+        let tileOffset = (n * channels * pass.d.grid + qd) * gridPlane + qh0 * gridW
+        defer {
+            if let rectifier {
+                // grad[ql·pitch + qw][c] *= y[c][ql][qw] > 0 ? 1 : slope, channel by channel.
+                let y = rectifier.output + tileOffset, slope = rectifier.slope
+                for c in 0..<channels {
+                    for ql in 0..<rows {
+                        let yRow = y + c * channelStride + ql * gridW
+                        let gRow = grad + ql * pitch * padded + c
+                        for qw in 0..<gridW where !(yRow[qw] > 0) { gRow[qw * padded] *= slope }
+                    }
+                }
+            }
+        }
+        let tileBase = gradOutput + tileOffset
         for ql in 0..<rows {
             let row = tileBase + ql * gridW
             let dstRow = grad + ql * pitch * padded

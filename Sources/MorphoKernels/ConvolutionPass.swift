@@ -139,8 +139,12 @@ struct ConvolutionSlab {
     /// Copies source slice `z` (zeros if outside the volume) of the tile's rows into depth slot
     /// `slot(z)` of every channel. `channels[c]` is channel `c` `[D, H, W]` of the tile's batch
     /// item (see `ConvolutionSource.channelBases`).
+    ///
+    /// With `rectifier` (the bases of the rectified output `y`, its slope, and a scratch row of
+    /// `pass.w.source` floats) each source row is first read as `row · (y > 0 ? 1 : slope)`.
     func fill(_ pass: ConvolutionPass, channels: UnsafePointer<UnsafePointer<Float>>, z: Int, qh0: Int,
-              into slab: UnsafeMutablePointer<Float>) {
+              into slab: UnsafeMutablePointer<Float>,
+              rectifier: (bases: UnsafePointer<UnsafePointer<Float>>, slope: Float, scratch: UnsafeMutablePointer<Float>)? = nil) {
         let (sh, sw) = (pass.h.stride, pass.w.stride)
         let (srcH, srcW) = (pass.h.source, pass.w.source)
         let plane = srcH * srcW
@@ -160,7 +164,13 @@ struct ConvolutionSlab {
                             dst.update(repeating: 0, count: pitch)
                             continue
                         }
-                        let row = channels[c] + z * plane + y * srcW
+                        var row = channels[c] + z * plane + y * srcW
+                        if let rectifier {
+                            let out = rectifier.bases[c] + z * plane + y * srcW
+                            let slope = rectifier.slope
+                            for i in 0..<srcW { rectifier.scratch[i] = out[i] > 0 ? row[i] : slope * row[i] }
+                            row = UnsafePointer(rectifier.scratch)
+                        }
                         if pass.w.dilation > 1 {
                             dilateRow(row, count: srcW, dilation: pass.w.dilation, offset: pass.w.pad, into: dst, pitch: pitch)
                             continue
@@ -177,6 +187,19 @@ struct ConvolutionSlab {
                 }
             }
         }
+    }
+}
+
+/// The gradient arriving at a leaky-rectified convolution output `y = max(v, slope·v)` (slope
+/// ≥ 0): `∂L/∂v = ∂L/∂y · (y > 0 ? 1 : slope)`. Handed to the backward kernels, the factor is
+/// applied as they read `∂L/∂y`, so `∂L/∂v` is never stored (880 MB for 32 channels at
+/// 160×192×224). `output` is `y`, laid out as the gradient.
+public struct Rectification {
+    public var output: UnsafePointer<Float>
+    public var slope: Float
+    public init(output: UnsafePointer<Float>, slope: Float) {
+        self.output = output
+        self.slope = slope
     }
 }
 
@@ -199,17 +222,28 @@ public struct ConvolutionSource {
     public let volume: Int
     /// Channels of the concatenation.
     public let channels: Int
+    /// When set, the kernels read `source · (y > 0 ? 1 : slope)` instead of `source` (one part only).
+    public let rectifier: Rectification?
 
-    public init(parts: [Part], volume: Int) {
+    public init(parts: [Part], volume: Int, rectifier: Rectification? = nil) {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.channels > 0 }, "a convolution source needs parts with channels")
+        precondition(rectifier == nil || parts.count == 1, "a rectified source has one part")
         self.parts = parts
         self.volume = volume
+        self.rectifier = rectifier
         channels = parts.reduce(0) { $0 + $1.channels }
     }
 
     /// One contiguous `[N, channels, D, H, W]` tensor.
-    public init(_ base: UnsafePointer<Float>, channels: Int, volume: Int) {
-        self.init(parts: [Part(base, channels: channels)], volume: volume)
+    public init(_ base: UnsafePointer<Float>, channels: Int, volume: Int, rectifier: Rectification? = nil) {
+        self.init(parts: [Part(base, channels: channels)], volume: volume, rectifier: rectifier)
+    }
+
+    /// `channelBases` of the rectifier's output `y` (laid out as the source); nil without one.
+    func rectifierBases(batchItem n: Int, into table: UnsafeMutablePointer<UnsafePointer<Float>>) {
+        guard let rectifier else { return }
+        let item = rectifier.output + n * channels * volume
+        for c in 0..<channels { table[c] = item + c * volume }
     }
 
     /// Writes the start of channel `c` `[D, H, W]` of batch item `n` into `table[c]` for every c.

@@ -79,20 +79,16 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
     // The output's values without its graph node (capturing the node would be a cycle).
     let output = Tensor(shape: y.shape, storage: y.storage)
     return Tensor.record(y, inputs: inputs) { grad in
-        var dy = grad
-        if let slope {
-            dy = Tensor(shape: y.shape) { d in
-                let py = output.storage.pointer, pg = grad.storage.pointer
-                Parallel.forRanges(g.outputCount) { r in for i in r { d[i] = py[i] > 0 ? pg[i] : slope * pg[i] } }
-            }
-        }
+        // The rectifier's derivative is applied by the kernels as they read `grad` (no dy tensor).
+        let rectifier = slope.map { Rectification(output: UnsafePointer(output.storage.pointer), slope: $0) }
+        let dy = grad.storage.pointer
         var grads: [Tensor?] = []
         var c0 = 0
         for (part, ck) in zip(parts, channels) {
             let range = c0 ..< c0 + ck
             c0 += ck
             grads.append(part.requiresGrad ? Tensor(shape: part.shape) { dx in
-                Convolution.backwardData(g, gradOutput: dy.storage.pointer, weight: weight.storage.pointer, inputChannels: range,
+                Convolution.backwardData(g, gradOutput: dy, rectifiedBy: rectifier, weight: weight.storage.pointer, inputChannels: range,
                                          gradInput: dx)
             } : nil)
         }
@@ -100,7 +96,8 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
         if weight.requiresGrad || bias?.requiresGrad == true {
             let gradBias = bias?.requiresGrad == true ? TensorStorage(uninitializedCount: cout) : nil
             dw = Tensor(shape: weight.shape) { dw in
-                Convolution.backwardWeight(g, inputs: source(), gradOutput: dy.storage.pointer, gradWeight: dw, gradBias: gradBias?.pointer)
+                Convolution.backwardWeight(g, inputs: source(), gradOutput: dy, rectifiedBy: rectifier, gradWeight: dw,
+                                           gradBias: gradBias?.pointer)
             }
             db = gradBias.map { Tensor(shape: [cout], storage: $0) }
         }

@@ -138,6 +138,30 @@ final class FusedConvolutionTests: XCTestCase {
     }
 }
 
+final class RectifiedBackwardTests: XCTestCase {
+    func testFusedRectifierGradientsEqualConvThenLeakyReluGradients() {
+        var rng = RandomGenerator(seed: 37)
+        for (shape, stride, slope) in [([2, 3, 6, 5, 7], 1, Float(0.2)), ([1, 3, 7, 6, 5], 2, Float(0.2)),
+                                       ([2, 2, 9, 8], 1, Float(0)), ([1, 2, 9, 10], 2, Float(0.1))] {
+            let nd = shape.count - 2
+            let x = Tensor.randomUniform(shape, low: -1, high: 1, using: &rng)
+            let w = Tensor.randomUniform([5, shape[1]] + Array(repeating: 3, count: nd), low: -1, high: 1, using: &rng)
+            let b = Tensor.randomUniform([5], low: -1, high: 1, using: &rng)
+            func grads(fused: Bool) -> [[Float]] {
+                let (xl, wl, bl) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
+                let y = fused ? conv(xl, wl, bl, stride: stride, padding: 1, activation: .leaky(slope))
+                    : conv(xl, wl, bl, stride: stride, padding: 1).leakyRelu(slope)
+                let r = Tensor(shape: y.shape) { p in for i in 0..<y.count { p[i] = Float(i % 7) - 3 } }
+                (y * r).sum().backward()
+                return [xl.grad!.scalars, wl.grad!.scalars, bl.grad!.scalars]
+            }
+            for (a, c) in zip(grads(fused: true), grads(fused: false)) {
+                for (u, v) in zip(a, c) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(v)), "\(shape) stride \(stride)") }
+            }
+        }
+    }
+}
+
 final class ConvolutionOverPartsTests: XCTestCase {
     var rng = RandomGenerator(seed: 35)
 
