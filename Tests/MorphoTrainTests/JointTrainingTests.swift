@@ -189,8 +189,11 @@ final class JointTrainingTests: XCTestCase {
         let task = try JointTask(config: c)
         try Checkpoint.read(path).load(into: task.network, path: path)
 
-        // Segmenter: the U-Net of the checkpoint, same output as the joint model's U-Net.
+        // Segmenter: the U-Net of the checkpoint, same output as the joint model's U-Net, with
+        // inputs padded as in joint training (the displacement network's multiple).
         let segmenter = try Segmenter(checkpoint: path)
+        XCTAssertGreaterThan(c.registration.network.sizeMultiple, c.run.model.unet.sizeMultiple, "the check below must tell them apart")
+        XCTAssertEqual(segmenter.preprocessor.multiple, c.registration.network.sizeMultiple)
         var g = RandomGenerator(seed: 5)
         let x = Tensor.randomNormal([1, 1, 32, 32], std: 1, using: &g)
         let a = withoutGradients { segmenter.network(x) }
