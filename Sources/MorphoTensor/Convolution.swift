@@ -84,6 +84,9 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
         let dy = grad.storage.pointer
         var grads: [Tensor?] = []
         var c0 = 0
+        // One data-gradient pass per part: each re-reads (and re-rectifies) `grad` into its slab,
+        // k fills for k parts instead of one. A single pass writing k destinations would need
+        // channel blocks that may straddle parts; not done.
         for (part, ck) in zip(parts, channels) {
             let range = c0 ..< c0 + ck
             c0 += ck

@@ -35,7 +35,7 @@ public final class TensorStorage: @unchecked Sendable {
 ///
 /// Buffers of at least `HugePages.minimumBytes` are mapped on 2 MiB boundaries and advised as
 /// transparent huge pages (`MADV_HUGEPAGE`): a full-resolution activation (160×192×224 × 32
-/// channels, 880 MB) then costs ~420 page faults instead of ~215,000, and the conv kernels walk
+/// channels, 880 MB) then costs 440 page faults instead of ~225,000, and the conv kernels walk
 /// it with 512× fewer TLB entries. Where the kernel declines huge pages the mapping still works
 /// with 4 KiB pages.
 ///
