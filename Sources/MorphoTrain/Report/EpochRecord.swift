@@ -66,19 +66,44 @@ public struct EpochRecord: Sendable {
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let epoch = object["epoch"] as? Int
         else { return nil }
-        func value(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? .infinity }
+        // Numbers are read from their own text: Foundation's JSON parser can land one ulp off
+        // (31.78085517883302 came back as 31.780855178833008), and a resumed run's log must
+        // repeat the uninterrupted run's numbers exactly. `null` (NaN, infinities) reads as ∞.
+        let numbers = Self.numberTexts(line)
+        func value(_ key: String) -> Double { numbers[key].flatMap { Double($0) } ?? .infinity }
         self.epoch = epoch
-        learningRate = value(object["lr"])
-        loss = value(object["loss"])
-        seconds = value(object["seconds"])
+        learningRate = value("lr")
+        loss = value("loss")
+        seconds = value("seconds")
         // JSONSerialization loses order: restore it from the text.
         let keys = Self.keysInOrder(line)
         let fixed: Set<String> = ["epoch", "lr", "loss", "seconds"]
         let lossIndex = keys.firstIndex(of: "loss") ?? keys.count
-        scalars = keys[..<lossIndex].filter { !fixed.contains($0) }.map { ($0, value(object[$0])) }
-        terms = keys.filter { $0.hasPrefix("loss.") }.map { (String($0.dropFirst(5)), value(object[$0])) }
-        weights = keys.filter { $0.hasPrefix("weight.") }.map { (String($0.dropFirst(7)), value(object[$0])) }
-        validation = keys.filter { $0.hasPrefix("val.") }.map { (String($0.dropFirst(4)), value(object[$0])) }
+        scalars = keys[..<lossIndex].filter { !fixed.contains($0) }.map { ($0, value($0)) }
+        terms = keys.filter { $0.hasPrefix("loss.") }.map { (String($0.dropFirst(5)), value($0)) }
+        weights = keys.filter { $0.hasPrefix("weight.") }.map { (String($0.dropFirst(7)), value($0)) }
+        validation = keys.filter { $0.hasPrefix("val.") }.map { (String($0.dropFirst(4)), value($0)) }
+    }
+
+    /// The text of each top-level value of a flat JSON object line, by key (`"lr": 0.001` →
+    /// `["lr": "0.001"]`); string values keep their quotes and so parse as no number.
+    static func numberTexts(_ line: String) -> [String: Substring] {
+        var texts: [String: Substring] = [:]
+        var rest = Substring(line)
+        while let open = rest.firstIndex(of: "\"") {
+            let afterOpen = rest.index(after: open)
+            guard let close = rest[afterOpen...].firstIndex(of: "\"") else { break }
+            let key = String(rest[afterOpen..<close])
+            rest = rest[rest.index(after: close)...]
+            let afterKey = rest.drop(while: { $0 == " " })
+            guard afterKey.first == ":" else { continue }
+            let value = afterKey.dropFirst().drop(while: { $0 == " " })
+            guard value.first != "\"" else { rest = value; continue }
+            let end = value.firstIndex(where: { $0 == "," || $0 == "}" }) ?? value.endIndex
+            texts[key] = value[..<end].drop(while: { $0 == " " })
+            rest = value[end...]
+        }
+        return texts
     }
 
     static func keysInOrder(_ line: String) -> [String] {
