@@ -172,7 +172,7 @@ public enum BenchRunner {
             vector = "no AVX2/AVX-512"
         }
         // Package.swift compiles with -target-cpu native, so a binary built on this machine uses
-        // exactly these extensions (the conv kernels' zmm FMAs need AVX-512F).
+        // exactly these extensions; the kernels size their register blocks for them (VectorRegisters).
         return "\(arch) built with -target-cpu native; this CPU has \(vector)"
     }
 

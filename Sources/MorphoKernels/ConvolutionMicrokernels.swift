@@ -4,12 +4,14 @@
 /// so the same loop serves stride 1 and 2, kernel 1 to 3, 2D and 3D.
 ///
 /// The kernels are generic over their register block (`M`, `R`, `V` are value generics with
-/// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 code.
+/// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 (or AVX2)
+/// code, and the block sizes come from the CPU's register file (`VectorRegisters`).
 /// Check after changing them: `llvm-objdump -d .build/release/MorphoKernels.build/
-/// ConvolutionMicrokernels.swift.o` shows the tap loop of `SpatialTile<8, 3>` as 1 offset
-/// load, 3 `vmovups` zmm loads, 8 `vbroadcastss`, 24 `vfmadd231ps` on zmm accumulators, no
-/// calls and no stack traffic; `WeightGradientTile<1, 8>` as `vfmadd231ps` with `{1to16}`
-/// broadcast memory operands. `Convolution` only calls the instances in the switches below.
+/// ConvolutionMicrokernels.swift.o` shows, with AVX-512, the tap loop of `SpatialTile<8, 3>` as
+/// 1 offset load, 3 `vmovups` zmm loads, 8 `vbroadcastss`, 24 `vfmadd231ps` on zmm
+/// accumulators, no calls and no stack traffic, and `WeightGradientTile<1, 8>` as `vfmadd231ps`
+/// with `{1to16}` broadcast memory operands; with AVX2, `SpatialTile<6, 1>` as 2 ymm loads,
+/// 6 `vbroadcastss` and 12 `vfmadd231ps` on ymm accumulators, again with no stack traffic. `Convolution` only calls the instances in the switches below.
 typealias ConvVector = SIMD16<Float>
 
 @inline(__always)
@@ -139,9 +141,18 @@ struct WeightGradientTile<let V: Int, let R: Int> {
 }
 
 enum ConvolutionMicrokernel {
-    /// Widest position block `R` (in vectors) for `m` output channels: M·R accumulators plus R
-    /// loaded vectors plus one broadcast must fit the 32 zmm registers (M·R ≤ 24).
+    /// Widest position block `R` (in vectors) for `m` output channels. The M·R accumulators,
+    /// the R loaded vectors and one broadcast must fit the register file (`VectorRegisters`):
+    /// with 32 zmm, M·R ≤ 24; with 16 ymm (two per vector), 2·M·R + 2·R + 1 ≤ 16, which leaves
+    /// M ≤ 6 and the classic 6 × 16 AVX2 block.
     static func spatialBlock(channels m: Int) -> Int {
+        if !VectorRegisters.hasAVX512 {
+            switch m {
+            case 1: return 3
+            case 2: return 2
+            default: return 1
+            }
+        }
         switch m {
         case 1, 2: return 8
         case 3: return 7
@@ -151,12 +162,13 @@ enum ConvolutionMicrokernel {
         }
     }
 
-    /// Largest channel block of `SpatialTile`.
-    static let spatialChannels = 8
-    /// Largest tap block of `WeightGradientTile`.
-    static let weightGradientTaps = 8
+    /// Largest channel block of `SpatialTile`: 8 with 32 zmm, 6 with 16 ymm.
+    static let spatialChannels = VectorRegisters.hasAVX512 ? 8 : 6
+    /// Largest tap block of `WeightGradientTile`: V·R accumulators + V loads + 1 broadcast
+    /// (8·2 + 2 with AVX-512's memory broadcasts; with AVX2 2·6 + 2 + 1 = 15 ymm).
+    static let weightGradientTaps = VectorRegisters.hasAVX512 ? 8 : 6
     /// Largest channel-vector block of `WeightGradientTile`.
-    static let weightGradientVectors = 2
+    static let weightGradientVectors = VectorRegisters.hasAVX512 ? 2 : 1
 
     /// Runs `SpatialTile<m, r>` (1 ≤ m ≤ 8, 1 ≤ r ≤ spatialBlock(m)).
     static func spatial(m: Int, r: Int, _ a: SpatialTileArguments) {

@@ -1,15 +1,24 @@
 /// The machine's fp32 fused-multiply-add ceiling, measured the way the convolution kernels
-/// compute: `SIMD16<Float>.addingProduct` on registers, 12 independent accumulators (enough
-/// to cover a 4-cycle FMA latency at two issues per cycle), nothing read from memory.
-/// Benchmarks divide their GFLOP/s by this figure.
+/// compute: `SIMD16<Float>.addingProduct` on registers, enough independent accumulators to
+/// cover the FMA latency at two issues per cycle, nothing read from memory. Benchmarks divide
+/// their GFLOP/s by this figure.
+///
+/// The accumulators must stay in registers (`VectorRegisters`): 12 vectors with AVX-512 (12 of
+/// 32 zmm), 6 with AVX2 (12 of 16 ymm, each vector being two). Twelve vectors on AVX2 would
+/// be 24 ymm, spill every iteration and under-state the peak by about half.
 public enum FMAPeak {
-    /// Floating-point operations of one `run(iterations:)` per worker: 12 FMAs × 16 lanes × 2.
-    public static let flopsPerIteration: Double = 12 * 16 * 2
+    /// Floating-point operations of one `run(iterations:)` per worker: accumulators × 16 lanes × 2.
+    public static let flopsPerIteration: Double = Double(VectorRegisters.hasAVX512 ? 12 : 6) * 16 * 2
 
-    /// Runs `iterations` rounds of 12 independent 16-lane FMAs and returns a value derived from
+    /// Runs `iterations` rounds of independent 16-lane FMAs and returns a value derived from
     /// the accumulators (so the loop cannot be removed). `seed` keeps the inputs opaque.
-    @inline(never)
     public static func run(iterations: Int, seed: Float = 1) -> Float {
+        VectorRegisters.hasAVX512 ? runTwelve(iterations: iterations, seed: seed) : runSix(iterations: iterations, seed: seed)
+    }
+
+    /// 12 accumulators (AVX-512).
+    @inline(never)
+    static func runTwelve(iterations: Int, seed: Float) -> Float {
         var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
         var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
         var a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
@@ -24,6 +33,20 @@ public enum FMAPeak {
             a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
         }
         return ((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7) + (a8 + a9) + (a10 + a11)).sum()
+    }
+
+    /// 6 accumulators (AVX2: 12 ymm chains).
+    @inline(never)
+    static func runSix(iterations: Int, seed: Float) -> Float {
+        var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
+        var a4 = a0 + 4, a5 = a0 + 5
+        let x = SIMD16<Float>(repeating: 0.999 * seed), y = SIMD16<Float>(repeating: 1e-7)
+        for _ in 0..<iterations {
+            a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y)
+            a2 = a2.addingProduct(x, y); a3 = a3.addingProduct(x, y)
+            a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        }
+        return ((a0 + a1) + (a2 + a3) + (a4 + a5)).sum()
     }
 
     /// Runs `run(iterations:)` once on each of `Parallel.threads` workers; returns the total
