@@ -9,11 +9,14 @@
 /// How: direct convolution, no im2col. A pass is cut into tiles of (batch item, block of
 /// output rows, run of output slices); a worker copies the source rows a tile reads into a
 /// zero-padded, stride-phase-split slab (`ConvolutionSlab`, ~0.5 MB, a ring over depth so
-/// each next slice loads only its new source slice), then runs register-blocked AVX-512
-/// microkernels over it (`ConvolutionMicrokernels.swift`): 8 output channels × 3 vectors of 16
-/// voxels per call for the forward pass and the data gradient (stored straight into the
-/// output rows), and 32 output channels × 8 taps summed over the tile's voxels for the weight
-/// gradient (on a channel-last copy of the output gradient). The data gradient of a stride-s
+/// each next slice loads only its new source slice), then runs register-blocked microkernels
+/// over it (`ConvolutionMicrokernels.swift`), sized for the CPU's register file
+/// (`VectorRegisters`): with AVX-512, 8 output channels × 3 vectors of 16 voxels per call for
+/// the forward pass and the data gradient (stored straight into the output rows), and 32
+/// output channels × 8 taps summed over the tile's voxels for the weight gradient (on a
+/// channel-last copy of the output gradient); with AVX2, 6 × 1 and 16 × 6.
+/// Stride-1, padding-1, 3×3(×3) layers of 8 channels or more take Winograd's minimal
+/// filtering instead, for the forward pass and the data gradient (`WinogradConvolution`). The data gradient of a stride-s
 /// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
 /// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker
@@ -35,6 +38,13 @@ public enum Convolution {
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
     ) {
         precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
+        if WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout) {
+            let taps = g.kernelVolume
+            WinogradConvolution.run(WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
+                                    kernel: { co, ci, t in weight[(co * g.cin + ci) * taps + t] },
+                                    bias: bias, source: inputs, destination: output)
+            return
+        }
         let pass = forwardPass(g)
         let k = pass.reduction
         runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: inputs, destination: output)
@@ -66,6 +76,17 @@ public enum Convolution {
     ) {
         precondition(inputChannels.lowerBound >= 0 && inputChannels.upperBound <= g.cin && !inputChannels.isEmpty,
                      "input channels \(inputChannels) of a convolution with \(g.cin)")
+        if WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: inputChannels.count) {
+            // Stride 1, padding 1, kernel 3: the data gradient is the same layer over gradOutput
+            // with the kernel flipped on every axis and the channels swapped.
+            let (taps, cin, c0) = (g.kernelVolume, g.cin, inputChannels.lowerBound)
+            WinogradConvolution.run(
+                WinogradConvolution.Plan(g, sourceChannels: g.cout, destinationChannels: inputChannels.count),
+                kernel: { ci, co, t in weight[(co * cin + c0 + ci) * taps + (taps - 1 - t)] }, bias: nil,
+                source: ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels, rectifier: rectifier),
+                destination: gradInput)
+            return
+        }
         let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
         // A parity no kernel tap reaches (kernel < stride) has gradient 0 and no pass writes it.
         if [phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } }) {
@@ -261,6 +282,9 @@ extension Convolution {
         let forward = forwardPass(g)
         var most = Swift.max(SpatialPlan(forward).workspaceBytes(forward, workers: workers),
                              WeightGradientPlan(forward).workspaceBytes(forward, workers: workers))
+        for (s, d) in [(g.cin, g.cout), (g.cout, g.cin)] where WinogradConvolution.applies(g, sourceChannels: s, destinationChannels: d) {
+            most = Swift.max(most, WinogradConvolution.Plan(g, sourceChannels: s, destinationChannels: d).workspaceBytes(workers: workers))
+        }
         let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
         for pd in phasesD where pd.axis.taps > 0 {
             for ph in phasesH where ph.axis.taps > 0 {

@@ -1,0 +1,415 @@
+import Foundation
+
+/// Winograd minimal-filtering convolution F(2×2×2, 3×3×3) — and F(2×2, 3×3) per slice for
+/// kernel depth 1 — for the layers U-Nets are made of: kernel 3, stride 1, padding 1
+/// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016).
+///
+/// Output tiles of 2×2×2 voxels are computed from 4×4×4 input patches as
+/// `Y = Aᵀ [ Σ_s (G g_{d,s} Gᵀ) ⊙ (Bᵀ x_s B) ] A` (each product taken along all three axes), with
+///
+///     Bᵀ = | 1  0 −1  0 |     G = | 1    0    0  |     Aᵀ = | 1  1  1  0 |
+///          | 0  1  1  0 |         | ½    ½    ½  |          | 0  1 −1 −1 |
+///          | 0 −1  1  0 |         | ½   −½    ½  |
+///          | 0  1  0 −1 |         | 0    0    1  |
+///
+/// so the sum over source channels becomes 64 independent matrix products (one per transform
+/// point ξ) of `[tiles × Cs]·[Cs × Cd]`: 64 multiplies per tile per channel pair instead of
+/// 8·27 = 216, 3.4× fewer (2D: 16 instead of 36, 2.25×). The products run on the same
+/// `SpatialTile` microkernel as the direct convolution (8 destination channels × 3 vectors of
+/// 16 tiles; the "taps" are the source channels). Rounding: the transforms only add, subtract
+/// and halve, so results agree with the direct convolution to a few float32 ulps of the
+/// operands' magnitudes (tests pin 1e-5 relative to the output's scale).
+///
+/// Work is cut into blocks of `tileBlock` consecutive tiles (batch item, tile slice, tile row,
+/// tile column order); a worker transforms a block's input patches into `V[ξ][s][tile]`, runs
+/// the 64 products into `M[ξ][d][tile]`, and transforms those into the destination. Input
+/// rows are split into even and odd voxels as they are read, so the transform along W is
+/// contiguous vector arithmetic. Workspace: per worker `4·ξ·(Cs + Cd)·(tileBlock + 16)` bytes
+/// (≤ 1.6 MB for 64 → 64 channels), per call the transformed filters `4·ξ·Cs·Cd` bytes;
+/// nothing grows with the volume.
+///
+/// `Convolution.forward` and `Convolution.backwardData` (the data gradient of such a layer is
+/// the same layer with the kernel flipped and the channels swapped) come here when `applies`;
+/// `MORPHOSEG_CONV=direct` in the environment turns it off (to measure the direct kernels).
+enum WinogradConvolution {
+    /// False when `MORPHOSEG_CONV=direct`.
+    static let enabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV"] != "direct"
+
+    /// Tiles per work block: 3 vectors of 16, the microkernel's widest position block.
+    static let tileBlock = 48
+
+    /// Whether a stride-1, padding-1, 3×3×3 (or 1×3×3) convolution from `sourceChannels` to
+    /// `destinationChannels` runs here. Below 8 channels on either side the products are too
+    /// thin for the transforms to pay (the first layer, the flow head).
+    static func applies(_ g: ConvGeometry, sourceChannels: Int, destinationChannels: Int) -> Bool {
+        guard enabled, sourceChannels >= 8, destinationChannels >= 8 else { return false }
+        guard g.stride == (1, 1, 1), g.kernel.h == 3, g.kernel.w == 3, g.padding.h == 1, g.padding.w == 1 else { return false }
+        return (g.kernel.d == 3 && g.padding.d == 1) || (g.kernel.d == 1 && g.padding.d == 0)
+    }
+
+    /// The shape of one Winograd pass: `destinationChannels` outputs per voxel from
+    /// `sourceChannels` inputs on a `depth × height × width` grid (output grid = input grid).
+    struct Plan {
+        let batch: Int
+        let sourceChannels: Int
+        let destinationChannels: Int
+        let depth: Int, height: Int, width: Int
+        /// 3 for F(2×2×2, 3×3×3), 1 for F(2×2, 3×3) slice by slice.
+        let kernelDepth: Int
+        /// Transform points: 64 or 16.
+        var points: Int { kernelDepth == 3 ? 64 : 16 }
+        var tilesD: Int { kernelDepth == 3 ? (depth + 1) / 2 : depth }
+        var tilesH: Int { (height + 1) / 2 }
+        var tilesW: Int { (width + 1) / 2 }
+        var tileCount: Int { batch * tilesD * tilesH * tilesW }
+        /// Floats between tile rows of V and M: the block plus one vector of slack, since the
+        /// transforms write whole vectors.
+        var blockStride: Int { WinogradConvolution.tileBlock + 16 }
+
+        init(_ g: ConvGeometry, sourceChannels: Int, destinationChannels: Int) {
+            batch = g.n
+            self.sourceChannels = sourceChannels
+            self.destinationChannels = destinationChannels
+            (depth, height, width) = (g.inD, g.inH, g.inW)
+            kernelDepth = g.kernel.d
+        }
+
+        /// Bytes allocated by one call with `workers` workers.
+        func workspaceBytes(workers: Int) -> Int {
+            let perWorker = points * (sourceChannels + destinationChannels) * blockStride + 16 * 64 + sourceChannels
+            return 4 * (workers * perWorker + points * sourceChannels * destinationChannels + destinationChannels)
+        }
+    }
+
+    /// Runs one pass, overwriting `destination` `[N, Cd, D, H, W]`: `destination[d] = bias[d] +
+    /// Σ_s conv3(source[s], kernel(d, s))` with zero padding 1, where `kernel(d, s, tap)` gives tap
+    /// `(kz·3 + ky)·3 + kx` (or `ky·3 + kx`) of the 3×3×3 (3×3) kernel from source channel s to d.
+    static func run(
+        _ plan: Plan, kernel: (Int, Int, Int) -> Float, bias: UnsafePointer<Float>?,
+        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
+    ) {
+        let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
+        let blocks = Convolution.channelBlocks(cd, taps: cs)
+        let filters = allocateFloats(points * cs * cd + cd)
+        defer { freeFloats(filters) }
+        transformFilters(plan, kernel: kernel, blocks: blocks, into: filters)
+        let biasValues = filters + points * cs * cd
+        for d in 0..<cd { biasValues[d] = bias?[d] ?? 0 }
+
+        let blockCount = (plan.tileCount + tileBlock - 1) / tileBlock
+        let queue = TileQueue(count: blockCount)
+        let workers = Swift.min(Parallel.threads, blockCount)
+        let stride = plan.blockStride
+        Parallel.forEach(workers) { _ in
+            let v = allocateFloats(points * cs * stride)
+            let m = allocateFloats(points * cd * stride)
+            let rows = allocateFloats(16 * 64)
+            let zeros = allocateFloats(cd)
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: cs)
+            let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * cs)
+            defer {
+                freeFloats(v); freeFloats(m); freeFloats(rows); freeFloats(zeros)
+                offsets.deallocate(); channelBases.deallocate()
+            }
+            // Lanes past a block's last tile are computed and discarded; start them at 0.
+            v.update(repeating: 0, count: points * cs * stride)
+            rows.update(repeating: 0, count: 16 * 64)
+            zeros.update(repeating: 0, count: cd)
+            for s in 0..<cs { offsets[s] = s * stride }
+            let rectifierBases = channelBases + cs
+            var loadedItem = -1
+
+            while let block = queue.claim() {
+                let first = block * tileBlock
+                let count = Swift.min(tileBlock, plan.tileCount - first)
+                // Input transform, segment by segment (≤ 16 tiles of one tile row).
+                forEachSegment(plan, first: first, count: count) { segment in
+                    if segment.n != loadedItem {
+                        source.channelBases(batchItem: segment.n, into: channelBases)
+                        source.rectifierBases(batchItem: segment.n, into: rectifierBases)
+                        loadedItem = segment.n
+                    }
+                    for s in 0..<cs {
+                        transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
+                                       rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
+                                       rows: rows, into: v + s * stride, pointStride: cs * stride)
+                    }
+                }
+                // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
+                let vectors = (count + 15) / 16
+                for xi in 0..<points {
+                    var args = SpatialTileArguments(
+                        taps: cs, offsets: UnsafePointer(offsets), weights: UnsafePointer(filters), bias: UnsafePointer(zeros),
+                        source: UnsafePointer(v + xi * cs * stride), sourceRowStride: 0, output: m, outputRowStride: 0,
+                        outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
+                    for b in blocks {
+                        args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset)
+                        args.output = m + (xi * cd + b.first) * stride
+                        var i = 0
+                        while i < vectors {
+                            let r = Swift.min(b.positions, vectors - i)
+                            args.vector = i
+                            ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                            i += r
+                        }
+                    }
+                }
+                // Output transform.
+                forEachSegment(plan, first: first, count: count) { segment in
+                    let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
+                    for d in 0..<cd {
+                        transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: cd * stride,
+                                        bias: biasValues[d], into: item + d * plan.depth * plan.height * plan.width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Up to 16 consecutive tiles of one tile row, at lane `lane` of the block's V and M rows.
+    struct Segment {
+        var n: Int, tz: Int, ty: Int, tx: Int
+        var count: Int
+        var lane: Int
+    }
+
+    /// Calls `body` for the segments covering tiles `first ..< first + count`, in order.
+    @inline(__always)
+    static func forEachSegment(_ plan: Plan, first: Int, count: Int, _ body: (Segment) -> Void) {
+        let (tw, th, td) = (plan.tilesW, plan.tilesH, plan.tilesD)
+        var t = first
+        var tx = t % tw, rest = t / tw
+        var ty = rest % th
+        rest /= th
+        var tz = rest % td, n = rest / td
+        var lane = 0
+        while lane < count {
+            let run = Swift.min(16, tw - tx, count - lane)
+            body(Segment(n: n, tz: tz, ty: ty, tx: tx, count: run, lane: lane))
+            lane += run
+            t += run
+            tx += run
+            if tx == tw {
+                tx = 0
+                ty += 1
+                if ty == th {
+                    ty = 0
+                    tz += 1
+                    if tz == td { tz = 0; n += 1 }
+                }
+            }
+        }
+    }
+
+    // MARK: - Transforms
+
+    /// `U[ξ] = G g Gᵀ` (along every kernel axis) for every channel pair, packed per ξ as the
+    /// microkernel reads weights: per channel block, `[source channel][block channel]`.
+    static func transformFilters(_ plan: Plan, kernel: (Int, Int, Int) -> Float, blocks: [Convolution.ChannelBlock],
+                                 into filters: UnsafeMutablePointer<Float>) {
+        let (cs, cd) = (plan.sourceChannels, plan.destinationChannels)
+        let deep = plan.kernelDepth == 3
+        let perPoint = cs * cd
+        // 3 taps → 4 points: (a, ½(a+b+c), ½(a−b+c), c).
+        @inline(__always) func g(_ a: Float, _ b: Float, _ c: Float) -> (Float, Float, Float, Float) {
+            (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
+        }
+        let scratch = allocateFloats(27 + 64 + 36 + 48)
+        defer { freeFloats(scratch) }
+        let (k, u, x1, y1) = (scratch, scratch + 27, scratch + 91, scratch + 127)
+        u.update(repeating: 0, count: 64)
+        let depthTaps = deep ? 3 : 1
+        for b in blocks {
+            for mIndex in 0..<b.count {
+                let d = b.first + mIndex
+                for s in 0..<cs {
+                    for t in 0..<(depthTaps * 9) { k[t] = kernel(d, s, t) }
+                    // Along x: [z][y][3] → x1[z][y][4].
+                    for zy in 0..<(depthTaps * 3) {
+                        (x1[zy * 4], x1[zy * 4 + 1], x1[zy * 4 + 2], x1[zy * 4 + 3]) = g(k[zy * 3], k[zy * 3 + 1], k[zy * 3 + 2])
+                    }
+                    // Along y: [z][3][4] → y1[z][4][4].
+                    for z in 0..<depthTaps {
+                        for x in 0..<4 {
+                            (y1[z * 16 + x], y1[z * 16 + 4 + x], y1[z * 16 + 8 + x], y1[z * 16 + 12 + x]) =
+                                g(x1[(z * 3) * 4 + x], x1[(z * 3 + 1) * 4 + x], x1[(z * 3 + 2) * 4 + x])
+                        }
+                    }
+                    if deep {
+                        // Along z: [3][16] → u[4][16].
+                        for yx in 0..<16 {
+                            (u[yx], u[16 + yx], u[32 + yx], u[48 + yx]) = g(y1[yx], y1[16 + yx], y1[32 + yx])
+                        }
+                    } else {
+                        for yx in 0..<16 { u[yx] = y1[yx] }
+                    }
+                    for xi in 0..<plan.points {
+                        filters[xi * perPoint + b.weightOffset + s * b.count + mIndex] = u[xi]
+                    }
+                }
+            }
+        }
+    }
+
+    /// `V[ξ][tile] = (Bᵀ x B)[ξ]` for the segment's tiles of one source channel, written at
+    /// `into + ξ·pointStride + lane` (16 lanes; those past `count` are garbage the output
+    /// transform never reads). `rows`: scratch of 16 rows × 64 floats (even voxels at 0, odd at 32).
+    @inline(__always)
+    static func transformInput(
+        _ plan: Plan, segment: Segment, channel: UnsafePointer<Float>, rectifier: (UnsafePointer<Float>, Float)?,
+        rows: UnsafeMutablePointer<Float>, into: UnsafeMutablePointer<Float>, pointStride: Int
+    ) {
+        let deep = plan.kernelDepth == 3
+        let (depth, height, width) = (plan.depth, plan.height, plan.width)
+        let zRows = deep ? 4 : 1
+        let x0 = 2 * segment.tx - 1
+        let span = segment.count + 1
+        let interior = x0 >= 0 && x0 + 2 * span <= width
+        // Gather the patch rows, split into even (p[2j] = x[x0 + 2j]) and odd voxels.
+        for k in 0..<zRows {
+            let z = deep ? 2 * segment.tz - 1 + k : segment.tz
+            for l in 0..<4 {
+                let y = 2 * segment.ty - 1 + l
+                let even = rows + (k * 4 + l) * 64
+                let odd = even + 32
+                guard z >= 0 && z < depth && y >= 0 && y < height else {
+                    for j in 0..<span { even[j] = 0; odd[j] = 0 }
+                    continue
+                }
+                let rowOffset = (z * height + y) * width
+                let row = channel + rowOffset
+                if interior && span == 17 {
+                    let v = UnsafeRawPointer(row + x0).loadUnaligned(as: SIMD32<Float>.self)
+                    var e = v.evenHalf, o = v.oddHalf
+                    var e16 = row[x0 + 32], o16 = row[x0 + 33]
+                    if let (yBase, slope) = rectifier {
+                        let yr = yBase + rowOffset
+                        let yv = UnsafeRawPointer(yr + x0).loadUnaligned(as: SIMD32<Float>.self)
+                        e.replace(with: e * slope, where: .!(yv.evenHalf .> 0))
+                        o.replace(with: o * slope, where: .!(yv.oddHalf .> 0))
+                        if !(yr[x0 + 32] > 0) { e16 *= slope }
+                        if !(yr[x0 + 33] > 0) { o16 *= slope }
+                    }
+                    storeVector(e, even)
+                    storeVector(o, odd)
+                    even[16] = e16
+                    odd[16] = o16
+                } else {
+                    for j in 0..<span {
+                        let xe = x0 + 2 * j, xo = xe + 1
+                        var ev: Float = xe >= 0 && xe < width ? row[xe] : 0
+                        var ov: Float = xo < width ? row[xo] : 0
+                        if let (yBase, slope) = rectifier {
+                            let yr = yBase + rowOffset
+                            if xe >= 0 && xe < width && !(yr[xe] > 0) { ev *= slope }
+                            if xo < width && !(yr[xo] > 0) { ov *= slope }
+                        }
+                        even[j] = ev
+                        odd[j] = ov
+                    }
+                }
+            }
+        }
+        // Bᵀ along z (deep) and y, on whole rows: 4 vectors of a row (even 0..<32, odd 0..<32).
+        for c in 0..<4 {
+            if deep {
+                var r = InlineArray<16, ConvVector>(repeating: ConvVector())
+                for i in 0..<16 { r[i] = loadVector(rows + i * 64 + 16 * c) }
+                for l in 0..<4 {
+                    let (a, b, cc, d) = (r[l], r[4 + l], r[8 + l], r[12 + l])
+                    (r[l], r[4 + l], r[8 + l], r[12 + l]) = (a - cc, b + cc, cc - b, b - d)
+                }
+                for k in 0..<4 {
+                    let (a, b, cc, d) = (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
+                    (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = (a - cc, b + cc, cc - b, b - d)
+                }
+                for i in 0..<16 { storeVector(r[i], rows + i * 64 + 16 * c) }
+            } else {
+                let (a, b, cc, d) = (loadVector(rows + 16 * c), loadVector(rows + 64 + 16 * c),
+                                     loadVector(rows + 128 + 16 * c), loadVector(rows + 192 + 16 * c))
+                storeVector(a - cc, rows + 16 * c)
+                storeVector(b + cc, rows + 64 + 16 * c)
+                storeVector(cc - b, rows + 128 + 16 * c)
+                storeVector(b - d, rows + 192 + 16 * c)
+            }
+        }
+        // Bᵀ along x: tile t reads p[2t ..< 2t + 4] = (even[t], odd[t], even[t+1], odd[t+1]).
+        let out = into + segment.lane
+        for row in 0..<(zRows * 4) {
+            let even = UnsafePointer(rows + row * 64), odd = even + 32
+            let (e0, o0, e1, o1) = (loadVector(even), loadVector(odd), loadVector(even + 1), loadVector(odd + 1))
+            let xi = 4 * row
+            storeVector(e0 - e1, out + xi * pointStride)
+            storeVector(o0 + e1, out + (xi + 1) * pointStride)
+            storeVector(e1 - o0, out + (xi + 2) * pointStride)
+            storeVector(o0 - o1, out + (xi + 3) * pointStride)
+        }
+    }
+
+    /// `Y = Aᵀ M A` for the segment's tiles of one destination channel, plus `bias`, stored into
+    /// the channel's `[D, H, W]` grid (voxels past the grid's edge dropped).
+    @inline(__always)
+    static func transformOutput(
+        _ plan: Plan, segment: Segment, products: UnsafePointer<Float>, pointStride: Int, bias: Float,
+        into channel: UnsafeMutablePointer<Float>
+    ) {
+        let deep = plan.kernelDepth == 3
+        let (depth, height, width) = (plan.depth, plan.height, plan.width)
+        let p = products + segment.lane
+        @inline(__always) func load(_ xi: Int) -> ConvVector { loadVector(p + xi * pointStride) }
+        // Aᵀ along x first: row (k, l) of 4 points → 2 (even, odd output columns).
+        let zRows = deep ? 4 : 1
+        var x = InlineArray<32, ConvVector>(repeating: ConvVector())
+        for row in 0..<(zRows * 4) {
+            let (a, b, c, d) = (load(4 * row), load(4 * row + 1), load(4 * row + 2), load(4 * row + 3))
+            x[2 * row] = a + b + c
+            x[2 * row + 1] = b - c - d
+        }
+        // Along y: (k, ·, px) → (k, py, px); then along z.
+        var y = InlineArray<16, ConvVector>(repeating: ConvVector())
+        for k in 0..<zRows {
+            for px in 0..<2 {
+                let (a, b, c, d) = (x[(k * 4) * 2 + px], x[(k * 4 + 1) * 2 + px], x[(k * 4 + 2) * 2 + px], x[(k * 4 + 3) * 2 + px])
+                y[(k * 2) * 2 + px] = a + b + c
+                y[(k * 2 + 1) * 2 + px] = b - c - d
+            }
+        }
+        let biasVector = ConvVector(repeating: bias)
+        let x0 = 2 * segment.tx
+        let columns = Swift.min(2 * segment.count, width - x0)
+        for pz in 0..<(deep ? 2 : 1) {
+            let z = deep ? 2 * segment.tz + pz : segment.tz
+            guard z < depth else { continue }
+            for py in 0..<2 {
+                let yy = 2 * segment.ty + py
+                guard yy < height else { continue }
+                var even: ConvVector, odd: ConvVector
+                if deep {
+                    let i = py * 2
+                    let (a0, b0, c0, d0) = (y[i], y[4 + i], y[8 + i], y[12 + i])
+                    let (a1, b1, c1, d1) = (y[i + 1], y[4 + i + 1], y[8 + i + 1], y[12 + i + 1])
+                    even = pz == 0 ? a0 + b0 + c0 : b0 - c0 - d0
+                    odd = pz == 0 ? a1 + b1 + c1 : b1 - c1 - d1
+                } else {
+                    even = y[py * 2]
+                    odd = y[py * 2 + 1]
+                }
+                even += biasVector
+                odd += biasVector
+                let out = channel + (z * height + yy) * width + x0
+                if columns == 32 {
+                    for i in 0..<16 {
+                        out[2 * i] = even[i]
+                        out[2 * i + 1] = odd[i]
+                    }
+                } else {
+                    for i in 0..<(columns / 2) {
+                        out[2 * i] = even[i]
+                        out[2 * i + 1] = odd[i]
+                    }
+                    if columns % 2 == 1 { out[columns - 1] = even[columns / 2] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import XCTest
+@testable import MorphoKernels
+
+/// `WinogradConvolution` (F(2×2×2, 3×3×3) and F(2×2, 3×3)) against the float64 definition, on
+/// shapes that hit its edges: odd grids (tiles cut by the last row, column and slice), widths
+/// with whole 16-tile segments that take the vector gather and a ragged rest, batches whose
+/// 48-tile blocks straddle two items, channel counts that leave a short channel block, and the
+/// fused leaky-rectifier derivative on the data gradient. `ConvolutionTests.shapes` also runs
+/// through it wherever it applies; these are the shapes chosen for it.
+final class WinogradConvolutionTests: XCTestCase {
+    static let shapes: [ConvGeometry] = [
+        .cubic(n: 2, cin: 8, cout: 13, size: (5, 7, 35), kernel: 3, stride: 1, padding: 1),
+        .cubic(n: 1, cin: 16, cout: 8, size: (3, 2, 67), kernel: 3, stride: 1, padding: 1),
+        .cubic(n: 3, cin: 9, cout: 10, size: (1, 3, 3), kernel: 3, stride: 1, padding: 1),
+        .planar(n: 3, cin: 9, cout: 8, size: (15, 37), kernel: 3, stride: 1, padding: 1),
+        .planar(n: 2, cin: 20, cout: 11, size: (1, 70), kernel: 3, stride: 1, padding: 1),
+    ]
+
+    func testItTakesStrideOnePaddingOneKernelThreeLayersOfAtLeastEightChannels() {
+        XCTAssertTrue(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1),
+                                                  sourceChannels: 16, destinationChannels: 16) || !WinogradConvolution.enabled)
+        XCTAssertTrue(WinogradConvolution.applies(.planar(n: 2, cin: 8, cout: 32, size: (9, 9), kernel: 3, stride: 1, padding: 1),
+                                                  sourceChannels: 8, destinationChannels: 32) || !WinogradConvolution.enabled)
+        // The first layer, stride 2, kernel 2 and padding 0 stay on the direct kernels.
+        XCTAssertFalse(WinogradConvolution.applies(.cubic(cin: 1, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1),
+                                                   sourceChannels: 1, destinationChannels: 16))
+        XCTAssertFalse(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 2, padding: 1),
+                                                   sourceChannels: 16, destinationChannels: 16))
+        XCTAssertFalse(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 2, stride: 1, padding: 1),
+                                                   sourceChannels: 16, destinationChannels: 16))
+        XCTAssertFalse(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 0),
+                                                   sourceChannels: 16, destinationChannels: 16))
+    }
+
+    func testForwardMatchesTheDefinition() {
+        for g in Self.shapes {
+            let x = randomArray(g.inputCount, seed: 21), w = randomArray(g.weightCount, seed: 22), b = randomArray(g.cout, seed: 23)
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            x.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { wp in
+                    b.withUnsafeBufferPointer { bp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            let taps = g.kernelVolume
+                            WinogradConvolution.run(
+                                WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
+                                kernel: { co, ci, t in wp[(co * g.cin + ci) * taps + t] }, bias: bp.baseAddress,
+                                source: ConvolutionSource(xp.baseAddress!, channels: g.cin, volume: g.inVoxels),
+                                destination: yp.baseAddress!)
+                        }
+                    }
+                }
+            }
+            let (ref, scale) = ConvolutionReference.forward(g, x, w, b)
+            assertWithinRounding(y, ref, scale, "Winograd forward \(g)")
+        }
+    }
+
+    func testDataGradientMatchesTheDefinitionWithAndWithoutTheRectifier() {
+        for g in Self.shapes {
+            let gy = randomArray(g.outputCount, seed: 24), w = randomArray(g.weightCount, seed: 25)
+            // The rectified layer's output: about half the voxels negative, where the gradient is scaled by the slope.
+            let y = randomArray(g.outputCount, seed: 26), slope: Float = 0.2
+            let rectified = zip(gy, y).map { $1 > 0 ? $0 : $0 * slope }
+            for useRectifier in [false, true] {
+                var gx = [Float](repeating: .nan, count: g.inputCount)
+                gy.withUnsafeBufferPointer { gp in
+                    y.withUnsafeBufferPointer { yp in
+                        w.withUnsafeBufferPointer { wp in
+                            Convolution.backwardData(
+                                g, gradOutput: gp.baseAddress!,
+                                rectifiedBy: useRectifier ? Rectification(output: yp.baseAddress!, slope: slope) : nil,
+                                weight: wp.baseAddress!, inputChannels: 0..<g.cin, gradInput: &gx)
+                        }
+                    }
+                }
+                let (ref, scale) = ConvolutionReference.backwardData(g, useRectifier ? rectified : gy, w)
+                assertWithinRounding(gx, ref, scale, "Winograd data gradient \(g), rectifier \(useRectifier)")
+            }
+        }
+    }
+
+    func testDataGradientOfAChannelRangeIsThatRangeOfTheWholeGradient() {
+        let g = ConvGeometry.cubic(n: 2, cin: 20, cout: 9, size: (4, 5, 19), kernel: 3, stride: 1, padding: 1)
+        let gy = randomArray(g.outputCount, seed: 27), w = randomArray(g.weightCount, seed: 28)
+        var whole = [Float](repeating: .nan, count: g.inputCount)
+        Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &whole)
+        let range = 3..<14
+        var part = [Float](repeating: .nan, count: g.n * range.count * g.inVoxels)
+        Convolution.backwardData(g, gradOutput: gy, weight: w, inputChannels: range, gradInput: &part)
+        for n in 0..<g.n {
+            for (k, c) in range.enumerated() {
+                let a = Array(part[((n * range.count + k) * g.inVoxels)..<((n * range.count + k + 1) * g.inVoxels)])
+                let b = Array(whole[((n * g.cin + c) * g.inVoxels)..<((n * g.cin + c + 1) * g.inVoxels)])
+                XCTAssertEqual(a, b, "batch \(n) channel \(c)")
+            }
+        }
+    }
+
+    /// The transforms add, subtract and halve: the result stays within float32 rounding of the
+    /// sum of |terms| (1e-5 of it), as the direct kernels do.
+    private func assertWithinRounding(_ got: [Float], _ ref: [Double], _ scale: [Double], _ what: String,
+                                      file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, ref.count, what, file: file, line: line)
+        var worst = 0.0, worstIndex = 0
+        for i in 0..<ref.count {
+            let excess = abs(Double(got[i]) - ref[i]) / (1e-5 * scale[i] + 1e-6)
+            if !(excess <= worst) { worst = excess; worstIndex = i }
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "\(what): element \(worstIndex) got \(got[worstIndex]) want \(ref[worstIndex])",
+                                 file: file, line: line)
+    }
+}
