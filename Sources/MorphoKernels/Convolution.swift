@@ -15,8 +15,9 @@
 /// the forward pass and the data gradient (stored straight into the output rows), and 32
 /// output channels × 8 taps summed over the tile's voxels for the weight gradient (on a
 /// channel-last copy of the output gradient); with AVX2, 6 × 1 and 16 × 6.
-/// Stride-1, padding-1, 3×3(×3) layers of 8 channels or more take Winograd's minimal
-/// filtering instead, for the forward pass and the data gradient (`WinogradConvolution`). The data gradient of a stride-s
+/// Wide stride-1, padding-1, 3×3×3 layers (≥ 32 channels each side, ≥ 1024 output tiles) take
+/// Winograd's minimal filtering instead, for the forward pass and the data gradient
+/// (`WinogradConvolution.applies`). The data gradient of a stride-s
 /// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
 /// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker
@@ -222,6 +223,24 @@ extension Convolution {
         return blocks
     }
 
+    /// The reduction `0 ..< taps` cut into consecutive chunks of whole source channels of about
+    /// `ConvolutionMicrokernel.tapChunk` taps. A microkernel call reads, per tap, one slab row
+    /// segment and M weights; over a whole 16-channel, 27-tap reduction that is ~20 KB of slab
+    /// lines plus 10 KB of weights, which with the AVX2 blocks (16 voxels a call) fills a 32 KB L1
+    /// and evicts what the next call reuses. In chunks the outputs are read back and added to
+    /// (`SpatialTileArguments.accumulate`), a few loads per hundred FMAs.
+    static func tapChunks(taps: Int, tapsPerChannel: Int) -> [Range<Int>] {
+        let limit = ConvolutionMicrokernel.tapChunk
+        guard limit > 0, taps > limit, tapsPerChannel > 0, taps % tapsPerChannel == 0 else { return [0..<taps] }
+        let channels = taps / tapsPerChannel
+        let perChunk = Swift.max(1, limit / tapsPerChannel)
+        let count = (channels + perChunk - 1) / perChunk
+        // Near-equal chunks: 16 channels of 27 taps at ≤ 4 per chunk → 4, 4, 4, 4.
+        return (0..<count).map { i in
+            (i * channels / count * tapsPerChannel)..<((i + 1) * channels / count * tapsPerChannel)
+        }
+    }
+
     /// Tiling and buffers of `runSpatial`. Row vectors (16 consecutive voxels of one
     /// destination row, stored straight into the destination; each row's partial last vector
     /// through a small buffer) need a destination dense along W; flat vectors over the slab's
@@ -308,6 +327,7 @@ extension Convolution {
         let taps = pass.reduction
         let channels = pass.destinationChannels
         let blocks = channelBlocks(channels, taps: taps)
+        let chunks = tapChunks(taps: taps, tapsPerChannel: pass.d.taps * pass.h.taps * pass.w.taps)
         let packed = allocateFloats(channels * taps + channels)
         defer { freeFloats(packed) }
         for b in blocks {
@@ -367,8 +387,12 @@ extension Convolution {
                             source: UnsafePointer(slabBuffer), sourceRowStride: pitch, output: buffer, outputRowStride: 0,
                             outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
                         if rowMode {
+                            for (c, chunk) in chunks.enumerated() {
+                            args.taps = chunk.count
+                            args.offsets = offsets + chunk.lowerBound
+                            args.accumulate = c > 0
                             for b in blocks {
-                                args.weights = UnsafePointer(packed + b.weightOffset)
+                                args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
                                 args.bias = UnsafePointer(biasValues + b.first)
                                 // Full vectors, straight into the destination.
                                 args.source = UnsafePointer(slabBuffer)
@@ -401,6 +425,7 @@ extension Convolution {
                                     args.row += r
                                 }
                             }
+                            }
                             if tailLanes > 0 {
                                 for c in 0..<channels {
                                     for ql in 0..<rowsValid {
@@ -413,15 +438,20 @@ extension Convolution {
                         } else {
                             let vectors = (rowsValid * pitch + 15) / 16
                             args.outputStride = bufferStride
-                            for b in blocks {
-                                args.weights = UnsafePointer(packed + b.weightOffset)
-                                args.bias = UnsafePointer(biasValues + b.first)
-                                args.output = buffer + b.first * bufferStride
-                                args.vector = 0
-                                while args.vector < vectors {
-                                    let r = Swift.min(b.positions, vectors - args.vector)
-                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                    args.vector += r
+                            for (c, chunk) in chunks.enumerated() {
+                                args.taps = chunk.count
+                                args.offsets = offsets + chunk.lowerBound
+                                args.accumulate = c > 0
+                                for b in blocks {
+                                    args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
+                                    args.bias = UnsafePointer(biasValues + b.first)
+                                    args.output = buffer + b.first * bufferStride
+                                    args.vector = 0
+                                    while args.vector < vectors {
+                                        let r = Swift.min(b.positions, vectors - args.vector)
+                                        ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                        args.vector += r
+                                    }
                                 }
                             }
                             // Scatter the valid positions (qw < grid.w) to the destination.

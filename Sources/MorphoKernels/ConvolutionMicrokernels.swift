@@ -1,3 +1,5 @@
+import Foundation
+
 /// The two register-blocked inner loops every convolution here ends in. Both read a *slab*
 /// (see `ConvolutionSlab`): a zero-padded, stride-phase-split copy of the source rows of one
 /// tile, in which every kernel tap is a constant offset and every output position a unit step,
@@ -47,6 +49,9 @@ struct SpatialTileArguments {
     var vectorsPerRow: Int
     var row: Int
     var vector: Int
+    /// Start from the values already in the outputs instead of the bias: the second and later
+    /// chunks of a reduction split into cache-sized chunks (see `Convolution.tapChunks`).
+    var accumulate: Bool = false
 }
 
 /// Output channels `M` × `R` vectors of 16 consecutive output positions:
@@ -56,17 +61,25 @@ struct SpatialTileArguments {
 struct SpatialTile<let M: Int, let R: Int> {
     @inline(__always)
     static func run(_ a: SpatialTileArguments) {
-        var acc = InlineArray<M, InlineArray<R, ConvVector>>(repeating: InlineArray<R, ConvVector>(repeating: ConvVector()))
-        for m in 0..<M {
-            let b = ConvVector(repeating: a.bias[m])
-            for r in 0..<R { acc[m][r] = b }
-        }
+        var output = InlineArray<R, UnsafeMutablePointer<Float>>(repeating: a.output)
         var source = InlineArray<R, UnsafePointer<Float>>(repeating: a.source)
         var (row, vector) = (a.row, a.vector)
         for r in 0..<R {
             source[r] = a.source + row * a.sourceRowStride + 16 * vector
+            output[r] = a.output + row * a.outputRowStride + 16 * vector
             vector += 1
             if vector == a.vectorsPerRow { vector = 0; row += 1 }
+        }
+        var acc = InlineArray<M, InlineArray<R, ConvVector>>(repeating: InlineArray<R, ConvVector>(repeating: ConvVector()))
+        if a.accumulate {
+            for m in 0..<M {
+                for r in 0..<R { acc[m][r] = loadVector(output[r] + m * a.outputStride) }
+            }
+        } else {
+            for m in 0..<M {
+                let b = ConvVector(repeating: a.bias[m])
+                for r in 0..<R { acc[m][r] = b }
+            }
         }
         var w = a.weights
         for t in 0..<a.taps {
@@ -78,13 +91,6 @@ struct SpatialTile<let M: Int, let R: Int> {
                 for r in 0..<R { acc[m][r] = acc[m][r].addingProduct(x[r], b) }
             }
             w += M
-        }
-        var output = InlineArray<R, UnsafeMutablePointer<Float>>(repeating: a.output)
-        (row, vector) = (a.row, a.vector)
-        for r in 0..<R {
-            output[r] = a.output + row * a.outputRowStride + 16 * vector
-            vector += 1
-            if vector == a.vectorsPerRow { vector = 0; row += 1 }
         }
         // Channel-outer store order: with position-outer, LLVM keeps a stack copy of the
         // accumulators and writes it back on every tap (24 extra stores per 24 FMAs).
@@ -169,6 +175,11 @@ enum ConvolutionMicrokernel {
     static let weightGradientTaps = VectorRegisters.hasAVX512 ? 8 : 6
     /// Largest channel-vector block of `WeightGradientTile`.
     static let weightGradientVectors = VectorRegisters.hasAVX512 ? 2 : 1
+    /// Taps per reduction chunk of `SpatialTile` calls (`Convolution.tapChunks`); 0 = whole
+    /// reductions. Chunked on AVX2, whose 16-voxel calls otherwise overflow L1 (measured on a
+    /// Zen 3); the AVX-512 blocks were tuned unchunked. `MORPHOSEG_TAP_CHUNK=N` overrides it.
+    static let tapChunk: Int = ProcessInfo.processInfo.environment["MORPHOSEG_TAP_CHUNK"].flatMap { Int($0) }
+        ?? (VectorRegisters.hasAVX512 ? 0 : 128)
 
     /// Runs `SpatialTile<m, r>` (1 ≤ m ≤ 8, 1 ≤ r ≤ spatialBlock(m)).
     static func spatial(m: Int, r: Int, _ a: SpatialTileArguments) {

@@ -38,13 +38,30 @@ enum WinogradConvolution {
     /// Tiles per work block: 3 vectors of 16, the microkernel's widest position block.
     static let tileBlock = 48
 
+    /// Fewest channels on either side for a 3D layer to run here. The transforms cost in
+    /// proportion to Cs + Cd and the products to Cs·Cd, so thin layers lose: measured on AVX2
+    /// (Zen 3, 2 threads) against the chunked direct kernels, 16 → 16 @ 64³ took 32 ms against
+    /// 23 ms and 32 → 32 @ 32³ 9.5 ms against 11.1 ms.
+    nonisolated(unsafe) static var minimumChannels = 32
+    /// The same for 2D layers (F(2×2, 3×3), 2.25× fewer multiplies): off by default, since
+    /// 16 → 16 and 32 → 32 at 8 × 256² / 128² measured 32 / 17 ms against 17 / 15 ms direct.
+    nonisolated(unsafe) static var minimumPlanarChannels = Int.max
+    /// Fewest tiles: with few 48-tile blocks the last ones leave a core idle (64 → 64 @ 16³ is
+    /// 512 tiles, 11 blocks, and ran 6.2 ms against 5.8 ms direct). A fixed count, not one per
+    /// worker, so the choice (and the rounding) does not change with the thread count.
+    nonisolated(unsafe) static var minimumTiles = 1024
+
     /// Whether a stride-1, padding-1, 3×3×3 (or 1×3×3) convolution from `sourceChannels` to
-    /// `destinationChannels` runs here. Below 8 channels on either side the products are too
-    /// thin for the transforms to pay (the first layer, the flow head).
+    /// `destinationChannels` runs here: wide enough layers (`minimumChannels`) with enough
+    /// tiles to share between the workers.
     static func applies(_ g: ConvGeometry, sourceChannels: Int, destinationChannels: Int) -> Bool {
-        guard enabled, sourceChannels >= 8, destinationChannels >= 8 else { return false }
+        guard enabled else { return false }
         guard g.stride == (1, 1, 1), g.kernel.h == 3, g.kernel.w == 3, g.padding.h == 1, g.padding.w == 1 else { return false }
-        return (g.kernel.d == 3 && g.padding.d == 1) || (g.kernel.d == 1 && g.padding.d == 0)
+        let deep = g.kernel.d == 3 && g.padding.d == 1
+        guard deep || (g.kernel.d == 1 && g.padding.d == 0) else { return false }
+        guard Swift.min(sourceChannels, destinationChannels) >= (deep ? minimumChannels : minimumPlanarChannels) else { return false }
+        let tiles = g.n * (deep ? (g.inD + 1) / 2 : g.inD) * ((g.inH + 1) / 2) * ((g.inW + 1) / 2)
+        return tiles >= minimumTiles
     }
 
     /// The shape of one Winograd pass: `destinationChannels` outputs per voxel from

@@ -8,6 +8,16 @@ import XCTest
 /// fused leaky-rectifier derivative on the data gradient. `ConvolutionTests.shapes` also runs
 /// through it wherever it applies; these are the shapes chosen for it.
 final class WinogradConvolutionTests: XCTestCase {
+    // These shapes are small: let every one of them through `Convolution`'s Winograd path.
+    private var saved = (0, 0, 0)
+    override func setUp() {
+        saved = (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles)
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = (8, 8, 1)
+    }
+    override func tearDown() {
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = saved
+    }
+
     static let shapes: [ConvGeometry] = [
         .cubic(n: 2, cin: 8, cout: 13, size: (5, 7, 35), kernel: 3, stride: 1, padding: 1),
         .cubic(n: 1, cin: 16, cout: 8, size: (3, 2, 67), kernel: 3, stride: 1, padding: 1),
@@ -15,6 +25,19 @@ final class WinogradConvolutionTests: XCTestCase {
         .planar(n: 3, cin: 9, cout: 8, size: (15, 37), kernel: 3, stride: 1, padding: 1),
         .planar(n: 2, cin: 20, cout: 11, size: (1, 70), kernel: 3, stride: 1, padding: 1),
     ]
+
+    func testByDefaultItTakesOnlyWide3DLayersWithManyTiles() {
+        tearDown()
+        defer { setUp() }
+        let wide = ConvGeometry.cubic(cin: 32, cout: 32, size: (32, 32, 32), kernel: 3, stride: 1, padding: 1)
+        XCTAssertEqual(WinogradConvolution.applies(wide, sourceChannels: 32, destinationChannels: 32), WinogradConvolution.enabled)
+        let thin = ConvGeometry.cubic(cin: 16, cout: 16, size: (64, 64, 64), kernel: 3, stride: 1, padding: 1)
+        XCTAssertFalse(WinogradConvolution.applies(thin, sourceChannels: 16, destinationChannels: 16))
+        let small = ConvGeometry.cubic(cin: 64, cout: 64, size: (16, 16, 16), kernel: 3, stride: 1, padding: 1)
+        XCTAssertFalse(WinogradConvolution.applies(small, sourceChannels: 64, destinationChannels: 64))
+        let planar = ConvGeometry.planar(n: 8, cin: 32, cout: 32, size: (128, 128), kernel: 3, stride: 1, padding: 1)
+        XCTAssertFalse(WinogradConvolution.applies(planar, sourceChannels: 32, destinationChannels: 32))
+    }
 
     func testItTakesStrideOnePaddingOneKernelThreeLayersOfAtLeastEightChannels() {
         XCTAssertTrue(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1),
