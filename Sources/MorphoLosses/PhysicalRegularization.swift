@@ -24,7 +24,9 @@ import MorphoTensor
 /// - Reduction: means over all elements. Degenerate inputs: a constant image has zero fluxes
 ///   (the `+ 1e-6` keeps the square roots differentiable), so pred = target = constant gives 0.
 /// - Composed from differentiable separable filters (`Tensor.correlated(with:)`), so the
-///   gradient is exact; only the prediction is differentiated.
+///   gradient is exact; only the prediction is differentiated. Linearity is used twice (the
+///   structure-tensor trace is smoothed once; div_J is one divergence of that trace), which
+///   leaves 5·rank + 2 filter passes per image instead of 2·rank² + 4·rank + 1 (3D: 17, not 31).
 public struct PhysicalRegularizationLoss: Sendable {
     /// Edge-sensitive threshold of g.
     public var K: Float
@@ -72,14 +74,17 @@ public struct PhysicalRegularizationLoss: Sendable {
             sobels.map { k in (g * x.correlated(with: k)).correlated(with: k) }.reduce(+)!
         }
         let smoothed = u.gaussianSmoothed(sigma: sigma)
-        let gradients = sobels.map { smoothed.correlated(with: $0) }
-        let squares = gradients.map { $0.squared() }
-        let gradNorm = (squares.reduce(+)! + 1e-6).sqrt()
-        let tensor = squares.map { $0.gaussianSmoothed(sigma: rho) }
-        let gI = edgeStop((tensor.reduce(+)! + 1e-6).sqrt())
+        let squares = sobels.map { smoothed.correlated(with: $0).squared() }
+        let sumOfSquares = squares.reduce(+)!
+        let gradNorm = (sumOfSquares + 1e-6).sqrt()
+        // Σ_a J_aa,ρ = G_ρ ∗ Σ_a J_aa (the Gaussian is linear): one smoothing, not one per axis.
+        let trace = sumOfSquares.gaussianSmoothed(sigma: rho)
+        let gI = edgeStop((trace + 1e-6).sqrt())
         let gJ = edgeStop(gradNorm)
         let divI = div(u, gI)
-        let divJ = tensor.map { div($0, gJ) }.reduce(+)!
+        // div_J = Σ_a div(J_aa,ρ, g_J) = div(Σ_a J_aa,ρ, g_J): div is linear in its field, so
+        // 2·rank Sobel passes instead of 2·rank² (3D: 6 instead of 18), forward and backward.
+        let divJ = div(trace, gJ)
         return (divI, divJ)
     }
 }
