@@ -1,3 +1,4 @@
+import Foundation
 import MorphoKernels
 import MorphoTensor
 
@@ -61,10 +62,10 @@ public struct PhysicalRegularizationLoss: Sendable {
         return (0..<rank).map { SeparableKernel.sobel(axis: $0, rank: rank) }
     }
 
-    /// g(v) = 1 / (1 + (v/K)^p) for v > 0.
-    func edgeStop(_ v: Tensor) -> Tensor {
-        let r = v * (1 / K)
-        return 1 / ((p == 2 ? r.squared() : r.pow(p)) + 1)
+    /// g(√(x + 1e-6)) with g(v) = 1 / (1 + (v/K)^p), for a sum of squares x ≥ 0, as one
+    /// elementwise op (`EdgeStopOfNorm`): one pass each way instead of six.
+    func edgeStopOfNorm(_ squares: Tensor) -> Tensor {
+        squares.map(EdgeStopOfNorm(K: K, p: p))
     }
 
     /// (div_I, div_J) of one image, seed 000's `_compute_pde_components`.
@@ -76,11 +77,10 @@ public struct PhysicalRegularizationLoss: Sendable {
         let smoothed = u.gaussianSmoothed(sigma: sigma)
         let squares = sobels.map { smoothed.correlated(with: $0).squared() }
         let sumOfSquares = squares.reduce(+)!
-        let gradNorm = (sumOfSquares + 1e-6).sqrt()
         // Σ_a J_aa,ρ = G_ρ ∗ Σ_a J_aa (the Gaussian is linear): one smoothing, not one per axis.
         let trace = sumOfSquares.gaussianSmoothed(sigma: rho)
-        let gI = edgeStop((trace + 1e-6).sqrt())
-        let gJ = edgeStop(gradNorm)
+        let gI = edgeStopOfNorm(trace)
+        let gJ = edgeStopOfNorm(sumOfSquares)
         let divI = div(u, gI)
         // div_J = Σ_a div(J_aa,ρ, g_J) = div(Σ_a J_aa,ρ, g_J): div is linear in its field, so
         // 2·rank Sobel passes instead of 2·rank² (3D: 6 instead of 18), forward and backward.
@@ -95,5 +95,26 @@ extension Array where Element == Tensor {
         guard var acc = first else { return nil }
         for t in dropFirst() { acc = op(acc, t) }
         return acc
+    }
+}
+
+/// `g(√(x + ε)) = 1 / (1 + (x + ε)^(p/2) / K^p)` with ε = 1e-6, and its derivative
+/// `dg/dx = −g² · (p/2) · (x + ε)^(p/2 − 1) / K^p` (for p = 2: `−g² / K²`). Fuses the square
+/// root, the scaling, the power and the reciprocal of the edge-stopping function of a gradient
+/// norm (PRL's g_I and g_J).
+struct EdgeStopOfNorm: UnaryFunction {
+    var K: Float
+    var p: Float
+
+    @inline(__always) func value(_ x: Float) -> Float {
+        let e = x + 1e-6
+        let powered = p == 2 ? e / (K * K) : Foundation.pow(e, p / 2) / Foundation.pow(K, p)
+        return 1 / (1 + powered)
+    }
+
+    @inline(__always) func derivative(x: Float, y: Float) -> Float {
+        let e = x + 1e-6
+        let slope = p == 2 ? 1 / (K * K) : (p / 2) * Foundation.pow(e, p / 2 - 1) / Foundation.pow(K, p)
+        return -y * y * slope
     }
 }

@@ -35,6 +35,18 @@ final class PhysicalRegularizationTests: XCTestCase {
         }
     }
 
+    /// The fused edge-stopping op (`EdgeStopOfNorm`) has a separate branch for p ≠ 2.
+    func testPRLWithAnExponentOtherThanTwoMatchesTheSeedAndItsGradient() {
+        let pred = Tensor.randomUniform([2, 1, 9, 11], using: &rng)
+        let target = randomLabels([2, 1, 9, 11], classes: 2, using: &rng)
+        let ours = PhysicalRegularizationLoss(K: 0.5, p: 3)(prediction: pred, target: target).item
+        assertClose(ours, naivePRL2D(pred, target, K: 0.5, p: 3), 1e-4, "PRL p 3")
+        let small = randomLabels([1, 1, 7, 8], classes: 2, using: &rng)
+        assertGradient([Tensor.randomUniform([1, 1, 7, 8], low: 0.2, high: 0.8, using: &rng)], h: 1e-2, rtol: 3e-2) {
+            PhysicalRegularizationLoss(K: 0.5, p: 3)(prediction: $0[0], target: small)
+        }
+    }
+
     /// Seed 000's PMLoss in Double with dense 2D correlations (F.conv2d semantics, zero padding).
     func naivePRL2D(_ pred: Tensor, _ target: Tensor, K: Double, p: Double = 2, sigma: Double = 1, rho: Double = 0.5) -> Double {
         let (h, w) = (pred.shape[2], pred.shape[3])

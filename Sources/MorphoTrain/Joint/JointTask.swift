@@ -102,6 +102,9 @@ public final class JointTask: TrainingTask {
     struct Output {
         var batch: JointBatch
         var logits: Tensor
+        /// `logits.softmax()`, computed once per step for the boundary, PRL and coupling terms
+        /// (rows of it equal the softmax of the same rows of the logits).
+        var probs: Tensor
         var flow: Tensor
         /// The factor of the segmentation terms: this batch's share of the global batch's
         /// labelled images relative to its share of the pairs (`DataParallel.itemShare`; 1 in one
@@ -209,7 +212,7 @@ public final class JointTask: TrainingTask {
                 let idx = labelled(out)
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
                 let maps = Tensor.concat([out.batch.movingDistances, out.batch.fixedDistances], axis: 0)
-                return out.shared(boundary(probs: rows(out.logits, idx).softmax(), distanceMaps: rows(maps, idx)))
+                return out.shared(boundary(probs: rows(out.probs, idx), distanceMaps: rows(maps, idx)))
             })
         }
         if l.prlWeight > 0 {
@@ -217,7 +220,7 @@ public final class JointTask: TrainingTask {
             terms.append(LossTerm("prl", weight: ConstantWeight(l.prlWeight)) { out in
                 let idx = labelled(out)
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
-                let probs = rows(out.logits, idx).softmax()
+                let probs = rows(out.probs, idx)
                 let labels = rows(Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0), idx)
                 let foreground = 1 - probs.slice(axis: 1, 0..<1)
                 let target = 1 - oneHot(labels, classes: classes).slice(axis: 1, 0..<1)
@@ -226,7 +229,7 @@ public final class JointTask: TrainingTask {
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
             let n = out.batch.fixed.shape[0]
-            let probs = out.logits.softmax()
+            let probs = out.probs
             let movingS = choose(out.batch.movingLabelled, oneHot(out.batch.movingLabels, classes: classes), probs.slice(axis: 0, 0..<n))
             let fixedS = choose(out.batch.fixedLabelled, oneHot(out.batch.fixedLabels, classes: classes), probs.slice(axis: 0, n..<(2 * n)))
             return softDiceLoss(warp(movingS, out.flow), fixedS)
@@ -292,7 +295,7 @@ public final class JointTask: TrainingTask {
         let share = DataParallel.itemShare(
             localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
             globalSamples: batch.globalPairs)
-        return objective(Output(batch: batch, logits: logits, flow: flow, labelledShare: share), epoch: epoch)
+        return objective(Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share), epoch: epoch)
     }
 
     public func validate() throws -> [(name: String, value: Double)] {
