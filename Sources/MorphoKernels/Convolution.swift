@@ -388,9 +388,7 @@ extension Convolution {
                             outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
                         if rowMode {
                             for (c, chunk) in chunks.enumerated() {
-                            args.taps = chunk.count
-                            args.offsets = offsets + chunk.lowerBound
-                            args.accumulate = c > 0
+                            args.select(chunk, first: c == 0, offsets: offsets)
                             for b in blocks {
                                 args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
                                 args.bias = UnsafePointer(biasValues + b.first)
@@ -439,9 +437,7 @@ extension Convolution {
                             let vectors = (rowsValid * pitch + 15) / 16
                             args.outputStride = bufferStride
                             for (c, chunk) in chunks.enumerated() {
-                                args.taps = chunk.count
-                                args.offsets = offsets + chunk.lowerBound
-                                args.accumulate = c > 0
+                                args.select(chunk, first: c == 0, offsets: offsets)
                                 for b in blocks {
                                     args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
                                     args.bias = UnsafePointer(biasValues + b.first)

@@ -52,6 +52,15 @@ struct SpatialTileArguments {
     /// Start from the values already in the outputs instead of the bias: the second and later
     /// chunks of a reduction split into cache-sized chunks (see `Convolution.tapChunks`).
     var accumulate: Bool = false
+
+    /// Points the call at reduction chunk `chunk` of the tap offsets `offsets`: the first chunk
+    /// starts from the bias, later ones add to the outputs.
+    @inline(__always)
+    mutating func select(_ chunk: Range<Int>, first: Bool, offsets: UnsafePointer<Int>) {
+        taps = chunk.count
+        self.offsets = offsets + chunk.lowerBound
+        accumulate = !first
+    }
 }
 
 /// Output channels `M` × `R` vectors of 16 consecutive output positions:

@@ -55,7 +55,23 @@ public enum StoragePool {
         return max(1 << 30, Int(ProcessInfo.processInfo.physicalMemory / 4))
     }()
 
+    /// Bound on the pooled-size bytes mapped at once (held by tensors plus idle), as a multiple
+    /// of the most bytes tensors have held at once (`peakLiveBytes`), at least `capacityFloor`.
+    /// Best fits of up to twice a request and idle buffers of sizes no later request takes
+    /// otherwise let the mapped total drift well past what a step needs (a full-resolution 3D
+    /// registration step: 4.8 GB of tensors, 6.9 GB resident); when a fresh buffer would cross
+    /// the bound, idle buffers are released first, largest first. `MORPHOSEG_POOL_HEADROOM`
+    /// overrides the factor (0 turns the bound off).
+    nonisolated(unsafe) public static var headroom: Double = {
+        if let text = ProcessInfo.processInfo.environment["MORPHOSEG_POOL_HEADROOM"], let h = Double(text), h >= 0 { return h }
+        return 1.125
+    }()
+    /// The bound is never below this (small runs keep their whole pool).
+    nonisolated(unsafe) public static var capacityFloor = 1 << 30
+
     nonisolated(unsafe) private static var idle: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// Pooled-size bytes held by tensors (real buffer sizes).
+    nonisolated(unsafe) private static var pooledLive = 0
     nonisolated(unsafe) private static var idleBytes = 0
     /// Real size of every pooled-size buffer now held by a tensor (it may exceed the tensor's bytes).
     nonisolated(unsafe) private static var bufferBytes: [UnsafeMutableRawPointer: Int] = [:]
@@ -85,10 +101,14 @@ public enum StoragePool {
         if let fit, let raw = idle[fit]?.popLast() {
             idleBytes -= fit
             bufferBytes[raw] = fit
+            pooledLive += fit
             lock.unlock()
             return raw.bindMemory(to: Float.self, capacity: max(count, 1))
         }
+        let surplus = releasableIdle(toFit: size)
+        pooledLive += size
         lock.unlock()
+        for (raw, bytes) in surplus { release(raw, bytes) }
         let raw = allocate(size)
         lock.lock()
         bufferBytes[raw] = size
@@ -107,6 +127,7 @@ public enum StoragePool {
             return
         }
         let real = bufferBytes.removeValue(forKey: raw) ?? size
+        pooledLive -= real
         if idleBytes + real <= capacityBytes {
             idle[real, default: []].append(raw)
             idleBytes += real
@@ -115,6 +136,22 @@ public enum StoragePool {
         }
         lock.unlock()
         release(raw, real)
+    }
+
+    /// Idle buffers to release (taken out of the pool; the caller releases them after unlocking)
+    /// so that a fresh buffer of `size` bytes keeps the mapped total within the `headroom` bound.
+    /// Called with the lock held.
+    private static func releasableIdle(toFit size: Int) -> [(UnsafeMutableRawPointer, Int)] {
+        guard headroom > 0 else { return [] }
+        let bound = max(capacityFloor, Int(headroom * Double(max(peakLive, live))))
+        var excess = pooledLive + idleBytes + size - bound
+        var out: [(UnsafeMutableRawPointer, Int)] = []
+        while excess > 0, let largest = idle.keys.filter({ idle[$0]?.isEmpty == false }).max(), let raw = idle[largest]?.popLast() {
+            idleBytes -= largest
+            excess -= largest
+            out.append((raw, largest))
+        }
+        return out
     }
 
     /// A fresh 64-byte aligned buffer of `size` bytes: huge-page mapped when large enough.

@@ -45,7 +45,7 @@ final class ConvolutionTests: XCTestCase {
             var y = [Float](repeating: .nan, count: g.outputCount)
             Convolution.forward(g, input: x, weight: w, bias: b, output: &y)
             let (ref, scale) = ConvolutionReference.forward(g, x, w, b)
-            assertClose(y, ref, scale, "forward \(g)")
+            assertWithinConvolutionRounding(y, ref, scale, "forward \(g)")
         }
     }
 
@@ -56,7 +56,7 @@ final class ConvolutionTests: XCTestCase {
         var y = [Float](repeating: .nan, count: g.outputCount)
         Convolution.forward(g, input: x, weight: w, bias: nil, output: &y)
         let (ref, scale) = ConvolutionReference.forward(g, x, w, [Float](repeating: 0, count: g.cout))
-        assertClose(y, ref, scale, "forward without bias")
+        assertWithinConvolutionRounding(y, ref, scale, "forward without bias")
     }
 
     func testBackwardDataMatchesNaiveReferenceOnOddShapes() {
@@ -66,7 +66,7 @@ final class ConvolutionTests: XCTestCase {
             var gx = [Float](repeating: .nan, count: g.inputCount)
             Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
             let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
-            assertClose(gx, ref, scale, "backwardData \(g)")
+            assertWithinConvolutionRounding(gx, ref, scale, "backwardData \(g)")
         }
     }
 
@@ -78,8 +78,8 @@ final class ConvolutionTests: XCTestCase {
             var gb = [Float](repeating: .nan, count: g.cout)
             Convolution.backwardWeight(g, input: x, gradOutput: gy, gradWeight: &gw, gradBias: &gb)
             let (ref, scale, refBias, biasScale) = ConvolutionReference.backwardWeight(g, x, gy)
-            assertClose(gw, ref, scale, "backwardWeight \(g)")
-            assertClose(gb, refBias, biasScale, "backwardWeight bias \(g)")
+            assertWithinConvolutionRounding(gw, ref, scale, "backwardWeight \(g)")
+            assertWithinConvolutionRounding(gb, refBias, biasScale, "backwardWeight bias \(g)")
         }
     }
 
@@ -101,7 +101,7 @@ final class ConvolutionTests: XCTestCase {
             Convolution.backwardWeight(g, input: x, gradOutput: gy, gradWeight: &gw, gradBias: nil)
             results.append(y + gx)
             let (ref, scale, _, _) = ConvolutionReference.backwardWeight(g, x, gy)
-            assertClose(gw, ref, scale, "backwardWeight with \(threads) threads")
+            assertWithinConvolutionRounding(gw, ref, scale, "backwardWeight with \(threads) threads")
         }
         // Each output voxel sums its taps in the same order whatever the tiling: bit-identical.
         XCTAssertEqual(results[0], results[1])
@@ -234,24 +234,26 @@ final class ConvolutionTests: XCTestCase {
 
     // MARK: helpers
 
-    private func assertClose(_ got: [Float], _ ref: [Double], _ scale: [Double], _ what: String,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(got.count, ref.count, what, file: file, line: line)
-        var worst = 0.0, worstIndex = 0
-        for i in 0..<ref.count {
-            // Float32 rounding of a sum grows with the sum of |terms|.
-            let excess = abs(Double(got[i]) - ref[i]) / (1e-5 * scale[i] + 1e-6)
-            if !(excess <= worst) { worst = excess; worstIndex = i }
-        }
-        XCTAssertLessThanOrEqual(worst, 1, "\(what): element \(worstIndex) got \(got[worstIndex]) want \(ref[worstIndex])",
-                                 file: file, line: line)
-    }
-
     private func dot(_ a: [Float], _ b: [Float]) -> Double {
         var s = 0.0
         for i in 0..<a.count { s += Double(a[i]) * Double(b[i]) }
         return s
     }
+}
+
+/// Asserts `got` equals the float64 reference within float32 rounding of the sum of |terms|
+/// (`scale`, 1e-5 of it, plus 1e-6), naming the worst element.
+func assertWithinConvolutionRounding(_ got: [Float], _ ref: [Double], _ scale: [Double], _ what: String,
+                                     file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(got.count, ref.count, what, file: file, line: line)
+    var worst = 0.0, worstIndex = 0
+    for i in 0..<ref.count {
+        // Float32 rounding of a sum grows with the sum of |terms|.
+        let excess = abs(Double(got[i]) - ref[i]) / (1e-5 * scale[i] + 1e-6)
+        if !(excess <= worst) { worst = excess; worstIndex = i }
+    }
+    XCTAssertLessThanOrEqual(worst, 1, "\(what): element \(worstIndex) got \(got[worstIndex]) want \(ref[worstIndex])",
+                             file: file, line: line)
 }
 
 /// Uniform values in [−1, 1) from SplitMix64: reproducible across runs and platforms.

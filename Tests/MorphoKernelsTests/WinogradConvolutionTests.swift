@@ -5,7 +5,8 @@ import XCTest
 /// shapes that hit its edges: odd grids (tiles cut by the last row, column and slice), widths
 /// with whole 16-tile segments that take the vector gather and a ragged rest, batches whose
 /// 48-tile blocks straddle two items, channel counts that leave a short channel block, and the
-/// fused leaky-rectifier derivative on the data gradient. `ConvolutionTests.shapes` also runs
+/// fused leaky-rectifier derivative on the data gradient. The transforms add, subtract and
+/// halve: results stay within float32 rounding of the sum of |terms|, as the direct kernels'. `ConvolutionTests.shapes` also runs
 /// through it wherever it applies; these are the shapes chosen for it.
 final class WinogradConvolutionTests: XCTestCase {
     // These shapes are small: let every one of them through `Convolution`'s Winograd path.
@@ -74,7 +75,7 @@ final class WinogradConvolutionTests: XCTestCase {
                 }
             }
             let (ref, scale) = ConvolutionReference.forward(g, x, w, b)
-            assertWithinRounding(y, ref, scale, "Winograd forward \(g)")
+            assertWithinConvolutionRounding(y, ref, scale, "Winograd forward \(g)")
         }
     }
 
@@ -97,7 +98,7 @@ final class WinogradConvolutionTests: XCTestCase {
                     }
                 }
                 let (ref, scale) = ConvolutionReference.backwardData(g, useRectifier ? rectified : gy, w)
-                assertWithinRounding(gx, ref, scale, "Winograd data gradient \(g), rectifier \(useRectifier)")
+                assertWithinConvolutionRounding(gx, ref, scale, "Winograd data gradient \(g), rectifier \(useRectifier)")
             }
         }
     }
@@ -117,19 +118,5 @@ final class WinogradConvolutionTests: XCTestCase {
                 XCTAssertEqual(a, b, "batch \(n) channel \(c)")
             }
         }
-    }
-
-    /// The transforms add, subtract and halve: the result stays within float32 rounding of the
-    /// sum of |terms| (1e-5 of it), as the direct kernels do.
-    private func assertWithinRounding(_ got: [Float], _ ref: [Double], _ scale: [Double], _ what: String,
-                                      file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(got.count, ref.count, what, file: file, line: line)
-        var worst = 0.0, worstIndex = 0
-        for i in 0..<ref.count {
-            let excess = abs(Double(got[i]) - ref[i]) / (1e-5 * scale[i] + 1e-6)
-            if !(excess <= worst) { worst = excess; worstIndex = i }
-        }
-        XCTAssertLessThanOrEqual(worst, 1, "\(what): element \(worstIndex) got \(got[worstIndex]) want \(ref[worstIndex])",
-                                 file: file, line: line)
     }
 }

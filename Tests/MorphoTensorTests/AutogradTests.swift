@@ -113,6 +113,35 @@ final class StoragePoolTests: XCTestCase {
         XCTAssertEqual(StoragePool.idleByteCount, 2 << 20)
     }
 
+    func testIdleBuffersAreReleasedBeforeTheMappedTotalOutgrowsThePeakOfLiveTensors() {
+        let saved = (StoragePool.headroom, StoragePool.capacityFloor)
+        defer { (StoragePool.headroom, StoragePool.capacityFloor) = saved; StoragePool.drain() }
+        StoragePool.capacityFloor = 0
+        let eight = 2 << 20  // 8 MiB of floats
+        for headroom in [0.0, 1.0] {
+            StoragePool.headroom = headroom
+            StoragePool.drain()
+            StoragePool.resetPeak()
+            let base = StoragePool.liveBytes
+            do {
+                let a = Tensor(shape: [eight], repeating: 1), b = Tensor(shape: [eight], repeating: 2)
+                XCTAssertEqual(a[flat: 0] + b[flat: 0], 3)
+            }
+            XCTAssertEqual(StoragePool.idleByteCount, 16 << 20, "both freed buffers wait in the pool")
+            // 20 MiB fits neither idle buffer: mapping it fresh beside them would hold 36 MiB,
+            // over 1.0 × the new peak (20 MiB plus whatever other tests keep alive, far below
+            // 16 MiB), so the bound releases idle buffers first; without it both stay.
+            let c = Tensor(shape: [5 << 20], repeating: 3)
+            XCTAssertEqual(c[flat: (5 << 20) - 1], 3)
+            if headroom == 0 {
+                XCTAssertEqual(StoragePool.idleByteCount, 16 << 20)
+            } else {
+                XCTAssertLessThan(StoragePool.idleByteCount, 16 << 20)
+                XCTAssertGreaterThanOrEqual(StoragePool.peakLiveBytes - base, 20 << 20)
+            }
+        }
+    }
+
     func testASmallerRequestReusesAnIdleBufferOfAtMostTwiceItsSize() {
         StoragePool.drain()
         let big = 1 << 20  // 4 MiB

@@ -69,14 +69,15 @@ public struct EpochRecord: Sendable {
         // Numbers are read from their own text: Foundation's JSON parser can land one ulp off
         // (31.78085517883302 came back as 31.780855178833008), and a resumed run's log must
         // repeat the uninterrupted run's numbers exactly. `null` (NaN, infinities) reads as ∞.
-        let numbers = Self.numberTexts(line)
+        let fields = Self.fields(line)
+        let numbers = Dictionary(fields.map { ($0.key, $0.text) }, uniquingKeysWith: { _, last in last })
         func value(_ key: String) -> Double { numbers[key].flatMap { Double($0) } ?? .infinity }
         self.epoch = epoch
         learningRate = value("lr")
         loss = value("loss")
         seconds = value("seconds")
         // JSONSerialization loses order: restore it from the text.
-        let keys = Self.keysInOrder(line)
+        let keys = fields.map(\.key)
         let fixed: Set<String> = ["epoch", "lr", "loss", "seconds"]
         let lossIndex = keys.firstIndex(of: "loss") ?? keys.count
         scalars = keys[..<lossIndex].filter { !fixed.contains($0) }.map { ($0, value($0)) }
@@ -85,10 +86,11 @@ public struct EpochRecord: Sendable {
         validation = keys.filter { $0.hasPrefix("val.") }.map { (String($0.dropFirst(4)), value($0)) }
     }
 
-    /// The text of each top-level value of a flat JSON object line, by key (`"lr": 0.001` →
-    /// `["lr": "0.001"]`); string values keep their quotes and so parse as no number.
-    static func numberTexts(_ line: String) -> [String: Substring] {
-        var texts: [String: Substring] = [:]
+    /// The top-level fields of a flat JSON object line in their order, each with its value's
+    /// text (`"lr": 0.001` → `("lr", "0.001")`); a string value keeps its quotes and so parses
+    /// as no number.
+    static func fields(_ line: String) -> [(key: String, text: Substring)] {
+        var fields: [(key: String, text: Substring)] = []
         var rest = Substring(line)
         while let open = rest.firstIndex(of: "\"") {
             let afterOpen = rest.index(after: open)
@@ -98,25 +100,17 @@ public struct EpochRecord: Sendable {
             let afterKey = rest.drop(while: { $0 == " " })
             guard afterKey.first == ":" else { continue }
             let value = afterKey.dropFirst().drop(while: { $0 == " " })
-            guard value.first != "\"" else { rest = value; continue }
+            if value.first == "\"" {
+                let closing = value.dropFirst().firstIndex(of: "\"").map { value.index(after: $0) } ?? value.endIndex
+                fields.append((key, value[..<closing]))
+                rest = value[closing...]
+                continue
+            }
             let end = value.firstIndex(where: { $0 == "," || $0 == "}" }) ?? value.endIndex
-            texts[key] = value[..<end].drop(while: { $0 == " " })
+            fields.append((key, value[..<end].drop(while: { $0 == " " })))
             rest = value[end...]
         }
-        return texts
-    }
-
-    static func keysInOrder(_ line: String) -> [String] {
-        var keys: [String] = []
-        var rest = Substring(line)
-        while let open = rest.firstIndex(of: "\"") {
-            let afterOpen = rest.index(after: open)
-            guard let close = rest[afterOpen...].firstIndex(of: "\"") else { break }
-            let key = String(rest[afterOpen..<close])
-            rest = rest[rest.index(after: close)...]
-            if rest.drop(while: { $0 == " " }).first == ":" { keys.append(key) }
-        }
-        return keys
+        return fields
     }
 
     /// A JSON number; `null` for NaN and infinities.
