@@ -24,8 +24,10 @@ import MorphoTensor
 ///   0–255 images, as the seed recommends; use ~0.1–1 for probabilities).
 /// - Reduction: means over all elements. Degenerate inputs: a constant image has zero fluxes
 ///   (the `+ 1e-6` keeps the square roots differentiable), so pred = target = constant gives 0.
-/// - Composed from differentiable separable filters (`Tensor.correlated(with:)`), so the
-///   gradient is exact; only the prediction is differentiated. Linearity is used twice (the
+/// - Computed as one recorded operation with a hand-written adjoint (`fused`, in
+///   PhysicalRegularizationKernel.swift), tested against `composed`, the same math built from
+///   differentiable separable filters (`Tensor.correlated(with:)`) whose gradient autograd
+///   derives; only the prediction is differentiated. Linearity is used twice (the
 ///   structure-tensor trace is smoothed once; div_J is one divergence of that trace), which
 ///   leaves 5·rank + 2 filter passes per image instead of 2·rank² + 4·rank + 1 (3D: 17, not 31).
 public struct PhysicalRegularizationLoss: Sendable {
@@ -46,6 +48,14 @@ public struct PhysicalRegularizationLoss: Sendable {
     }
 
     public func callAsFunction(prediction: Tensor, target: Tensor) -> Tensor {
+        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
+        precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
+        return fused(prediction: prediction, target: target)
+    }
+
+    /// The same loss composed of differentiable tensor operations (autograd derives the
+    /// gradient): the reference `fused` (PhysicalRegularizationKernel.swift) is tested against.
+    public func composed(prediction: Tensor, target: Tensor) -> Tensor {
         prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
         precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
         let (divIp, divJp) = divergences(prediction)

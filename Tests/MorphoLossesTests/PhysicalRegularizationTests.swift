@@ -35,6 +35,24 @@ final class PhysicalRegularizationTests: XCTestCase {
         }
     }
 
+    /// The fused operation (hand-written adjoint) against the autograd composition, value and
+    /// gradient, 2D and 3D, batch 2, both exponent branches.
+    func testFusedLossAndGradientEqualTheComposedOnes() {
+        for (shape, K, p) in [([2, 1, 9, 11], Float(0.5), Float(2)), ([2, 1, 5, 6, 7], 2, 2), ([1, 1, 4, 7, 6], 0.5, 3)] {
+            let target = randomLabels(shape, classes: 2, using: &rng)
+            let pred = Tensor.randomUniform(shape, low: 0.1, high: 0.9, using: &rng)
+            let loss = PhysicalRegularizationLoss(K: K, p: p)
+            let a = pred.requiringGrad(), b = pred.requiringGrad()
+            let fused = loss(prediction: a, target: target), composed = loss.composed(prediction: b, target: target)
+            XCTAssertEqual(fused.item, composed.item, accuracy: 1e-5 * max(1, abs(composed.item)), "value \(shape) p \(p)")
+            fused.backward()
+            composed.backward()
+            let (ga, gb) = (a.grad!.scalars, b.grad!.scalars)
+            let scale = gb.map { abs($0) }.max()!
+            for i in ga.indices { XCTAssertEqual(ga[i], gb[i], accuracy: 1e-4 * scale, "gradient \(shape) p \(p) at \(i)") }
+        }
+    }
+
     /// The fused edge-stopping op (`EdgeStopOfNorm`) has a separate branch for p ≠ 2.
     func testPRLWithAnExponentOtherThanTwoMatchesTheSeedAndItsGradient() {
         let pred = Tensor.randomUniform([2, 1, 9, 11], using: &rng)
