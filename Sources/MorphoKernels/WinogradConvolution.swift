@@ -327,8 +327,27 @@ enum WinogradConvolution {
                 }
             }
         }
-        // Bᵀ along z (deep) and y, on whole rows: 4 vectors of a row (even 0..<32, odd 0..<32).
-        for c in 0..<4 {
+        // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
+        // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
+        for lane in stride(from: 16, through: 48, by: 32) {
+            if deep {
+                var r = InlineArray<16, Float>(repeating: 0)
+                for i in 0..<16 { r[i] = rows[i * 64 + lane] }
+                for l in 0..<4 {
+                    let (a, b, cc, d) = (r[l], r[4 + l], r[8 + l], r[12 + l])
+                    (r[l], r[4 + l], r[8 + l], r[12 + l]) = (a - cc, b + cc, cc - b, b - d)
+                }
+                for k in 0..<4 {
+                    let (a, b, cc, d) = (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
+                    (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = (a - cc, b + cc, cc - b, b - d)
+                }
+                for i in 0..<16 { rows[i * 64 + lane] = r[i] }
+            } else {
+                let (a, b, cc, d) = (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane])
+                (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane]) = (a - cc, b + cc, cc - b, b - d)
+            }
+        }
+        for c in stride(from: 0, through: 2, by: 2) {
             if deep {
                 var r = InlineArray<16, ConvVector>(repeating: ConvVector())
                 for i in 0..<16 { r[i] = loadVector(rows + i * 64 + 16 * c) }
