@@ -7,46 +7,34 @@
 /// 32 zmm), 6 with AVX2 (12 of 16 ymm, each vector being two). Twelve vectors on AVX2 would
 /// be 24 ymm, spill every iteration and under-state the peak by about half.
 public enum FMAPeak {
+    /// Independent accumulators: 12 vectors with AVX-512, 6 with AVX2.
+    static let accumulators = VectorRegisters.hasAVX512 ? 12 : 6
+
     /// Floating-point operations of one `run(iterations:)` per worker: accumulators × 16 lanes × 2.
-    public static let flopsPerIteration: Double = Double(VectorRegisters.hasAVX512 ? 12 : 6) * 16 * 2
+    public static let flopsPerIteration: Double = Double(accumulators) * 16 * 2
 
     /// Runs `iterations` rounds of independent 16-lane FMAs and returns a value derived from
     /// the accumulators (so the loop cannot be removed). `seed` keeps the inputs opaque.
     public static func run(iterations: Int, seed: Float = 1) -> Float {
-        VectorRegisters.hasAVX512 ? runTwelve(iterations: iterations, seed: seed) : runSix(iterations: iterations, seed: seed)
+        accumulators == 12 ? Loop<12>.run(iterations: iterations, seed: seed) : Loop<6>.run(iterations: iterations, seed: seed)
     }
 
-    /// 12 accumulators (AVX-512).
-    @inline(never)
-    static func runTwelve(iterations: Int, seed: Float) -> Float {
-        var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
-        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
-        var a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
-        // x·y + a with |x·y| tiny: values stay finite and normal however long the loop runs.
-        let x = SIMD16<Float>(repeating: 0.999 * seed), y = SIMD16<Float>(repeating: 1e-7)
-        for _ in 0..<iterations {
-            a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y)
-            a2 = a2.addingProduct(x, y); a3 = a3.addingProduct(x, y)
-            a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
-            a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y)
-            a8 = a8.addingProduct(x, y); a9 = a9.addingProduct(x, y)
-            a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    /// `N` accumulators in registers (an `InlineArray` the optimiser unrolls, as the
+    /// convolution microkernels do).
+    enum Loop<let N: Int> {
+        @inline(never)
+        static func run(iterations: Int, seed: Float) -> Float {
+            var acc = InlineArray<N, SIMD16<Float>>(repeating: SIMD16(repeating: seed))
+            for k in 0..<N { acc[k] += SIMD16(repeating: Float(k)) }
+            // x·y + a with |x·y| tiny: values stay finite and normal however long the loop runs.
+            let x = SIMD16<Float>(repeating: 0.999 * seed), y = SIMD16<Float>(repeating: 1e-7)
+            for _ in 0..<iterations {
+                for k in 0..<N { acc[k] = acc[k].addingProduct(x, y) }
+            }
+            var total = SIMD16<Float>()
+            for k in 0..<N { total += acc[k] }
+            return total.sum()
         }
-        return ((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7) + (a8 + a9) + (a10 + a11)).sum()
-    }
-
-    /// 6 accumulators (AVX2: 12 ymm chains).
-    @inline(never)
-    static func runSix(iterations: Int, seed: Float) -> Float {
-        var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
-        var a4 = a0 + 4, a5 = a0 + 5
-        let x = SIMD16<Float>(repeating: 0.999 * seed), y = SIMD16<Float>(repeating: 1e-7)
-        for _ in 0..<iterations {
-            a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y)
-            a2 = a2.addingProduct(x, y); a3 = a3.addingProduct(x, y)
-            a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
-        }
-        return ((a0 + a1) + (a2 + a3) + (a4 + a5)).sum()
     }
 
     /// Runs `run(iterations:)` once on each of `Parallel.threads` workers; returns the total

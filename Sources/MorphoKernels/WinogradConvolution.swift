@@ -330,55 +330,47 @@ enum WinogradConvolution {
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
         // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
         for lane in stride(from: 16, through: 48, by: 32) {
-            if deep {
-                var r = InlineArray<16, Float>(repeating: 0)
-                for i in 0..<16 { r[i] = rows[i * 64 + lane] }
-                for l in 0..<4 {
-                    let (a, b, cc, d) = (r[l], r[4 + l], r[8 + l], r[12 + l])
-                    (r[l], r[4 + l], r[8 + l], r[12 + l]) = (a - cc, b + cc, cc - b, b - d)
-                }
-                for k in 0..<4 {
-                    let (a, b, cc, d) = (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
-                    (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = (a - cc, b + cc, cc - b, b - d)
-                }
-                for i in 0..<16 { rows[i * 64 + lane] = r[i] }
-            } else {
-                let (a, b, cc, d) = (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane])
-                (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane]) = (a - cc, b + cc, cc - b, b - d)
-            }
+            var r = InlineArray<16, Float>(repeating: 0)
+            for i in 0..<(zRows * 4) { r[i] = rows[i * 64 + lane] }
+            transformZY(&r, deep: deep)
+            for i in 0..<(zRows * 4) { rows[i * 64 + lane] = r[i] }
         }
         for c in stride(from: 0, through: 2, by: 2) {
-            if deep {
-                var r = InlineArray<16, ConvVector>(repeating: ConvVector())
-                for i in 0..<16 { r[i] = loadVector(rows + i * 64 + 16 * c) }
-                for l in 0..<4 {
-                    let (a, b, cc, d) = (r[l], r[4 + l], r[8 + l], r[12 + l])
-                    (r[l], r[4 + l], r[8 + l], r[12 + l]) = (a - cc, b + cc, cc - b, b - d)
-                }
-                for k in 0..<4 {
-                    let (a, b, cc, d) = (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
-                    (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = (a - cc, b + cc, cc - b, b - d)
-                }
-                for i in 0..<16 { storeVector(r[i], rows + i * 64 + 16 * c) }
-            } else {
-                let (a, b, cc, d) = (loadVector(rows + 16 * c), loadVector(rows + 64 + 16 * c),
-                                     loadVector(rows + 128 + 16 * c), loadVector(rows + 192 + 16 * c))
-                storeVector(a - cc, rows + 16 * c)
-                storeVector(b + cc, rows + 64 + 16 * c)
-                storeVector(cc - b, rows + 128 + 16 * c)
-                storeVector(b - d, rows + 192 + 16 * c)
-            }
+            var r = InlineArray<16, ConvVector>(repeating: ConvVector())
+            for i in 0..<(zRows * 4) { r[i] = loadVector(rows + i * 64 + 16 * c) }
+            transformZY(&r, deep: deep)
+            for i in 0..<(zRows * 4) { storeVector(r[i], rows + i * 64 + 16 * c) }
         }
         // Bᵀ along x: tile t reads p[2t ..< 2t + 4] = (even[t], odd[t], even[t+1], odd[t+1]).
         let out = into + segment.lane
         for row in 0..<(zRows * 4) {
             let even = UnsafePointer(rows + row * 64), odd = even + 32
-            let (e0, o0, e1, o1) = (loadVector(even), loadVector(odd), loadVector(even + 1), loadVector(odd + 1))
+            let (v0, v1, v2, v3) = inputButterfly(loadVector(even), loadVector(odd), loadVector(even + 1), loadVector(odd + 1))
             let xi = 4 * row
-            storeVector(e0 - e1, out + xi * pointStride)
-            storeVector(o0 + e1, out + (xi + 1) * pointStride)
-            storeVector(e1 - o0, out + (xi + 2) * pointStride)
-            storeVector(o0 - o1, out + (xi + 3) * pointStride)
+            storeVector(v0, out + xi * pointStride)
+            storeVector(v1, out + (xi + 1) * pointStride)
+            storeVector(v2, out + (xi + 2) * pointStride)
+            storeVector(v3, out + (xi + 3) * pointStride)
+        }
+    }
+
+    /// Bᵀ applied to four consecutive points of one axis: `(p0 − p2, p1 + p2, p2 − p1, p1 − p3)`.
+    @inline(__always)
+    static func inputButterfly<T: TransformValue>(_ p0: T, _ p1: T, _ p2: T, _ p3: T) -> (T, T, T, T) {
+        (p0 - p2, p1 + p2, p2 - p1, p1 - p3)
+    }
+
+    /// Bᵀ along y (and first along z when `deep`) on one column of a patch's rows: `r[k·4 + l]`
+    /// is row l (y) of slice k (z); without depth only `r[0..<4]` is used.
+    @inline(__always)
+    static func transformZY<T: TransformValue>(_ r: inout InlineArray<16, T>, deep: Bool) {
+        if deep {
+            for l in 0..<4 {
+                (r[l], r[4 + l], r[8 + l], r[12 + l]) = inputButterfly(r[l], r[4 + l], r[8 + l], r[12 + l])
+            }
+        }
+        for k in 0..<(deep ? 4 : 1) {
+            (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = inputButterfly(r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
         }
     }
 
@@ -449,3 +441,11 @@ enum WinogradConvolution {
         }
     }
 }
+
+/// What the Winograd transforms compute on: one float (a single tile) or a vector of 16 tiles.
+protocol TransformValue {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+}
+extension Float: TransformValue {}
+extension SIMD16: TransformValue where Scalar == Float {}

@@ -31,11 +31,12 @@ extension PhysicalRegularizationLoss {
         let layout = PlaneLayout(prediction)
         let p = fields(prediction, layout), t = fields(target, layout)
         let count = prediction.count
-        let (dI, dJ) = (difference(p.divI, t.divI), difference(p.divJ, t.divJ))
-        let value = (sumOfSquares(dI) + sumOfSquares(dJ)) / Double(max(count, 1))
-        return Tensor.record(Tensor(scalar: Float(value)), inputs: [prediction]) { g in
+        let mse = MeanSquaredError()
+        let value = mse(p.divI, t.divI).item + mse(p.divJ, t.divJ).item
+        return Tensor.record(Tensor(scalar: value), inputs: [prediction]) { g in
+            // The fields carry no gradient, so these operators record nothing.
             let scale = 2 * g.item / Float(max(count, 1))
-            return [gradient(p, rI: scaled(dI, scale), rJ: scaled(dJ, scale), u: prediction, layout)]
+            return [gradient(p, rI: (p.divI - t.divI) * scale, rJ: (p.divJ - t.divJ) * scale, u: prediction, layout)]
         }
     }
 
@@ -47,23 +48,14 @@ extension PhysicalRegularizationLoss {
         var x = Fields()
         let s = layout.filter(u, gaussian)
         x.d = sobels.map { layout.filter(s, $0) }
-        x.q = Tensor(shape: u.shape) { out in
-            let parts = x.d.map { $0.storage.pointer }
-            Parallel.forRanges(u.count) { r in
-                for i in r {
-                    var sum: Float = 0
-                    for part in parts { sum += part[i] * part[i] }
-                    out[i] = sum
-                }
-            }
-        }
+        x.q = sumOfProducts(x.d, x.d)
         x.T = layout.filter(x.q, rhoGaussian)
-        x.gI = elementwise(x.T) { phi.value($0) }
-        x.gJ = elementwise(x.q) { phi.value($0) }
+        x.gI = x.T.map(phi)
+        x.gJ = x.q.map(phi)
         x.e = sobels.map { layout.filter(u, $0) }
         x.f = sobels.map { layout.filter(x.T, $0) }
-        x.divI = layout.sumOfFiltered(x.e.map { product(x.gI, $0) }, sobels)
-        x.divJ = layout.sumOfFiltered(x.f.map { product(x.gJ, $0) }, sobels)
+        x.divI = layout.sumOfFiltered(x.e.map { x.gI * $0 }, sobels)
+        x.divJ = layout.sumOfFiltered(x.f.map { x.gJ * $0 }, sobels)
         return x
     }
 
@@ -76,16 +68,11 @@ extension PhysicalRegularizationLoss {
         let k = adjoints.map { layout.filter(rJ, $0) }
         let gradGI = sumOfProducts(x.e, h), gradGJ = sumOfProducts(x.f, k)
         // ∂T = Σ_a S_aᵀ(g_J k_a) + φ'(T)·∂g_I, then ∂q = φ'(q)·∂g_J + G_ρᵀ ∂T.
-        let gradT = layout.sumOfFiltered(k.map { product(x.gJ, $0) }, adjoints)
-        addDerivative(of: phi, at: x.T, value: x.gI, times: gradGI, into: gradT)
-        let gradQ = layout.filter(gradT, rhoGaussian)
-        addDerivative(of: phi, at: x.q, value: x.gJ, times: gradGJ, into: gradQ)
+        let gradT = adding(layout.sumOfFiltered(k.map { x.gJ * $0 }, adjoints), derivativeOf: phi, at: x.T, value: x.gI, times: gradGI)
+        let gradQ = adding(layout.filter(gradT, rhoGaussian), derivativeOf: phi, at: x.q, value: x.gJ, times: gradGJ)
         // ∂u = Σ_a S_aᵀ(g_I h_a) + G_σᵀ Σ_a S_aᵀ(2 d_a ∂q).
-        let gradS = layout.sumOfFiltered(x.d.map { scaled(product($0, gradQ), 2) }, adjoints)
-        let gradU = layout.sumOfFiltered(h.map { product(x.gI, $0) }, adjoints)
-        let smoothPart = layout.filter(gradS, gaussian)
-        add(smoothPart, into: gradU)
-        return gradU
+        let gradS = layout.sumOfFiltered(x.d.map { $0 * gradQ * 2 }, adjoints)
+        return layout.sumOfFiltered(h.map { x.gI * $0 }, adjoints) + layout.filter(gradS, gaussian)
     }
 }
 
@@ -108,34 +95,10 @@ struct PlaneLayout {
 
     /// `Σ_a xs[a] ⋆ kernels[a]`.
     func sumOfFiltered(_ xs: [Tensor], _ kernels: [SeparableKernel]) -> Tensor {
-        let total = filter(xs[0], kernels[0])
-        for a in 1..<xs.count { add(filter(xs[a], kernels[a]), into: total) }
+        var total = filter(xs[0], kernels[0])
+        for a in 1..<xs.count { total = total + filter(xs[a], kernels[a]) }
         return total
     }
-}
-
-/// `f(x)` elementwise (no autograd).
-@inline(__always)
-func elementwise(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-    let px = x.storage.pointer
-    return Tensor(shape: x.shape) { out in
-        Parallel.forRanges(x.count) { r in for i in r { out[i] = f(px[i]) } }
-    }
-}
-
-func product(_ a: Tensor, _ b: Tensor) -> Tensor {
-    let pa = a.storage.pointer, pb = b.storage.pointer
-    return Tensor(shape: a.shape) { out in Parallel.forRanges(a.count) { r in for i in r { out[i] = pa[i] * pb[i] } } }
-}
-
-func difference(_ a: Tensor, _ b: Tensor) -> Tensor {
-    let pa = a.storage.pointer, pb = b.storage.pointer
-    return Tensor(shape: a.shape) { out in Parallel.forRanges(a.count) { r in for i in r { out[i] = pa[i] - pb[i] } } }
-}
-
-func scaled(_ a: Tensor, _ s: Float) -> Tensor {
-    let pa = a.storage.pointer
-    return Tensor(shape: a.shape) { out in Parallel.forRanges(a.count) { r in for i in r { out[i] = s * pa[i] } } }
 }
 
 /// `Σ_a xs[a] · ys[a]` elementwise.
@@ -152,25 +115,10 @@ func sumOfProducts(_ xs: [Tensor], _ ys: [Tensor]) -> Tensor {
     }
 }
 
-/// `into += x` (the tensor's storage is written in place: `into` must be a fresh, unshared result).
-func add(_ x: Tensor, into: Tensor) {
-    let px = x.storage.pointer, po = into.storage.pointer
-    Parallel.forRanges(x.count) { r in for i in r { po[i] += px[i] } }
-}
-
-/// `into += f'(x) · g`, with `f(x)` given as `value`.
-func addDerivative(of f: EdgeStopOfNorm, at x: Tensor, value: Tensor, times g: Tensor, into: Tensor) {
-    let px = x.storage.pointer, py = value.storage.pointer, pg = g.storage.pointer, po = into.storage.pointer
-    Parallel.forRanges(x.count) { r in for i in r { po[i] += f.derivative(x: px[i], y: py[i]) * pg[i] } }
-}
-
-/// Σ x² in double precision.
-func sumOfSquares(_ x: Tensor) -> Double {
-    let px = x.storage.pointer
-    let sums = blockSums(items: 1, spatial: x.count, width: 1, block: 16384) { _, range, acc in
-        var s: Float = 0
-        for v in range { s += px[v] * px[v] }
-        acc[0] = Double(s)
+/// `base + f'(x) · g` elementwise, with `f(x)` given as `value` (one pass).
+func adding(_ base: Tensor, derivativeOf f: EdgeStopOfNorm, at x: Tensor, value: Tensor, times g: Tensor) -> Tensor {
+    let pb = base.storage.pointer, px = x.storage.pointer, py = value.storage.pointer, pg = g.storage.pointer
+    return Tensor(shape: base.shape) { out in
+        Parallel.forRanges(x.count) { r in for i in r { out[i] = pb[i] + f.derivative(x: px[i], y: py[i]) * pg[i] } }
     }
-    return sums[0]
 }
