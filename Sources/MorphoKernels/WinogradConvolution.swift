@@ -15,8 +15,8 @@ import Foundation
 /// so the sum over source channels becomes 64 independent matrix products (one per transform
 /// point ξ) of `[tiles × Cs]·[Cs × Cd]`: 64 multiplies per tile per channel pair instead of
 /// 8·27 = 216, 3.4× fewer (2D: 16 instead of 36, 2.25×). The products run on the same
-/// `SpatialTile` microkernel as the direct convolution (8 destination channels × 3 vectors of
-/// 16 tiles; the "taps" are the source channels). Rounding: the transforms only add, subtract
+/// `SpatialTile` microkernel as the direct convolution (up to 8 destination channels × 2 vectors
+/// of 16 tiles; the "taps" are the source channels). Rounding: the transforms only add, subtract
 /// and halve, so results agree with the direct convolution to a few float32 ulps of the
 /// operands' magnitudes (tests pin 1e-5 relative to the output's scale).
 ///
@@ -24,8 +24,9 @@ import Foundation
 /// tile column order); a worker transforms a block's input patches into `V[ξ][s][tile]`, runs
 /// the 64 products into `M[ξ][d][tile]`, and transforms those into the destination. Input
 /// rows are split into even and odd voxels as they are read, so the transform along W is
-/// contiguous vector arithmetic. Workspace: per worker `4·ξ·(Cs + Cd)·(tileBlock + 16)` bytes
-/// (≤ 1.6 MB for 64 → 64 channels), per call the transformed filters `4·ξ·Cs·Cd` bytes;
+/// contiguous vector arithmetic; consecutive points' rows of V and M sit one cache line off a
+/// power of two apart, so a tile's 64 points do not share one L1 set. Workspace: per worker
+/// about `4·ξ·(Cs + Cd)·(tileBlock + 16)` bytes (1.5 MB for 64 → 64 channels), per call the transformed filters `4·ξ·Cs·Cd` bytes;
 /// nothing grows with the volume.
 ///
 /// `Convolution.forward` and `Convolution.backwardData` (the data gradient of such a layer is
@@ -35,21 +36,25 @@ enum WinogradConvolution {
     /// False when `MORPHOSEG_CONV=direct`.
     static let enabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV"] != "direct"
 
-    /// Tiles per work block: 3 vectors of 16, the microkernel's widest position block.
-    static let tileBlock = 48
+    /// Tiles per work block: 2 vectors of 16. A block's transformed inputs and products for
+    /// 32 → 32 channels take 64 points × 64 channels × (tileBlock + 16) floats: 768 KB at 32
+    /// tiles, 1 MB at 48 (a Zen 3 core has 512 KB of L2). 32 measured within the noise of 48.
+    static let tileBlock = 32
 
     /// Fewest channels on either side for a 3D layer to run here. The transforms cost in
-    /// proportion to Cs + Cd and the products to Cs·Cd, so thin layers lose: measured on AVX2
-    /// (Zen 3, 2 threads) against the chunked direct kernels, 16 → 16 @ 64³ took 32 ms against
-    /// 23 ms and 32 → 32 @ 32³ 9.5 ms against 11.1 ms.
-    nonisolated(unsafe) static var minimumChannels = 32
+    /// proportion to Cs + Cd and the products to Cs·Cd, so thin layers lose. Measured on AVX2
+    /// (Zen 3, 2 threads, forward, min of a noisy host) against the chunked direct kernels:
+    /// 16 → 16 @ 64³ 16.2 ms against 21.8 ms, 16 → 32 @ 64³ 33.4 against 43.9, 32 → 32 @ 32³
+    /// 5.4 against 11.1, 64 → 64 @ 16³ 3.9 against 5.2.
+    nonisolated(unsafe) static var minimumChannels = 16
     /// The same for 2D layers (F(2×2, 3×3), 2.25× fewer multiplies): off by default, since
-    /// 16 → 16 and 32 → 32 at 8 × 256² / 128² measured 32 / 17 ms against 17 / 15 ms direct.
+    /// 16 → 16 and 32 → 32 at 8 × 256² / 128² measured 21.8 / 14.3 ms against 17.0 / 15.8 ms
+    /// direct (the 16-deep products are too short to pay for the transforms).
     nonisolated(unsafe) static var minimumPlanarChannels = Int.max
-    /// Fewest tiles: with few 48-tile blocks the last ones leave a core idle (64 → 64 @ 16³ is
-    /// 512 tiles, 11 blocks, and ran 6.2 ms against 5.8 ms direct). A fixed count, not one per
-    /// worker, so the choice (and the rounding) does not change with the thread count.
-    nonisolated(unsafe) static var minimumTiles = 1024
+    /// Fewest tiles: with few blocks the last ones leave a core idle. 64 → 64 @ 16³ is 512
+    /// tiles, 16 blocks, and gains (above). A fixed count, not one per worker, so the choice
+    /// (and the rounding) does not change with the thread count.
+    nonisolated(unsafe) static var minimumTiles = 256
 
     /// Whether a stride-1, padding-1, 3×3×3 (or 1×3×3) convolution from `sourceChannels` to
     /// `destinationChannels` runs here: wide enough layers (`minimumChannels`) with enough
@@ -93,7 +98,7 @@ enum WinogradConvolution {
 
         /// Bytes allocated by one call with `workers` workers.
         func workspaceBytes(workers: Int) -> Int {
-            let perWorker = points * (sourceChannels + destinationChannels) * blockStride + 16 * 64 + sourceChannels
+            let perWorker = points * ((sourceChannels + destinationChannels) * blockStride + 32) + 16 * 64 + 96 + sourceChannels
             return 4 * (workers * perWorker + points * sourceChannels * destinationChannels + destinationChannels)
         }
     }
@@ -118,9 +123,13 @@ enum WinogradConvolution {
         let workers = Swift.min(Parallel.threads, blockCount)
         let stride = plan.blockStride
         Parallel.forEach(workers) { _ in
-            let v = allocateFloats(points * cs * stride)
-            let m = allocateFloats(points * cd * stride)
-            let rows = allocateFloats(16 * 64)
+            // One cache line between consecutive points' rows: the transforms touch all 64 points
+            // of a tile, and at a power-of-two distance (8 KiB for 32 channels) they would all
+            // fall in one L1 set.
+            let (vPoint, mPoint) = (cs * stride + 16, cd * stride + 16)
+            let v = allocateFloats(points * vPoint)
+            let m = allocateFloats(points * mPoint)
+            let rows = allocateFloats(16 * 64 + 96)
             let zeros = allocateFloats(cd)
             let offsets = UnsafeMutablePointer<Int>.allocate(capacity: cs)
             let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * cs)
@@ -129,7 +138,7 @@ enum WinogradConvolution {
                 offsets.deallocate(); channelBases.deallocate()
             }
             // Lanes past a block's last tile are computed and discarded; start them at 0.
-            v.update(repeating: 0, count: points * cs * stride)
+            v.update(repeating: 0, count: points * vPoint)
             rows.update(repeating: 0, count: 16 * 64)
             zeros.update(repeating: 0, count: cd)
             for s in 0..<cs { offsets[s] = s * stride }
@@ -149,7 +158,7 @@ enum WinogradConvolution {
                     for s in 0..<cs {
                         transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
                                        rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
-                                       rows: rows, into: v + s * stride, pointStride: cs * stride)
+                                       rows: rows, into: v + s * stride, pointStride: vPoint)
                     }
                 }
                 // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
@@ -157,11 +166,11 @@ enum WinogradConvolution {
                 for xi in 0..<points {
                     var args = SpatialTileArguments(
                         taps: cs, offsets: UnsafePointer(offsets), weights: UnsafePointer(filters), bias: UnsafePointer(zeros),
-                        source: UnsafePointer(v + xi * cs * stride), sourceRowStride: 0, output: m, outputRowStride: 0,
+                        source: UnsafePointer(v + xi * vPoint), sourceRowStride: 0, output: m, outputRowStride: 0,
                         outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
                     for b in blocks {
                         args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset)
-                        args.output = m + (xi * cd + b.first) * stride
+                        args.output = m + xi * mPoint + b.first * stride
                         var i = 0
                         while i < vectors {
                             let r = Swift.min(b.positions, vectors - i)
@@ -175,7 +184,7 @@ enum WinogradConvolution {
                 forEachSegment(plan, first: first, count: count) { segment in
                     let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
                     for d in 0..<cd {
-                        transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: cd * stride,
+                        transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: mPoint,
                                         bias: biasValues[d], into: item + d * plan.depth * plan.height * plan.width)
                     }
                 }
@@ -231,37 +240,40 @@ enum WinogradConvolution {
         @inline(__always) func g(_ a: Float, _ b: Float, _ c: Float) -> (Float, Float, Float, Float) {
             (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
         }
-        let scratch = allocateFloats(27 + 64 + 36 + 48)
-        defer { freeFloats(scratch) }
-        let (k, u, x1, y1) = (scratch, scratch + 27, scratch + 91, scratch + 127)
-        u.update(repeating: 0, count: 64)
         let depthTaps = deep ? 3 : 1
-        for b in blocks {
-            for mIndex in 0..<b.count {
-                let d = b.first + mIndex
-                for s in 0..<cs {
-                    for t in 0..<(depthTaps * 9) { k[t] = kernel(d, s, t) }
-                    // Along x: [z][y][3] → x1[z][y][4].
-                    for zy in 0..<(depthTaps * 3) {
-                        (x1[zy * 4], x1[zy * 4 + 1], x1[zy * 4 + 2], x1[zy * 4 + 3]) = g(k[zy * 3], k[zy * 3 + 1], k[zy * 3 + 2])
-                    }
-                    // Along y: [z][3][4] → y1[z][4][4].
-                    for z in 0..<depthTaps {
-                        for x in 0..<4 {
-                            (y1[z * 16 + x], y1[z * 16 + 4 + x], y1[z * 16 + 8 + x], y1[z * 16 + 12 + x]) =
-                                g(x1[(z * 3) * 4 + x], x1[(z * 3 + 1) * 4 + x], x1[(z * 3 + 2) * 4 + x])
+        // Source channels split between the workers in contiguous ranges: a channel's weights
+        // for one point and block are `b.count` consecutive floats.
+        Parallel.forRanges(cs, grain: 4) { sources in
+            var k = InlineArray<27, Float>(repeating: 0)
+            var x1 = InlineArray<36, Float>(repeating: 0)
+            var y1 = InlineArray<48, Float>(repeating: 0)
+            var u = InlineArray<64, Float>(repeating: 0)
+            for s in sources {
+                for b in blocks {
+                    for mIndex in 0..<b.count {
+                        let d = b.first + mIndex
+                        for t in 0..<(depthTaps * 9) { k[t] = kernel(d, s, t) }
+                        // Along x: [z][y][3] → x1[z][y][4].
+                        for zy in 0..<(depthTaps * 3) {
+                            (x1[zy * 4], x1[zy * 4 + 1], x1[zy * 4 + 2], x1[zy * 4 + 3]) = g(k[zy * 3], k[zy * 3 + 1], k[zy * 3 + 2])
                         }
-                    }
-                    if deep {
-                        // Along z: [3][16] → u[4][16].
-                        for yx in 0..<16 {
-                            (u[yx], u[16 + yx], u[32 + yx], u[48 + yx]) = g(y1[yx], y1[16 + yx], y1[32 + yx])
+                        // Along y: [z][3][4] → y1[z][4][4].
+                        for z in 0..<depthTaps {
+                            for x in 0..<4 {
+                                (y1[z * 16 + x], y1[z * 16 + 4 + x], y1[z * 16 + 8 + x], y1[z * 16 + 12 + x]) =
+                                    g(x1[(z * 3) * 4 + x], x1[(z * 3 + 1) * 4 + x], x1[(z * 3 + 2) * 4 + x])
+                            }
                         }
-                    } else {
-                        for yx in 0..<16 { u[yx] = y1[yx] }
-                    }
-                    for xi in 0..<plan.points {
-                        filters[xi * perPoint + b.weightOffset + s * b.count + mIndex] = u[xi]
+                        if deep {
+                            // Along z: [3][16] → u[4][16].
+                            for yx in 0..<16 {
+                                (u[yx], u[16 + yx], u[32 + yx], u[48 + yx]) = g(y1[yx], y1[16 + yx], y1[32 + yx])
+                            }
+                        } else {
+                            for yx in 0..<16 { u[yx] = y1[yx] }
+                        }
+                        let out = filters + b.weightOffset + s * b.count + mIndex
+                        for xi in 0..<plan.points { out[xi * perPoint] = u[xi] }
                     }
                 }
             }
@@ -270,7 +282,8 @@ enum WinogradConvolution {
 
     /// `V[ξ][tile] = (Bᵀ x B)[ξ]` for the segment's tiles of one source channel, written at
     /// `into + ξ·pointStride + lane` (16 lanes; those past `count` are garbage the output
-    /// transform never reads). `rows`: scratch of 16 rows × 64 floats (even voxels at 0, odd at 32).
+    /// transform never reads). `rows`: scratch of 16 rows × 64 floats (even voxels at 0, odd at 32)
+    /// followed by 96 floats of staging for rows that end inside the segment.
     @inline(__always)
     static func transformInput(
         _ plan: Plan, segment: Segment, channel: UnsafePointer<Float>, rectifier: (UnsafePointer<Float>, Float)?,
@@ -279,10 +292,13 @@ enum WinogradConvolution {
         let deep = plan.kernelDepth == 3
         let (depth, height, width) = (plan.depth, plan.height, plan.width)
         let zRows = deep ? 4 : 1
-        let x0 = 2 * segment.tx - 1
-        let span = segment.count + 1
-        let interior = x0 >= 0 && x0 + 2 * span <= width
-        // Gather the patch rows, split into even (p[2j] = x[x0 + 2j]) and odd voxels.
+        let staging = rows + 16 * 64
+        // Patch column j of tile t is x = 2t − 1 + j; the segment's row is read from x = base on.
+        let base = 2 * segment.tx
+        let inside = base + 32 <= width
+        // Gather the patch rows, split into even (p[2j] = x[base − 1 + 2j]) and odd
+        // (p[2j + 1] = x[base + 2j]) columns: from 32 voxels v = x[base ..< base + 32], the odd
+        // ones are v's even lanes and the even ones are x[base − 1] followed by v's odd lanes.
         for k in 0..<zRows {
             let z = deep ? 2 * segment.tz - 1 + k : segment.tz
             for l in 0..<4 {
@@ -290,54 +306,37 @@ enum WinogradConvolution {
                 let even = rows + (k * 4 + l) * 64
                 let odd = even + 32
                 guard z >= 0 && z < depth && y >= 0 && y < height else {
-                    for j in 0..<span { even[j] = 0; odd[j] = 0 }
+                    storeVector(ConvVector(), even)
+                    storeVector(ConvVector(), odd)
+                    even[16] = 0
+                    odd[16] = 0
                     continue
                 }
                 let rowOffset = (z * height + y) * width
                 let row = channel + rowOffset
-                if interior && span == 17 {
-                    let v = UnsafeRawPointer(row + x0).loadUnaligned(as: SIMD32<Float>.self)
-                    var e = v.evenHalf, o = v.oddHalf
-                    var e16 = row[x0 + 32], o16 = row[x0 + 33]
-                    if let (yBase, slope) = rectifier {
-                        let yr = yBase + rowOffset
-                        let yv = UnsafeRawPointer(yr + x0).loadUnaligned(as: SIMD32<Float>.self)
-                        e.replace(with: e * slope, where: .!(yv.evenHalf .> 0))
-                        o.replace(with: o * slope, where: .!(yv.oddHalf .> 0))
-                        if !(yr[x0 + 32] > 0) { e16 *= slope }
-                        if !(yr[x0 + 33] > 0) { o16 *= slope }
-                    }
-                    storeVector(e, even)
-                    storeVector(o, odd)
-                    even[16] = e16
-                    odd[16] = o16
-                } else {
-                    for j in 0..<span {
-                        let xe = x0 + 2 * j, xo = xe + 1
-                        var ev: Float = xe >= 0 && xe < width ? row[xe] : 0
-                        var ov: Float = xo < width ? row[xo] : 0
-                        if let (yBase, slope) = rectifier {
-                            let yr = yBase + rowOffset
-                            if xe >= 0 && xe < width && !(yr[xe] > 0) { ev *= slope }
-                            if xo < width && !(yr[xo] > 0) { ov *= slope }
-                        }
-                        even[j] = ev
-                        odd[j] = ov
-                    }
+                var (v, before, after) = gatherRow(row, base: base, width: width, inside: inside, staging: staging)
+                if let (yBase, slope) = rectifier {
+                    let (yv, yBefore, yAfter) = gatherRow(yBase + rowOffset, base: base, width: width, inside: inside, staging: staging)
+                    v.replace(with: v * slope, where: .!(yv .> 0))
+                    if !(yBefore > 0) { before *= slope }
+                    if !(yAfter > 0) { after *= slope }
                 }
+                even[0] = before
+                storeVector(v.oddHalf, even + 1)
+                storeVector(v.evenHalf, odd)
+                odd[16] = after
             }
         }
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
         // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
+        // (Rows past zRows·4 without depth are stale scratch, loaded and never stored.)
         for lane in stride(from: 16, through: 48, by: 32) {
-            var r = InlineArray<16, Float>(repeating: 0)
-            for i in 0..<(zRows * 4) { r[i] = rows[i * 64 + lane] }
+            var r = InlineArray<16, Float> { i in rows[i * 64 + lane] }
             transformZY(&r, deep: deep)
             for i in 0..<(zRows * 4) { rows[i * 64 + lane] = r[i] }
         }
         for c in stride(from: 0, through: 2, by: 2) {
-            var r = InlineArray<16, ConvVector>(repeating: ConvVector())
-            for i in 0..<(zRows * 4) { r[i] = loadVector(rows + i * 64 + 16 * c) }
+            var r = InlineArray<16, ConvVector> { i in loadVector(rows + i * 64 + 16 * c) }
             transformZY(&r, deep: deep)
             for i in 0..<(zRows * 4) { storeVector(r[i], rows + i * 64 + 16 * c) }
         }
@@ -352,6 +351,21 @@ enum WinogradConvolution {
             storeVector(v2, out + (xi + 2) * pointStride)
             storeVector(v3, out + (xi + 3) * pointStride)
         }
+    }
+
+    /// A patch row's voxels `x[base ..< base + 32]` and the single voxels `x[base − 1]` and
+    /// `x[base + 32]` of one grid row, zero outside `0 ..< width` (the padding). Rows that end
+    /// inside those 32 voxels are copied through `staging` (32 floats).
+    @inline(__always)
+    static func gatherRow(_ row: UnsafePointer<Float>, base: Int, width: Int, inside: Bool,
+                          staging: UnsafeMutablePointer<Float>) -> (SIMD32<Float>, Float, Float) {
+        let before: Float = base > 0 ? row[base - 1] : 0
+        if inside {
+            let after: Float = base + 32 < width ? row[base + 32] : 0
+            return (UnsafeRawPointer(row + base).loadUnaligned(as: SIMD32<Float>.self), before, after)
+        }
+        for j in 0..<32 { staging[j] = base + j < width ? row[base + j] : 0 }
+        return (UnsafeRawPointer(staging).loadUnaligned(as: SIMD32<Float>.self), before, 0)
     }
 
     /// Bᵀ applied to four consecutive points of one axis: `(p0 − p2, p1 + p2, p2 − p1, p1 − p3)`.
@@ -385,22 +399,25 @@ enum WinogradConvolution {
         let (depth, height, width) = (plan.depth, plan.height, plan.width)
         let p = products + segment.lane
         @inline(__always) func load(_ xi: Int) -> ConvVector { loadVector(p + xi * pointStride) }
-        // Aᵀ along x first: row (k, l) of 4 points → 2 (even, odd output columns).
         let zRows = deep ? 4 : 1
-        var x = InlineArray<32, ConvVector>(repeating: ConvVector())
-        for row in 0..<(zRows * 4) {
-            let (a, b, c, d) = (load(4 * row), load(4 * row + 1), load(4 * row + 2), load(4 * row + 3))
-            x[2 * row] = a + b + c
-            x[2 * row + 1] = b - c - d
-        }
-        // Along y: (k, ·, px) → (k, py, px); then along z.
-        var y = InlineArray<16, ConvVector>(repeating: ConvVector())
-        for k in 0..<zRows {
-            for px in 0..<2 {
-                let (a, b, c, d) = (x[(k * 4) * 2 + px], x[(k * 4 + 1) * 2 + px], x[(k * 4 + 2) * 2 + px], x[(k * 4 + 3) * 2 + px])
-                y[(k * 2) * 2 + px] = a + b + c
-                y[(k * 2 + 1) * 2 + px] = b - c - d
+        // Aᵀ along x, then y, on patch slice k (z): the 2 × 2 output vectors
+        // (py 0 px 0, py 0 px 1, py 1 px 0, py 1 px 1); px = 0 / 1 are the even / odd columns.
+        @inline(__always) func slice(_ k: Int) -> (ConvVector, ConvVector, ConvVector, ConvVector) {
+            @inline(__always) func row(_ l: Int) -> (ConvVector, ConvVector) {
+                let r = 4 * (k * 4 + l)
+                let (a, b, c, d) = (load(r), load(r + 1), load(r + 2), load(r + 3))
+                return (a + b + c, b - c - d)
             }
+            let (e0, o0) = row(0), (e1, o1) = row(1), (e2, o2) = row(2), (e3, o3) = row(3)
+            return (e0 + e1 + e2, o0 + o1 + o2, e1 - e2 - e3, o1 - o2 - o3)
+        }
+        // Then along z: output slice 0 = a + b + c, slice 1 = b − c − d of the patch slices.
+        var near = slice(0)
+        var far = near
+        if zRows == 4 {
+            let (b, c, d) = (slice(1), slice(2), slice(3))
+            near = (near.0 + b.0 + c.0, near.1 + b.1 + c.1, near.2 + b.2 + c.2, near.3 + b.3 + c.3)
+            far = (b.0 - c.0 - d.0, b.1 - c.1 - d.1, b.2 - c.2 - d.2, b.3 - c.3 - d.3)
         }
         let biasVector = ConvVector(repeating: bias)
         let x0 = 2 * segment.tx
@@ -408,28 +425,20 @@ enum WinogradConvolution {
         for pz in 0..<(deep ? 2 : 1) {
             let z = deep ? 2 * segment.tz + pz : segment.tz
             guard z < depth else { continue }
+            let plane = pz == 0 ? near : far
             for py in 0..<2 {
                 let yy = 2 * segment.ty + py
                 guard yy < height else { continue }
-                var even: ConvVector, odd: ConvVector
-                if deep {
-                    let i = py * 2
-                    let (a0, b0, c0, d0) = (y[i], y[4 + i], y[8 + i], y[12 + i])
-                    let (a1, b1, c1, d1) = (y[i + 1], y[4 + i + 1], y[8 + i + 1], y[12 + i + 1])
-                    even = pz == 0 ? a0 + b0 + c0 : b0 - c0 - d0
-                    odd = pz == 0 ? a1 + b1 + c1 : b1 - c1 - d1
-                } else {
-                    even = y[py * 2]
-                    odd = y[py * 2 + 1]
-                }
+                var even = py == 0 ? plane.0 : plane.2
+                var odd = py == 0 ? plane.1 : plane.3
                 even += biasVector
                 odd += biasVector
                 let out = channel + (z * height + yy) * width + x0
                 if columns == 32 {
-                    for i in 0..<16 {
-                        out[2 * i] = even[i]
-                        out[2 * i + 1] = odd[i]
-                    }
+                    var pairs = SIMD32<Float>()
+                    pairs.evenHalf = even
+                    pairs.oddHalf = odd
+                    UnsafeMutableRawPointer(out).storeBytes(of: pairs, as: SIMD32<Float>.self)
                 } else {
                     for i in 0..<(columns / 2) {
                         out[2 * i] = even[i]
