@@ -314,17 +314,20 @@ enum WinogradConvolution {
                 }
                 let rowOffset = (z * height + y) * width
                 let row = channel + rowOffset
-                var (v, before, after) = gatherRow(row, base: base, width: width, inside: inside, staging: staging)
+                let (v, before, after) = gatherRow(row, base: base, width: width, inside: inside, staging: staging)
+                var (evenLanes, oddLanes, first, last) = (v.oddHalf, v.evenHalf, before, after)
                 if let (yBase, slope) = rectifier {
+                    // On 16-lane halves: a masked replace on SIMD32 compiles to a lane loop.
                     let (yv, yBefore, yAfter) = gatherRow(yBase + rowOffset, base: base, width: width, inside: inside, staging: staging)
-                    v.replace(with: v * slope, where: .!(yv .> 0))
-                    if !(yBefore > 0) { before *= slope }
-                    if !(yAfter > 0) { after *= slope }
+                    evenLanes.replace(with: evenLanes * slope, where: .!(yv.oddHalf .> 0))
+                    oddLanes.replace(with: oddLanes * slope, where: .!(yv.evenHalf .> 0))
+                    if !(yBefore > 0) { first *= slope }
+                    if !(yAfter > 0) { last *= slope }
                 }
-                even[0] = before
-                storeVector(v.oddHalf, even + 1)
-                storeVector(v.evenHalf, odd)
-                odd[16] = after
+                even[0] = first
+                storeVector(evenLanes, even + 1)
+                storeVector(oddLanes, odd)
+                odd[16] = last
             }
         }
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
