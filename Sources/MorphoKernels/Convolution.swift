@@ -15,7 +15,7 @@
 /// the forward pass and the data gradient (stored straight into the output rows), and 32
 /// output channels × 8 taps summed over the tile's voxels for the weight gradient (on a
 /// channel-last copy of the output gradient); with AVX2, 6 × 1 and 16 × 6.
-/// Wide stride-1, padding-1, 3×3×3 layers (≥ 32 channels each side, ≥ 1024 output tiles) take
+/// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) take
 /// Winograd's minimal filtering instead, for the forward pass and the data gradient
 /// (`WinogradConvolution.applies`). The data gradient of a stride-s
 /// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
@@ -34,21 +34,27 @@ public enum Convolution {
 
     /// `forward` reading its `g.cin` input channels from `inputs` (e.g. two tensors whose
     /// concatenation is the input), without a concatenated copy.
+    /// `rectifierSlope` s (≥ 0) rectifies the result, `y > 0 ? y : s·y`: fused
+    /// into Winograd's output transform, a pass over the output after the direct kernels.
     public static func forward(
         _ g: ConvGeometry, inputs: ConvolutionSource, weight: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
     ) {
         precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
+        precondition((rectifierSlope ?? 0) >= 0, "a fused rectifier has slope >= 0")
         if WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout) {
             let taps = g.kernelVolume
             WinogradConvolution.run(WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
                                     kernel: { co, ci, t in weight[(co * g.cin + ci) * taps + t] },
-                                    bias: bias, source: inputs, destination: output)
+                                    bias: bias, source: inputs, destination: output, rectifierSlope: rectifierSlope)
             return
         }
         let pass = forwardPass(g)
         let k = pass.reduction
         runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: inputs, destination: output)
+        if let slope = rectifierSlope {
+            Parallel.forRanges(g.outputCount) { r in for i in r { output[i] = output[i] > 0 ? output[i] : slope * output[i] } }
+        }
     }
 
     /// `gradInput = convᵀ(gradOutput, weight)`: the gradient of `forward` with respect to its

@@ -105,10 +105,11 @@ enum WinogradConvolution {
 
     /// Runs one pass, overwriting `destination` `[N, Cd, D, H, W]`: `destination[d] = bias[d] +
     /// Σ_s conv3(source[s], kernel(d, s))` with zero padding 1, where `kernel(d, s, tap)` gives tap
-    /// `(kz·3 + ky)·3 + kx` (or `ky·3 + kx`) of the 3×3×3 (3×3) kernel from source channel s to d.
+    /// `(kz·3 + ky)·3 + kx` (or `ky·3 + kx`) of the 3×3×3 (3×3) kernel from source channel s to d;
+    /// with `rectifierSlope` s the stored values are rectified, `y > 0 ? y : s·y`.
     static func run(
         _ plan: Plan, kernel: (Int, Int, Int) -> Float, bias: UnsafePointer<Float>?,
-        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
+        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
     ) {
         let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
         let blocks = Convolution.channelBlocks(cd, taps: cs)
@@ -185,7 +186,7 @@ enum WinogradConvolution {
                     let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
                     for d in 0..<cd {
                         transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: mPoint,
-                                        bias: biasValues[d], into: item + d * plan.depth * plan.height * plan.width)
+                                        bias: biasValues[d], slope: rectifierSlope, into: item + d * plan.depth * plan.height * plan.width)
                     }
                 }
             }
@@ -391,11 +392,12 @@ enum WinogradConvolution {
         }
     }
 
-    /// `Y = Aᵀ M A` for the segment's tiles of one destination channel, plus `bias`, stored into
+    /// `Y = Aᵀ M A` for the segment's tiles of one destination channel, plus `bias`, rectified
+    /// (`y > 0 ? y : slope·y`) when `slope` is given, stored into
     /// the channel's `[D, H, W]` grid (voxels past the grid's edge dropped).
     @inline(__always)
     static func transformOutput(
-        _ plan: Plan, segment: Segment, products: UnsafePointer<Float>, pointStride: Int, bias: Float,
+        _ plan: Plan, segment: Segment, products: UnsafePointer<Float>, pointStride: Int, bias: Float, slope: Float?,
         into channel: UnsafeMutablePointer<Float>
     ) {
         let deep = plan.kernelDepth == 3
@@ -436,6 +438,10 @@ enum WinogradConvolution {
                 var odd = py == 0 ? plane.1 : plane.3
                 even += biasVector
                 odd += biasVector
+                if let slope {
+                    even.replace(with: even * slope, where: .!(even .> 0))
+                    odd.replace(with: odd * slope, where: .!(odd .> 0))
+                }
                 let out = channel + (z * height + yy) * width + x0
                 if columns == 32 {
                     var pairs = SIMD32<Float>()

@@ -71,8 +71,8 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
                           volume: g.inVoxels)
     }
     let y = Tensor(shape: outputShape(g, rank: first.rank, channels: cout)) { out in
-        Convolution.forward(g, inputs: source(), weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out)
-        if let slope { rectify(out, count: g.outputCount, slope: slope) }
+        Convolution.forward(g, inputs: source(), weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out,
+                            rectifierSlope: slope)
     }
     var inputs = parts + [weight]
     if let bias { inputs.append(bias) }
@@ -108,11 +108,6 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
         if bias != nil { grads.append(db) }
         return grads
     }
-}
-
-/// y = max(y, s·y) in place (s ≥ 0).
-private func rectify(_ y: UnsafeMutablePointer<Float>, count: Int, slope: Float) {
-    Parallel.forRanges(count) { r in for i in r { y[i] = y[i] > 0 ? y[i] : slope * y[i] } }
 }
 
 /// Transposed convolution (PyTorch's `conv_transpose2d/3d`, the adjoint of `conv`) of `x`

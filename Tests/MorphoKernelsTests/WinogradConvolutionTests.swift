@@ -60,26 +60,29 @@ final class WinogradConvolutionTests: XCTestCase {
                                                    sourceChannels: 16, destinationChannels: 16))
     }
 
-    func testForwardMatchesTheDefinition() {
+    func testForwardMatchesTheDefinitionWithAndWithoutTheFusedRectifier() {
         for g in Self.shapes {
-            let x = randomArray(g.inputCount, seed: 21), w = randomArray(g.weightCount, seed: 22), b = randomArray(g.cout, seed: 23)
-            var y = [Float](repeating: .nan, count: g.outputCount)
-            x.withUnsafeBufferPointer { xp in
-                w.withUnsafeBufferPointer { wp in
-                    b.withUnsafeBufferPointer { bp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            let taps = g.kernelVolume
-                            WinogradConvolution.run(
-                                WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
-                                kernel: { co, ci, t in wp[(co * g.cin + ci) * taps + t] }, bias: bp.baseAddress,
-                                source: ConvolutionSource(xp.baseAddress!, channels: g.cin, volume: g.inVoxels),
-                                destination: yp.baseAddress!)
+            for slope in [nil, Float(0.2)] {
+                let x = randomArray(g.inputCount, seed: 21), w = randomArray(g.weightCount, seed: 22), b = randomArray(g.cout, seed: 23)
+                var y = [Float](repeating: .nan, count: g.outputCount)
+                x.withUnsafeBufferPointer { xp in
+                    w.withUnsafeBufferPointer { wp in
+                        b.withUnsafeBufferPointer { bp in
+                            y.withUnsafeMutableBufferPointer { yp in
+                                let taps = g.kernelVolume
+                                WinogradConvolution.run(
+                                    WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
+                                    kernel: { co, ci, t in wp[(co * g.cin + ci) * taps + t] }, bias: bp.baseAddress,
+                                    source: ConvolutionSource(xp.baseAddress!, channels: g.cin, volume: g.inVoxels),
+                                    destination: yp.baseAddress!, rectifierSlope: slope)
+                            }
                         }
                     }
                 }
+                let (linear, scale) = ConvolutionReference.forward(g, x, w, b)
+                let ref = slope.map { s in linear.map { $0 > 0 ? $0 : Double(s) * $0 } } ?? linear
+                assertWithinConvolutionRounding(y, ref, scale, "Winograd forward \(g), slope \(String(describing: slope))")
             }
-            let (ref, scale) = ConvolutionReference.forward(g, x, w, b)
-            assertWithinConvolutionRounding(y, ref, scale, "Winograd forward \(g)")
         }
     }
 
