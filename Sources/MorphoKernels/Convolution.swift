@@ -53,7 +53,7 @@ public enum Convolution {
         let k = pass.reduction
         runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: inputs, destination: output)
         if let slope = rectifierSlope {
-            Parallel.forRanges(g.outputCount) { r in for i in r { output[i] = output[i] > 0 ? output[i] : slope * output[i] } }
+            Parallel.forRanges(g.outputCount) { r in for i in r { output[i] = Rectification.scaled(output[i], sign: output[i], slope: slope) } }
         }
     }
 

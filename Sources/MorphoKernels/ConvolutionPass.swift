@@ -168,7 +168,7 @@ struct ConvolutionSlab {
                         if let rectifier {
                             let out = rectifier.bases[c] + z * plane + y * srcW
                             let slope = rectifier.slope
-                            for i in 0..<srcW { rectifier.scratch[i] = out[i] > 0 ? row[i] : slope * row[i] }
+                            for i in 0..<srcW { rectifier.scratch[i] = Rectification.scaled(row[i], sign: out[i], slope: slope) }
                             row = UnsafePointer(rectifier.scratch)
                         }
                         if pass.w.dilation > 1 {
@@ -200,6 +200,16 @@ public struct Rectification {
     public init(output: UnsafePointer<Float>, slope: Float) {
         self.output = output
         self.slope = slope
+    }
+
+    /// `x · (y > 0 ? 1 : slope)`: with y the rectified output, the factor above applied to a
+    /// gradient x; with y = x, the leaky rectifier itself. Lane by lane on vectors.
+    @inline(__always)
+    static func scaled(_ x: Float, sign y: Float, slope: Float) -> Float { y > 0 ? x : slope * x }
+
+    @inline(__always)
+    static func scaled(_ x: ConvVector, sign y: ConvVector, slope: Float) -> ConvVector {
+        x.replacing(with: x * slope, where: .!(y .> 0))
     }
 }
 

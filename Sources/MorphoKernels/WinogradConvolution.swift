@@ -320,10 +320,10 @@ enum WinogradConvolution {
                 if let (yBase, slope) = rectifier {
                     // On 16-lane halves: a masked replace on SIMD32 compiles to a lane loop.
                     let (yv, yBefore, yAfter) = gatherRow(yBase + rowOffset, base: base, width: width, inside: inside, staging: staging)
-                    evenLanes.replace(with: evenLanes * slope, where: .!(yv.oddHalf .> 0))
-                    oddLanes.replace(with: oddLanes * slope, where: .!(yv.evenHalf .> 0))
-                    if !(yBefore > 0) { first *= slope }
-                    if !(yAfter > 0) { last *= slope }
+                    evenLanes = Rectification.scaled(evenLanes, sign: yv.oddHalf, slope: slope)
+                    oddLanes = Rectification.scaled(oddLanes, sign: yv.evenHalf, slope: slope)
+                    first = Rectification.scaled(first, sign: yBefore, slope: slope)
+                    last = Rectification.scaled(last, sign: yAfter, slope: slope)
                 }
                 even[0] = first
                 storeVector(evenLanes, even + 1)
@@ -439,8 +439,8 @@ enum WinogradConvolution {
                 even += biasVector
                 odd += biasVector
                 if let slope {
-                    even.replace(with: even * slope, where: .!(even .> 0))
-                    odd.replace(with: odd * slope, where: .!(odd .> 0))
+                    even = Rectification.scaled(even, sign: even, slope: slope)
+                    odd = Rectification.scaled(odd, sign: odd, slope: slope)
                 }
                 let out = channel + (z * height + yy) * width + x0
                 if columns == 32 {

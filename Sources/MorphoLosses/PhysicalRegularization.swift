@@ -48,20 +48,24 @@ public struct PhysicalRegularizationLoss: Sendable {
     }
 
     public func callAsFunction(prediction: Tensor, target: Tensor) -> Tensor {
-        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
-        precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
+        checkShapes(prediction, target)
         return fused(prediction: prediction, target: target)
     }
 
     /// The same loss composed of differentiable tensor operations (autograd derives the
     /// gradient): the reference `fused` (PhysicalRegularizationKernel.swift) is tested against.
     public func composed(prediction: Tensor, target: Tensor) -> Tensor {
-        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
-        precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
+        checkShapes(prediction, target)
         let (divIp, divJp) = divergences(prediction)
         let (divIt, divJt) = divergences(target)
         let mse = MeanSquaredError()
         return mse(divIp, divIt) + mse(divJp, divJt)
+    }
+
+    /// One-channel images `[N, 1, spatial…]` of the same shape.
+    private func checkShapes(_ prediction: Tensor, _ target: Tensor) {
+        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
+        precondition(target.shape == prediction.shape, "PhysicalRegularizationLoss: target \(target.shape) differs from \(prediction.shape)")
     }
 
     /// The Sobel kernels, one per spatial axis, as the seed (2D) and FORMAT.md (3D) define them.

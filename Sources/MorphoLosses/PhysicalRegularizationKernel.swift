@@ -28,77 +28,60 @@ extension PhysicalRegularizationLoss {
     /// `mean((div_I(p) − div_I(t))²) + mean((div_J(p) − div_J(t))²)` with its exact gradient
     /// with respect to the prediction.
     func fused(prediction: Tensor, target: Tensor) -> Tensor {
-        let layout = PlaneLayout(prediction)
-        let p = fields(prediction, layout), t = fields(target, layout)
+        // The fields are values only: no autograd nodes behind them.
+        let (p, t) = withoutGradients { (fields(prediction), fields(target)) }
         let count = prediction.count
         let mse = MeanSquaredError()
         let value = mse(p.divI, t.divI).item + mse(p.divJ, t.divJ).item
         return Tensor.record(Tensor(scalar: value), inputs: [prediction]) { g in
-            // The fields carry no gradient, so these operators record nothing.
             let scale = 2 * g.item / Float(max(count, 1))
-            return [gradient(p, rI: (p.divI - t.divI) * scale, rJ: (p.divJ - t.divJ) * scale, u: prediction, layout)]
+            return withoutGradients {
+                [gradient(p, rI: (p.divI - t.divI) * scale, rJ: (p.divJ - t.divJ) * scale, rank: prediction.spatialRank)]
+            }
         }
     }
 
-    func fields(_ u: Tensor, _ layout: PlaneLayout) -> Fields {
+    func fields(_ u: Tensor) -> Fields {
         let sobels = sobelKernels(rank: u.spatialRank)
         let gaussian = SeparableKernel.gaussian(sigma: sigma, rank: u.spatialRank)
         let rhoGaussian = SeparableKernel.gaussian(sigma: rho, rank: u.spatialRank)
         let phi = EdgeStopOfNorm(K: K, p: p)
         var x = Fields()
-        let s = layout.filter(u, gaussian)
-        x.d = sobels.map { layout.filter(s, $0) }
+        let s = u.correlated(with: gaussian)
+        x.d = sobels.map { s.correlated(with: $0) }
         x.q = sumOfProducts(x.d, x.d)
-        x.T = layout.filter(x.q, rhoGaussian)
+        x.T = x.q.correlated(with: rhoGaussian)
         x.gI = x.T.map(phi)
         x.gJ = x.q.map(phi)
-        x.e = sobels.map { layout.filter(u, $0) }
-        x.f = sobels.map { layout.filter(x.T, $0) }
-        x.divI = layout.sumOfFiltered(x.e.map { x.gI * $0 }, sobels)
-        x.divJ = layout.sumOfFiltered(x.f.map { x.gJ * $0 }, sobels)
+        x.e = sobels.map { u.correlated(with: $0) }
+        x.f = sobels.map { x.T.correlated(with: $0) }
+        x.divI = sumOfCorrelated(x.e.map { x.gI * $0 }, sobels)
+        x.divJ = sumOfCorrelated(x.f.map { x.gJ * $0 }, sobels)
         return x
     }
 
-    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor, u: Tensor, _ layout: PlaneLayout) -> Tensor {
-        let adjoints = sobelKernels(rank: u.spatialRank).map(\.adjoint)
-        let gaussian = SeparableKernel.gaussian(sigma: sigma, rank: u.spatialRank).adjoint
-        let rhoGaussian = SeparableKernel.gaussian(sigma: rho, rank: u.spatialRank).adjoint
+    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor, rank: Int) -> Tensor {
+        let adjoints = sobelKernels(rank: rank).map(\.adjoint)
+        let gaussian = SeparableKernel.gaussian(sigma: sigma, rank: rank).adjoint
+        let rhoGaussian = SeparableKernel.gaussian(sigma: rho, rank: rank).adjoint
         let phi = EdgeStopOfNorm(K: K, p: p)
-        let h = adjoints.map { layout.filter(rI, $0) }
-        let k = adjoints.map { layout.filter(rJ, $0) }
+        let h = adjoints.map { rI.correlated(with: $0) }
+        let k = adjoints.map { rJ.correlated(with: $0) }
         let gradGI = sumOfProducts(x.e, h), gradGJ = sumOfProducts(x.f, k)
         // ∂T = Σ_a S_aᵀ(g_J k_a) + φ'(T)·∂g_I, then ∂q = φ'(q)·∂g_J + G_ρᵀ ∂T.
-        let gradT = adding(layout.sumOfFiltered(k.map { x.gJ * $0 }, adjoints), derivativeOf: phi, at: x.T, value: x.gI, times: gradGI)
-        let gradQ = adding(layout.filter(gradT, rhoGaussian), derivativeOf: phi, at: x.q, value: x.gJ, times: gradGJ)
+        let gradT = adding(sumOfCorrelated(k.map { x.gJ * $0 }, adjoints), derivativeOf: phi, at: x.T, value: x.gI, times: gradGI)
+        let gradQ = adding(gradT.correlated(with: rhoGaussian), derivativeOf: phi, at: x.q, value: x.gJ, times: gradGJ)
         // ∂u = Σ_a S_aᵀ(g_I h_a) + G_σᵀ Σ_a S_aᵀ(2 d_a ∂q).
-        let gradS = layout.sumOfFiltered(x.d.map { $0 * gradQ * 2 }, adjoints)
-        return layout.sumOfFiltered(h.map { x.gI * $0 }, adjoints) + layout.filter(gradS, gaussian)
+        let gradS = sumOfCorrelated(x.d.map { $0 * gradQ * 2 }, adjoints)
+        return sumOfCorrelated(h.map { x.gI * $0 }, adjoints) + gradS.correlated(with: gaussian)
     }
 }
 
-/// Planes and extent of a `[N, C, spatial…]` image for the plane-wise filters.
-struct PlaneLayout {
-    let planes: Int
-    let extent: SpatialExtent
-
-    init(_ image: Tensor) {
-        planes = image.shape[0] * image.shape[1]
-        extent = SpatialExtent(image.spatialShape)
-    }
-
-    /// `x ⋆ kernel` per plane, zero padding, same size (no autograd).
-    func filter(_ x: Tensor, _ kernel: SeparableKernel) -> Tensor {
-        Tensor(shape: x.shape) { out in
-            separableCorrelate(x.storage.pointer, into: out, planes: planes, extent: extent, kernel: kernel)
-        }
-    }
-
-    /// `Σ_a xs[a] ⋆ kernels[a]`.
-    func sumOfFiltered(_ xs: [Tensor], _ kernels: [SeparableKernel]) -> Tensor {
-        var total = filter(xs[0], kernels[0])
-        for a in 1..<xs.count { total = total + filter(xs[a], kernels[a]) }
-        return total
-    }
+/// `Σ_a xs[a] ⋆ kernels[a]` (zero padding, same size).
+func sumOfCorrelated(_ xs: [Tensor], _ kernels: [SeparableKernel]) -> Tensor {
+    var total = xs[0].correlated(with: kernels[0])
+    for a in 1..<xs.count { total = total + xs[a].correlated(with: kernels[a]) }
+    return total
 }
 
 /// `Σ_a xs[a] · ys[a]` elementwise.
