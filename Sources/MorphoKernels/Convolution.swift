@@ -43,9 +43,8 @@ public enum Convolution {
         precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
         precondition((rectifierSlope ?? 0) >= 0, "a fused rectifier has slope >= 0")
         if WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout) {
-            let taps = g.kernelVolume
             WinogradConvolution.run(WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
-                                    kernel: { co, ci, t in weight[(co * g.cin + ci) * taps + t] },
+                                    filter: .forward(weight, sourceChannels: g.cin, taps: g.kernelVolume),
                                     bias: bias, source: inputs, destination: output, rectifierSlope: rectifierSlope)
             return
         }
@@ -86,10 +85,9 @@ public enum Convolution {
         if WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: inputChannels.count) {
             // Stride 1, padding 1, kernel 3: the data gradient is the same layer over gradOutput
             // with the kernel flipped on every axis and the channels swapped.
-            let (taps, cin, c0) = (g.kernelVolume, g.cin, inputChannels.lowerBound)
             WinogradConvolution.run(
                 WinogradConvolution.Plan(g, sourceChannels: g.cout, destinationChannels: inputChannels.count),
-                kernel: { ci, co, t in weight[(co * cin + c0 + ci) * taps + (taps - 1 - t)] }, bias: nil,
+                filter: .dataGradient(weight, inputChannels: inputChannels, totalInputChannels: g.cin, taps: g.kernelVolume), bias: nil,
                 source: ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels, rectifier: rectifier),
                 destination: gradInput)
             return

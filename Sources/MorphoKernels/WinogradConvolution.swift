@@ -104,18 +104,17 @@ enum WinogradConvolution {
     }
 
     /// Runs one pass, overwriting `destination` `[N, Cd, D, H, W]`: `destination[d] = bias[d] +
-    /// Σ_s conv3(source[s], kernel(d, s))` with zero padding 1, where `kernel(d, s, tap)` gives tap
-    /// `(kz·3 + ky)·3 + kx` (or `ky·3 + kx`) of the 3×3×3 (3×3) kernel from source channel s to d;
+    /// Σ_s conv3(source[s], kernel(d, s))` with zero padding 1, the kernels read through `filter`;
     /// with `rectifierSlope` s the stored values are rectified, `y > 0 ? y : s·y`.
     static func run(
-        _ plan: Plan, kernel: (Int, Int, Int) -> Float, bias: UnsafePointer<Float>?,
+        _ plan: Plan, filter: FilterLayout, bias: UnsafePointer<Float>?,
         source: ConvolutionSource, destination: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
     ) {
         let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
         let blocks = Convolution.channelBlocks(cd, taps: cs)
         let filters = allocateFloats(points * cs * cd + cd)
         defer { freeFloats(filters) }
-        transformFilters(plan, kernel: kernel, blocks: blocks, into: filters)
+        transformFilters(plan, filter: filter, blocks: blocks, into: filters)
         let biasValues = filters + points * cs * cd
         for d in 0..<cd { biasValues[d] = bias?[d] ?? 0 }
 
@@ -230,52 +229,98 @@ enum WinogradConvolution {
 
     // MARK: - Transforms
 
+    /// Where the 3×3(×3) kernels of a pass are: tap t of the kernel from source channel s to
+    /// destination channel d is `base[d·destinationStride + s·sourceStride + t·tapStride]`, taps
+    /// numbered `(kz·3 + ky)·3 + kx` (or `ky·3 + kx`). The forward pass reads a `[Cout, Cin, k…]`
+    /// weight as it is; the data gradient reads the same weight flipped (tap stride −1) with the
+    /// channels swapped.
+    struct FilterLayout {
+        var base: UnsafePointer<Float>
+        var destinationStride: Int
+        var sourceStride: Int
+        var tapStride: Int
+
+        /// A `[Cout, Cin, taps]` weight as the kernels of its forward pass.
+        static func forward(_ weight: UnsafePointer<Float>, sourceChannels: Int, taps: Int) -> FilterLayout {
+            FilterLayout(base: weight, destinationStride: sourceChannels * taps, sourceStride: taps, tapStride: 1)
+        }
+
+        /// A `[Cout, Cin, taps]` weight as the kernels of its data gradient for input channels
+        /// `inputChannels`: destination d is input channel `inputChannels.lowerBound + d`, source s is
+        /// output channel s, the kernel flipped on every axis.
+        static func dataGradient(_ weight: UnsafePointer<Float>, inputChannels: Range<Int>, totalInputChannels: Int,
+                                 taps: Int) -> FilterLayout {
+            FilterLayout(base: weight + inputChannels.lowerBound * taps + taps - 1, destinationStride: taps,
+                         sourceStride: totalInputChannels * taps, tapStride: -1)
+        }
+    }
+
     /// `U[ξ] = G g Gᵀ` (along every kernel axis) for every channel pair, packed per ξ as the
-    /// microkernel reads weights: per channel block, `[source channel][block channel]`.
-    static func transformFilters(_ plan: Plan, kernel: (Int, Int, Int) -> Float, blocks: [Convolution.ChannelBlock],
+    /// microkernel reads weights: per channel block, `[source channel][block channel]`, so the
+    /// packed index q of a pair runs over `0 ..< Cs·Cd` the same way at every ξ. Eight pairs
+    /// (consecutive q) are transformed at once, one per lane, and stored as 8 floats per ξ.
+    static func transformFilters(_ plan: Plan, filter: FilterLayout, blocks: [Convolution.ChannelBlock],
                                  into filters: UnsafeMutablePointer<Float>) {
+        typealias Lanes = SIMD8<Float>
         let (cs, cd) = (plan.sourceChannels, plan.destinationChannels)
         let deep = plan.kernelDepth == 3
         let perPoint = cs * cd
+        let points = plan.points
         // 3 taps → 4 points: (a, ½(a+b+c), ½(a−b+c), c).
-        @inline(__always) func g(_ a: Float, _ b: Float, _ c: Float) -> (Float, Float, Float, Float) {
+        @inline(__always) func g(_ a: Lanes, _ b: Lanes, _ c: Lanes) -> (Lanes, Lanes, Lanes, Lanes) {
             (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
         }
         let depthTaps = deep ? 3 : 1
-        // Source channels split between the workers in contiguous ranges: a channel's weights
-        // for one point and block are `b.count` consecutive floats.
-        Parallel.forRanges(cs, grain: 4) { sources in
-            var k = InlineArray<27, Float>(repeating: 0)
-            var x1 = InlineArray<36, Float>(repeating: 0)
-            var y1 = InlineArray<48, Float>(repeating: 0)
-            var u = InlineArray<64, Float>(repeating: 0)
-            for s in sources {
-                for b in blocks {
-                    for mIndex in 0..<b.count {
-                        let d = b.first + mIndex
-                        for t in 0..<(depthTaps * 9) { k[t] = kernel(d, s, t) }
-                        // Along x: [z][y][3] → x1[z][y][4].
-                        for zy in 0..<(depthTaps * 3) {
-                            (x1[zy * 4], x1[zy * 4 + 1], x1[zy * 4 + 2], x1[zy * 4 + 3]) = g(k[zy * 3], k[zy * 3 + 1], k[zy * 3 + 2])
-                        }
-                        // Along y: [z][3][4] → y1[z][4][4].
-                        for z in 0..<depthTaps {
-                            for x in 0..<4 {
-                                (y1[z * 16 + x], y1[z * 16 + 4 + x], y1[z * 16 + 8 + x], y1[z * 16 + 12 + x]) =
-                                    g(x1[(z * 3) * 4 + x], x1[(z * 3 + 1) * 4 + x], x1[(z * 3 + 2) * 4 + x])
-                            }
-                        }
-                        if deep {
-                            // Along z: [3][16] → u[4][16].
-                            for yx in 0..<16 {
-                                (u[yx], u[16 + yx], u[32 + yx], u[48 + yx]) = g(y1[yx], y1[16 + yx], y1[32 + yx])
-                            }
-                        } else {
-                            for yx in 0..<16 { u[yx] = y1[yx] }
-                        }
-                        let out = filters + b.weightOffset + s * b.count + mIndex
-                        for xi in 0..<plan.points { out[xi * perPoint] = u[xi] }
+        let chunks = (perPoint + 7) / 8
+        Parallel.forRanges(chunks, grain: 16) { range in
+            var k = InlineArray<27, Lanes>(repeating: Lanes())
+            var x1 = InlineArray<36, Lanes>(repeating: Lanes())
+            var y1 = InlineArray<48, Lanes>(repeating: Lanes())
+            var u = InlineArray<64, Lanes>(repeating: Lanes())
+            var offsets = InlineArray<8, Int>(repeating: 0)
+            var blockIndex = 0
+            for chunk in range {
+                let q0 = chunk * 8
+                let lanes = Swift.min(8, perPoint - q0)
+                // The weight offset of each lane's (d, s) pair.
+                for lane in 0..<8 {
+                    let q = q0 + Swift.min(lane, lanes - 1)
+                    while q >= blocks[blockIndex].weightOffset + cs * blocks[blockIndex].count { blockIndex += 1 }
+                    while q < blocks[blockIndex].weightOffset { blockIndex -= 1 }
+                    let b = blocks[blockIndex]
+                    let r = q - b.weightOffset
+                    offsets[lane] = (b.first + r % b.count) * filter.destinationStride + (r / b.count) * filter.sourceStride
+                }
+                for t in 0..<(depthTaps * 9) {
+                    let tap = filter.base + t * filter.tapStride
+                    var v = Lanes()
+                    for lane in 0..<8 { v[lane] = tap[offsets[lane]] }
+                    k[t] = v
+                }
+                // Along x: [z][y][3] → x1[z][y][4].
+                for zy in 0..<(depthTaps * 3) {
+                    (x1[zy * 4], x1[zy * 4 + 1], x1[zy * 4 + 2], x1[zy * 4 + 3]) = g(k[zy * 3], k[zy * 3 + 1], k[zy * 3 + 2])
+                }
+                // Along y: [z][3][4] → y1[z][4][4].
+                for z in 0..<depthTaps {
+                    for x in 0..<4 {
+                        (y1[z * 16 + x], y1[z * 16 + 4 + x], y1[z * 16 + 8 + x], y1[z * 16 + 12 + x]) =
+                            g(x1[(z * 3) * 4 + x], x1[(z * 3 + 1) * 4 + x], x1[(z * 3 + 2) * 4 + x])
                     }
+                }
+                if deep {
+                    // Along z: [3][16] → u[4][16].
+                    for yx in 0..<16 {
+                        (u[yx], u[16 + yx], u[32 + yx], u[48 + yx]) = g(y1[yx], y1[16 + yx], y1[32 + yx])
+                    }
+                } else {
+                    for yx in 0..<16 { u[yx] = y1[yx] }
+                }
+                let out = filters + q0
+                if lanes == 8 {
+                    for xi in 0..<points { UnsafeMutableRawPointer(out + xi * perPoint).storeBytes(of: u[xi], as: Lanes.self) }
+                } else {
+                    for xi in 0..<points { for lane in 0..<lanes { out[xi * perPoint + lane] = u[xi][lane] } }
                 }
             }
         }
@@ -368,7 +413,15 @@ enum WinogradConvolution {
             let after: Float = base + 32 < width ? row[base + 32] : 0
             return (UnsafeRawPointer(row + base).loadUnaligned(as: SIMD32<Float>.self), before, after)
         }
-        for j in 0..<32 { staging[j] = base + j < width ? row[base + j] : 0 }
+        // The row ends after n of the 32 voxels: a half-width vector when n is 16 (grids 16 or
+        // 48 wide), else the n voxels copied over zeros.
+        let n = width - base
+        if n == 16 {
+            let low = UnsafeRawPointer(row + base).loadUnaligned(as: SIMD16<Float>.self)
+            return (SIMD32(lowHalf: low, highHalf: SIMD16()), before, 0)
+        }
+        UnsafeMutableRawPointer(staging).storeBytes(of: SIMD32<Float>(), as: SIMD32<Float>.self)
+        for j in 0..<n { staging[j] = row[base + j] }
         return (UnsafeRawPointer(staging).loadUnaligned(as: SIMD32<Float>.self), before, 0)
     }
 

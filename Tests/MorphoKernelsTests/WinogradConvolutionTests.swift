@@ -23,6 +23,8 @@ final class WinogradConvolutionTests: XCTestCase {
         .cubic(n: 2, cin: 8, cout: 13, size: (5, 7, 35), kernel: 3, stride: 1, padding: 1),
         .cubic(n: 1, cin: 16, cout: 8, size: (3, 2, 67), kernel: 3, stride: 1, padding: 1),
         .cubic(n: 3, cin: 9, cout: 10, size: (1, 3, 3), kernel: 3, stride: 1, padding: 1),
+        // Rows ending 16 voxels into a segment's 32 (read as one half-width vector).
+        .cubic(n: 1, cin: 8, cout: 6, size: (3, 5, 48), kernel: 3, stride: 1, padding: 1),
         .planar(n: 3, cin: 9, cout: 8, size: (15, 37), kernel: 3, stride: 1, padding: 1),
         .planar(n: 2, cin: 20, cout: 11, size: (1, 70), kernel: 3, stride: 1, padding: 1),
     ]
@@ -69,10 +71,9 @@ final class WinogradConvolutionTests: XCTestCase {
                     w.withUnsafeBufferPointer { wp in
                         b.withUnsafeBufferPointer { bp in
                             y.withUnsafeMutableBufferPointer { yp in
-                                let taps = g.kernelVolume
                                 WinogradConvolution.run(
                                     WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout),
-                                    kernel: { co, ci, t in wp[(co * g.cin + ci) * taps + t] }, bias: bp.baseAddress,
+                                    filter: .forward(wp.baseAddress!, sourceChannels: g.cin, taps: g.kernelVolume), bias: bp.baseAddress,
                                     source: ConvolutionSource(xp.baseAddress!, channels: g.cin, volume: g.inVoxels),
                                     destination: yp.baseAddress!, rectifierSlope: slope)
                             }
