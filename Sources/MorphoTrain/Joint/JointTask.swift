@@ -165,10 +165,11 @@ public final class JointTask: TrainingTask {
         return Tensor.concat(indices.map { t.slice(axis: 0, $0..<($0 + 1)) }, axis: 0)
     }
 
-    /// Per row: `a`'s row where `useA[i]`, else `b`'s.
-    static func choose(_ useA: [Bool], _ a: Tensor, _ b: Tensor) -> Tensor {
-        if useA.allSatisfy({ $0 }) { return a }
-        if !useA.contains(true) { return b }
+    /// Per row: `a`'s row where `useA[i]`, else `b`'s (each built only if a row is taken from it).
+    static func choose(_ useA: [Bool], _ a: () -> Tensor, _ b: () -> Tensor) -> Tensor {
+        if useA.allSatisfy({ $0 }) { return a() }
+        if !useA.contains(true) { return b() }
+        let (a, b) = (a(), b())
         return Tensor.concat(useA.indices.map { i in (useA[i] ? a : b).slice(axis: 0, i..<(i + 1)) }, axis: 0)
     }
 
@@ -223,16 +224,19 @@ public final class JointTask: TrainingTask {
                 let probs = rows(out.probs, idx)
                 let labels = rows(Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0), idx)
                 let foreground = 1 - probs.slice(axis: 1, 0..<1)
-                let target = 1 - oneHot(labels, classes: classes).slice(axis: 1, 0..<1)
+                let target = 1 - oneHot(labels, class: 0)
                 return out.shared(prl(prediction: foreground, target: target))
             })
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
-            let n = out.batch.fixed.shape[0]
+            // Foreground channels only: the Dice ignores the background, so it is not warped.
+            let n = out.batch.fixed.shape[0], fg = 1..<classes
             let probs = out.probs
-            let movingS = choose(out.batch.movingLabelled, oneHot(out.batch.movingLabels, classes: classes), probs.slice(axis: 0, 0..<n))
-            let fixedS = choose(out.batch.fixedLabelled, oneHot(out.batch.fixedLabels, classes: classes), probs.slice(axis: 0, n..<(2 * n)))
-            return softDiceLoss(warp(movingS, out.flow), fixedS)
+            let movingS = choose(out.batch.movingLabelled, { foregroundOneHot(out.batch.movingLabels, classes: classes) },
+                                 { probs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
+            let fixedS = choose(out.batch.fixedLabelled, { foregroundOneHot(out.batch.fixedLabels, classes: classes) },
+                                { probs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
+            return softDiceLoss(foreground: warp(movingS, out.flow), fixedS)
         })
         return try WeightedLoss(terms)
     }

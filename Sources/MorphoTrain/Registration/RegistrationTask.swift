@@ -83,9 +83,10 @@ public final class RegistrationTask: TrainingTask {
                 throw RegistrationError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
             }
             terms.append(LossTerm("dice", weight: r.diceWeight.schedule) { out in
-                let moving = oneHot(out.batch.movingLabels!, classes: classes)
-                let fixed = oneHot(out.batch.fixedLabels!, classes: classes)
-                return softDiceLoss(warp(moving, out.flow), fixed)
+                // Foreground channels only: the Dice ignores the background, so it is not warped.
+                let moving = foregroundOneHot(out.batch.movingLabels!, classes: classes)
+                let fixed = foregroundOneHot(out.batch.fixedLabels!, classes: classes)
+                return softDiceLoss(foreground: warp(moving, out.flow), fixed)
             })
         }
         return try WeightedLoss(terms)
@@ -189,14 +190,25 @@ extension RegistrationDataset {
 /// `[N, K, spatial…]` one-hot encoding of class indices `[N, 1, spatial…]` (indices outside
 /// `0..<classes` give all zeros). A constant of the graph.
 func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
-    let n = labels.shape[0], s = labels.spatialCount
-    return Tensor(shape: [n, classes] + labels.spatialShape) { out in
-        out.update(repeating: 0, count: n * classes * s)
+    oneHot(labels, channels: 0..<classes)
+}
+
+/// The foreground channels (classes 1..<K) of `oneHot(labels, classes: K)`: `[N, K − 1, spatial…]`.
+func foregroundOneHot(_ labels: Tensor, classes: Int) -> Tensor {
+    oneHot(labels, channels: 1..<classes)
+}
+
+/// Channels `channels` of the one-hot encoding: channel j is 1 where the label is
+/// `channels.lowerBound + j`.
+private func oneHot(_ labels: Tensor, channels: Range<Int>) -> Tensor {
+    let n = labels.shape[0], s = labels.spatialCount, k = channels.count
+    return Tensor(shape: [n, k] + labels.spatialShape) { out in
+        out.update(repeating: 0, count: n * k * s)
         labels.withUnsafePointer { l in
             for b in 0..<n {
                 for v in 0..<s {
-                    let k = Int(l[b * s + v].rounded())
-                    if k >= 0 && k < classes { out[(b * classes + k) * s + v] = 1 }
+                    let c = Int(l[b * s + v].rounded()) - channels.lowerBound
+                    if c >= 0 && c < k { out[(b * k + c) * s + v] = 1 }
                 }
             }
         }
@@ -208,8 +220,13 @@ func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
 /// class absent from both scores 1). VoxelMorph's semi-supervised Dice on warped atlas labels.
 func softDiceLoss(_ p: Tensor, _ t: Tensor) -> Tensor {
     let k = p.shape[1]
-    let axes = Array(2..<p.rank)
-    let fg = p.slice(axis: 1, 1..<k), tf = t.slice(axis: 1, 1..<k)
+    return softDiceLoss(foreground: p.slice(axis: 1, 1..<k), t.slice(axis: 1, 1..<k))
+}
+
+/// `softDiceLoss` given the foreground channels only (`[N, K − 1, spatial…]`, classes 1..<K):
+/// what a caller that never builds the background channel (a warp of it would be wasted) passes.
+func softDiceLoss(foreground fg: Tensor, _ tf: Tensor) -> Tensor {
+    let axes = Array(2..<fg.rank)
     let intersection = (fg * tf).sum(axes: axes)
     let total = fg.sum(axes: axes) + tf.sum(axes: axes)
     return 1 - ((intersection * 2 + 1e-5) / (total + 1e-5)).mean()
