@@ -13,18 +13,20 @@ extension BenchCase {
             cases.append(segmentationStep(name: "seg3d/unet/\(size)/step", shape: [1, 1, size, size, size]))
         }
         cases.append(segmentationStep(name: "seg2d/unet/256x8/step", shape: [8, 1, 256, 256]))
-        // The segmentation half of `joint3d/80x96x80/step`: the joint U-Net (three classes) on
-        // both images of the pair, so joint ≤ this + `reg3d/vxm/80x96x80/step` is the comparison.
-        cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/step", shape: [2, 1, 80, 96, 80], classes: 3))
+        // The segmentation half of `joint3d/80x96x80/step`: the joint U-Net (three classes, the
+        // config's default leaky ReLU, not MONAI's PReLU) on both images of the pair, so joint ≤
+        // this + `reg3d/vxm/80x96x80/step` is the comparison.
+        cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/step", shape: [2, 1, 80, 96, 80], classes: 3,
+                                      activation: .leakyRelu(0.01)))
         return cases
     }
 
     /// Labels: class 1 in a centred ball, and with three classes class 2 in its inner half.
-    static func segmentationStep(name: String, shape: [Int], classes: Int = 2) -> BenchCase {
+    static func segmentationStep(name: String, shape: [Int], classes: Int = 2, activation: ActivationKind = .prelu) -> BenchCase {
         BenchCase(name: name) {
             var rng = RandomGenerator(seed: 1)
             let net = UNet(spatialRank: shape.count - 2, inChannels: 1, outChannels: classes, channels: [16, 32, 64, 128],
-                           rng: &rng)
+                           activation: activation, rng: &rng)
             let optimizer = Adam(net.namedParameters, learningRate: 1e-4)
             let image = Tensor.randomNormal(shape, using: &rng)
             // Labels: a centred ball, as a class-index map [N, 1, spatial...].
