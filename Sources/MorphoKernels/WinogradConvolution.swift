@@ -282,11 +282,10 @@ enum WinogradConvolution {
             for chunk in range {
                 let q0 = chunk * 8
                 let lanes = Swift.min(8, perPoint - q0)
-                // The weight offset of each lane's (d, s) pair.
+                // The weight offset of each lane's (d, s) pair (q only grows within a range).
                 for lane in 0..<8 {
                     let q = q0 + Swift.min(lane, lanes - 1)
                     while q >= blocks[blockIndex].weightOffset + cs * blocks[blockIndex].count { blockIndex += 1 }
-                    while q < blocks[blockIndex].weightOffset { blockIndex -= 1 }
                     let b = blocks[blockIndex]
                     let r = q - b.weightOffset
                     offsets[lane] = (b.first + r % b.count) * filter.destinationStride + (r / b.count) * filter.sourceStride

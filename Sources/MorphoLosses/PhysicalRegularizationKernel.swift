@@ -28,18 +28,18 @@ extension PhysicalRegularizationLoss {
     /// `mean((div_I(p) − div_I(t))²) + mean((div_J(p) − div_J(t))²)` with its exact gradient
     /// with respect to the prediction.
     func fused(prediction: Tensor, target: Tensor) -> Tensor {
-        // The fields are values only: no autograd nodes behind them. Of the target's, only the
-        // residuals outlive this call; the backward keeps the prediction's fields but its
-        // divergences.
-        let (p, rI, rJ) = withoutGradients {
+        // The fields are values only: no autograd nodes behind them. The backward keeps the
+        // prediction's fields except its divergences, and of the target's only the residuals.
+        let (p, rI, rJ, value) = withoutGradients {
             var p = fields(prediction)
             let t = fields(target)
+            let mse = MeanSquaredError()
+            let value = mse(p.divI, t.divI).item + mse(p.divJ, t.divJ).item
             let residuals = (p.divI - t.divI, p.divJ - t.divJ)
             (p.divI, p.divJ) = (Tensor(scalar: 0), Tensor(scalar: 0))
-            return (p, residuals.0, residuals.1)
+            return (p, residuals.0, residuals.1, value)
         }
         let count = prediction.count
-        let value = (sumOfProducts([rI, rJ], [rI, rJ]).sum().item) / Float(max(count, 1))
         return Tensor.record(Tensor(scalar: value), inputs: [prediction]) { g in
             let scale = 2 * g.item / Float(max(count, 1))
             return withoutGradients { [gradient(p, rI: rI * scale, rJ: rJ * scale, rank: prediction.spatialRank)] }

@@ -110,6 +110,18 @@ public final class JointTask: TrainingTask {
         /// labelled images relative to its share of the pairs (`DataParallel.itemShare`; 1 in one
         /// process).
         var labelledShare: Float
+        /// Rows of `[moving; fixed]` that have a label map, and their class indices
+        /// (`[rows, 1, spatial…]`): what every segmentation term reads, gathered once per step.
+        let labelledRows: [Int]
+        let labelledLabels: Tensor
+
+        init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float) {
+            (self.batch, self.logits, self.probs, self.flow, self.labelledShare) = (batch, logits, probs, flow, labelledShare)
+            let flags = batch.movingLabelled + batch.fixedLabelled
+            labelledRows = flags.indices.filter { flags[$0] }
+            labelledLabels = labelledRows.isEmpty
+                ? Tensor(scalar: 0) : JointTask.rows(Tensor.concat([batch.movingLabels, batch.fixedLabels], axis: 0), labelledRows)
+        }
 
         /// A segmentation term (a mean over this batch's labelled images) as its part of the
         /// global batch's mean.
@@ -189,10 +201,7 @@ public final class JointTask: TrainingTask {
         }
         terms.append(LossTerm(r.smoothness.rawValue, weight: r.smoothnessWeight.schedule) { smoothness($0.flow) })
 
-        // Segmentation terms on the labelled images of [moving; fixed].
-        func labelled(_ out: Output) -> [Int] {
-            (out.batch.movingLabelled + out.batch.fixedLabelled).indices.filter { (out.batch.movingLabelled + out.batch.fixedLabelled)[$0] }
-        }
+        // Segmentation terms on the labelled images of [moving; fixed] (`Output.labelledRows`).
         let regionalLoss: (Tensor, Tensor) -> Tensor
         switch l.regional {
         case .dice: let f = SoftDiceLoss(includeBackground: l.includeBackground); regionalLoss = { f(logits: $0, labels: $1) }
@@ -202,15 +211,14 @@ public final class JointTask: TrainingTask {
         }
         let alpha = l.schedule.alphaSchedule
         terms.append(LossTerm(l.regional.rawValue, weight: l.boundary ? alpha.regionalWeight : ConstantWeight(1)) { out in
-            let idx = labelled(out)
+            let idx = out.labelledRows
             guard !idx.isEmpty else { return Tensor(scalar: 0) }
-            let labels = Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0)
-            return out.shared(regionalLoss(rows(out.logits, idx), rows(labels, idx)))
+            return out.shared(regionalLoss(rows(out.logits, idx), out.labelledLabels))
         })
         if l.boundary {
             let boundary = BoundaryLoss(idc: l.idc)
             terms.append(LossTerm("boundary", weight: alpha.boundaryWeight) { out in
-                let idx = labelled(out)
+                let idx = out.labelledRows
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
                 let maps = Tensor.concat([out.batch.movingDistances, out.batch.fixedDistances], axis: 0)
                 return out.shared(boundary(probs: rows(out.probs, idx), distanceMaps: rows(maps, idx)))
@@ -219,12 +227,10 @@ public final class JointTask: TrainingTask {
         if l.prlWeight > 0 {
             let prl = PhysicalRegularizationLoss(K: Float(l.prlK))
             terms.append(LossTerm("prl", weight: ConstantWeight(l.prlWeight)) { out in
-                let idx = labelled(out)
+                let idx = out.labelledRows
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
-                let probs = rows(out.probs, idx)
-                let labels = rows(Tensor.concat([out.batch.movingLabels, out.batch.fixedLabels], axis: 0), idx)
-                let foreground = 1 - probs.slice(axis: 1, 0..<1)
-                let target = 1 - oneHot(labels, class: 0)
+                let foreground = 1 - rows(out.probs, idx).slice(axis: 1, 0..<1)
+                let target = 1 - oneHot(out.labelledLabels, class: 0)
                 return out.shared(prl(prediction: foreground, target: target))
             })
         }

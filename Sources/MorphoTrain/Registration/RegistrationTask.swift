@@ -187,34 +187,6 @@ extension RegistrationDataset {
     }
 }
 
-/// `[N, K, spatial…]` one-hot encoding of class indices `[N, 1, spatial…]` (indices outside
-/// `0..<classes` give all zeros). A constant of the graph.
-func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
-    oneHot(labels, channels: 0..<classes)
-}
-
-/// The foreground channels (classes 1..<K) of `oneHot(labels, classes: K)`: `[N, K − 1, spatial…]`.
-func foregroundOneHot(_ labels: Tensor, classes: Int) -> Tensor {
-    oneHot(labels, channels: 1..<classes)
-}
-
-/// Channels `channels` of the one-hot encoding: channel j is 1 where the label is
-/// `channels.lowerBound + j`.
-private func oneHot(_ labels: Tensor, channels: Range<Int>) -> Tensor {
-    let n = labels.shape[0], s = labels.spatialCount, k = channels.count
-    return Tensor(shape: [n, k] + labels.spatialShape) { out in
-        out.update(repeating: 0, count: n * k * s)
-        labels.withUnsafePointer { l in
-            for b in 0..<n {
-                for v in 0..<s {
-                    let c = Int(l[b * s + v].rounded()) - channels.lowerBound
-                    if c >= 0 && c < k { out[(b * k + c) * s + v] = 1 }
-                }
-            }
-        }
-    }
-}
-
 /// Soft Dice loss of probability maps `p` against one-hot targets `t` (`[N, K, spatial…]`):
 /// `1 − mean_{n, k≥1} (2·Σ p·t + ε) / (Σ p + Σ t + ε)` over foreground classes, ε = 1e-5 (a
 /// class absent from both scores 1). VoxelMorph's semi-supervised Dice on warped atlas labels.

@@ -200,11 +200,3 @@ public final class SegmentationTask: TrainingTask {
         ).write(to: path)
     }
 }
-
-/// `labels == c` as 0/1 floats, same shape as `labels` (`[N, 1, ...]`).
-func oneHot(_ labels: Tensor, class c: Int) -> Tensor {
-    let k = Float(c)
-    return Tensor(shape: labels.shape) { out in
-        labels.withUnsafeBufferPointer { l in for i in l.indices { out[i] = l[i] == k ? 1 : 0 } }
-    }
-}
