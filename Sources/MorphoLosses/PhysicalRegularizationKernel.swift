@@ -2,22 +2,27 @@ import MorphoKernels
 import MorphoTensor
 
 // PRL as one recorded operation: the forward keeps the fields its derivative needs and the
-// backward applies the adjoint of each step by hand, so a 3D image costs 17 filter passes each
-// way and a handful of fused elementwise loops, instead of ~40 autograd nodes each allocating,
-// filling and later reading a volume (`PhysicalRegularizationLoss.composed` is that version,
-// kept as the reference the tests compare with).
+// backward applies the adjoint of each step by hand. Every Sobel gradient (all components and,
+// where needed, their sum of squares) is one sweep of `sobelGradient`, every flux divergence
+// one sweep of `sobelDivergence` (MorphoKernels/SobelFields.swift), so a 3D image costs 4
+// gradient and 2 divergence sweeps plus 2 Gaussians forward, and 2 + 3 and 2 backward, instead
+// of ~40 autograd nodes (`PhysicalRegularizationLoss.composed` is that version, kept as the
+// reference the tests compare with).
 //
-// Forward of one image u (Sobel S_a, Gaussians G_σ, G_ρ, φ = `EdgeStopOfNorm`):
-//   s = G_σ u,  d_a = S_a s,  q = Σ_a d_a²,  T = G_ρ q,  g_I = φ(T),  g_J = φ(q)
-//   e_a = S_a u,  f_a = S_a T,  div_I = Σ_a S_a(g_I e_a),  div_J = Σ_a S_a(g_J f_a)
-// Backward from r_I = ∂L/∂div_I and r_J = ∂L/∂div_J (Sᵀ: the adjoint, taps reversed):
-//   h_a = S_aᵀ r_I,  k_a = S_aᵀ r_J
-//   ∂g_I = Σ_a e_a h_a,  ∂g_J = Σ_a f_a k_a
-//   ∂u  = Σ_a S_aᵀ(g_I h_a) + G_σᵀ Σ_a S_aᵀ(2 d_a ∂q)
-//   ∂T  = Σ_a S_aᵀ(g_J k_a) + φ'(T) ∂g_I,   ∂q = φ'(q) ∂g_J + G_ρᵀ ∂T
+// The Sobel S_a here is the un-negated one of every axis: the seed's negated 2D y Sobel enters
+// each quantity twice (a gradient then a divergence) or squared, so the sign cancels.
+//
+// Forward of one image u (Gaussians G_σ, G_ρ, φ = `EdgeStopOfNorm`, div(x, g) = Σ_a S_a(g·x_a)):
+//   s = G_σ u,  d = ∇s,  q = Σ_a d_a²,  T = G_ρ q,  g_I = φ(T),  g_J = φ(q)
+//   e = ∇u,  f = ∇T,  div_I = div(e, g_I),  div_J = div(f, g_J)
+// Backward from r_I = ∂L/∂div_I and r_J = ∂L/∂div_J. A Sobel's adjoint is its negation
+// (antisymmetric derivative taps, symmetric smoothing taps), so with h = ∇r_I and k = ∇r_J:
+//   ∂g_I = −Σ_a e_a h_a,  ∂g_J = −Σ_a f_a k_a
+//   ∂T = div(k, g_J) + φ'(T) ∂g_I,   ∂q = G_ρᵀ ∂T + φ'(q) ∂g_J
+//   ∂u = div(h, g_I) − 2 G_σᵀ div(d, ∂q)
 
 extension PhysicalRegularizationLoss {
-    /// The fields of one image's forward pass (all `[N, 1, spatial…]`).
+    /// The fields of one image's forward pass (all `[N, 1, spatial…]`; `d`, `e`, `f` one per axis).
     struct Fields {
         var d: [Tensor] = []
         var q = Tensor(scalar: 0), T = Tensor(scalar: 0), gI = Tensor(scalar: 0), gJ = Tensor(scalar: 0)
@@ -42,71 +47,97 @@ extension PhysicalRegularizationLoss {
         let count = prediction.count
         return Tensor.record(Tensor(scalar: value), inputs: [prediction]) { g in
             let scale = 2 * g.item / Float(max(count, 1))
-            return withoutGradients { [gradient(p, rI: rI * scale, rJ: rJ * scale, rank: prediction.spatialRank)] }
+            return withoutGradients { [gradient(p, rI: rI * scale, rJ: rJ * scale)] }
         }
     }
 
     func fields(_ u: Tensor) -> Fields {
-        let sobels = sobelKernels(rank: u.spatialRank)
-        let gaussian = SeparableKernel.gaussian(sigma: sigma, rank: u.spatialRank)
-        let rhoGaussian = SeparableKernel.gaussian(sigma: rho, rank: u.spatialRank)
+        let rank = u.spatialRank
         let phi = EdgeStopOfNorm(K: K, p: p)
         var x = Fields()
-        let s = u.correlated(with: gaussian)
-        x.d = sobels.map { s.correlated(with: $0) }
-        x.q = sumOfProducts(x.d, x.d)
-        x.T = x.q.correlated(with: rhoGaussian)
+        let s = u.correlated(with: .gaussian(sigma: sigma, rank: rank))
+        (x.d, x.q) = sobelGradientAndSquares(s)
+        x.T = x.q.correlated(with: .gaussian(sigma: rho, rank: rank))
         x.gI = x.T.map(phi)
         x.gJ = x.q.map(phi)
-        x.e = sobels.map { u.correlated(with: $0) }
-        x.f = sobels.map { x.T.correlated(with: $0) }
-        x.divI = sumOfCorrelated(x.e.map { x.gI * $0 }, sobels)
-        x.divJ = sumOfCorrelated(x.f.map { x.gJ * $0 }, sobels)
+        x.e = sobelGradient(u)
+        x.f = sobelGradient(x.T)
+        x.divI = sobelDivergence(x.e, weight: x.gI)
+        x.divJ = sobelDivergence(x.f, weight: x.gJ)
         return x
     }
 
-    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor, rank: Int) -> Tensor {
-        let adjoints = sobelKernels(rank: rank).map(\.adjoint)
-        let gaussian = SeparableKernel.gaussian(sigma: sigma, rank: rank).adjoint
-        let rhoGaussian = SeparableKernel.gaussian(sigma: rho, rank: rank).adjoint
+    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor) -> Tensor {
+        let rank = rI.spatialRank
         let phi = EdgeStopOfNorm(K: K, p: p)
-        let h = adjoints.map { rI.correlated(with: $0) }
-        let k = adjoints.map { rJ.correlated(with: $0) }
-        let gradGI = sumOfProducts(x.e, h), gradGJ = sumOfProducts(x.f, k)
-        // ∂T = Σ_a S_aᵀ(g_J k_a) + φ'(T)·∂g_I, then ∂q = φ'(q)·∂g_J + G_ρᵀ ∂T.
-        let gradT = adding(sumOfCorrelated(k.map { x.gJ * $0 }, adjoints), derivativeOf: phi, at: x.T, value: x.gI, times: gradGI)
-        let gradQ = adding(gradT.correlated(with: rhoGaussian), derivativeOf: phi, at: x.q, value: x.gJ, times: gradGJ)
-        // ∂u = Σ_a S_aᵀ(g_I h_a) + G_σᵀ Σ_a S_aᵀ(2 d_a ∂q).
-        let gradS = sumOfCorrelated(x.d.map { $0 * gradQ * 2 }, adjoints)
-        return sumOfCorrelated(h.map { x.gI * $0 }, adjoints) + gradS.correlated(with: gaussian)
+        let h = sobelGradient(rI), k = sobelGradient(rJ)
+        let gradT = adding(sobelDivergence(k, weight: x.gJ), derivativeOf: phi, at: x.T, value: x.gI, timesMinusSumOf: x.e, h)
+        let gradQ = adding(
+            gradT.correlated(with: SeparableKernel.gaussian(sigma: rho, rank: rank).adjoint),
+            derivativeOf: phi, at: x.q, value: x.gJ, timesMinusSumOf: x.f, k)
+        let smoothed = sobelDivergence(x.d, weight: gradQ).correlated(with: SeparableKernel.gaussian(sigma: sigma, rank: rank).adjoint)
+        return sobelDivergence(h, weight: x.gI).subtracting(smoothed, scaledBy: 2)
     }
 }
 
-/// `Σ_a xs[a] ⋆ kernels[a]` (zero padding, same size).
-func sumOfCorrelated(_ xs: [Tensor], _ kernels: [SeparableKernel]) -> Tensor {
-    var total = xs[0].correlated(with: kernels[0])
-    for a in 1..<xs.count { total = total + xs[a].correlated(with: kernels[a]) }
-    return total
+/// (planes, extent) of a `[N, 1, spatial…]` image for the plane-wise kernels.
+private func layout(_ u: Tensor) -> (Int, SpatialExtent) { (u.shape[0] * u.shape[1], SpatialExtent(u.spatialShape)) }
+
+private func uninitialized(like u: Tensor) -> Tensor { Tensor(shape: u.shape, storage: TensorStorage(uninitializedCount: u.count)) }
+
+/// `[S_a ⋆ u]_a`, one tensor per spatial axis (values only).
+func sobelGradient(_ u: Tensor) -> [Tensor] {
+    let (planes, extent) = layout(u)
+    let outs = (0..<extent.rank).map { _ in uninitialized(like: u) }
+    MorphoKernels.sobelGradient(u.storage.pointer, into: outs.map(\.storage.pointer), sumOfSquares: nil, planes: planes, extent: extent)
+    return outs
 }
 
-/// `Σ_a xs[a] · ys[a]` elementwise.
-func sumOfProducts(_ xs: [Tensor], _ ys: [Tensor]) -> Tensor {
-    let px = xs.map { $0.storage.pointer }, py = ys.map { $0.storage.pointer }
-    return Tensor(shape: xs[0].shape) { out in
-        Parallel.forRanges(xs[0].count) { r in
-            for i in r {
-                var s: Float = 0
-                for a in 0..<px.count { s += px[a][i] * py[a][i] }
-                out[i] = s
-            }
+/// `([S_a ⋆ u]_a, Σ_a (S_a ⋆ u)²)` in one sweep (values only).
+func sobelGradientAndSquares(_ u: Tensor) -> ([Tensor], Tensor) {
+    let (planes, extent) = layout(u)
+    let outs = (0..<extent.rank).map { _ in uninitialized(like: u) }
+    let squares = uninitialized(like: u)
+    MorphoKernels.sobelGradient(
+        u.storage.pointer, into: outs.map(\.storage.pointer), sumOfSquares: squares.storage.pointer, planes: planes, extent: extent)
+    return (outs, squares)
+}
+
+/// `Σ_a S_a ⋆ (g · fields[a])` (values only).
+func sobelDivergence(_ fields: [Tensor], weight g: Tensor) -> Tensor {
+    let (planes, extent) = layout(g)
+    let out = uninitialized(like: g)
+    MorphoKernels.sobelDivergence(
+        fields.map { UnsafePointer($0.storage.pointer) }, weight: g.storage.pointer, into: out.storage.pointer, planes: planes,
+        extent: extent)
+    return out
+}
+
+extension Tensor {
+    /// `self − scale · other` elementwise in one pass (values only).
+    fileprivate func subtracting(_ other: Tensor, scaledBy scale: Float) -> Tensor {
+        let pa = storage.pointer, pb = other.storage.pointer
+        return Tensor(shape: shape) { out in
+            Parallel.forRanges(count) { r in for i in r { out[i] = pa[i] - scale * pb[i] } }
         }
     }
 }
 
-/// `base + f'(x) · g` elementwise, with `f(x)` given as `value` (one pass).
-func adding(_ base: Tensor, derivativeOf f: EdgeStopOfNorm, at x: Tensor, value: Tensor, times g: Tensor) -> Tensor {
-    let pb = base.storage.pointer, px = x.storage.pointer, py = value.storage.pointer, pg = g.storage.pointer
+/// `base − f'(x) · Σ_a xs[a]·ys[a]` elementwise in one pass, with `f(x)` given as `value`.
+func adding(
+    _ base: Tensor, derivativeOf f: EdgeStopOfNorm, at x: Tensor, value: Tensor, timesMinusSumOf xs: [Tensor], _ ys: [Tensor]
+) -> Tensor {
+    let pb = base.storage.pointer, px = x.storage.pointer, py = value.storage.pointer
+    // Rank 2 or 3 axes, as plain pointers: no array access per element.
+    let (x0, y0, x1, y1) = (xs[0].storage.pointer, ys[0].storage.pointer, xs[1].storage.pointer, ys[1].storage.pointer)
+    let x2 = xs.count > 2 ? xs[2].storage.pointer : nil, y2 = ys.count > 2 ? ys[2].storage.pointer : nil
     return Tensor(shape: base.shape) { out in
-        Parallel.forRanges(x.count) { r in for i in r { out[i] = pb[i] + f.derivative(x: px[i], y: py[i]) * pg[i] } }
+        Parallel.forRanges(x.count) { r in
+            for i in r {
+                var s = (x0[i] * y0[i]).addingProduct(x1[i], y1[i])
+                if let x2, let y2 { s = s.addingProduct(x2[i], y2[i]) }
+                out[i] = pb[i] - f.derivative(x: px[i], y: py[i]) * s
+            }
+        }
     }
 }
