@@ -114,13 +114,32 @@ public final class JointTask: TrainingTask {
         /// (`[rows, 1, spatial…]`): what every segmentation term reads, gathered once per step.
         let labelledRows: [Int]
         let labelledLabels: Tensor
+        /// The moving image warped by the flow (`[N, C, spatial…]`), for the similarity term.
+        let warpedMoving: Tensor
+        /// The foreground channels (1..<classes) of the moving segmentation — one-hot labels where
+        /// the moving image has them, the U-Net's probabilities otherwise — warped by the flow, and
+        /// the same channels of the fixed segmentation: the coupling term's two sides.
+        let warpedMovingSegmentation: Tensor
+        let fixedSegmentation: Tensor
 
-        init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float) {
+        init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int) {
             (self.batch, self.logits, self.probs, self.flow, self.labelledShare) = (batch, logits, probs, flow, labelledShare)
             let flags = batch.movingLabelled + batch.fixedLabelled
             labelledRows = flags.indices.filter { flags[$0] }
             labelledLabels = labelledRows.isEmpty
                 ? Tensor(scalar: 0) : JointTask.rows(Tensor.concat([batch.movingLabels, batch.fixedLabels], axis: 0), labelledRows)
+            // Foreground channels only: the coupling Dice ignores the background, so it is not warped.
+            let n = batch.fixed.shape[0], fg = 1..<classes
+            let movingS = JointTask.choose(batch.movingLabelled, { foregroundOneHot(batch.movingLabels, classes: classes) },
+                                           { probs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
+            fixedSegmentation = JointTask.choose(batch.fixedLabelled, { foregroundOneHot(batch.fixedLabels, classes: classes) },
+                                                 { probs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
+            // The image and its segmentation go through the spatial transformer together: one
+            // pass each way shares every sample's coordinates and weights between the two terms.
+            let c = batch.moving.shape[1]
+            let warped = warp(Tensor.concat([batch.moving, movingS], axis: 1), flow)
+            warpedMoving = warped.slice(axis: 1, 0..<c)
+            warpedMovingSegmentation = warped.slice(axis: 1, c..<(c + classes - 1))
         }
 
         /// A segmentation term (a mean over this batch's labelled images) as its part of the
@@ -190,7 +209,7 @@ public final class JointTask: TrainingTask {
         let similarity = r.similarity
         var terms: [LossTerm<Output>] = [
             LossTerm(similarity.kind.rawValue, weight: r.similarityWeight.schedule) { out in
-                similarity(out.batch.fixed, warp(out.batch.moving, out.flow))
+                similarity(out.batch.fixed, out.warpedMoving)
             },
         ]
         let smoothness: (Tensor) -> Tensor
@@ -235,14 +254,7 @@ public final class JointTask: TrainingTask {
             })
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
-            // Foreground channels only: the Dice ignores the background, so it is not warped.
-            let n = out.batch.fixed.shape[0], fg = 1..<classes
-            let probs = out.probs
-            let movingS = choose(out.batch.movingLabelled, { foregroundOneHot(out.batch.movingLabels, classes: classes) },
-                                 { probs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
-            let fixedS = choose(out.batch.fixedLabelled, { foregroundOneHot(out.batch.fixedLabels, classes: classes) },
-                                { probs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
-            return softDiceLoss(foreground: warp(movingS, out.flow), fixedS)
+            softDiceLoss(foreground: out.warpedMovingSegmentation, out.fixedSegmentation)
         })
         return try WeightedLoss(terms)
     }
@@ -305,7 +317,8 @@ public final class JointTask: TrainingTask {
         let share = DataParallel.itemShare(
             localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
             globalSamples: batch.globalPairs)
-        return objective(Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share), epoch: epoch)
+        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes)
+        return objective(output, epoch: epoch)
     }
 
     public func validate() throws -> [(name: String, value: Double)] {
