@@ -513,7 +513,7 @@ enum WinogradConvolution {
 }
 
 /// What the Winograd transforms compute on: one float (a single tile) or a vector of 16 tiles.
-protocol TransformValue {
+@usableFromInline protocol TransformValue {
     static func + (a: Self, b: Self) -> Self
     static func - (a: Self, b: Self) -> Self
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoKernels
 @testable import MorphoLosses
 import MorphoTensor
 import XCTest
