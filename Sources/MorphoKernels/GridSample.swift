@@ -173,15 +173,6 @@ struct WarpGeometry {
 
 /// `a + t·(b − a)`, fused.
 @inline(__always) private func lerp(_ a: Float, _ b: Float, _ t: Float) -> Float { a.addingProduct(t, b - a) }
-@inline(__always) private func lerp(_ a: Lanes, _ b: Lanes, _ t: Lanes) -> Lanes { a.addingProduct(t, b - a) }
-
-/// `0, 1, …, 15`: lane offsets of a block of 16 voxels along x.
-private let laneOffsets = Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-
-/// `integerValue` for 16 lanes at once (integral floats, `|f| < 2²²`).
-@inline(__always) private func integerLanes(_ f: Lanes) -> SIMD16<Int32> {
-    unsafeBitCast(f + Lanes(repeating: 12_582_912), to: SIMD16<Int32>.self) &- 0x4B40_0000
-}
 
 /// One output row `(n, z, y)` of a warp: its flow rows and the sample coordinates of its
 /// voxels. A sample is *interior* when all its corners are inside the volume (false for NaN);
@@ -215,37 +206,6 @@ private struct WarpRow {
         return (qz - z0, qy - y0, qx - x0, corner)
     }
 
-    /// `interior` for voxels `x ..< x + 16` at once, if all 16 samples are interior.
-    @inline(__always) func interiorBlock(_ x: Int) -> (tz: Lanes, ty: Lanes, tx: Lanes, corner: SIMD16<Int32>)? {
-        let qz = Lanes(repeating: zf) + (hasDepth ? loadLanes(fz + x) : Lanes())
-        let qy = Lanes(repeating: yf) + loadLanes(fy + x)
-        let qx = (Lanes(repeating: Float(x)) + laneOffsets) + loadLanes(fx + x)
-        var inside = (qy .>= 0) .& (qy .< Lanes(repeating: hMax)) .& (qx .>= 0) .& (qx .< Lanes(repeating: wMax))
-        if hasDepth { inside = inside .& (qz .>= 0) .& (qz .< Lanes(repeating: dMax)) }
-        guard all(inside) else { return nil }
-        let z0 = qz.rounded(.down), y0 = qy.rounded(.down), x0 = qx.rounded(.down)
-        let corner = (integerLanes(z0) &* Int32(truncatingIfNeeded: g.h) &+ integerLanes(y0)) &* Int32(truncatingIfNeeded: g.w)
-            &+ integerLanes(x0)
-        return (qz - z0, qy - y0, qx - x0, corner)
-    }
-
-    /// Visits the row: `block(x, tz, ty, tx, corner)` for each run `x ..< x + 16` of interior
-    /// samples, `voxel(x)` for every other voxel (runs with a non-interior sample, the tail).
-    @inline(__always) func sweep(
-        block: (Int, Lanes, Lanes, Lanes, SIMD16<Int32>) -> Void, voxel: (Int) -> Void
-    ) {
-        var x = 0
-        while x + 16 <= g.w {
-            if let (tz, ty, tx, corner) = interiorBlock(x) {
-                block(x, tz, ty, tx, corner)
-            } else {
-                for i in x..<(x + 16) { voxel(i) }
-            }
-            x += 16
-        }
-        while x < g.w { voxel(x); x += 1 }
-    }
-
     /// General (zero-padded) axis parts of voxel `x`'s sample and the four row offsets
     /// `r[zy] = z·H·W + y·W` of its corners.
     @inline(__always) func boundary(_ x: Int) -> (az: LinearAxis, ay: LinearAxis, ax: LinearAxis, r: (Int, Int, Int, Int)) {
@@ -254,24 +214,6 @@ private struct WarpRow {
         let hw = g.h * g.w
         return (az, ay, ax, (az.i0 * hw + ay.i0 * g.w, az.i0 * hw + ay.i1 * g.w,
                              az.i1 * hw + ay.i0 * g.w, az.i1 * hw + ay.i1 * g.w))
-    }
-}
-
-/// The corner values of 16 interior samples, `a` in the lower slice and `b` in the upper one
-/// (3D only), indexed `[y][x]`: one scalar load per corner and lane.
-private struct CornerLanes {
-    var a00 = Lanes(), a01 = Lanes(), a10 = Lanes(), a11 = Lanes()
-    var b00 = Lanes(), b01 = Lanes(), b10 = Lanes(), b11 = Lanes()
-
-    @inline(__always) init(_ s: UnsafePointer<Float>, _ corner: SIMD16<Int32>, w: Int, hw: Int, hasDepth: Bool) {
-        for l in 0..<16 {
-            let p = s + Int(corner[l])
-            a00[l] = p[0]; a01[l] = p[1]; a10[l] = p[w]; a11[l] = p[w &+ 1]
-            if hasDepth {
-                let p1 = p + hw
-                b00[l] = p1[0]; b01[l] = p1[1]; b10[l] = p1[w]; b11[l] = p1[w &+ 1]
-            }
-        }
     }
 }
 
@@ -301,16 +243,7 @@ private func warpLinearRow(
         }
     }
 
-    r.sweep(block: { x, tz, ty, tx, corner in
-        var s = src0, o = out0 + x
-        for _ in 0..<g.channels {
-            let c = CornerLanes(s, corner, w: w, hw: hw, hasDepth: hasDepth)
-            var v = lerp(lerp(c.a00, c.a01, tx), lerp(c.a10, c.a11, tx), ty)
-            if hasDepth { v = lerp(v, lerp(lerp(c.b00, c.b01, tx), lerp(c.b10, c.b11, tx), ty), tz) }
-            storeLanes(v, o)
-            s += volume; o += volume
-        }
-    }, voxel: voxel)
+    for x in 0..<g.w { voxel(x) }
 }
 
 /// The forward sample of voxel `x` when a corner is outside the volume (zero padding), all
@@ -391,60 +324,7 @@ private func warpLinearBackwardRow(
         storeFlowGrad(x, dz, dy, dx)
     }
 
-    // Blocks of 16 interior voxels: SIMD weights; the scatter-add runs lane by lane
-    // (neighbouring voxels share corners), the flow gradient stays in SIMD.
-    r.sweep(block: { x, tz, ty, tx, corner in
-        let one = Lanes(repeating: 1)
-        let uz = one - tz, uy = one - ty, ux = one - tx
-        var dz = Lanes(), dy = Lanes(), dx = Lanes()
-        for c in 0..<g.channels {
-            let gOut = loadLanes(cot0 + (c &* volume &+ x))
-            if let sg = grad0 {
-                let t = sg + c &* volume
-                let g0 = hasDepth ? gOut * uz : gOut
-                let g00 = g0 * uy, g01 = g0 * ty
-                let w000 = g00 * ux, w001 = g00 * tx, w010 = g01 * ux, w011 = g01 * tx
-                let g1 = gOut * tz
-                let g10 = g1 * uy, g11 = g1 * ty
-                let w100 = g10 * ux, w101 = g10 * tx, w110 = g11 * ux, w111 = g11 * tx
-                // Lower-x corners of all lanes first, then upper-x: neighbouring lanes' corners are
-                // usually one float apart, and a pair p[0], p[1] merged into one 8-byte access would
-                // overlap the next lane's pair and defeat store-to-load forwarding.
-                for l in 0..<16 {
-                    let p = t + Int(corner[l])
-                    p[0] += w000[l]; p[w] += w010[l]
-                    if hasDepth { p[hw] += w100[l]; p[hw &+ w] += w110[l] }
-                }
-                for l in 0..<16 {
-                    let p = t + Int(corner[l]) + 1
-                    p[0] += w001[l]; p[w] += w011[l]
-                    if hasDepth { p[hw] += w101[l]; p[hw &+ w] += w111[l] }
-                }
-            }
-            if flowGrad != nil {
-                let k = CornerLanes(src0 + c &* volume, corner, w: w, hw: hw, hasDepth: hasDepth)
-                let dx00 = k.a01 - k.a00, dx01 = k.a11 - k.a10
-                let c00 = k.a00.addingProduct(tx, dx00), c01 = k.a10.addingProduct(tx, dx01)
-                var gx = lerp(dx00, dx01, ty), gy = c01 - c00
-                if hasDepth {
-                    let dx10 = k.b01 - k.b00, dx11 = k.b11 - k.b10
-                    let c10 = k.b00.addingProduct(tx, dx10), c11 = k.b10.addingProduct(tx, dx11)
-                    gx = lerp(gx, lerp(dx10, dx11, ty), tz)
-                    gy = lerp(gy, c11 - c10, tz)
-                    dz = dz.addingProduct(gOut, lerp(c10, c11, ty) - lerp(c00, c01, ty))
-                }
-                dy = dy.addingProduct(gOut, gy)
-                dx = dx.addingProduct(gOut, gx)
-            }
-        }
-        if let o = flowRow.map({ $0 + x }) {
-            if hasDepth {
-                storeLanes(dz, o); storeLanes(dy, o + volume); storeLanes(dx, o + 2 * volume)
-            } else {
-                storeLanes(dy, o); storeLanes(dx, o + volume)
-            }
-        }
-    }, voxel: voxel)
+    for x in 0..<g.w { voxel(x) }
 }
 
 /// The backward pass at voxel `x` when a corner of its sample is outside the volume: general
