@@ -49,7 +49,26 @@ public struct PhysicalRegularizationLoss: Sendable {
 
     public func callAsFunction(prediction: Tensor, target: Tensor) -> Tensor {
         checkShapes(prediction, target)
-        return fused(prediction: prediction, target: target)
+        let t = targetFluxes(target)
+        return fused(prediction: prediction, targetDivI: t.divI, targetDivJ: t.divJ)
+    }
+
+    /// The loss against a target given by its flux divergences (`targetFluxes(target)`): the same
+    /// value and gradient as `callAsFunction(prediction:target:)`. A label map's fluxes are
+    /// constants of training, so a loop can compute them once per labelled image instead of
+    /// once per step.
+    public func callAsFunction(prediction: Tensor, targetFluxes t: (divI: Tensor, divJ: Tensor)) -> Tensor {
+        prediction.preconditionImage("PhysicalRegularizationLoss", channels: 1)
+        precondition(t.divI.shape == prediction.shape && t.divJ.shape == prediction.shape,
+                     "PhysicalRegularizationLoss: target fluxes \(t.divI.shape), \(t.divJ.shape) differ from \(prediction.shape)")
+        return fused(prediction: prediction, targetDivI: t.divI, targetDivJ: t.divJ)
+    }
+
+    /// `(div_I, div_J)` of a target image `[N, 1, spatial…]` (values, no gradient).
+    public func targetFluxes(_ target: Tensor) -> (divI: Tensor, divJ: Tensor) {
+        target.preconditionImage("PhysicalRegularizationLoss", channels: 1)
+        let x = withoutGradients { fields(target) }
+        return (x.divI, x.divJ)
     }
 
     /// The same loss composed of differentiable tensor operations (autograd derives the

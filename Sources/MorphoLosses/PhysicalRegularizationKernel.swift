@@ -31,16 +31,15 @@ extension PhysicalRegularizationLoss {
     }
 
     /// `mean((div_I(p) − div_I(t))²) + mean((div_J(p) − div_J(t))²)` with its exact gradient
-    /// with respect to the prediction.
-    func fused(prediction: Tensor, target: Tensor) -> Tensor {
+    /// with respect to the prediction, from the target's divergences `(div_I(t), div_J(t))`.
+    func fused(prediction: Tensor, targetDivI: Tensor, targetDivJ: Tensor) -> Tensor {
         // The fields are values only: no autograd nodes behind them. The backward keeps the
-        // prediction's fields except its divergences, and of the target's only the residuals.
+        // prediction's fields except its divergences, and of the target only the residuals.
         let (p, rI, rJ, value) = withoutGradients {
             var p = fields(prediction)
-            let t = fields(target)
             let mse = MeanSquaredError()
-            let value = mse(p.divI, t.divI).item + mse(p.divJ, t.divJ).item
-            let residuals = (p.divI - t.divI, p.divJ - t.divJ)
+            let value = mse(p.divI, targetDivI).item + mse(p.divJ, targetDivJ).item
+            let residuals = (p.divI - targetDivI, p.divJ - targetDivJ)
             (p.divI, p.divJ) = (Tensor(scalar: 0), Tensor(scalar: 0))
             return (p, residuals.0, residuals.1, value)
         }

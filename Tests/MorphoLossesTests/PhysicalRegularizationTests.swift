@@ -53,6 +53,22 @@ final class PhysicalRegularizationTests: XCTestCase {
         }
     }
 
+    /// A target given by its precomputed fluxes gives the same value and gradient as the target.
+    func testLossFromTargetFluxesEqualsTheLossFromTheTarget() {
+        for shape in [[2, 1, 9, 11], [1, 1, 5, 6, 7]] {
+            let target = randomLabels(shape, classes: 2, using: &rng)
+            let pred = Tensor.randomUniform(shape, low: 0.1, high: 0.9, using: &rng)
+            let loss = PhysicalRegularizationLoss(K: 0.5)
+            let a = pred.requiringGrad(), b = pred.requiringGrad()
+            let direct = loss(prediction: a, target: target), cached = loss(prediction: b, targetFluxes: loss.targetFluxes(target))
+            XCTAssertGreaterThan(direct.item, 0)
+            XCTAssertEqual(cached.item, direct.item, "value \(shape)")
+            direct.backward()
+            cached.backward()
+            XCTAssertEqual(a.grad!.scalars, b.grad!.scalars, "gradient \(shape)")
+        }
+    }
+
     /// The fused edge-stopping op (`EdgeStopOfNorm`) has a separate branch for p ≠ 2.
     func testPRLWithAnExponentOtherThanTwoMatchesTheSeedAndItsGradient() {
         let pred = Tensor.randomUniform([2, 1, 9, 11], using: &rng)

@@ -79,6 +79,26 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertGreaterThan(gradientMass(task.network.registration), 0)
     }
 
+    /// The PRL term reads the labelled images' target fluxes from the batch (computed once per
+    /// labelled image): it equals PRL against the label maps themselves.
+    func testPRLTermFromTheBatchsTargetFluxesEqualsPRLOfTheLabelMaps() throws {
+        let task = try JointTask(config: config())
+        let batch = task.makeBatch(7, 0)
+        let flags = batch.movingLabelled + batch.fixedLabelled
+        let labelled = flags.indices.filter { flags[$0] }
+        XCTAssertFalse(labelled.isEmpty)
+        let (term, expected) = withoutGradients {
+            let term = task.loss(batch, epoch: 0)["prl"]!.value
+            let probs = task.network.segmentation(Tensor.concat([batch.moving, batch.fixed], axis: 0)).softmax()
+            let prediction = 1 - JointTask.rows(probs, labelled).slice(axis: 1, 0..<1)
+            let labels = JointTask.rows(Tensor.concat([batch.movingLabels, batch.fixedLabels], axis: 0), labelled)
+            let target = 1 - oneHot(labels, class: 0)
+            return (term, Double(PhysicalRegularizationLoss(K: 0.5)(prediction: prediction, target: target).item))
+        }
+        XCTAssertGreaterThan(expected, 0)
+        XCTAssertEqual(Double(term), expected, accuracy: 1e-5 * expected)
+    }
+
     func testCouplingTermAloneReachesBothNetworks() throws {
         // Only the coupling term weighted: both networks still get gradients (through the warp of
         // the moving segmentation and through the U-Net's predictions on unlabelled images).

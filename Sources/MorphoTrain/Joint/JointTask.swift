@@ -34,8 +34,9 @@ public enum JointPhase: String, Sendable {
 
 /// One joint training batch of N pairs — a rank's shard of the global batch under `mpirun`.
 /// Images `[N, 1, spatial…]`; label maps `[N, 1, spatial…]` (class indices; all 0 for an
-/// unlabelled image, whose flag is false) and signed distance maps `[N, K, spatial…]` (mm; zeros
-/// for unlabelled images).
+/// unlabelled image, whose flag is false), signed distance maps `[N, K, spatial…]` (mm; zeros
+/// for unlabelled images) and the PRL target's flux divergences `[N, 2, spatial…]` (div_I, div_J
+/// of the foreground `1 − onehot(label)₀`; zeros for unlabelled images; a scalar 0 without PRL).
 public struct JointBatch: Sendable {
     public var moving: Tensor
     public var fixed: Tensor
@@ -45,6 +46,8 @@ public struct JointBatch: Sendable {
     public var fixedLabelled: [Bool]
     public var movingDistances: Tensor
     public var fixedDistances: Tensor
+    public var movingFluxes: Tensor
+    public var fixedFluxes: Tensor
     public var phase: JointPhase
     /// Pairs of the whole global batch (all ranks' shards; N in one process).
     public var globalPairs: Int
@@ -93,6 +96,8 @@ public final class JointTask: TrainingTask {
     public let classes: Int
     /// Signed distance maps of the labelled images by image id (`[K, D, H, W]`, mm).
     let distanceCache: [String: VoxelArray]
+    /// The PRL target's `[div_I; div_J]` of the labelled images by image id (2 · voxels floats).
+    let fluxCache: [String: [Float]]
     let objective: WeightedLoss<Output>
     private var lastValidation: (image: VoxelArray, labels: VoxelArray, predicted: [Float])?
 
@@ -182,12 +187,28 @@ public final class JointTask: TrainingTask {
             }
         }
         distanceCache = cache
+        var fluxes: [String: [Float]] = [:]
+        if run.loss.prlWeight > 0 && dataset.mode != .synthetic {
+            let prl = PhysicalRegularizationLoss(K: Float(run.loss.prlK))
+            for x in dataset.images + dataset.pairs.flatMap({ [$0.fixed, $0.moving] }) {
+                if let l = x.labels, fluxes[x.id] == nil { fluxes[x.id] = Self.prlTargetFluxes(l, prl, spatial: spatial) }
+            }
+        }
+        fluxCache = fluxes
         network = JointModel(segmentation: makeUNet(run), registration: makeDisplacementNet(config.registrationRun))
         objective = try Self.makeObjective(config, classes: classes)
     }
 
     public convenience init(config: JointRunConfig) throws {
         try self.init(config: config, dataset: RegistrationDataset.load(config.registrationRun))
+    }
+
+    /// `[div_I; div_J]` of the PRL target of a label map (foreground `1 − onehot(label)₀`), on the
+    /// networks' grid `spatial`: constants of training, computed once per labelled image.
+    static func prlTargetFluxes(_ labels: VoxelArray, _ prl: PhysicalRegularizationLoss, spatial: [Int]) -> [Float] {
+        let target = 1 - oneHot(Tensor(shape: [1, 1] + spatial, data: labels.data), class: 0)
+        let (divI, divJ) = prl.targetFluxes(target)
+        return divI.scalars + divJ.scalars
     }
 
     /// Rows `indices` of `t` along N (differentiable).
@@ -249,8 +270,9 @@ public final class JointTask: TrainingTask {
                 let idx = out.labelledRows
                 guard !idx.isEmpty else { return Tensor(scalar: 0) }
                 let foreground = 1 - rows(out.probs, idx).slice(axis: 1, 0..<1)
-                let target = 1 - oneHot(out.labelledLabels, class: 0)
-                return out.shared(prl(prediction: foreground, target: target))
+                let fluxes = rows(Tensor.concat([out.batch.movingFluxes, out.batch.fixedFluxes], axis: 0), idx)
+                let target = (divI: fluxes.slice(axis: 1, 0..<1), divJ: fluxes.slice(axis: 1, 1..<2))
+                return out.shared(prl(prediction: foreground, targetFluxes: target))
             })
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
@@ -274,12 +296,20 @@ public final class JointTask: TrainingTask {
         let dataset = self.dataset, n = config.run.training.batchSize, field = config.registration.synthetic
         let cache = distanceCache, classes = self.classes, boundary = config.run.loss.boundary
         let sliceWise = config.run.model.unet.dims == 2
+        let fluxCache = self.fluxCache, l = config.run.loss
+        let spatial = sliceWise ? Array(dataset.shape.dropFirst()) : dataset.shape
+        let prl: PhysicalRegularizationLoss? = l.prlWeight > 0 ? PhysicalRegularizationLoss(K: Float(l.prlK)) : nil
         let strategy = config.joint.strategy, k = config.joint.alternateSteps
         return { seed, step, positions in
             let pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
             let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n))
             let phase: JointPhase = strategy == .joint ? .both : ((step / k) % 2 == 0 ? .registration : .segmentation)
-            return dataset.jointBatch(pairs, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled) { x in
+            let fluxes = prl.map { prl in
+                { (x: RegistrationImage) -> [Float]? in
+                    x.labels.map { fluxCache[x.id] ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
+                }
+            }
+            return dataset.jointBatch(pairs, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled, fluxes: fluxes) { x in
                 guard boundary, let labels = x.labels else { return nil }
                 return cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
             }
@@ -402,11 +432,12 @@ public final class JointTask: TrainingTask {
 
 extension RegistrationDataset {
     /// Pairs stacked along N, with per-image label flags; `distances` gives the signed distance
-    /// maps of a labelled image (nil: zeros). `globalPairs` / `globalLabelled`: the counts of the
+    /// maps of a labelled image (nil: zeros), `fluxes` its PRL target fluxes (nil: no PRL, the
+    /// batch's fluxes are scalar zeros). `globalPairs` / `globalLabelled`: the counts of the
     /// global batch these pairs are a shard of (nil: these pairs are the whole batch).
     func jointBatch(
         _ pairs: [PreparedPair], classes: Int, phase: JointPhase, globalPairs: Int? = nil, globalLabelled: Int? = nil,
-        distances: (RegistrationImage) -> VoxelArray?
+        fluxes: ((RegistrationImage) -> [Float]?)? = nil, distances: (RegistrationImage) -> VoxelArray?
     ) -> JointBatch {
         let spatial = dims == 3 ? shape : Array(shape.dropFirst())
         let n = pairs.count, voxels = shape.reduce(1, *)
@@ -420,12 +451,17 @@ extension RegistrationDataset {
                     : distances(x)?.data ?? [Float](repeating: 0, count: classes * voxels)
             })
         }
+        func fluxMaps(_ images: [RegistrationImage]) -> Tensor {
+            guard let fluxes else { return Tensor(scalar: 0) }
+            return Tensor(shape: [n, 2] + spatial, data: images.flatMap { fluxes($0) ?? [Float](repeating: 0, count: 2 * voxels) })
+        }
         let moving = pairs.map(\.moving), fixed = pairs.map(\.fixed)
         let labelled = (moving + fixed).filter { $0.labels != nil }.count
         return JointBatch(
             moving: stack(moving.map(\.image)), fixed: stack(fixed.map(\.image)), movingLabels: labels(moving),
             fixedLabels: labels(fixed), movingLabelled: moving.map { $0.labels != nil }, fixedLabelled: fixed.map { $0.labels != nil },
-            movingDistances: maps(moving), fixedDistances: maps(fixed), phase: phase, globalPairs: globalPairs ?? n,
+            movingDistances: maps(moving), fixedDistances: maps(fixed), movingFluxes: fluxMaps(moving), fixedFluxes: fluxMaps(fixed),
+            phase: phase, globalPairs: globalPairs ?? n,
             globalLabelled: globalLabelled ?? labelled)
     }
 }
