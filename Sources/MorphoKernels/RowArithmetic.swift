@@ -4,12 +4,14 @@
 
 @usableFromInline typealias Lanes = SIMD16<Float>
 
-@inline(__always) func loadLanes(_ p: UnsafePointer<Float>) -> Lanes {
-    UnsafeRawPointer(p).loadUnaligned(as: Lanes.self)
+/// 16 floats from `p` (unaligned). Public and inlinable for the tensor module's SIMD loops.
+@inlinable public func loadLanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-@inline(__always) func storeLanes(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
+/// Stores 16 floats at `p` (unaligned).
+@inlinable public func storeLanes(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
 /// `dst[i] += a[i]`.

@@ -18,12 +18,10 @@ public func sobelGradient(
     _ src: UnsafePointer<Float>, into outs: [UnsafeMutablePointer<Float>], sumOfSquares: UnsafeMutablePointer<Float>?,
     planes: Int, extent: SpatialExtent
 ) {
-    precondition(outs.count == extent.rank, "sobelGradient: \(outs.count) outputs for rank \(extent.rank)")
+    let (outZ, outY, outX) = axes(outs, extent, "sobelGradient")
     let (d, h, w) = (extent.d, extent.h, extent.w)
     let hw = h * w, volumetric = extent.rank == 3
     // 3D: out z = B_x(B_y(D_z u)), y = B_x(D_y(B_z u)), x = D_x(B_y(B_z u)); 2D: y, x alike without z.
-    let outZ: UnsafeMutablePointer<Float>? = volumetric ? outs[0] : nil
-    let outY = outs[volumetric ? 1 : 0], outX = outs[volumetric ? 2 : 1]
     Parallel.forRanges(planes * d, grain: max(1, 16384 / hw)) { range in
         let scratch = SobelScratch(hw: hw, w: w, planes: volumetric ? 2 : 0)
         defer { scratch.deallocate() }
@@ -70,11 +68,9 @@ public func sobelDivergence(
     _ fields: [UnsafePointer<Float>], weight g: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
     planes: Int, extent: SpatialExtent
 ) {
-    precondition(fields.count == extent.rank, "sobelDivergence: \(fields.count) fields for rank \(extent.rank)")
+    let (fz, fy, fx) = axes(fields, extent, "sobelDivergence")
     let (d, h, w) = (extent.d, extent.h, extent.w)
     let hw = h * w, volumetric = extent.rank == 3
-    let fz: UnsafePointer<Float>? = volumetric ? fields[0] : nil
-    let fy = fields[volumetric ? 1 : 0], fx = fields[volumetric ? 2 : 1]
     // 3D: out = D_x(B_y(B_z p_x)) + B_x(D_y(B_z p_y) + B_y(D_z p_z)) with p_a = g · x_a;
     // 2D: out = D_x(B_y p_x) + B_x(D_y p_y).
     Parallel.forRanges(planes * d, grain: max(1, 16384 / hw)) { range in
@@ -106,6 +102,12 @@ public func sobelDivergence(
             }
         }
     }
+}
+
+/// The per-axis buffers `[z?, y, x]` of `extent.rank` entries as (z, y, x), z nil in 2D.
+private func axes<P>(_ buffers: [P], _ extent: SpatialExtent, _ what: String) -> (z: P?, y: P, x: P) {
+    precondition(buffers.count == extent.rank, "\(what): \(buffers.count) buffers for rank \(extent.rank)")
+    return extent.rank == 3 ? (buffers[0], buffers[1], buffers[2]) : (nil, buffers[0], buffers[1])
 }
 
 /// Per-thread scratch: `planes` planes of `hw` floats, a zero plane, and three rows of `w + 2`

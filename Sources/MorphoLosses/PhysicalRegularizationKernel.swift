@@ -85,21 +85,21 @@ private func layout(_ u: Tensor) -> (Int, SpatialExtent) { (u.shape[0] * u.shape
 private func uninitialized(like u: Tensor) -> Tensor { Tensor(shape: u.shape, storage: TensorStorage(uninitializedCount: u.count)) }
 
 /// `[S_a ⋆ u]_a`, one tensor per spatial axis (values only).
-func sobelGradient(_ u: Tensor) -> [Tensor] {
-    let (planes, extent) = layout(u)
-    let outs = (0..<extent.rank).map { _ in uninitialized(like: u) }
-    MorphoKernels.sobelGradient(u.storage.pointer, into: outs.map(\.storage.pointer), sumOfSquares: nil, planes: planes, extent: extent)
-    return outs
-}
+func sobelGradient(_ u: Tensor) -> [Tensor] { sobelGradient(u, squares: false).components }
 
 /// `([S_a ⋆ u]_a, Σ_a (S_a ⋆ u)²)` in one sweep (values only).
 func sobelGradientAndSquares(_ u: Tensor) -> ([Tensor], Tensor) {
+    let (components, squares) = sobelGradient(u, squares: true)
+    return (components, squares!)
+}
+
+private func sobelGradient(_ u: Tensor, squares: Bool) -> (components: [Tensor], squares: Tensor?) {
     let (planes, extent) = layout(u)
     let outs = (0..<extent.rank).map { _ in uninitialized(like: u) }
-    let squares = uninitialized(like: u)
+    let sum = squares ? uninitialized(like: u) : nil
     MorphoKernels.sobelGradient(
-        u.storage.pointer, into: outs.map(\.storage.pointer), sumOfSquares: squares.storage.pointer, planes: planes, extent: extent)
-    return (outs, squares)
+        u.storage.pointer, into: outs.map(\.storage.pointer), sumOfSquares: sum?.storage.pointer, planes: planes, extent: extent)
+    return (outs, sum)
 }
 
 /// `Σ_a S_a ⋆ (g · fields[a])` (values only).

@@ -61,23 +61,20 @@ func forEachChannelColumn(n: Int, c: Int, s: Int, _ body: (Int, Int, Int) -> Voi
 /// Softmax (or log-softmax) over channels, column by column, with the max subtracted. Sixteen
 /// contiguous columns at a time, with the vector `vexp`/`vlog`; the tail of a block is scalar.
 func channelSoftmax(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int, s: Int, log: Bool) {
-    typealias Lanes = SIMD16<Float>
-    @inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
-    @inline(__always) func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self) }
     forEachChannelColumn(n: n, c: c, s: s) { base, lo, hi in
         var j = lo
         while j + 16 <= hi {
             let at = base + j
-            var m = load(x + at)
-            for k in 1..<max(c, 1) { let v = load(x + at + k * s); m.replace(with: v, where: v .> m) }
-            var total = Lanes(repeating: 0)
-            for k in 0..<c { let e = vexp(load(x + at + k * s) - m); store(e, y + at + k * s); total += e }
+            var m = loadLanes(x + at)
+            for k in 1..<max(c, 1) { let v = loadLanes(x + at + k * s); m.replace(with: v, where: v .> m) }
+            var total = SIMD16<Float>(repeating: 0)
+            for k in 0..<c { let e = vexp(loadLanes(x + at + k * s) - m); storeLanes(e, y + at + k * s); total += e }
             if log {
                 let shift = m + vlog(total)
-                for k in 0..<c { store(load(x + at + k * s) - shift, y + at + k * s) }
+                for k in 0..<c { storeLanes(loadLanes(x + at + k * s) - shift, y + at + k * s) }
             } else {
                 let inv = 1 / total
-                for k in 0..<c { store(load(y + at + k * s) * inv, y + at + k * s) }
+                for k in 0..<c { storeLanes(loadLanes(y + at + k * s) * inv, y + at + k * s) }
             }
             j += 16
         }

@@ -180,20 +180,20 @@ public final class JointTask: TrainingTask {
         }
         self.dataset = dataset
         let sliceWise = run.model.unet.dims == 2
-        var cache: [String: VoxelArray] = [:]
-        if run.loss.boundary && dataset.mode != .synthetic {
+        // Label-map constants (signed distance maps, PRL target fluxes), once per labelled image;
+        // synthetic pairs are new images every time and get theirs per batch.
+        var distances: [String: VoxelArray] = [:], fluxes: [String: [Float]] = [:]
+        if dataset.mode != .synthetic {
+            let prl = run.loss.prlWeight > 0 ? PhysicalRegularizationLoss(K: Float(run.loss.prlK)) : nil
             for x in dataset.images + dataset.pairs.flatMap({ [$0.fixed, $0.moving] }) {
-                if let l = x.labels, cache[x.id] == nil { cache[x.id] = Subject.signedDistances(l, classes: classes, sliceWise: sliceWise) }
+                guard let l = x.labels else { continue }
+                if run.loss.boundary && distances[x.id] == nil {
+                    distances[x.id] = Subject.signedDistances(l, classes: classes, sliceWise: sliceWise)
+                }
+                if let prl, fluxes[x.id] == nil { fluxes[x.id] = Self.prlTargetFluxes(l, prl, spatial: spatial) }
             }
         }
-        distanceCache = cache
-        var fluxes: [String: [Float]] = [:]
-        if run.loss.prlWeight > 0 && dataset.mode != .synthetic {
-            let prl = PhysicalRegularizationLoss(K: Float(run.loss.prlK))
-            for x in dataset.images + dataset.pairs.flatMap({ [$0.fixed, $0.moving] }) {
-                if let l = x.labels, fluxes[x.id] == nil { fluxes[x.id] = Self.prlTargetFluxes(l, prl, spatial: spatial) }
-            }
-        }
+        distanceCache = distances
         fluxCache = fluxes
         network = JointModel(segmentation: makeUNet(run), registration: makeDisplacementNet(config.registrationRun))
         objective = try Self.makeObjective(config, classes: classes)
