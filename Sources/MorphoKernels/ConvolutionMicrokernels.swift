@@ -308,10 +308,22 @@ enum ConvolutionMicrokernel {
 /// Four rounds of "unzip" (even and odd lanes of two rows concatenated) rotate the 8-bit
 /// (row, column) address by one bit each, so after four the two halves have swapped: 64
 /// two-source permutes (`vpermt2ps`) per block instead of 256 scalar moves.
+/// With `rectifier` each source row is first scaled by the rectifier's derivative read at the
+/// same offset from `rectifier.output` (`y > 0 ? 1 : slope`), on whole vectors.
 @inline(__always)
-func transpose16x16(_ src: UnsafePointer<Float>, srcStride: Int, _ dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+func transpose16x16(
+    _ src: UnsafePointer<Float>, srcStride: Int, _ dst: UnsafeMutablePointer<Float>, dstStride: Int,
+    rectifier: Rectification? = nil, rectifierOffset: Int = 0
+) {
     var r = InlineArray<16, ConvVector>(repeating: ConvVector())
-    for i in 0..<16 { r[i] = loadVector(src + i * srcStride) }
+    if let rectifier {
+        let y = rectifier.output + rectifierOffset
+        for i in 0..<16 {
+            r[i] = Rectification.scaled(loadVector(src + i * srcStride), sign: loadVector(y + i * srcStride), slope: rectifier.slope)
+        }
+    } else {
+        for i in 0..<16 { r[i] = loadVector(src + i * srcStride) }
+    }
     for _ in 0..<4 {
         var next = InlineArray<16, ConvVector>(repeating: ConvVector())
         for i in 0..<8 {

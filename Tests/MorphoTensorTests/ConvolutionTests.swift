@@ -141,12 +141,16 @@ final class FusedConvolutionTests: XCTestCase {
 final class RectifiedBackwardTests: XCTestCase {
     func testFusedRectifierGradientsEqualConvThenLeakyReluGradients() {
         var rng = RandomGenerator(seed: 37)
-        for (shape, stride, slope) in [([2, 3, 6, 5, 7], 1, Float(0.2)), ([1, 3, 7, 6, 5], 2, Float(0.2)),
-                                       ([2, 2, 9, 8], 1, Float(0)), ([1, 2, 9, 10], 2, Float(0.1))] {
+        // The last two: 16 × 16 blocks of the weight gradient's transpose (≥ 16 output channels,
+        // rows ≥ 16 wide) beside scalar tails in both directions, where the rectifier is applied
+        // to whole vectors as the rows are read.
+        for (shape, stride, slope, outputs) in [([2, 3, 6, 5, 7], 1, Float(0.2), 5), ([1, 3, 7, 6, 5], 2, Float(0.2), 5),
+                                                ([2, 2, 9, 8], 1, Float(0), 5), ([1, 2, 9, 10], 2, Float(0.1), 5),
+                                                ([1, 3, 3, 4, 35], 1, Float(0.2), 18), ([2, 2, 5, 33], 1, Float(0.1), 17)] {
             let nd = shape.count - 2
             let x = Tensor.randomUniform(shape, low: -1, high: 1, using: &rng)
-            let w = Tensor.randomUniform([5, shape[1]] + Array(repeating: 3, count: nd), low: -1, high: 1, using: &rng)
-            let b = Tensor.randomUniform([5], low: -1, high: 1, using: &rng)
+            let w = Tensor.randomUniform([outputs, shape[1]] + Array(repeating: 3, count: nd), low: -1, high: 1, using: &rng)
+            let b = Tensor.randomUniform([outputs], low: -1, high: 1, using: &rng)
             func grads(fused: Bool) -> [[Float]] {
                 let (xl, wl, bl) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
                 let y = fused ? conv(xl, wl, bl, stride: stride, padding: 1, activation: .leaky(slope))
