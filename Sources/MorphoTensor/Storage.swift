@@ -61,13 +61,23 @@ public enum StoragePool {
     /// otherwise let the mapped total drift well past what a step needs (a full-resolution 3D
     /// registration step: 4.8 GB of tensors, 6.9 GB resident); when a fresh buffer would cross
     /// the bound, idle buffers are released first, largest first. `MORPHOSEG_POOL_HEADROOM`
-    /// overrides the factor (0 turns the bound off).
+    /// overrides the factor (0 turns the bound off); `minimumSlack` keeps small peaks from
+    /// getting too tight a bound.
     nonisolated(unsafe) public static var headroom: Double = {
         if let text = ProcessInfo.processInfo.environment["MORPHOSEG_POOL_HEADROOM"], let h = Double(text), h >= 0 { return h }
         return 1.125
     }()
     /// The bound is never below this (small runs keep their whole pool).
     nonisolated(unsafe) public static var capacityFloor = 1 << 30
+    /// Nor less than this above the peak: a 12.5 % margin over a 2.1 GB inference pass
+    /// (full-resolution registration) left too little room for its two 880 MB and two 110 MB
+    /// buffers, so each call released and re-mapped about 1 GB (page faults were 11 % of its
+    /// time). Larger peaks, such as the 4.8 GB training step, keep the `headroom` factor.
+    /// `MORPHOSEG_POOL_SLACK_MB` overrides it.
+    nonisolated(unsafe) public static var minimumSlack: Int = {
+        if let text = ProcessInfo.processInfo.environment["MORPHOSEG_POOL_SLACK_MB"], let mb = Int(text), mb >= 0 { return mb << 20 }
+        return 512 << 20
+    }()
 
     nonisolated(unsafe) private static var idle: [Int: [UnsafeMutableRawPointer]] = [:]
     /// Pooled-size bytes held by tensors (real buffer sizes).
@@ -143,7 +153,8 @@ public enum StoragePool {
     /// Called with the lock held.
     private static func releasableIdle(toFit size: Int) -> [(UnsafeMutableRawPointer, Int)] {
         guard headroom > 0 else { return [] }
-        let bound = max(capacityFloor, Int(headroom * Double(max(peakLive, live))))
+        let peak = max(peakLive, live)
+        let bound = max(capacityFloor, Int(headroom * Double(peak)), peak + minimumSlack)
         var excess = pooledLive + idleBytes + size - bound
         var out: [(UnsafeMutableRawPointer, Int)] = []
         while excess > 0, let largest = idle.keys.filter({ idle[$0]?.isEmpty == false }).max(), let raw = idle[largest]?.popLast() {
