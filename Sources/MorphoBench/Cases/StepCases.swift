@@ -18,11 +18,21 @@ extension BenchCase {
         // this + `reg3d/vxm/80x96x80/step` is the comparison.
         cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/step", shape: [2, 1, 80, 96, 80], classes: 3,
                                       activation: .leakyRelu(0.01)))
+        // The same, with the joint step's segmentation objective rather than Dice+CE alone.
+        cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/jointterms/step", shape: [2, 1, 80, 96, 80], classes: 3,
+                                      activation: .leakyRelu(0.01), jointTerms: true))
         return cases
     }
 
     /// Labels: class 1 in a centred ball, and with three classes class 2 in its inner half.
-    static func segmentationStep(name: String, shape: [Int], classes: Int = 2, activation: ActivationKind = .prelu) -> BenchCase {
+    /// With `jointTerms`, the loss is the segmentation part of `joint3d/80x96x80/step` (the
+    /// config `JointCases` declares): `(1 − α)·Dice+CE + α·boundary` (classes 1 and 2, signed
+    /// distance maps computed once at setup) `+ 0.1·PRL` (K 0.5) of the foreground probability
+    /// `1 − p₀` against target fluxes computed once at setup, α = 0.01 — what a segmentation-only
+    /// run with that objective costs per step, so the joint step can be set beside it.
+    static func segmentationStep(
+        name: String, shape: [Int], classes: Int = 2, activation: ActivationKind = .prelu, jointTerms: Bool = false
+    ) -> BenchCase {
         BenchCase(name: name) {
             var rng = RandomGenerator(seed: 1)
             let net = UNet(spatialRank: shape.count - 2, inChannels: 1, outChannels: classes, channels: [16, 32, 64, 128],
@@ -48,9 +58,28 @@ extension BenchCase {
                 }
             }
             let loss = DiceCELoss()
+            guard jointTerms else {
+                return {
+                    net.zeroGrad()
+                    let l = loss(logits: net(image), labels: labels)
+                    l.backward()
+                    optimizer.step()
+                }
+            }
+            let spatial = Array(shape.dropFirst(2))
+            let distanceMaps = signedDistanceMaps(labels: labels, classes: classes, spatial: spatial)
+            let boundary = BoundaryLoss(idc: Array(1..<classes))
+            let prl = PhysicalRegularizationLoss(K: 0.5)
+            let foreground = labels.scalars.map { $0 > 0 ? Float(1) : 0 }
+            let fluxes = prl.targetFluxes(Tensor(shape: labels.shape, data: foreground))
+            let alpha: Float = 0.01
             return {
                 net.zeroGrad()
-                let l = loss(logits: net(image), labels: labels)
+                let logits = net(image)
+                let probs = logits.softmax()
+                let l = (1 - alpha) * loss(logits: logits, labels: labels)
+                    + alpha * boundary(probs: probs, distanceMaps: distanceMaps)
+                    + 0.1 * prl(prediction: 1 - probs.slice(axis: 1, 0..<1), targetFluxes: fluxes)
                 l.backward()
                 optimizer.step()
             }
