@@ -98,5 +98,6 @@ let package = Package(
             name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor", "MorphoTrain"],
             swiftSettings: optimize + mpiDefine),
         .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
+        .testTarget(name: "MorphoBenchTests", dependencies: ["MorphoBench"], swiftSettings: optimize),
     ] + mpiTargets
 )

@@ -95,6 +95,44 @@ public enum BenchRunner {
         return result
     }
 
+    /// Sets up every case, warms each up, then runs `rounds` rounds in which every case is called
+    /// once, the order rotating by one case per round. On a shared machine whose speed drifts
+    /// over seconds, cases compared this way see the same conditions, so their ratios are far
+    /// less noisy than those of cases timed one after the other. Returns one result per case
+    /// (no peak RSS: the cases share the process) and `perRound[r][i]`, case i's ms in round r.
+    public static func interleaved(
+        _ cases: [BenchCase], rounds: Int, warmups: Int = 1, peakGflops: Double? = nil
+    ) -> (results: [BenchResult], perRound: [[Double]]) {
+        StoragePool.drain()
+        StoragePool.resetPeak()
+        let bodies = cases.map { $0.make() }
+        for body in bodies { for _ in 0..<warmups { body() } }
+        var perRound = [[Double]](repeating: [Double](repeating: 0, count: cases.count), count: rounds)
+        var cpu = [[Double]](repeating: [], count: cases.count)
+        for r in 0..<rounds {
+            for k in 0..<cases.count {
+                let i = (k + r) % cases.count
+                let cpuStart = processCPUSeconds()
+                let start = DispatchTime.now().uptimeNanoseconds
+                bodies[i]()
+                perRound[r][i] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                cpu[i].append((processCPUSeconds() - cpuStart) * 1e3)
+            }
+        }
+        let results = cases.indices.map { i -> BenchResult in
+            let times = perRound.map { $0[i] }.sorted()
+            let median = BenchRunner.median(times)
+            var result = BenchResult(name: cases[i].name, medianMs: median, minMs: times.first!, maxMs: times.last!,
+                                     runs: rounds, cpuMs: BenchRunner.median(cpu[i].sorted()))
+            if let flops = cases[i].flops {
+                result.gflops = flops / (median / 1e3) / 1e9
+                if let peakGflops, peakGflops > 0 { result.peakPct = 100 * result.gflops! / peakGflops }
+            }
+            return result
+        }
+        return (results, perRound)
+    }
+
     static func median(_ sorted: [Double]) -> Double {
         let n = sorted.count
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2

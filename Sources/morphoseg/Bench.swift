@@ -36,10 +36,16 @@ struct Bench: ParsableCommand {
     @Flag(help: "List the case names and exit.")
     var list = false
 
+    @Option(help: ArgumentHelp(
+        "Interleave the selected cases: set them all up, then run this many rounds of one call each (order rotating), and print each round's times.",
+        discussion: "For comparing cases on a machine whose speed drifts (e.g. `joint3d seg3d/unet/80x96x80x2/jointterms reg3d/vxm/80x96x80 --interleave 15`)."))
+    var interleave: Int?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if seconds < 0 { throw ValidationError("--seconds must be >= 0") }
+        if let interleave, interleave < 1 { throw ValidationError("--interleave must be at least 1") }
         do {
             _ = try BenchRegistry.select(groups)
         } catch let error as BenchError {
@@ -68,6 +74,19 @@ struct Bench: ParsableCommand {
         if !json { print(BenchRunner.tableRow(peak)) }
         // The machine's ceiling is the fastest peak run: slower ones only measure other load.
         let peakGflops = peakCase.flops.map { $0 / (peak.minMs / 1e3) / 1e9 }
+        if let interleave {
+            let (rows, perRound) = BenchRunner.interleaved(selected, rounds: interleave, peakGflops: peakGflops)
+            results += rows
+            if !json {
+                for r in rows { print(BenchRunner.tableRow(r)) }
+                print("\nPer round (ms), order rotating: " + selected.map(\.name).joined(separator: " | "))
+                for (k, times) in perRound.enumerated() {
+                    print("round \(k + 1): " + times.map { String(format: "%.1f", $0) }.joined(separator: " | "))
+                }
+            }
+            if json { print(BenchRunner.json(results)) }
+            return
+        }
         for c in selected {
             let r = BenchRunner.run(c, options: options, peakGflops: peakGflops)
             results.append(r)
