@@ -70,22 +70,35 @@ public enum BenchRunner {
             for _ in 0..<options.warmups { body() }
             var total = 0.0
             while times.count < options.maxRuns && (times.count < options.minRuns || total < options.minSeconds) {
-                let cpuStart = processCPUSeconds()
-                let start = DispatchTime.now().uptimeNanoseconds
-                body()
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                times.append(seconds * 1e3)
-                cpuTimes.append((processCPUSeconds() - cpuStart) * 1e3)
-                total += seconds
+                let (ms, cpuMs) = timedCall(body)
+                times.append(ms)
+                cpuTimes.append(cpuMs)
+                total += ms / 1e3
             }
         }
-        let rss = peakRSSMegabytes()
-        let tensorPeak = Double(StoragePool.peakLiveBytes) / Double(1 << 20)
-        times.sort()
+        return summary(benchCase, times: times, cpuTimes: cpuTimes, peakGflops: peakGflops,
+                       peakRssMb: peakRSSMegabytes(), peakTensorMb: Double(StoragePool.peakLiveBytes) / Double(1 << 20))
+    }
+
+    /// Wall and CPU milliseconds of one call of `body`.
+    static func timedCall(_ body: () -> Void) -> (ms: Double, cpuMs: Double) {
+        let cpuStart = processCPUSeconds()
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return (ms, (processCPUSeconds() - cpuStart) * 1e3)
+    }
+
+    /// A case's result from its timed calls: median/min/max, median CPU time, and the FLOP-based
+    /// figures where the case's flops are known.
+    static func summary(
+        _ benchCase: BenchCase, times: [Double], cpuTimes: [Double], peakGflops: Double?, peakRssMb: Double?, peakTensorMb: Double?
+    ) -> BenchResult {
+        let times = times.sorted()
         let median = BenchRunner.median(times)
         var result = BenchResult(name: benchCase.name, medianMs: median, minMs: times.first!, maxMs: times.last!,
-                                 runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: rss,
-                                 peakTensorMb: tensorPeak)
+                                 runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: peakRssMb,
+                                 peakTensorMb: peakTensorMb)
         if let flops = benchCase.flops {
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
@@ -112,23 +125,13 @@ public enum BenchRunner {
         for r in 0..<rounds {
             for k in 0..<cases.count {
                 let i = (k + r) % cases.count
-                let cpuStart = processCPUSeconds()
-                let start = DispatchTime.now().uptimeNanoseconds
-                bodies[i]()
-                perRound[r][i] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                cpu[i].append((processCPUSeconds() - cpuStart) * 1e3)
+                let (ms, cpuMs) = timedCall(bodies[i])
+                perRound[r][i] = ms
+                cpu[i].append(cpuMs)
             }
         }
-        let results = cases.indices.map { i -> BenchResult in
-            let times = perRound.map { $0[i] }.sorted()
-            let median = BenchRunner.median(times)
-            var result = BenchResult(name: cases[i].name, medianMs: median, minMs: times.first!, maxMs: times.last!,
-                                     runs: rounds, cpuMs: BenchRunner.median(cpu[i].sorted()))
-            if let flops = cases[i].flops {
-                result.gflops = flops / (median / 1e3) / 1e9
-                if let peakGflops, peakGflops > 0 { result.peakPct = 100 * result.gflops! / peakGflops }
-            }
-            return result
+        let results = cases.indices.map { i in
+            summary(cases[i], times: perRound.map { $0[i] }, cpuTimes: cpu[i], peakGflops: peakGflops, peakRssMb: nil, peakTensorMb: nil)
         }
         return (results, perRound)
     }

@@ -84,13 +84,12 @@ struct Bench: ParsableCommand {
                     print("round \(k + 1): " + times.map { String(format: "%.1f", $0) }.joined(separator: " | "))
                 }
             }
-            if json { print(BenchRunner.json(results)) }
-            return
-        }
-        for c in selected {
-            let r = BenchRunner.run(c, options: options, peakGflops: peakGflops)
-            results.append(r)
-            if !json { print(BenchRunner.tableRow(r)) }
+        } else {
+            for c in selected {
+                let r = BenchRunner.run(c, options: options, peakGflops: peakGflops)
+                results.append(r)
+                if !json { print(BenchRunner.tableRow(r)) }
+            }
         }
         if json { print(BenchRunner.json(results)) }
     }
