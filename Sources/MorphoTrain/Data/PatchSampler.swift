@@ -10,6 +10,10 @@ public struct SegmentationBatch: Sendable {
     /// `[N, K, …]` signed distance maps (mm) of each class, cropped with the patch; nil when the
     /// loss needs none.
     public var distances: Tensor?
+    /// PRL target fluxes `(div_I, div_J)` of each class in `loss.boundary.idc` (`oneHot(labels,
+    /// class: c)`), computed with the batch by the loader rather than on the training step; nil
+    /// when PRL is off (the term then computes them from `labels`).
+    public var prlTargetFluxes: [(divI: Tensor, divJ: Tensor)]? = nil
 }
 
 /// Draws training samples: a random subject, a patch origin (centred on a random foreground voxel

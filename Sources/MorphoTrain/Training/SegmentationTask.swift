@@ -93,10 +93,10 @@ public final class SegmentationTask: TrainingTask {
                 // several classes, the mean over the classes `idc`.
                 let probs = out.probabilities!
                 var total: Tensor?
-                for c in classes {
+                for (j, c) in classes.enumerated() {
                     let p = probs.slice(axis: 1, c ..< c + 1)
-                    let target = withoutGradients { oneHot(out.batch.labels, class: c) }
-                    let term = prl(prediction: p, target: target)
+                    let term = out.batch.prlTargetFluxes.map { prl(prediction: p, targetFluxes: $0[j]) }
+                        ?? prl(prediction: p, target: withoutGradients { oneHot(out.batch.labels, class: c) })
                     total = total.map { $0 + term } ?? term
                 }
                 return total! * (1 / Float(classes.count))
@@ -117,15 +117,21 @@ public final class SegmentationTask: TrainingTask {
     /// over ranks draws the same samples.
     var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> SegmentationBatch {
         let sampler = self.sampler, subjects = dataset.training
+        let l = config.loss
+        let prl = l.prlWeight > 0 ? PhysicalRegularizationLoss(K: Float(l.prlK)) : nil
         return { seed, step, positions in
             let samples = positions.map { k in
                 var rng = SeedStream.generator(seed: seed, step, k)
                 return sampler.batch(from: subjects, count: 1, rng: &rng)
             }
             let distances = samples.compactMap(\.distances)
+            let labels = Tensor.concat(samples.map(\.labels), axis: 0)
+            // The label patch changes with every draw (augmentation), so its PRL target fluxes are
+            // made here, on the loader, like the cropped distance maps.
             return SegmentationBatch(
-                images: Tensor.concat(samples.map(\.images), axis: 0), labels: Tensor.concat(samples.map(\.labels), axis: 0),
-                distances: distances.count == samples.count ? Tensor.concat(distances, axis: 0) : nil)
+                images: Tensor.concat(samples.map(\.images), axis: 0), labels: labels,
+                distances: distances.count == samples.count ? Tensor.concat(distances, axis: 0) : nil,
+                prlTargetFluxes: prl.map { prl in l.idc.map { prl.targetFluxes(oneHot(labels, class: $0)) } })
         }
     }
 
