@@ -112,4 +112,51 @@ final class DiceTests: XCTestCase {
         }
         XCTAssertLessThan(SoftDiceLoss()(logits: logits, labels: labels).item, 1e-5)
     }
+
+    /// The per-(item, channel) soft Dice of two maps, naively in Double.
+    func naiveProbabilityDice(_ a: Tensor, _ b: Tensor, smooth: Double = 1e-5) -> Double {
+        let rows = a.shape[0] * a.shape[1], s = a.count / rows
+        var total = 0.0
+        for r in 0..<rows {
+            var ab = 0.0, sa = 0.0, sb = 0.0
+            for v in 0..<s {
+                let x = Double(a[flat: r * s + v]), y = Double(b[flat: r * s + v])
+                ab += x * y; sa += x; sb += y
+            }
+            total += (2 * ab + smooth) / (sa + sb + smooth)
+        }
+        return 1 - total / Double(rows)
+    }
+
+    func testProbabilityDiceMatchesThePerChannelFormulaOnBlocksAndTails() {
+        // 2·3 rows of 4 · 37 · 30 = 4440 voxels: a full 4096 block, a short one, and a scalar tail.
+        let a = Tensor.randomUniform([2, 3, 4, 37, 30], using: &rng), b = Tensor.randomUniform([2, 3, 4, 37, 30], using: &rng)
+        assertClose(ProbabilityDiceLoss()(a, b).item, naiveProbabilityDice(a, b), 1e-5, "probability Dice")
+        let small = Tensor.randomUniform([1, 2, 3, 5], using: &rng), other = Tensor.randomUniform([1, 2, 3, 5], using: &rng)
+        assertClose(ProbabilityDiceLoss(smooth: 1)(small, other).item, naiveProbabilityDice(small, other, smooth: 1), 1e-6, "smooth 1")
+    }
+
+    func testProbabilityDiceGradientReachesBothMaps() {
+        let a = Tensor.randomUniform([2, 2, 3, 4, 5], low: 0.1, high: 0.9, using: &rng)
+        let b = Tensor.randomUniform([2, 2, 3, 4, 5], low: 0.1, high: 0.9, using: &rng)
+        assertGradient([a, b]) { ProbabilityDiceLoss()($0[0], $0[1]) }
+        // Against a one-hot constant, only the probabilities get a gradient.
+        let target = oneHotMap(randomLabels([2, 1, 3, 4, 5], classes: 2, using: &rng))
+        assertGradient([a]) { ProbabilityDiceLoss()($0[0], target) }
+    }
+
+    func testProbabilityDiceOfIdenticalOneHotMapsIsZeroAndOfEmptyMapsIsZero() {
+        let target = oneHotMap(randomLabels([1, 1, 6, 6], classes: 2, using: &rng))
+        XCTAssertLessThan(ProbabilityDiceLoss()(target, target).item, 1e-6)
+        let zeros = Tensor.zeros([2, 2, 4, 4]).requiringGrad()
+        let loss = ProbabilityDiceLoss()(zeros, Tensor.zeros([2, 2, 4, 4]))
+        XCTAssertEqual(loss.item, 0)
+        loss.backward()
+        XCTAssertTrue(zeros.grad!.isFinite)
+    }
+
+    /// `[N, 2, spatial…]`: background and foreground indicators of 0/1 labels `[N, 1, spatial…]`.
+    func oneHotMap(_ labels: Tensor) -> Tensor {
+        Tensor.concat([1 - labels, labels], axis: 1)
+    }
 }

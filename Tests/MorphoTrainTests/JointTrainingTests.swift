@@ -152,6 +152,35 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertTrue(sawUnlabelled && sawLabelled)
     }
 
+    func testBatchStacksTheLabelledImagesTargetsInMovingThenFixedOrder() throws {
+        let task = try JointTask(config: config(labelled: 3))
+        var checked = 0
+        for step in 0..<12 {
+            let b = task.makeBatch(17, step)
+            let rows = b.labelledRows
+            XCTAssertEqual(rows, (b.movingLabelled + b.fixedLabelled).indices.filter { (b.movingLabelled + b.fixedLabelled)[$0] })
+            guard !rows.isEmpty else {
+                XCTAssertEqual(b.labelledLabels.shape, [], "no labelled image: a scalar 0")
+                continue
+            }
+            let all = Tensor.concat([b.movingLabels, b.fixedLabels], axis: 0)
+            let voxels = all.spatialCount
+            XCTAssertEqual(b.labelledLabels.shape, [rows.count, 1, 32, 32])
+            XCTAssertEqual(b.labelledDistances.shape, [rows.count, 3, 32, 32])
+            XCTAssertEqual(b.labelledFluxes.shape, [rows.count, 2, 32, 32])
+            for (j, r) in rows.enumerated() {
+                let labels = Array(all.scalars[(r * voxels)..<((r + 1) * voxels)])
+                XCTAssertEqual(Array(b.labelledLabels.scalars[(j * voxels)..<((j + 1) * voxels)]), labels)
+                // The image this row came from, by its label map: its cached distance maps and fluxes.
+                let image = try XCTUnwrap(task.dataset.images.first { $0.labels?.data == labels })
+                XCTAssertEqual(Array(b.labelledDistances.scalars[(j * 3 * voxels)..<((j + 1) * 3 * voxels)]), task.distanceCache[image.id]!.data)
+                XCTAssertEqual(Array(b.labelledFluxes.scalars[(j * 2 * voxels)..<((j + 1) * 2 * voxels)]), task.fluxCache[image.id]!)
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 4)
+    }
+
     func testShardsOfABatchAreItsPairsAndCountTheWholeBatchsLabelledImages() throws {
         let task = try JointTask(config: config(labelled: 3))
         for step in 0..<6 {

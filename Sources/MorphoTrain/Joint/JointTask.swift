@@ -34,9 +34,12 @@ public enum JointPhase: String, Sendable {
 
 /// One joint training batch of N pairs — a rank's shard of the global batch under `mpirun`.
 /// Images `[N, 1, spatial…]`; label maps `[N, 1, spatial…]` (class indices; all 0 for an
-/// unlabelled image, whose flag is false), signed distance maps `[N, K, spatial…]` (mm; zeros
-/// for unlabelled images) and the PRL target's flux divergences `[N, 2, spatial…]` (div_I, div_J
-/// of the foreground `1 − onehot(label)₀`; zeros for unlabelled images; a scalar 0 without PRL).
+/// unlabelled image, whose flag is false). What the segmentation terms read comes stacked for
+/// the L labelled images of `[moving; fixed]` only, in that order (`labelledRows`), built with
+/// the batch on the loader so a training step copies none of it: their label maps
+/// `[L, 1, spatial…]`, signed distance maps `[L, K, spatial…]` (mm) and the PRL target's flux
+/// divergences `[L, 2, spatial…]` (div_I, div_J of the foreground `1 − onehot(label)₀`) — each a
+/// scalar 0 when L is 0 or the term is off.
 public struct JointBatch: Sendable {
     public var moving: Tensor
     public var fixed: Tensor
@@ -44,10 +47,9 @@ public struct JointBatch: Sendable {
     public var fixedLabels: Tensor
     public var movingLabelled: [Bool]
     public var fixedLabelled: [Bool]
-    public var movingDistances: Tensor
-    public var fixedDistances: Tensor
-    public var movingFluxes: Tensor
-    public var fixedFluxes: Tensor
+    public var labelledLabels: Tensor
+    public var labelledDistances: Tensor
+    public var labelledFluxes: Tensor
     public var phase: JointPhase
     /// Pairs of the whole global batch (all ranks' shards; N in one process).
     public var globalPairs: Int
@@ -56,7 +58,14 @@ public struct JointBatch: Sendable {
     public var globalLabelled: Int
 
     /// Labelled images of this batch (moving and fixed).
-    public var labelledCount: Int { (movingLabelled + fixedLabelled).filter { $0 }.count }
+    public var labelledCount: Int { labelledRows.count }
+
+    /// Rows of `[moving; fixed]` that have a label map: the rows of `labelledLabels`,
+    /// `labelledDistances` and `labelledFluxes`.
+    public var labelledRows: [Int] {
+        let flags = movingLabelled + fixedLabelled
+        return flags.indices.filter { flags[$0] }
+    }
 }
 
 /// Joint segmentation + registration (DeepAtlas, Xu & Niethammer 2019) as a `TrainingTask`.
@@ -115,10 +124,12 @@ public final class JointTask: TrainingTask {
         /// labelled images relative to its share of the pairs (`DataParallel.itemShare`; 1 in one
         /// process).
         var labelledShare: Float
-        /// Rows of `[moving; fixed]` that have a label map, and their class indices
-        /// (`[rows, 1, spatial…]`): what every segmentation term reads, gathered once per step.
+        /// Rows of `[moving; fixed]` that have a label map (`JointBatch.labelledRows`), and the
+        /// logits and probabilities of those rows: what every segmentation term reads, gathered
+        /// once per step.
         let labelledRows: [Int]
-        let labelledLabels: Tensor
+        let labelledLogits: Tensor
+        let labelledProbs: Tensor
         /// The moving image warped by the flow (`[N, C, spatial…]`), for the similarity term.
         let warpedMoving: Tensor
         /// The foreground channels (1..<classes) of the moving segmentation — one-hot labels where
@@ -129,10 +140,10 @@ public final class JointTask: TrainingTask {
 
         init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int) {
             (self.batch, self.logits, self.probs, self.flow, self.labelledShare) = (batch, logits, probs, flow, labelledShare)
-            let flags = batch.movingLabelled + batch.fixedLabelled
-            labelledRows = flags.indices.filter { flags[$0] }
-            labelledLabels = labelledRows.isEmpty
-                ? Tensor(scalar: 0) : JointTask.rows(Tensor.concat([batch.movingLabels, batch.fixedLabels], axis: 0), labelledRows)
+            labelledRows = batch.labelledRows
+            (labelledLogits, labelledProbs) = labelledRows.isEmpty
+                ? (Tensor(scalar: 0), Tensor(scalar: 0))
+                : (JointTask.rows(logits, labelledRows), JointTask.rows(probs, labelledRows))
             // Foreground channels only: the coupling Dice ignores the background, so it is not warped.
             let n = batch.fixed.shape[0], fg = 1..<classes
             let movingS = JointTask.choose(batch.movingLabelled, { foregroundOneHot(batch.movingLabels, classes: classes) },
@@ -251,26 +262,22 @@ public final class JointTask: TrainingTask {
         }
         let alpha = l.schedule.alphaSchedule
         terms.append(LossTerm(l.regional.rawValue, weight: l.boundary ? alpha.regionalWeight : ConstantWeight(1)) { out in
-            let idx = out.labelledRows
-            guard !idx.isEmpty else { return Tensor(scalar: 0) }
-            return out.shared(regionalLoss(rows(out.logits, idx), out.labelledLabels))
+            guard !out.labelledRows.isEmpty else { return Tensor(scalar: 0) }
+            return out.shared(regionalLoss(out.labelledLogits, out.batch.labelledLabels))
         })
         if l.boundary {
             let boundary = BoundaryLoss(idc: l.idc)
             terms.append(LossTerm("boundary", weight: alpha.boundaryWeight) { out in
-                let idx = out.labelledRows
-                guard !idx.isEmpty else { return Tensor(scalar: 0) }
-                let maps = Tensor.concat([out.batch.movingDistances, out.batch.fixedDistances], axis: 0)
-                return out.shared(boundary(probs: rows(out.probs, idx), distanceMaps: rows(maps, idx)))
+                guard !out.labelledRows.isEmpty else { return Tensor(scalar: 0) }
+                return out.shared(boundary(probs: out.labelledProbs, distanceMaps: out.batch.labelledDistances))
             })
         }
         if l.prlWeight > 0 {
             let prl = PhysicalRegularizationLoss(K: Float(l.prlK))
             terms.append(LossTerm("prl", weight: ConstantWeight(l.prlWeight)) { out in
-                let idx = out.labelledRows
-                guard !idx.isEmpty else { return Tensor(scalar: 0) }
-                let foreground = 1 - rows(out.probs, idx).slice(axis: 1, 0..<1)
-                let fluxes = rows(Tensor.concat([out.batch.movingFluxes, out.batch.fixedFluxes], axis: 0), idx)
+                guard !out.labelledRows.isEmpty else { return Tensor(scalar: 0) }
+                let foreground = 1 - out.labelledProbs.slice(axis: 1, 0..<1)
+                let fluxes = out.batch.labelledFluxes
                 let target = (divI: fluxes.slice(axis: 1, 0..<1), divJ: fluxes.slice(axis: 1, 1..<2))
                 return out.shared(prl(prediction: foreground, targetFluxes: target))
             })
@@ -432,8 +439,8 @@ public final class JointTask: TrainingTask {
 
 extension RegistrationDataset {
     /// Pairs stacked along N, with per-image label flags; `distances` gives the signed distance
-    /// maps of a labelled image (nil: zeros), `fluxes` its PRL target fluxes (nil: no PRL, the
-    /// batch's fluxes are scalar zeros). `globalPairs` / `globalLabelled`: the counts of the
+    /// maps of a labelled image (nil for every image: no boundary term, a scalar 0), `fluxes`
+    /// its PRL target fluxes (nil: no PRL, a scalar 0), both stacked for the labelled images only. `globalPairs` / `globalLabelled`: the counts of the
     /// global batch these pairs are a shard of (nil: these pairs are the whole batch).
     func jointBatch(
         _ pairs: [PreparedPair], classes: Int, phase: JointPhase, globalPairs: Int? = nil, globalLabelled: Int? = nil,
@@ -445,23 +452,22 @@ extension RegistrationDataset {
         func labels(_ images: [RegistrationImage]) -> Tensor {
             Tensor(shape: [n, 1] + spatial, data: images.flatMap { $0.labels?.data ?? [Float](repeating: 0, count: voxels) })
         }
-        func maps(_ images: [RegistrationImage]) -> Tensor {
-            Tensor(shape: [n, classes] + spatial, data: images.flatMap { x in
-                x.labels == nil ? [Float](repeating: 0, count: classes * voxels)
-                    : distances(x)?.data ?? [Float](repeating: 0, count: classes * voxels)
-            })
-        }
-        func fluxMaps(_ images: [RegistrationImage]) -> Tensor {
-            guard let fluxes else { return Tensor(scalar: 0) }
-            return Tensor(shape: [n, 2] + spatial, data: images.flatMap { fluxes($0) ?? [Float](repeating: 0, count: 2 * voxels) })
-        }
         let moving = pairs.map(\.moving), fixed = pairs.map(\.fixed)
-        let labelled = (moving + fixed).filter { $0.labels != nil }.count
+        let labelled = (moving + fixed).filter { $0.labels != nil }
+        /// `channels` maps per labelled image, `[L, channels, spatial…]`; a scalar 0 when there
+        /// are none (no labelled image, or the term is off).
+        func perLabelled(_ channels: Int, _ map: (RegistrationImage) -> [Float]?) -> Tensor {
+            let data = labelled.compactMap(map)
+            guard !data.isEmpty else { return Tensor(scalar: 0) }
+            precondition(data.count == labelled.count && data.allSatisfy { $0.count == channels * voxels })
+            return Tensor(shape: [labelled.count, channels] + spatial, data: data.flatMap { $0 })
+        }
         return JointBatch(
             moving: stack(moving.map(\.image)), fixed: stack(fixed.map(\.image)), movingLabels: labels(moving),
             fixedLabels: labels(fixed), movingLabelled: moving.map { $0.labels != nil }, fixedLabelled: fixed.map { $0.labels != nil },
-            movingDistances: maps(moving), fixedDistances: maps(fixed), movingFluxes: fluxMaps(moving), fixedFluxes: fluxMaps(fixed),
+            labelledLabels: perLabelled(1) { $0.labels?.data }, labelledDistances: perLabelled(classes) { distances($0)?.data },
+            labelledFluxes: fluxes.map { f in perLabelled(2) { f($0) } } ?? Tensor(scalar: 0),
             phase: phase, globalPairs: globalPairs ?? n,
-            globalLabelled: globalLabelled ?? labelled)
+            globalLabelled: globalLabelled ?? labelled.count)
     }
 }

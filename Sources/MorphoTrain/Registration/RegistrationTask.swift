@@ -198,8 +198,5 @@ func softDiceLoss(_ p: Tensor, _ t: Tensor) -> Tensor {
 /// `softDiceLoss` given the foreground channels only (`[N, K − 1, spatial…]`, classes 1..<K):
 /// what a caller that never builds the background channel (a warp of it would be wasted) passes.
 func softDiceLoss(foreground fg: Tensor, _ tf: Tensor) -> Tensor {
-    let axes = Array(2..<fg.rank)
-    let intersection = (fg * tf).sum(axes: axes)
-    let total = fg.sum(axes: axes) + tf.sum(axes: axes)
-    return 1 - ((intersection * 2 + 1e-5) / (total + 1e-5)).mean()
+    ProbabilityDiceLoss(smooth: 1e-5)(fg, tf)
 }
