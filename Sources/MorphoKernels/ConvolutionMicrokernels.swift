@@ -26,6 +26,25 @@ func storeVector(_ v: ConvVector, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: ConvVector.self)
 }
 
+/// The even lanes (0, 2, …, 30) and the odd lanes (1, 3, …, 31) of 32 floats. Written as lane
+/// loops the optimiser folds into permutes; the standard library's `oddHalf` getter was left as a
+/// call (the 32 floats passed through memory) in the 16×16 transposes. (The opposite way, lane
+/// loops are not folded: the Winograd output transform interleaves through the standard
+/// library's `evenHalf` / `oddHalf` setters, which compile to permutes.)
+@inline(__always)
+func evenLanes(_ v: SIMD32<Float>) -> ConvVector {
+    var out = ConvVector()
+    for i in 0..<16 { out[i] = v[2 * i] }
+    return out
+}
+
+@inline(__always)
+func oddLanes(_ v: SIMD32<Float>) -> ConvVector {
+    var out = ConvVector()
+    for i in 0..<16 { out[i] = v[2 * i + 1] }
+    return out
+}
+
 /// Arguments of one `SpatialTile` call. The R position vectors are consecutive in a grid of
 /// rows of `vectorsPerRow` vectors, starting at (`row`, `vector`): vector (ql, v) reads the
 /// slab at `source + ql·sourceRowStride + 16·v` (+ tap offset) and writes channel m at
@@ -328,8 +347,8 @@ func transpose16x16(
         var next = InlineArray<16, ConvVector>(repeating: ConvVector())
         for i in 0..<8 {
             let pair = SIMD32<Float>(lowHalf: r[2 * i], highHalf: r[2 * i + 1])
-            next[i] = pair.evenHalf
-            next[i + 8] = pair.oddHalf
+            next[i] = evenLanes(pair)
+            next[i + 8] = oddLanes(pair)
         }
         r = next
     }

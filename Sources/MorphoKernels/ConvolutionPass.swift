@@ -347,7 +347,7 @@ func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutabl
         while i + 16 <= count && 2 * i + 32 <= available {
             let from = src + 2 * i
             let pair = SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))
-            storeVector(pair.evenHalf, dst + i)
+            storeVector(evenLanes(pair), dst + i)
             i &+= 16
         }
     }

@@ -70,7 +70,7 @@ private func maxPool2Row(
             for b in 0..<2 {
                 let offset = a * hw + b * w
                 let pair = UnsafeRawPointer(s + first + offset).loadUnaligned(as: SIMD32<Float>.self)
-                let even = pair.evenHalf, odd = pair.oddHalf
+                let even = evenLanes(pair), odd = oddLanes(pair)
                 let base = lane2 &+ Int32(truncatingIfNeeded: first + offset)
                 let evenWins = (even .> best) .| (even .!= even)
                 best.replace(with: even, where: evenWins)
@@ -121,7 +121,7 @@ public func averagePool(
                 var sum = Lanes()
                 for a in 0..<g.kd { for b in 0..<2 {
                     let pair = UnsafeRawPointer(s + g.windowRow(oz, a, oy, b, ox)).loadUnaligned(as: SIMD32<Float>.self)
-                    sum += pair.evenHalf + pair.oddHalf
+                    sum += evenLanes(pair) + oddLanes(pair)
                 } }
                 storeLanes(sum * scale, dst + o + ox)
                 ox += 16

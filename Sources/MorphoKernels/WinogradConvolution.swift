@@ -360,18 +360,18 @@ enum WinogradConvolution {
                 let rowOffset = (z * height + y) * width
                 let row = channel + rowOffset
                 let (v, before, after) = gatherRow(row, base: base, width: width, inside: inside, staging: staging)
-                var (evenLanes, oddLanes, first, last) = (v.oddHalf, v.evenHalf, before, after)
+                var (evenPatch, oddPatch, first, last) = (oddLanes(v), evenLanes(v), before, after)
                 if let (yBase, slope) = rectifier {
                     // On 16-lane halves: a masked replace on SIMD32 compiles to a lane loop.
                     let (yv, yBefore, yAfter) = gatherRow(yBase + rowOffset, base: base, width: width, inside: inside, staging: staging)
-                    evenLanes = Rectification.scaled(evenLanes, sign: yv.oddHalf, slope: slope)
-                    oddLanes = Rectification.scaled(oddLanes, sign: yv.evenHalf, slope: slope)
+                    evenPatch = Rectification.scaled(evenPatch, sign: oddLanes(yv), slope: slope)
+                    oddPatch = Rectification.scaled(oddPatch, sign: evenLanes(yv), slope: slope)
                     first = Rectification.scaled(first, sign: yBefore, slope: slope)
                     last = Rectification.scaled(last, sign: yAfter, slope: slope)
                 }
                 even[0] = first
-                storeVector(evenLanes, even + 1)
-                storeVector(oddLanes, odd)
+                storeVector(evenPatch, even + 1)
+                storeVector(oddPatch, odd)
                 odd[16] = last
             }
         }
