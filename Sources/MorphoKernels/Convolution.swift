@@ -140,6 +140,12 @@ public enum Convolution {
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         precondition(inputs.channels == g.cin && inputs.volume == g.inVoxels, "convolution source does not match the geometry")
+        if WinogradConvolution.appliesToWeightGradient(g, source: inputs) {
+            WinogradConvolution.runWeightGradient(
+                WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout), source: inputs,
+                gradOutput: gradOutput, rectifier: rectifier, gradWeight: gradWeight, gradBias: gradBias)
+            return
+        }
         runWeightGradient(forwardPass(g), source: inputs, gradOutput: gradOutput, rectifier: rectifier, gradWeight: gradWeight,
                           gradBias: gradBias)
     }

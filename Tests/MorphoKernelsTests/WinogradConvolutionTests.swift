@@ -111,6 +111,52 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 
+    func testWeightGradientMatchesTheDefinitionWithAndWithoutTheRectifier() {
+        // The 3D shapes, and one with more than 16 output channels (two channel groups, the second short).
+        let shapes = Self.shapes.filter { $0.kernel.d == 3 }
+            + [.cubic(n: 2, cin: 17, cout: 21, size: (6, 9, 37), kernel: 3, stride: 1, padding: 1)]
+        for g in shapes {
+            let zeros = [Float](repeating: 0, count: g.inputCount)
+            zeros.withUnsafeBufferPointer { p in
+                let source = ConvolutionSource(p.baseAddress!, channels: g.cin, volume: g.inVoxels)
+                XCTAssertEqual(WinogradConvolution.appliesToWeightGradient(g, source: source),
+                               WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout)
+                                   && WinogradConvolution.weightGradientEnabled, "\(g)")
+            }
+            let x = randomArray(g.inputCount, seed: 31), gy = randomArray(g.outputCount, seed: 32)
+            let y = randomArray(g.outputCount, seed: 33), slope: Float = 0.2
+            let rectified = zip(gy, y).map { $1 > 0 ? $0 : $0 * slope }
+            for useRectifier in [false, true] {
+                var gw = [Float](repeating: .nan, count: g.weightCount), gb = [Float](repeating: .nan, count: g.cout)
+                x.withUnsafeBufferPointer { xp in
+                    gy.withUnsafeBufferPointer { gp in
+                        y.withUnsafeBufferPointer { yp in
+                            Convolution.backwardWeight(
+                                g, inputs: ConvolutionSource(xp.baseAddress!, channels: g.cin, volume: g.inVoxels), gradOutput: gp.baseAddress!,
+                                rectifiedBy: useRectifier ? Rectification(output: yp.baseAddress!, slope: slope) : nil,
+                                gradWeight: &gw, gradBias: &gb)
+                        }
+                    }
+                }
+                let (ref, scale, refBias, biasScale) = ConvolutionReference.backwardWeight(g, x, useRectifier ? rectified : gy)
+                assertWithinConvolutionRounding(gw, ref, scale, "Winograd weight gradient \(g), rectifier \(useRectifier)")
+                assertWithinConvolutionRounding(gb, refBias, biasScale, "Winograd bias gradient \(g), rectifier \(useRectifier)")
+            }
+        }
+    }
+
+    func testWeightGradientIsTheSameOnEveryRunWithTheSameThreads() {
+        let g = ConvGeometry.cubic(n: 1, cin: 16, cout: 16, size: (8, 10, 40), kernel: 3, stride: 1, padding: 1)
+        let x = randomArray(g.inputCount, seed: 34), gy = randomArray(g.outputCount, seed: 35)
+        var first = [Float](repeating: 0, count: g.weightCount)
+        Convolution.backwardWeight(g, input: x, gradOutput: gy, gradWeight: &first, gradBias: nil)
+        for _ in 0..<3 {
+            var again = [Float](repeating: 0, count: g.weightCount)
+            Convolution.backwardWeight(g, input: x, gradOutput: gy, gradWeight: &again, gradBias: nil)
+            XCTAssertEqual(again, first)
+        }
+    }
+
     func testDataGradientOfAChannelRangeIsThatRangeOfTheWholeGradient() {
         let g = ConvGeometry.cubic(n: 2, cin: 20, cout: 9, size: (4, 5, 19), kernel: 3, stride: 1, padding: 1)
         let gy = randomArray(g.outputCount, seed: 27), w = randomArray(g.weightCount, seed: 28)
