@@ -16,8 +16,8 @@
 /// output channels × 8 taps summed over the tile's voxels for the weight gradient (on a
 /// channel-last copy of the output gradient); with AVX2, 6 × 1 and 16 × 6.
 /// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) take
-/// Winograd's minimal filtering instead, for the forward pass and the data gradient
-/// (`WinogradConvolution.applies`). The data gradient of a stride-s
+/// Winograd's minimal filtering instead, for the forward pass, the data gradient
+/// (`WinogradConvolution.applies`) and, in 3D, the weight gradient (`appliesToWeightGradient`). The data gradient of a stride-s
 /// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
 /// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker

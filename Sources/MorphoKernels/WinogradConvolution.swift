@@ -30,7 +30,8 @@ import Foundation
 /// nothing grows with the volume.
 ///
 /// `Convolution.forward` and `Convolution.backwardData` (the data gradient of such a layer is
-/// the same layer with the kernel flipped and the channels swapped) come here when `applies`;
+/// the same layer with the kernel flipped and the channels swapped) come here when `applies`,
+/// and `Convolution.backwardWeight` of 3D layers too (WinogradWeightGradient.swift);
 /// `MORPHOSEG_CONV=direct` in the environment turns it off (to measure the direct kernels).
 enum WinogradConvolution {
     /// False when `MORPHOSEG_CONV=direct`.
