@@ -57,18 +57,20 @@ extension WinogradConvolution {
             let (vPoint, wPoint) = (cs * stride + 16, stride * padded + 16)
             let v = allocateFloats(points * vPoint)
             let w = allocateFloats(points * wPoint)
-            // One 16-channel group of transformed gradient rows `[ξ][channel][16 tiles]`, before its transposes.
-            let staging = allocateFloats(points * 256)
+            // One 16-channel group's gradient rows `[channel][32 voxels]`, and the same rows
+            // channel-last, `[row (pz, py)][32 voxels][16 channels]`.
+            let staging = allocateFloats(16 * 32)
+            let channelLast = allocateFloats(4 * 32 * 16)
             let rows = allocateFloats(16 * 64 + 96)
             let offsets = UnsafeMutablePointer<Int>.allocate(capacity: cs)
             let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: cs)
             defer {
-                freeFloats(v); freeFloats(w); freeFloats(staging); freeFloats(rows)
+                freeFloats(v); freeFloats(w); freeFloats(staging); freeFloats(channelLast); freeFloats(rows)
                 offsets.deallocate(); channelBases.deallocate()
             }
             v.update(repeating: 0, count: points * vPoint)
             w.update(repeating: 0, count: points * wPoint)
-            staging.update(repeating: 0, count: points * 256)
+            staging.update(repeating: 0, count: 16 * 32)
             rows.update(repeating: 0, count: 16 * 64)
             for s in 0..<cs { offsets[s] = s * stride }
             let acc = sums + worker * sumsPerWorker
@@ -91,19 +93,11 @@ extension WinogradConvolution {
                     var g0 = 0
                     while g0 < cd {
                         let group = Swift.min(16, cd - g0)
-                        for k in 0..<group {
-                            let offset = item + (g0 + k) * volume
-                            let total = transformGradient(
-                                plan, segment: segment, channel: gradOutput + offset,
-                                rectifier: rectifier.map { (UnsafePointer($0.output + offset), $0.slope) },
-                                into: staging + 16 * k, pointStride: 256)
-                            biasAcc[g0 + k] += total
-                        }
-                        // Channel-last: W[ξ][lane + tile][g0 + k] (rows k ≥ group stay 0).
-                        for xi in 0..<points {
-                            transpose16x16(UnsafePointer(staging + xi * 256), srcStride: 16,
-                                           w + xi * wPoint + segment.lane * padded + g0, dstStride: padded)
-                        }
+                        gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
+                                       channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
+                                       staging: staging, into: channelLast, biasSums: biasAcc + g0)
+                        transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
+                                               into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
                         g0 += 16
                     }
                 }
@@ -137,66 +131,90 @@ extension WinogradConvolution {
         }
     }
 
-    /// `(A⊗A⊗A) dy` of the segment's output tiles of one channel of the output gradient (times
-    /// the rectifier's derivative, read at the same offsets, when given): 64 vectors of 16 tiles
-    /// at `into + ξ·pointStride`, ξ = (z·4 + y)·4 + x. Voxels past the grid's edge count as 0 and
-    /// lanes past `segment.count` come out 0. Returns the sum of the tiles' gradient values (the
-    /// bias gradient's share).
+    /// The output gradient of the segment's 16 tiles for `channels` (≤ 16) consecutive channels,
+    /// channel-last: `into[(pz·2 + py)·512 + voxel·16 + k]` is voxel `2·tx + voxel` of row
+    /// (z = 2·tz + pz, y = 2·ty + py) of channel k, times the rectifier's derivative when given;
+    /// voxels past the grid's edge or past the segment's tiles are 0 (channels k ≥ `channels` are
+    /// left unspecified).
+    /// Adds each channel's sum to `biasSums[k]`.
     @inline(__always)
-    static func transformGradient(
-        _ plan: Plan, segment: Segment, channel: UnsafePointer<Float>, rectifier: (UnsafePointer<Float>, Float)?,
-        into: UnsafeMutablePointer<Float>, pointStride: Int
-    ) -> Float {
+    static func gatherGradient(
+        _ plan: Plan, segment: Segment, gradOutput: UnsafePointer<Float>, volume: Int, channels: Int,
+        rectifier: (UnsafePointer<Float>, Float)?, staging: UnsafeMutablePointer<Float>, into: UnsafeMutablePointer<Float>,
+        biasSums: UnsafeMutablePointer<Float>
+    ) {
         let (depth, height, width) = (plan.depth, plan.height, plan.width)
         let x0 = 2 * segment.tx
         let columns = Swift.min(2 * segment.count, width - x0)
-        // 32 voxels of a row from `offset` (zeros past `columns`).
-        @inline(__always) func read(_ base: UnsafePointer<Float>, _ offset: Int) -> SIMD32<Float> {
-            if columns == 32 { return UnsafeRawPointer(base + offset).loadUnaligned(as: SIMD32<Float>.self) }
+        @inline(__always) func read(_ base: UnsafePointer<Float>) -> SIMD32<Float> {
+            if columns == 32 { return UnsafeRawPointer(base).loadUnaligned(as: SIMD32<Float>.self) }
             var partial = SIMD32<Float>()
-            for j in 0..<columns { partial[j] = base[offset + j] }
+            for j in 0..<columns { partial[j] = base[j] }
             return partial
         }
-        // Row (pz, py) of the 16 tiles: its even (px 0) and odd (px 1) voxels.
-        @inline(__always) func row(_ pz: Int, _ py: Int) -> (ConvVector, ConvVector) {
-            let z = 2 * segment.tz + pz, y = 2 * segment.ty + py
-            guard z < depth && y < height else { return (ConvVector(), ConvVector()) }
-            let offset = (z * height + y) * width + x0
-            let pair = read(channel, offset)
-            guard let (yBase, slope) = rectifier else { return (evenLanes(pair), oddLanes(pair)) }
-            let sign = read(yBase, offset)
-            return (Rectification.scaled(evenLanes(pair), sign: evenLanes(sign), slope: slope),
-                    Rectification.scaled(oddLanes(pair), sign: oddLanes(sign), slope: slope))
+        for pz in 0..<2 {
+            for py in 0..<2 {
+                let z = 2 * segment.tz + pz, y = 2 * segment.ty + py
+                let out = into + (pz * 2 + py) * 512
+                guard z < depth && y < height else {
+                    for v in 0..<32 { storeVector(ConvVector(), out + 16 * v) }
+                    continue
+                }
+                let offset = (z * height + y) * width + x0
+                for k in 0..<channels {
+                    var row = read(gradOutput + k * volume + offset)
+                    if let (yBase, slope) = rectifier {
+                        let sign = read(yBase + k * volume + offset)
+                        row = SIMD32(lowHalf: Rectification.scaled(row.lowHalf, sign: sign.lowHalf, slope: slope),
+                                     highHalf: Rectification.scaled(row.highHalf, sign: sign.highHalf, slope: slope))
+                    }
+                    biasSums[k] += (row.lowHalf + row.highHalf).sum()
+                    UnsafeMutableRawPointer(staging + 32 * k).storeBytes(of: row, as: SIMD32<Float>.self)
+                }
+                // Rows k ≥ channels of staging hold an earlier group's values: they land in the padded
+                // channels d ≥ Cd of W, whose sums are never read.
+                transpose16x16(UnsafePointer(staging), srcStride: 32, out, dstStride: 16)
+                transpose16x16(UnsafePointer(staging + 16), srcStride: 32, out + 256, dstStride: 16)
+            }
         }
-        // A on one axis: (p, q) → (p, p + q, p − q, −q).
+    }
+
+    /// `(A⊗A⊗A) dy` of each of `tiles` tiles from their channel-last 2×2×2 gradient values
+    /// (`gatherGradient`'s layout), on vectors of 16 channels: 64 points stored at
+    /// `into + ξ·pointStride + tile·tileStride`, ξ = (z·4 + y)·4 + x, with A along an axis
+    /// `(p, q) → (p, p + q, p − q, −q)`.
+    @inline(__always)
+    static func transformGradientTiles(
+        _ values: UnsafePointer<Float>, tiles: Int, into: UnsafeMutablePointer<Float>, tileStride: Int, pointStride: Int
+    ) {
         @inline(__always) func a(_ p: ConvVector, _ q: ConvVector) -> (ConvVector, ConvVector, ConvVector, ConvVector) {
             (p, p + q, p - q, -q)
         }
-        var total = ConvVector()
-        // x points of the four rows: xs[pz][py · 4 + x].
-        var xs = InlineArray<2, InlineArray<8, ConvVector>>(repeating: InlineArray<8, ConvVector>(repeating: ConvVector()))
-        for pz in 0..<2 {
-            for py in 0..<2 {
-                let (e, o) = row(pz, py)
-                total += e + o
-                (xs[pz][py * 4], xs[pz][py * 4 + 1], xs[pz][py * 4 + 2], xs[pz][py * 4 + 3]) = a(e, o)
+        for t in 0..<tiles {
+            let out = into + t * tileStride
+            // x points of the four rows (pz, py).
+            @inline(__always) func xPoints(_ r: Int) -> (ConvVector, ConvVector, ConvVector, ConvVector) {
+                a(loadVector(values + r * 512 + 32 * t), loadVector(values + r * 512 + 32 * t + 16))
             }
+            let r00 = xPoints(0), r01 = xPoints(1), r10 = xPoints(2), r11 = xPoints(3)
+            @inline(__always) func emit(_ xp: Int, _ n0: ConvVector, _ n1: ConvVector, _ f0: ConvVector, _ f1: ConvVector) {
+                let near = a(n0, n1), far = a(f0, f1)
+                @inline(__always) func store(_ yp: Int, _ z: (ConvVector, ConvVector, ConvVector, ConvVector)) {
+                    storeVector(z.0, out + (yp * 4 + xp) * pointStride)
+                    storeVector(z.1, out + ((4 + yp) * 4 + xp) * pointStride)
+                    storeVector(z.2, out + ((8 + yp) * 4 + xp) * pointStride)
+                    storeVector(z.3, out + ((12 + yp) * 4 + xp) * pointStride)
+                }
+                store(0, a(near.0, far.0))
+                store(1, a(near.1, far.1))
+                store(2, a(near.2, far.2))
+                store(3, a(near.3, far.3))
+            }
+            emit(0, r00.0, r01.0, r10.0, r11.0)
+            emit(1, r00.1, r01.1, r10.1, r11.1)
+            emit(2, r00.2, r01.2, r10.2, r11.2)
+            emit(3, r00.3, r01.3, r10.3, r11.3)
         }
-        // Then A along y within each slice, and along z.
-        @inline(__always) func store(_ yp: Int, _ xp: Int, _ z: (ConvVector, ConvVector, ConvVector, ConvVector)) {
-            storeVector(z.0, into + (yp * 4 + xp) * pointStride)
-            storeVector(z.1, into + ((4 + yp) * 4 + xp) * pointStride)
-            storeVector(z.2, into + ((8 + yp) * 4 + xp) * pointStride)
-            storeVector(z.3, into + ((12 + yp) * 4 + xp) * pointStride)
-        }
-        for xp in 0..<4 {
-            let near = a(xs[0][xp], xs[0][4 + xp]), far = a(xs[1][xp], xs[1][4 + xp])
-            store(0, xp, a(near.0, far.0))
-            store(1, xp, a(near.1, far.1))
-            store(2, xp, a(near.2, far.2))
-            store(3, xp, a(near.3, far.3))
-        }
-        return total.sum()
     }
 
     /// `gradWeight[d][s][t] = (Gᵀ⊗Gᵀ⊗Gᵀ) sums[ξ][s][d]` for every channel pair, taps t = (z·3 + y)·3 + x.
