@@ -496,9 +496,7 @@ extension Convolution {
         let sums = allocateFloats(workers * perWorker)
         defer { freeFloats(sums) }
         sums.update(repeating: 0, count: workers * perWorker)
-        // Tap blocks of near-equal size (27 → 7, 7, 7, 6): a short last block would leave
-        // too few independent accumulators to hide the FMA latency.
-        let tapBlocks = (taps + ConvolutionMicrokernel.weightGradientTaps - 1) / ConvolutionMicrokernel.weightGradientTaps
+        let tapBlocks = ConvolutionMicrokernel.weightGradientTapBlocks(taps)
         let gridPlane = pass.h.grid * pass.w.grid
         let vectors = padded / 16
 
@@ -554,10 +552,9 @@ extension Convolution {
                             var p0 = 0
                             while p0 < positions {
                                 let count = Swift.min(chunk, positions - p0)
-                                for block in 0..<tapBlocks {
-                                    let t = block * taps / tapBlocks
-                                    let r = (block + 1) * taps / tapBlocks - t
-                                    ConvolutionMicrokernel.weightGradient(v: vb, r: r, WeightGradientTileArguments(
+                                for block in tapBlocks {
+                                    let t = block.lowerBound
+                                    ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
                                         positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
                                         slab: slabBuffer + p0, offsets: offsets + t,
                                         accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))

@@ -201,6 +201,12 @@ enum ConvolutionMicrokernel {
     /// Largest tap block of `WeightGradientTile`: V·R accumulators + V loads + 1 broadcast
     /// (8·2 + 2 with AVX-512's memory broadcasts; with AVX2 2·6 + 2 + 1 = 15 ymm).
     static let weightGradientTaps = VectorRegisters.hasAVX512 ? 8 : 6
+    /// `0 ..< taps` cut into `WeightGradientTile` tap blocks of near-equal size (27 → 7, 7, 7, 6):
+    /// a short last block would leave too few independent accumulators to hide the FMA latency.
+    static func weightGradientTapBlocks(_ taps: Int) -> [Range<Int>] {
+        let blocks = (taps + weightGradientTaps - 1) / weightGradientTaps
+        return (0..<blocks).map { b in (b * taps / blocks)..<((b + 1) * taps / blocks) }
+    }
     /// Largest channel-vector block of `WeightGradientTile`.
     static let weightGradientVectors = VectorRegisters.hasAVX512 ? 2 : 1
     /// Taps per reduction chunk of `SpatialTile` calls (`Convolution.tapChunks`); 0 = whole

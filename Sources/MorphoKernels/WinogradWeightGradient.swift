@@ -11,15 +11,15 @@ import Foundation
 /// products (one per transform point ξ) `[Cs × tiles]·[tiles × Cd]`, 64 multiplies per tile per
 /// channel pair instead of 216 for the direct gradient. Per block of `tileBlock` tiles a worker
 /// transforms the input patches (`transformInput`, as the forward pass) into `V[ξ][s][tile]`
-/// and the output gradient's 2×2×2 tiles into `W[ξ][tile][d]` (channel-last, through 16×16
-/// transposes), then adds `V[ξ]·W[ξ]` into its running sums `[ξ][s][d]` with the direct weight
+/// and the output gradient's 2×2×2 tiles into `W[ξ][tile][d]` (the raw tiles made channel-last
+/// by 16×16 transposes, then transformed on vectors of 16 channels), then adds `V[ξ]·W[ξ]` into its running sums `[ξ][s][d]` with the direct weight
 /// gradient's `WeightGradientTile` (source channels as its taps, tiles as its positions). The
 /// workers' sums are added and transformed back (Gᵀ · Gᵀ · Gᵀ) once per call.
 ///
 /// Blocks go to workers round-robin (block b to worker b mod workers), so the gradient is the
 /// same bit for bit in every run with the same thread count, as the direct kernel's.
-/// Workspace per worker: `4·64·(Cs·(tileBlock + 16) + (tileBlock + 16)·Cd′ + 256 + Cs·Cd′)`
-/// bytes (Cd′ = Cd rounded up to 16; 1.4 MB for 32 → 32 channels).
+/// Workspace per worker: `4·64·(Cs·(tileBlock + 16) + (tileBlock + 16)·Cd′ + Cs·Cd′)` bytes
+/// plus 14 KB of row scratch (Cd′ = Cd rounded up to 16; 1.1 MB for 32 → 32 channels).
 extension WinogradConvolution {
     /// Whether the weight gradient of a layer runs here: the layers `applies` takes, with a
     /// kernel of depth 3 (the planar F(2×2, 3×3) has no weight gradient here) and a source
@@ -50,7 +50,7 @@ extension WinogradConvolution {
         defer { freeFloats(sums) }
         sums.update(repeating: 0, count: workers * sumsPerWorker)
         let vectors = padded / 16
-        let tapBlocks = (cs + ConvolutionMicrokernel.weightGradientTaps - 1) / ConvolutionMicrokernel.weightGradientTaps
+        let sourceBlocks = ConvolutionMicrokernel.weightGradientTapBlocks(cs)
         let volume = plan.depth * plan.height * plan.width
 
         Parallel.forEach(workers) { worker in
@@ -106,10 +106,9 @@ extension WinogradConvolution {
                     var vv = 0
                     while vv < vectors {
                         let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
-                        for b in 0..<tapBlocks {
-                            let s0 = b * cs / tapBlocks
-                            let r = (b + 1) * cs / tapBlocks - s0
-                            ConvolutionMicrokernel.weightGradient(v: vb, r: r, WeightGradientTileArguments(
+                        for block in sourceBlocks {
+                            let s0 = block.lowerBound
+                            ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
                                 positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
                                 slab: v + xi * vPoint, offsets: offsets + s0,
                                 accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))

@@ -283,7 +283,7 @@ public final class JointTask: TrainingTask {
             })
         }
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
-            softDiceLoss(foreground: out.warpedMovingSegmentation, out.fixedSegmentation)
+            ProbabilityDiceLoss(smooth: 1e-5)(out.warpedMovingSegmentation, out.fixedSegmentation)
         })
         return try WeightedLoss(terms)
     }

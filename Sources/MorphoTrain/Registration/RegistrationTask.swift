@@ -86,7 +86,7 @@ public final class RegistrationTask: TrainingTask {
                 // Foreground channels only: the Dice ignores the background, so it is not warped.
                 let moving = foregroundOneHot(out.batch.movingLabels!, classes: classes)
                 let fixed = foregroundOneHot(out.batch.fixedLabels!, classes: classes)
-                return softDiceLoss(foreground: warp(moving, out.flow), fixed)
+                return ProbabilityDiceLoss(smooth: 1e-5)(warp(moving, out.flow), fixed)
             })
         }
         return try WeightedLoss(terms)
@@ -192,11 +192,5 @@ extension RegistrationDataset {
 /// class absent from both scores 1). VoxelMorph's semi-supervised Dice on warped atlas labels.
 func softDiceLoss(_ p: Tensor, _ t: Tensor) -> Tensor {
     let k = p.shape[1]
-    return softDiceLoss(foreground: p.slice(axis: 1, 1..<k), t.slice(axis: 1, 1..<k))
-}
-
-/// `softDiceLoss` given the foreground channels only (`[N, K − 1, spatial…]`, classes 1..<K):
-/// what a caller that never builds the background channel (a warp of it would be wasted) passes.
-func softDiceLoss(foreground fg: Tensor, _ tf: Tensor) -> Tensor {
-    ProbabilityDiceLoss(smooth: 1e-5)(fg, tf)
+    return ProbabilityDiceLoss(smooth: 1e-5)(p.slice(axis: 1, 1..<k), t.slice(axis: 1, 1..<k))
 }
