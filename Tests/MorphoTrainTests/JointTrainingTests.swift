@@ -89,7 +89,7 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertFalse(labelled.isEmpty)
         let (term, expected) = withoutGradients {
             let term = task.loss(batch, epoch: 0)["prl"]!.value
-            let probs = task.network.segmentation(Tensor.concat([batch.moving, batch.fixed], axis: 0)).softmax()
+            let probs = task.network.segmentation(batch.images).softmax()
             let prediction = 1 - JointTask.rows(probs, labelled).slice(axis: 1, 0..<1)
             let labels = JointTask.rows(Tensor.concat([batch.movingLabels, batch.fixedLabels], axis: 0), labelled)
             let target = 1 - oneHot(labels, class: 0)
@@ -97,6 +97,22 @@ final class JointTrainingTests: XCTestCase {
         }
         XCTAssertGreaterThan(expected, 0)
         XCTAssertEqual(Double(term), expected, accuracy: 1e-5 * expected)
+    }
+
+    /// With both images labelled, the coupling term (its warp shared with the image's) is the Dice
+    /// of the warped one-hot moving labels and the fixed ones: registration's semi-supervised Dice.
+    func testCouplingTermOfLabelledPairsIsTheDiceOfTheWarpedOneHotLabels() throws {
+        let task = try JointTask(config: config())
+        let batch = task.makeBatch(5, 0)
+        XCTAssertEqual(batch.movingLabelled + batch.fixedLabelled, [true, true, true, true])
+        let (term, expected) = withoutGradients {
+            let term = task.loss(batch, epoch: 0)["coupling"]!.value
+            let flow = task.network.registration(moving: batch.moving, fixed: batch.fixed)
+            let warped = warp(foregroundOneHot(batch.movingLabels, classes: 3), flow)
+            return (term, ProbabilityDiceLoss(smooth: 1e-5)(warped, foregroundOneHot(batch.fixedLabels, classes: 3)).item)
+        }
+        XCTAssertGreaterThan(expected, 0)
+        XCTAssertEqual(term, expected, accuracy: 1e-5)
     }
 
     func testCouplingTermAloneReachesBothNetworks() throws {
@@ -152,11 +168,16 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertTrue(sawUnlabelled && sawLabelled)
     }
 
-    func testBatchStacksTheLabelledImagesTargetsInMovingThenFixedOrder() throws {
+    func testBatchStacksImagesOneHotsAndLabelledTargetsInMovingThenFixedOrder() throws {
         let task = try JointTask(config: config(labelled: 3))
         var checked = 0
         for step in 0..<12 {
             let b = task.makeBatch(17, step)
+            // The U-Net's input and the coupling's one-hot sides come with the batch.
+            XCTAssertEqual(b.images.scalars, Tensor.concat([b.moving, b.fixed], axis: 0).scalars)
+            XCTAssertEqual(b.movingForeground.scalars, foregroundOneHot(b.movingLabels, classes: 3).scalars)
+            XCTAssertEqual(b.fixedForeground.shape, [2, 2, 32, 32])
+            XCTAssertEqual(b.fixedForeground.scalars, foregroundOneHot(b.fixedLabels, classes: 3).scalars)
             let rows = b.labelledRows
             XCTAssertEqual(rows, (b.movingLabelled + b.fixedLabelled).indices.filter { (b.movingLabelled + b.fixedLabelled)[$0] })
             guard !rows.isEmpty else {
@@ -167,14 +188,17 @@ final class JointTrainingTests: XCTestCase {
             let voxels = all.spatialCount
             XCTAssertEqual(b.labelledLabels.shape, [rows.count, 1, 32, 32])
             XCTAssertEqual(b.labelledDistances.shape, [rows.count, 3, 32, 32])
-            XCTAssertEqual(b.labelledFluxes.shape, [rows.count, 2, 32, 32])
+            XCTAssertEqual(b.labelledFluxes.divI.shape, [rows.count, 1, 32, 32])
+            XCTAssertEqual(b.labelledFluxes.divJ.shape, [rows.count, 1, 32, 32])
             for (j, r) in rows.enumerated() {
                 let labels = Array(all.scalars[(r * voxels)..<((r + 1) * voxels)])
                 XCTAssertEqual(Array(b.labelledLabels.scalars[(j * voxels)..<((j + 1) * voxels)]), labels)
                 // The image this row came from, by its label map: its cached distance maps and fluxes.
                 let image = try XCTUnwrap(task.dataset.images.first { $0.labels?.data == labels })
                 XCTAssertEqual(Array(b.labelledDistances.scalars[(j * 3 * voxels)..<((j + 1) * 3 * voxels)]), task.distanceCache[image.id]!.data)
-                XCTAssertEqual(Array(b.labelledFluxes.scalars[(j * 2 * voxels)..<((j + 1) * 2 * voxels)]), task.fluxCache[image.id]!)
+                let fluxes = task.fluxCache[image.id]!
+                XCTAssertEqual(Array(b.labelledFluxes.divI.scalars[(j * voxels)..<((j + 1) * voxels)]), Array(fluxes[..<voxels]))
+                XCTAssertEqual(Array(b.labelledFluxes.divJ.scalars[(j * voxels)..<((j + 1) * voxels)]), Array(fluxes[voxels...]))
                 checked += 1
             }
         }

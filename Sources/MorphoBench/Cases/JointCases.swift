@@ -8,7 +8,9 @@ extension BenchCase {
     /// classes) on both images and the default `DisplacementNet` (encoder 16, 32, 32, 32) on the
     /// pair, forward and backward through every loss family (LCC window 9 + grad-l2; Dice+CE,
     /// boundary loss on cached distance maps and PRL on both labelled images; the coupling Dice of
-    /// the warped moving labels), then one Adam update of both networks.
+    /// the warped moving labels), then one Adam update of both networks; and
+    /// `reg3d/vxm/80x96x80/labels/step`, its registration half trained alone on the same labelled
+    /// pair.
     static var jointCases: [BenchCase] {
         [
             BenchCase(name: "joint3d/80x96x80/step") {
@@ -32,6 +34,36 @@ extension BenchCase {
                 let task = try! JointTask(config: config)
                 let batch = task.makeBatch(1, 0)
                 precondition(batch.movingLabelled == [true] && batch.fixedLabelled == [true])
+                let optimizer = Adam(task.network.namedParameters, learningRate: 1e-4)
+                return {
+                    task.network.zeroGrad()
+                    let value = task.loss(batch, epoch: 0)
+                    value.total.backward()
+                    optimizer.step()
+                }
+            },
+            // The registration half of that step on its labelled pair, trained alone: what
+            // `morphoseg train` runs for registration with label maps (VoxelMorph's semi-supervised
+            // objective: LCC + grad-l2 + Dice of the warped one-hot moving labels, weight 1 as the
+            // joint coupling's), on the same phantoms.
+            BenchCase(name: "reg3d/vxm/80x96x80/labels/step") {
+                let config = try! RegistrationRunConfig(yaml: """
+                    name: bench-reg-labels
+                    model:
+                      kind: registration
+                      unet: {dims: 3, classes: 3}
+                    data:
+                      phantom: {size: [80, 96, 80], count: 3, seed: 1}
+                      normalization: {kind: percentile}
+                    registration:
+                      pairs: random
+                      validation_pairs: 1
+                      loss: {dice: {weight: 1}}
+                    training: {batch_size: 1, optimizer: {kind: adam, lr: 0.0001}}
+                    """)
+                let task = try! RegistrationTask(config: config)
+                let batch = task.makeBatch(1, 0)
+                precondition(batch.movingLabels != nil && batch.fixedLabels != nil)
                 let optimizer = Adam(task.network.namedParameters, learningRate: 1e-4)
                 return {
                     task.network.zeroGrad()
