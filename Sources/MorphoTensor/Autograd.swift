@@ -1,3 +1,5 @@
+import MorphoKernels
+
 /// Reverse-mode automatic differentiation, define-by-run.
 ///
 /// Every differentiable operation computes its forward value and, right beside it, registers a
@@ -20,12 +22,21 @@ public final class GradNode {
         self.isLeaf = isLeaf
     }
 
+    /// Adds a gradient contribution: in place when nothing else holds the accumulated gradient's
+    /// storage (the usual case from the second contribution on), else into a new tensor — a
+    /// first contribution is often shared, e.g. `a + b` hands the same gradient to both inputs.
     func accumulate(_ g: Tensor) {
-        if let existing = grad {
-            grad = existing.addingNoGrad(g)
-        } else {
+        guard var sum = grad else {
             grad = g.detached()
+            return
         }
+        grad = nil  // so that `sum` may hold the only reference
+        if sum.hasUniqueStorage() {
+            sum.addInPlaceNoGrad(g)
+        } else {
+            sum = sum.addingNoGrad(g)
+        }
+        grad = sum
     }
 }
 
@@ -127,7 +138,14 @@ extension Tensor {
         precondition(other.count == count, "gradient of \(other.shape) accumulated into \(shape)")
         return Tensor(shape: shape) { out in
             let a = storage.pointer, b = other.storage.pointer
-            for i in 0..<count { out[i] = a[i] + b[i] }
+            Parallel.forRanges(count) { r in for i in r { out[i] = a[i] + b[i] } }
         }
+    }
+
+    /// `self += other` in the storage itself; the caller ensures nothing else holds it.
+    func addInPlaceNoGrad(_ other: Tensor) {
+        precondition(other.count == count, "gradient of \(other.shape) accumulated into \(shape)")
+        let a = storage.pointer, b = other.storage.pointer
+        Parallel.forRanges(count) { r in for i in r { a[i] += b[i] } }
     }
 }

@@ -106,6 +106,10 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return try body(storage.pointer)
     }
 
+    /// True when no other tensor (or anything else) holds this tensor's storage, so writing it
+    /// in place is invisible elsewhere.
+    mutating func hasUniqueStorage() -> Bool { isKnownUniquelyReferenced(&storage) }
+
     /// The same values under another shape with the same element count (shares storage).
     /// Differentiable.
     public func reshaped(_ newShape: [Int]) -> Tensor {

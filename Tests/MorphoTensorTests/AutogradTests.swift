@@ -16,6 +16,22 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(x.grad?.scalars, [7, -1])
     }
 
+    func testInPlaceAccumulationLeavesASharedFirstGradientAlone() {
+        // `p + q` hands one gradient tensor to both leaves; p's second contribution (from 2p)
+        // must not be added into the storage q's gradient shares. Large enough for two threads.
+        let n = 100_000
+        for sharedFirst in [false, true] {
+            let p = Tensor(shape: [n], repeating: 1).requiringGrad(), q = Tensor(shape: [n], repeating: 2).requiringGrad()
+            (sharedFirst ? p * 2 + (p + q) : (p + q) + p * 2).sum().backward()
+            XCTAssertEqual(Set(p.grad!.scalars), [3], "shared gradient first: \(sharedFirst)")
+            XCTAssertEqual(Set(q.grad!.scalars), [1], "shared gradient first: \(sharedFirst)")
+        }
+        // A third and fourth contribution land in place on p's own sum.
+        let r = Tensor(shape: [n], repeating: 1).requiringGrad()
+        (r + r * 2 + r * 3 + r * 4).sum().backward()
+        XCTAssertEqual(Set(r.grad!.scalars), [10])
+    }
+
     func testNoGradientModeRecordsNothing() {
         let x = Tensor(shape: [2], data: [1, 2]).requiringGrad()
         let y = withoutGradients { (x * 2).sum() }
