@@ -118,10 +118,14 @@ extension WinogradConvolution {
                 }
             }
         }
-        // Add the workers' sums into worker 0's, in worker order.
-        for k in 1..<Swift.max(workers, 1) {
-            let other = sums + k * sumsPerWorker
-            for i in 0..<sumsPerWorker { sums[i] += other[i] }
+        // Add the workers' sums into worker 0's, in worker order (each element alike on any thread).
+        if workers > 1 {
+            Parallel.forRanges(sumsPerWorker, grain: 16384) { r in
+                for k in 1..<workers {
+                    let other = sums + k * sumsPerWorker
+                    for i in r { sums[i] += other[i] }
+                }
+            }
         }
         transformWeightGradient(plan, sums: sums, padded: padded, into: gradWeight)
         if let gradBias {
@@ -224,10 +228,11 @@ extension WinogradConvolution {
         @inline(__always) func gt(_ u0: Float, _ u1: Float, _ u2: Float, _ u3: Float) -> (Float, Float, Float) {
             (u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3)
         }
-        var u = InlineArray<64, Float>(repeating: 0)
-        var x = InlineArray<48, Float>(repeating: 0)   // [z4][y4][x3]
-        var y = InlineArray<36, Float>(repeating: 0)   // [z4][y3][x3]
-        for d in 0..<cd {
+        // Destination channels on all threads: each writes its own kernels.
+        Parallel.forEach(cd) { d in
+            var u = InlineArray<64, Float>(repeating: 0)
+            var x = InlineArray<48, Float>(repeating: 0)   // [z4][y4][x3]
+            var y = InlineArray<36, Float>(repeating: 0)   // [z4][y3][x3]
             for s in 0..<cs {
                 for xi in 0..<64 { u[xi] = sums[(xi * cs + s) * padded + d] }
                 for zy in 0..<16 {

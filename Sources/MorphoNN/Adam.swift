@@ -1,4 +1,5 @@
 import Foundation
+import MorphoKernels
 import MorphoTensor
 
 /// Adam (Kingma & Ba 2015), `torch.optim.Adam` semantics: per parameter
@@ -41,8 +42,9 @@ public class Adam: Optimizer {
             guard let grad = p.grad else { continue }
             slots.steps[i] += 1
             let t = Double(slots.steps[i])
-            var m = slots.buffers[i]["exp_avg"] ?? [Float](repeating: 0, count: p.count)
-            var v = slots.buffers[i]["exp_avg_sq"] ?? [Float](repeating: 0, count: p.count)
+            // Taken out of the slots (not copied): the update then writes the only copy.
+            var m = slots.buffers[i].removeValue(forKey: "exp_avg") ?? [Float](repeating: 0, count: p.count)
+            var v = slots.buffers[i].removeValue(forKey: "exp_avg_sq") ?? [Float](repeating: 0, count: p.count)
             let b1 = beta1, b2 = beta2, eps = eps
             let stepSize = Float(Double(learningRate) / (1 - Double(beta1).pow(t)))
             let correction2 = Float((1 - Double(beta2).pow(t)).squareRoot())
@@ -53,12 +55,15 @@ public class Adam: Optimizer {
                     v.withUnsafeMutableBufferPointer { vb in
                         let pm = mb.baseAddress!, pv = vb.baseAddress!
                         p.update { theta in
-                            for j in 0..<p.count {
-                                let gj = g[j] + l2 * theta[j]
-                                pm[j] = b1 * pm[j] + (1 - b1) * gj
-                                pv[j] = b2 * pv[j] + (1 - b2) * gj * gj
-                                let denom = pv[j].squareRoot() / correction2 + eps
-                                theta[j] = theta[j] * shrink - stepSize * pm[j] / denom
+                            // Elementwise, so any split over threads gives the same values.
+                            Parallel.forRanges(p.count) { r in
+                                for j in r {
+                                    let gj = g[j] + l2 * theta[j]
+                                    pm[j] = b1 * pm[j] + (1 - b1) * gj
+                                    pv[j] = b2 * pv[j] + (1 - b2) * gj * gj
+                                    let denom = pv[j].squareRoot() / correction2 + eps
+                                    theta[j] = theta[j] * shrink - stepSize * pm[j] / denom
+                                }
                             }
                         }
                     }

@@ -1,5 +1,26 @@
+import MorphoKernels
+
 /// Concatenation, slicing and zero padding along one axis. Each is a block copy: for an axis
 /// `a`, a tensor is `outer × extent × inner` with `outer = Π shape[..<a]`, `inner = Π shape[a+1...]`.
+/// The copies run on all threads (`copyRuns`).
+
+/// Copies `rows` runs of `count` floats, `srcStride` apart in `src` and `dstStride` apart in
+/// `dst` (`src` nil: writes zeros), split over threads by element so that a few long runs (a
+/// batch of two) spread as well as many short ones.
+func copyRuns(rows: Int, count: Int, from src: UnsafePointer<Float>?, srcStride: Int, to dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    guard rows > 0 && count > 0 else { return }
+    Parallel.forRanges(rows * count, grain: 1 << 16) { r in
+        var i = r.lowerBound
+        while i < r.upperBound {
+            let row = i / count, column = i % count
+            let n = Swift.min(count - column, r.upperBound - i)
+            let d = dst + row * dstStride + column
+            if let src { d.update(from: src + row * srcStride + column, count: n) } else { d.update(repeating: 0, count: n) }
+            i += n
+        }
+    }
+}
+
 extension Tensor {
     func outerInner(_ axis: Int) -> (Int, Int) {
         (shape[..<axis].reduce(1, *), shape[(axis + 1)...].reduce(1, *))
@@ -22,8 +43,7 @@ extension Tensor {
             var offset = 0
             for p in parts {
                 let chunk = p.shape[ax] * inner
-                let src = p.storage.pointer
-                for o in 0..<outer { (dst + o * total + offset).update(from: src + o * chunk, count: chunk) }
+                copyRuns(rows: outer, count: chunk, from: p.storage.pointer, srcStride: chunk, to: dst + offset, dstStride: total)
                 offset += chunk
             }
         }
@@ -47,9 +67,7 @@ extension Tensor {
         let src = storage.pointer
         let out = Tensor(shape: newShape) { dst in
             let chunk = range.count * inner
-            for o in 0..<outer {
-                (dst + o * chunk).update(from: src + (o * shape[ax] + range.lowerBound) * inner, count: chunk)
-            }
+            copyRuns(rows: outer, count: chunk, from: src + range.lowerBound * inner, srcStride: shape[ax] * inner, to: dst, dstStride: chunk)
         }
         return Tensor.record(out, inputs: [self]) { [shape] g in
             [g.padded(axis: ax, before: range.lowerBound, after: shape[ax] - range.upperBound)]
@@ -70,12 +88,9 @@ extension Tensor {
         let src = storage.pointer
         let out = Tensor(shape: newShape) { dst in
             let inChunk = shape[ax] * inner, outChunk = newShape[ax] * inner
-            for o in 0..<outer {
-                let d = dst + o * outChunk
-                d.initialize(repeating: 0, count: before * inner)
-                (d + before * inner).update(from: src + o * inChunk, count: inChunk)
-                (d + before * inner + inChunk).initialize(repeating: 0, count: after * inner)
-            }
+            copyRuns(rows: outer, count: before * inner, from: nil, srcStride: 0, to: dst, dstStride: outChunk)
+            copyRuns(rows: outer, count: inChunk, from: src, srcStride: inChunk, to: dst + before * inner, dstStride: outChunk)
+            copyRuns(rows: outer, count: after * inner, from: nil, srcStride: 0, to: dst + before * inner + inChunk, dstStride: outChunk)
         }
         let n = shape[ax]
         return Tensor.record(out, inputs: [self]) { g in [g.slice(axis: ax, before ..< before + n)] }

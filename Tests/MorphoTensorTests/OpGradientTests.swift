@@ -109,6 +109,28 @@ final class OpGradientTests: XCTestCase {
         XCTAssertEqual(c.slice(axis: 1, 2..<3).scalars, b.scalars)
     }
 
+    func testLargeConcatSlicePadEqualElementwiseDefinitionsAcrossThreads() {
+        // Three items: two threads split the three runs of each copy inside the middle one.
+        let a = random([3, 3, 40, 50, 50]), b = random([3, 1, 40, 50, 50])
+        let c = Tensor.concat([a, b], axis: 1)
+        let run = 40 * 50 * 50
+        for n in 0..<3 {
+            for ch in 0..<4 {
+                let expected = ch < 3 ? a.scalars[((n * 3 + ch) * run)..<((n * 3 + ch + 1) * run)] : b.scalars[(n * run)..<((n + 1) * run)]
+                XCTAssertEqual(Array(c.scalars[((n * 4 + ch) * run)..<((n * 4 + ch + 1) * run)]), Array(expected), "item \(n) channel \(ch)")
+            }
+        }
+        XCTAssertEqual(c.slice(axis: 1, 0..<3).scalars, a.scalars)
+        XCTAssertEqual(c.slice(axis: 1, 3..<4).scalars, b.scalars)
+        let p = b.padded(axis: 1, before: 2, after: 1)
+        XCTAssertEqual(p.shape, [3, 4, 40, 50, 50])
+        for n in 0..<3 {
+            XCTAssertEqual(Set(p.scalars[((n * 4) * run)..<((n * 4 + 2) * run)]), [0])
+            XCTAssertEqual(Array(p.scalars[((n * 4 + 2) * run)..<((n * 4 + 3) * run)]), Array(b.scalars[(n * run)..<((n + 1) * run)]))
+            XCTAssertEqual(Set(p.scalars[((n * 4 + 3) * run)..<((n * 4 + 4) * run)]), [0])
+        }
+    }
+
     func testGradientCheckCatchesAWrongDerivative() {
         // An op whose backward is deliberately off by a factor 2 must fail the check.
         let x = random([5])
