@@ -34,13 +34,7 @@ extension BenchCase {
                 let task = try! JointTask(config: config)
                 let batch = task.makeBatch(1, 0)
                 precondition(batch.movingLabelled == [true] && batch.fixedLabelled == [true])
-                let optimizer = Adam(task.network.namedParameters, learningRate: 1e-4)
-                return {
-                    task.network.zeroGrad()
-                    let value = task.loss(batch, epoch: 0)
-                    value.total.backward()
-                    optimizer.step()
-                }
+                return trainingStep(task, batch)
             },
             // The registration half of that step on its labelled pair, trained alone: what
             // `morphoseg train` runs for registration with label maps (VoxelMorph's semi-supervised
@@ -64,14 +58,20 @@ extension BenchCase {
                 let task = try! RegistrationTask(config: config)
                 let batch = task.makeBatch(1, 0)
                 precondition(batch.movingLabels != nil && batch.fixedLabels != nil)
-                let optimizer = Adam(task.network.namedParameters, learningRate: 1e-4)
-                return {
-                    task.network.zeroGrad()
-                    let value = task.loss(batch, epoch: 0)
-                    value.total.backward()
-                    optimizer.step()
-                }
+                return trainingStep(task, batch)
             },
         ]
+    }
+
+    /// One training step of `task` on `batch` as the trainer runs it: gradients cleared, the
+    /// task's loss, backward, an Adam update (learning rate 1e-4) of its model.
+    static func trainingStep<Task: TrainingTask>(_ task: Task, _ batch: Task.Batch) -> () -> Void {
+        let model = task.model
+        let optimizer = Adam(model.namedParameters, learningRate: 1e-4)
+        return {
+            model.zeroGrad()
+            task.loss(batch, epoch: 0).total.backward()
+            optimizer.step()
+        }
     }
 }

@@ -19,6 +19,10 @@ public struct RegistrationBatch: Sendable {
     public var moving: Tensor
     public var fixedLabels: Tensor?
     public var movingLabels: Tensor?
+    /// The label maps' one-hot foreground channels `[N, classes − 1, spatial…]` (what the Dice
+    /// term warps and scores), built with the batch on the loader; nil without labels.
+    public var fixedForeground: Tensor?
+    public var movingForeground: Tensor?
 }
 
 /// Unsupervised (optionally semi-supervised) deformable registration as a `TrainingTask`
@@ -84,9 +88,7 @@ public final class RegistrationTask: TrainingTask {
             }
             terms.append(LossTerm("dice", weight: r.diceWeight.schedule) { out in
                 // Foreground channels only: the Dice ignores the background, so it is not warped.
-                let moving = foregroundOneHot(out.batch.movingLabels!, classes: classes)
-                let fixed = foregroundOneHot(out.batch.fixedLabels!, classes: classes)
-                return ProbabilityDiceLoss(smooth: 1e-5)(warp(moving, out.flow), fixed)
+                ProbabilityDiceLoss(smooth: 1e-5)(warp(out.batch.movingForeground!, out.flow), out.batch.fixedForeground!)
             })
         }
         return try WeightedLoss(terms)
@@ -180,10 +182,13 @@ extension RegistrationDataset {
             Tensor(shape: [n, 1] + spatial, data: arrays.flatMap(\.data))
         }
         let labelled = pairs.allSatisfy { $0.fixed.labels != nil && $0.moving.labels != nil }
+        let fixedLabels = labelled ? stack(pairs.map { $0.fixed.labels! }) : nil
+        let movingLabels = labelled ? stack(pairs.map { $0.moving.labels! }) : nil
+        func foreground(_ labels: Tensor?) -> Tensor? { classes > 1 ? labels.map { foregroundOneHot($0, classes: classes) } : nil }
         return RegistrationBatch(
             fixed: stack(pairs.map(\.fixed.image)), moving: stack(pairs.map(\.moving.image)),
-            fixedLabels: labelled ? stack(pairs.map { $0.fixed.labels! }) : nil,
-            movingLabels: labelled ? stack(pairs.map { $0.moving.labels! }) : nil)
+            fixedLabels: fixedLabels, movingLabels: movingLabels,
+            fixedForeground: foreground(fixedLabels), movingForeground: foreground(movingLabels))
     }
 }
 
