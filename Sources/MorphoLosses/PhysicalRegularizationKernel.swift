@@ -35,15 +35,13 @@ extension PhysicalRegularizationLoss {
     func fused(prediction: Tensor, targetDivI: Tensor, targetDivJ: Tensor) -> Tensor {
         // The fields are values only: no autograd nodes behind them. The backward keeps the
         // prediction's fields except its divergences, and of the target only the residuals.
+        let count = prediction.count
         let (p, rI, rJ, value) = withoutGradients {
             var p = fields(prediction)
-            let mse = MeanSquaredError()
-            let value = mse(p.divI, targetDivI).item + mse(p.divJ, targetDivJ).item
-            let residuals = (p.divI - targetDivI, p.divJ - targetDivJ)
+            let (rI, sumI) = residual(p.divI, targetDivI), (rJ, sumJ) = residual(p.divJ, targetDivJ)
             (p.divI, p.divJ) = (Tensor(scalar: 0), Tensor(scalar: 0))
-            return (p, residuals.0, residuals.1, value)
+            return (p, rI, rJ, Float((sumI + sumJ) / Double(max(count, 1))))
         }
-        let count = prediction.count
         return Tensor.record(Tensor(scalar: value), inputs: [prediction]) { g in
             let scale = 2 * g.item / Float(max(count, 1))
             return withoutGradients { [gradient(p, rI: rI * scale, rJ: rJ * scale)] }
@@ -57,8 +55,7 @@ extension PhysicalRegularizationLoss {
         let s = u.correlated(with: .gaussian(sigma: sigma, rank: rank))
         (x.d, x.q) = sobelGradientAndSquares(s)
         x.T = x.q.correlated(with: .gaussian(sigma: rho, rank: rank))
-        x.gI = x.T.map(phi)
-        x.gJ = x.q.map(phi)
+        (x.gI, x.gJ) = edgeStops(x.T, x.q, phi)
         x.e = sobelGradient(u)
         x.f = sobelGradient(x.T)
         x.divI = sobelDivergence(x.e, weight: x.gI)
@@ -122,6 +119,37 @@ extension Tensor {
     }
 }
 
+/// `(a − b, Σ (a − b)²)` in one pass (values only): a PRL residual and its squared norm.
+private func residual(_ a: Tensor, _ b: Tensor) -> (Tensor, Double) {
+    let out = uninitialized(like: a)
+    let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
+    let sums = blockSums(items: 1, spatial: a.count, width: 1, block: 16384) { _, range, acc in
+        var s: Float = 0
+        for v in range { let d = pa[v] - pb[v]; po[v] = d; s = s.addingProduct(d, d) }
+        acc[0] = Double(s)
+    }
+    return (out, sums[0])
+}
+
+/// `(φ(T), φ(q))` (g_I and g_J) in one pass (values only), with φ's p = 2 form (no power) chosen
+/// once for the whole loop, not per element.
+private func edgeStops(_ T: Tensor, _ q: Tensor, _ phi: EdgeStopOfNorm) -> (Tensor, Tensor) {
+    let gI = uninitialized(like: T), gJ = uninitialized(like: q)
+    let pt = T.storage.pointer, pq = q.storage.pointer, oi = gI.storage.pointer, oj = gJ.storage.pointer
+    if phi.p == 2 {
+        let kk = phi.K * phi.K
+        Parallel.forRanges(T.count) { r in
+            for i in r {
+                oi[i] = 1 / (1 + (pt[i] + 1e-6) / kk)
+                oj[i] = 1 / (1 + (pq[i] + 1e-6) / kk)
+            }
+        }
+    } else {
+        Parallel.forRanges(T.count) { r in for i in r { oi[i] = phi.value(pt[i]); oj[i] = phi.value(pq[i]) } }
+    }
+    return (gI, gJ)
+}
+
 /// `base − f'(x) · Σ_a xs[a]·ys[a]` elementwise in one pass, with `f(x)` given as `value`.
 func adding(
     _ base: Tensor, derivativeOf f: EdgeStopOfNorm, at x: Tensor, value: Tensor, timesMinusSumOf xs: [Tensor], _ ys: [Tensor]
@@ -130,12 +158,14 @@ func adding(
     // Rank 2 or 3 axes, as plain pointers: no array access per element.
     let (x0, y0, x1, y1) = (xs[0].storage.pointer, ys[0].storage.pointer, xs[1].storage.pointer, ys[1].storage.pointer)
     let x2 = xs.count > 2 ? xs[2].storage.pointer : nil, y2 = ys.count > 2 ? ys[2].storage.pointer : nil
+    // φ' for p = 2 is −g²/K²: the branch on p is taken once, outside the loop.
+    let kk = f.K * f.K, square = f.p == 2
     return Tensor(shape: base.shape) { out in
         Parallel.forRanges(x.count) { r in
             for i in r {
                 var s = (x0[i] * y0[i]).addingProduct(x1[i], y1[i])
                 if let x2, let y2 { s = s.addingProduct(x2[i], y2[i]) }
-                out[i] = pb[i] - f.derivative(x: px[i], y: py[i]) * s
+                out[i] = pb[i] - (square ? -py[i] * py[i] / kk : f.derivative(x: px[i], y: py[i])) * s
             }
         }
     }
