@@ -75,7 +75,9 @@ func mapApply<F: UnaryFunction>(_ x: Tensor, _ f: F) -> Tensor {
 }
 
 extension Tensor {
-    /// y = f(x) elementwise, with backward dx = g · f'(x, y).
+    /// y = f(x) elementwise, with backward dx = g · f'(x, y). Specialised for the functions of
+    /// this module; a function type from another module is called through its protocol witness
+    /// per element (this generic is not inlinable), so hot code there writes its own loop.
     public func map<F: UnaryFunction>(_ f: F) -> Tensor {
         let y = mapApply(self, f)
         return Tensor.record(y, inputs: [self]) { [self] g in
