@@ -11,9 +11,21 @@ extension Tensor {
             [Tensor(shape: y.shape) { dx in
                 let py = y.storage.pointer, pg = g.storage.pointer
                 forEachChannelColumn(n: n, c: c, s: s) { base, lo, hi in
-                    for j in lo..<hi {
+                    // Sixteen contiguous columns at a time, as the forward; the tail is scalar.
+                    var j = lo
+                    while j + 16 <= hi {
+                        let at = base + j
+                        var dot = SIMD16<Float>(repeating: 0)
+                        for k in 0..<c { dot = dot.addingProduct(loadLanes(pg + at + k * s), loadLanes(py + at + k * s)) }
+                        for k in 0..<c {
+                            let i = at + k * s
+                            storeLanes(loadLanes(py + i) * (loadLanes(pg + i) - dot), dx + i)
+                        }
+                        j += 16
+                    }
+                    for j in j..<hi {
                         var dot: Float = 0
-                        for k in 0..<c { dot += pg[base + k * s + j] * py[base + k * s + j] }
+                        for k in 0..<c { dot = dot.addingProduct(pg[base + k * s + j], py[base + k * s + j]) }
                         for k in 0..<c { let i = base + k * s + j; dx[i] = py[i] * (pg[i] - dot) }
                     }
                 }

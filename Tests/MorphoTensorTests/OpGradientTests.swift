@@ -67,6 +67,8 @@ final class OpGradientTests: XCTestCase {
         let a = random([2, 4, 3, 5], low: -3, high: 3)
         assertGradient([a]) { $0[0].softmax() }
         assertGradient([a]) { $0[0].logSoftmax() }
+        // 37 columns: the backward's two 16-column vector blocks and its scalar tail.
+        assertGradient([random([2, 3, 37], low: -3, high: 3)]) { $0[0].softmax() }
     }
 
     func testSoftmaxSumsToOneOverChannels() {
