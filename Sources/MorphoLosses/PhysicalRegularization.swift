@@ -140,14 +140,23 @@ struct EdgeStopOfNorm: UnaryFunction {
     var p: Float
 
     @inline(__always) func value(_ x: Float) -> Float {
-        let e = x + 1e-6
-        let powered = p == 2 ? e / (K * K) : Foundation.pow(e, p / 2) / Foundation.pow(K, p)
-        return 1 / (1 + powered)
+        if p == 2 { return SquareEdgeStopOfNorm(K: K).value(x) }
+        return 1 / (1 + Foundation.pow(x + 1e-6, p / 2) / Foundation.pow(K, p))
     }
 
     @inline(__always) func derivative(x: Float, y: Float) -> Float {
-        let e = x + 1e-6
-        let slope = p == 2 ? 1 / (K * K) : (p / 2) * Foundation.pow(e, p / 2 - 1) / Foundation.pow(K, p)
-        return -y * y * slope
+        if p == 2 { return SquareEdgeStopOfNorm(K: K).derivative(x: x, y: y) }
+        return -y * y * (p / 2) * Foundation.pow(x + 1e-6, p / 2 - 1) / Foundation.pow(K, p)
     }
+}
+
+/// `EdgeStopOfNorm` at p = 2 (the seed's default) in closed form, no power:
+/// `g = 1 / (1 + (x + ε) / K²)`, `dg/dx = −g² / K²`. A type of its own so that loops over it
+/// (PRL's fused kernel) are chosen once for the exponent, and vectorise.
+struct SquareEdgeStopOfNorm: UnaryFunction {
+    var K: Float
+
+    @inline(__always) func value(_ x: Float) -> Float { 1 / (1 + (x + 1e-6) / (K * K)) }
+
+    @inline(__always) func derivative(x: Float, y: Float) -> Float { -y * y / (K * K) }
 }

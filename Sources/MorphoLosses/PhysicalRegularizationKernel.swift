@@ -48,9 +48,17 @@ extension PhysicalRegularizationLoss {
         }
     }
 
+    /// φ is chosen once here: the closed form at p = 2, else the general power.
     func fields(_ u: Tensor) -> Fields {
+        p == 2 ? fields(u, SquareEdgeStopOfNorm(K: K)) : fields(u, EdgeStopOfNorm(K: K, p: p))
+    }
+
+    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor) -> Tensor {
+        p == 2 ? gradient(x, rI: rI, rJ: rJ, SquareEdgeStopOfNorm(K: K)) : gradient(x, rI: rI, rJ: rJ, EdgeStopOfNorm(K: K, p: p))
+    }
+
+    private func fields<Phi: UnaryFunction>(_ u: Tensor, _ phi: Phi) -> Fields {
         let rank = u.spatialRank
-        let phi = EdgeStopOfNorm(K: K, p: p)
         var x = Fields()
         let s = u.correlated(with: .gaussian(sigma: sigma, rank: rank))
         (x.d, x.q) = sobelGradientAndSquares(s)
@@ -63,9 +71,8 @@ extension PhysicalRegularizationLoss {
         return x
     }
 
-    func gradient(_ x: Fields, rI: Tensor, rJ: Tensor) -> Tensor {
+    private func gradient<Phi: UnaryFunction>(_ x: Fields, rI: Tensor, rJ: Tensor, _ phi: Phi) -> Tensor {
         let rank = rI.spatialRank
-        let phi = EdgeStopOfNorm(K: K, p: p)
         let h = sobelGradient(rI), k = sobelGradient(rJ)
         let gradT = adding(sobelDivergence(k, weight: x.gJ), derivativeOf: phi, at: x.T, value: x.gI, timesMinusSumOf: x.e, h)
         let gradQ = adding(
@@ -131,41 +138,34 @@ private func residual(_ a: Tensor, _ b: Tensor) -> (Tensor, Double) {
     return (out, sums[0])
 }
 
-/// `(φ(T), φ(q))` (g_I and g_J) in one pass (values only), with φ's p = 2 form (no power) chosen
-/// once for the whole loop, not per element.
-private func edgeStops(_ T: Tensor, _ q: Tensor, _ phi: EdgeStopOfNorm) -> (Tensor, Tensor) {
+/// `(φ(T), φ(q))` (g_I and g_J) in one pass (values only).
+private func edgeStops<Phi: UnaryFunction>(_ T: Tensor, _ q: Tensor, _ phi: Phi) -> (Tensor, Tensor) {
     let gI = uninitialized(like: T), gJ = uninitialized(like: q)
     let pt = T.storage.pointer, pq = q.storage.pointer, oi = gI.storage.pointer, oj = gJ.storage.pointer
-    if phi.p == 2 {
-        let kk = phi.K * phi.K
-        Parallel.forRanges(T.count) { r in
-            for i in r {
-                oi[i] = 1 / (1 + (pt[i] + 1e-6) / kk)
-                oj[i] = 1 / (1 + (pq[i] + 1e-6) / kk)
-            }
-        }
-    } else {
-        Parallel.forRanges(T.count) { r in for i in r { oi[i] = phi.value(pt[i]); oj[i] = phi.value(pq[i]) } }
-    }
+    Parallel.forRanges(T.count) { r in for i in r { oi[i] = phi.value(pt[i]); oj[i] = phi.value(pq[i]) } }
     return (gI, gJ)
 }
 
 /// `base − f'(x) · Σ_a xs[a]·ys[a]` elementwise in one pass, with `f(x)` given as `value`.
-func adding(
-    _ base: Tensor, derivativeOf f: EdgeStopOfNorm, at x: Tensor, value: Tensor, timesMinusSumOf xs: [Tensor], _ ys: [Tensor]
+func adding<Phi: UnaryFunction>(
+    _ base: Tensor, derivativeOf f: Phi, at x: Tensor, value: Tensor, timesMinusSumOf xs: [Tensor], _ ys: [Tensor]
 ) -> Tensor {
     let pb = base.storage.pointer, px = x.storage.pointer, py = value.storage.pointer
-    // Rank 2 or 3 axes, as plain pointers: no array access per element.
+    // Rank 2 or 3 axes, as plain pointers: no array access per element; the rank is tested once,
+    // outside the loops (inside, it kept the loop scalar).
     let (x0, y0, x1, y1) = (xs[0].storage.pointer, ys[0].storage.pointer, xs[1].storage.pointer, ys[1].storage.pointer)
-    let x2 = xs.count > 2 ? xs[2].storage.pointer : nil, y2 = ys.count > 2 ? ys[2].storage.pointer : nil
-    // φ' for p = 2 is −g²/K²: the branch on p is taken once, outside the loop.
-    let kk = f.K * f.K, square = f.p == 2
     return Tensor(shape: base.shape) { out in
-        Parallel.forRanges(x.count) { r in
-            for i in r {
-                var s = (x0[i] * y0[i]).addingProduct(x1[i], y1[i])
-                if let x2, let y2 { s = s.addingProduct(x2[i], y2[i]) }
-                out[i] = pb[i] - (square ? -py[i] * py[i] / kk : f.derivative(x: px[i], y: py[i])) * s
+        if xs.count > 2 {
+            let x2 = xs[2].storage.pointer, y2 = ys[2].storage.pointer
+            Parallel.forRanges(x.count) { r in
+                for i in r {
+                    let s = (x0[i] * y0[i]).addingProduct(x1[i], y1[i]).addingProduct(x2[i], y2[i])
+                    out[i] = pb[i] - f.derivative(x: px[i], y: py[i]) * s
+                }
+            }
+        } else {
+            Parallel.forRanges(x.count) { r in
+                for i in r { out[i] = pb[i] - f.derivative(x: px[i], y: py[i]) * (x0[i] * y0[i]).addingProduct(x1[i], y1[i]) }
             }
         }
     }
