@@ -32,6 +32,11 @@ public struct WeightedLossValue {
     public var total: Tensor
     public var terms: [LossTermValue]
 
+    public init(total: Tensor, terms: [LossTermValue] = []) {
+        self.total = total
+        self.terms = terms
+    }
+
     /// The term named `name`, if any.
     public subscript(name: String) -> LossTermValue? { terms.first { $0.name == name } }
 }

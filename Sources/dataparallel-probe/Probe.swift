@@ -88,7 +88,7 @@ struct Probe {
             ? Adam(net.namedParameters, learningRate: 1e-2)
             : SGD(net.namedParameters, learningRate: 0.1, momentum: 0.9)
         let loss = DiceCELoss()
-        let parameters = net.parameters
+        let trainingStep = TrainingStep(model: net, optimizer: optimizer, gradClip: 0, parallel: parallel)
         var losses: [Double] = []
         for step in 0..<steps {
             let positions = parallel.shard(step: step, batchSize: batch)
@@ -99,18 +99,17 @@ struct Probe {
                 labels += s.label
             }
             let n = positions.count
-            let value = loss(logits: net(Tensor(shape: [n, 1, size, size, size], data: images)),
-                             labels: Tensor(shape: [n, 1, size, size, size], data: labels))
-            var local = Double(value.item)
-            if step == nanStep && parallel.rank == nanRank { local = .nan }
-            if local.isFinite { value.backward() }
-            let reduced = parallel.reduceStep(parameters, scalars: [local], localSamples: n, globalSamples: batch)
-            guard reduced[0].isFinite else {
+            do {
+                let outcome = try trainingStep(step: step, localSamples: n, globalSamples: batch) {
+                    let value = loss(logits: net(Tensor(shape: [n, 1, size, size, size], data: images)),
+                                     labels: Tensor(shape: [n, 1, size, size, size], data: labels))
+                    // --nan-rank/--nan-step: this rank's loss turns NaN at that step.
+                    return WeightedLossValue(total: step == nanStep && parallel.rank == nanRank ? value * Float.nan : value)
+                }
+                losses.append(Double(outcome.total))
+            } catch {
                 fail(parallel, ProbeError.nonFiniteLoss(step: step + 1), collective: true)
             }
-            optimizer.step()
-            optimizer.zeroGrad()
-            losses.append(reduced[0])
         }
         let divergence = parallel.divergence(net)
         if parallel.isRoot {
@@ -135,7 +134,7 @@ struct Probe {
         let network = options.string("network") ?? "unet"
         var rng = RandomGenerator(seed: 1)
         let model: any Module
-        let stepLoss: () -> Tensor
+        let stepLoss: () -> WeightedLossValue
         switch network {
         case "unet":
             let size = options.int("size", 64)
@@ -146,7 +145,7 @@ struct Probe {
             }
             let loss = DiceCELoss()
             model = net
-            stepLoss = { loss(logits: net(image), labels: labels) }
+            stepLoss = { WeightedLossValue(total: loss(logits: net(image), labels: labels)) }
         case "voxelmorph":
             let shape = [80, 96, 80]
             let net = DisplacementNet(spatialRank: 3, rng: &rng)
@@ -157,7 +156,7 @@ struct Probe {
             model = net
             stepLoss = {
                 let flow = net(moving: moving, fixed: fixed)
-                return ncc(transformer(moving, flow: flow), fixed) + smooth(flow) * 0.01
+                return WeightedLossValue(total: ncc(transformer(moving, flow: flow), fixed) + smooth(flow) * 0.01)
             }
         case "joint":
             let size = options.int("size", 32)
@@ -167,20 +166,18 @@ struct Probe {
             }
             let batch = task.makeShard!(3, 0, parallel.shard(step: 0, batchSize: localBatch * parallel.size))
             model = task.model
-            stepLoss = { task.loss(batch, epoch: 0).total }
+            stepLoss = { task.loss(batch, epoch: 0) }
         default:
             fail(parallel, ProbeError.option("--network", "unet, voxelmorph or joint, not \(network)"), collective: true)
         }
         parallel.synchronize(model)
-        let optimizer = Adam(model.namedParameters, learningRate: 1e-4)
-        let parameters = model.parameters
         let globalBatch = localBatch * parallel.size
+        let trainingStep = TrainingStep(
+            model: model, optimizer: Adam(model.namedParameters, learningRate: 1e-4), gradClip: 0, parallel: parallel)
         func step() {
-            let value = stepLoss()
-            value.backward()
-            _ = parallel.reduceStep(parameters, scalars: [Double(value.item)], localSamples: localBatch, globalSamples: globalBatch)
-            optimizer.step()
-            optimizer.zeroGrad()
+            do { try trainingStep(localSamples: localBatch, globalSamples: globalBatch, stepLoss) } catch {
+                fail(parallel, error, collective: true)
+            }
         }
         for _ in 0..<warmup { step() }
         parallel.communicator.barrier()

@@ -12,7 +12,7 @@ struct Register: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
         abstract: "Deformable registration of NIfTI images.",
-        subcommands: [Register.Pair.self, Register.Deform.self, Register.Train.self],
+        subcommands: [Register.Pair.self, Register.Deform.self, Train.self],
         defaultSubcommand: Register.Pair.self)
 }
 
@@ -30,7 +30,7 @@ extension Register {
                 (intent 1007), component i displacing along NIfTI voxel axis i, in voxels or (with \
                 --field-units mm) in world millimetres.
 
-                --model uses a checkpoint trained on a registration config (`morphoseg register train`). \
+                --model uses a checkpoint trained on a registration or joint config (`morphoseg train`). \
                 --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
                 (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work.
 
@@ -39,7 +39,7 @@ extension Register {
                 (det J ≤ 0) and the std of log|J|.
                 """)
 
-        @Option(help: "Registration checkpoint (.safetensors) from `morphoseg register train` / `morphoseg train`.")
+        @Option(help: "Registration checkpoint (.safetensors) from `morphoseg train` on a registration or joint config.")
         var model: String?
 
         @Flag(help: "Optimise the field for this pair instead of using a model.")
@@ -227,56 +227,6 @@ extension Register {
                 movingLabels: outputMovingLabels, field: outputField)
             print("\(image.width)×\(image.height)×\(image.depth) voxels; field: largest displacement "
                   + String(format: "%.2f", synthetic.largestDisplacement) + " voxels")
-        }
-    }
-}
-
-extension Register {
-    /// `morphoseg register train`: trains a registration network with the shared trainer.
-    struct Train: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "train",
-            abstract: "Train a registration network from a YAML config (model.kind: registration).",
-            discussion: """
-                The config is a run config (model, data, training, output sections, as for \
-                segmentation) plus a registration: section (pair mode, network, weighted and \
-                scheduled losses); see Configs/demo-reg.yaml. The run folder gets config.yaml, \
-                registration.yaml, metrics.jsonl, curves.png, overlay.png, best.safetensors and \
-                last.safetensors; the checkpoints work with `morphoseg register --model`.
-                """)
-
-        @Option(help: "The run's YAML config.")
-        var config: String
-
-        @Option(help: "Run folder (default: output.dir of the config, runs/<name>).")
-        var output: String?
-
-        @Flag(help: "Continue the run in the output folder from its last.safetensors.")
-        var resume = false
-
-        @Option(help: "Compute threads (default: all cores, shared out between the MPI ranks on one machine).")
-        var threads: Int?
-
-        @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs.")
-        var stopAfter: Int?
-
-        func validate() throws {
-            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        }
-
-        func run() throws {
-            try Distributed.run(threads: threads, collective: isMetByEveryRank) { try train($0) }
-        }
-
-        func train(_ parallel: DataParallel) throws {
-            let runConfig = try RegistrationRunConfig.load(config)
-            let dir = output ?? runConfig.run.output.dir
-            let summary = try RegistrationTraining.run(
-                config: runConfig, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter,
-                progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
-            guard parallel.isRoot else { return }
-            print("done: \(summary.epochs) epochs in \(ProgressReporter.duration(summary.seconds)); "
-                + "best score \(String(format: "%.4f", summary.bestScore)) at epoch \(summary.bestEpoch); outputs in \(dir)/")
         }
     }
 }

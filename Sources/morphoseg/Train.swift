@@ -1,6 +1,5 @@
 import ArgumentParser
 import MorphoDistributed
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg train --config FILE [--output DIR] [--resume | --resume-from CKPT]`.
@@ -16,7 +15,8 @@ struct Train: ParsableCommand {
             A NaN or infinite loss stops training with a message and keeps the last good checkpoint. \
             Under `mpirun -np N` (builds with Open MPI) the N processes train one network data-parallel: \
             each computes its share of every batch, gradients are averaged every step, rank 0 writes \
-            the run folder; data and checkpoints must be at the same paths on every host.
+            the run folder; data and checkpoints must be at the same paths on every host. \
+            `morphoseg register train` is this same command, kept as an alias for scripts.
             """)
 
     @Option(name: .long, help: "The run's YAML config.")
@@ -48,46 +48,10 @@ struct Train: ParsableCommand {
     }
 
     func train(_ parallel: DataParallel) throws {
-        let progress = parallel.isRoot ? ProgressReporter.automatic() : ProgressReporter(style: .quiet)
-        // Joint segmentation + registration has its own entry into the Trainer.
-        if let joint = try JointTraining.trainIfJoint(
+        let (summary, dir) = try TrainingRun.start(
             configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
-            progress: progress, parallel: parallel) {
-            if parallel.isRoot { report(joint.summary, dir: joint.output) }
-            return
-        }
-        // A registration config carries its own `registration:` section (RegistrationRunConfig).
-        if resumeFrom == nil, let config, TaskKind.declared(in: config) == .registration {
-            let registration = try RegistrationRunConfig.load(config)
-            let dir = output ?? registration.run.output.dir
-            let summary = try RegistrationTraining.run(
-                config: registration, output: dir, resume: resume ? dir + "/last.safetensors" : nil, stopAfterEpoch: stopAfter,
-                progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
-            if parallel.isRoot { report(summary, dir: dir) }
-            return
-        }
-        var runConfig: RunConfig
-        var checkpoint: String? = resumeFrom
-        if let resumeFrom {
-            runConfig = try Checkpoint.read(resumeFrom).config
-            if let config {
-                let given = try RunConfig.load(config)
-                guard given.yaml == runConfig.yaml else {
-                    throw ValidationError("\(config): differs from the config saved in \(resumeFrom); omit --config to resume")
-                }
-            }
-        } else {
-            runConfig = try RunConfig.load(config!)
-        }
-        let dir = output ?? runConfig.output.dir
-        if resume {
-            checkpoint = dir + "/last.safetensors"
-            runConfig = try Checkpoint.read(checkpoint!).config
-        }
-        let summary = try TrainingRun.run(
-            config: runConfig, output: dir, resume: checkpoint, stopAfterEpoch: stopAfter, progress: progress, parallel: parallel)
-        guard parallel.isRoot else { return }
-        report(summary, dir: dir)
+            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+        if parallel.isRoot { report(summary, dir: dir) }
     }
 
     func report(_ summary: TrainingSummary, dir: String) {

@@ -224,7 +224,7 @@ final class JointTrainingTests: XCTestCase {
 
     func runAndCheckDecrease(strategy: String) throws -> TrainingSummary {
         let c = try config(strategy: strategy, labelled: 4, epochs: 6, steps: 8)
-        let summary = try JointTraining.run(config: c, output: tempDir + "/\(strategy)", progress: quiet())
+        let summary = try TrainingRun.run(.joint(c), output: tempDir + "/\(strategy)", progress: quiet())
         XCTAssertEqual(summary.epochs, 6)
         let first = summary.history.first!, last = summary.history.last!
         print("\(strategy): loss \(first.loss) → \(last.loss); " + last.terms.map { term in "\(term.name) \(first.terms.first { $0.name == term.name }!.value) → \(term.value)" }.joined(separator: ", ")
@@ -257,7 +257,7 @@ final class JointTrainingTests: XCTestCase {
     func testJointCheckpointIsUsableBySegmentAndRegisterLoaders() throws {
         let c = try config(labelled: 3, epochs: 2, steps: 3)
         let dir = tempDir + "/ckpt"
-        _ = try JointTraining.run(config: c, output: dir, progress: quiet())
+        _ = try TrainingRun.run(.joint(c), output: dir, progress: quiet())
         let path = dir + "/best.safetensors"
         let task = try JointTask(config: c)
         try Checkpoint.read(path).load(into: task.network, path: path)
@@ -292,9 +292,9 @@ final class JointTrainingTests: XCTestCase {
         XCTAssertEqual(try model.predict(pair).shape, [1, 2, 32, 32])
 
         // Resuming the joint run from its checkpoint continues where it stopped.
-        let more = try JointTraining.trainIfJoint(
+        let more = try TrainingRun.start(
             configPath: nil, output: dir, resume: false, resumeFrom: dir + "/last.safetensors", stopAfterEpoch: nil)
-        XCTAssertEqual(more?.summary.epochs, 2)
+        XCTAssertEqual(more.summary.epochs, 2)
         XCTAssertEqual(try JointRunConfig.load(checkpoint: path), c)
     }
 
@@ -303,9 +303,9 @@ final class JointTrainingTests: XCTestCase {
         Parallel.threads = 1
         defer { Parallel.threads = saved }
         let c = try config(labelled: 3, epochs: 3, steps: 3)
-        let full = try JointTraining.run(config: c, output: tempDir + "/full", progress: quiet())
-        _ = try JointTraining.run(config: c, output: tempDir + "/cut", stopAfterEpoch: 1, progress: quiet())
-        let resumed = try JointTraining.run(config: c, output: tempDir + "/cut", resume: tempDir + "/cut/last.safetensors", progress: quiet())
+        let full = try TrainingRun.run(.joint(c), output: tempDir + "/full", progress: quiet())
+        _ = try TrainingRun.run(.joint(c), output: tempDir + "/cut", stopAfterEpoch: 1, progress: quiet())
+        let resumed = try TrainingRun.run(.joint(c), output: tempDir + "/cut", resume: tempDir + "/cut/last.safetensors", progress: quiet())
         XCTAssertEqual(resumed.history.map(\.loss), full.history.map(\.loss))
     }
 

@@ -48,7 +48,7 @@ final class RegistrationTrainingTests: XCTestCase {
 
     func testShortTrainingRaisesDiceAboveUnregisteredWithoutFolding() throws {
         let config = try RegistrationRunConfig(yaml: tinyConfig())
-        let summary = try RegistrationTraining.run(config: config, output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        let summary = try TrainingRun.run(.registration(config), output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
         XCTAssertEqual(summary.epochs, 10)
         let last = try XCTUnwrap(summary.history.last)
         let before = try XCTUnwrap(last.metric("dice_before")), after = try XCTUnwrap(last.metric("dice_mean"))
@@ -64,7 +64,7 @@ final class RegistrationTrainingTests: XCTestCase {
 
     func testCheckpointLoadsAsARegistrationModelThatPredictsTheTrainedField() throws {
         let config = try RegistrationRunConfig(yaml: tinyConfig(epochs: 2))
-        _ = try RegistrationTraining.run(config: config, output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        _ = try TrainingRun.run(.registration(config), output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
         // The registration section travels inside the checkpoint: no sidecar needed.
         try FileManager.default.removeItem(atPath: tempDir + "/run/registration.yaml")
         let model = try RegistrationModel.load(tempDir + "/run/best.safetensors")
@@ -294,7 +294,7 @@ final class RegistrationTrainingTests: XCTestCase {
         let config = try RegistrationRunConfig(yaml: yaml)
         XCTAssertEqual(config.registration.network.integrationSteps, 7)
         XCTAssertTrue(config.registration.network.halfResolution)
-        let summary = try RegistrationTraining.run(config: config, output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        let summary = try TrainingRun.run(.registration(config), output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
         let last = try XCTUnwrap(summary.history.last)
         XCTAssertGreaterThan(try XCTUnwrap(last.metric("dice_mean")), try XCTUnwrap(last.metric("dice_before")))
         XCTAssertLessThan(try XCTUnwrap(last.metric("folding_percent")), 0.5)

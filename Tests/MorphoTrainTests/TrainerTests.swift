@@ -44,7 +44,7 @@ final class TrainerTests: XCTestCase {
 
     func testShortTrainingRunLearnsThePhantom() throws {
         let config = try phantomConfig(epochs: 8, steps: 12)
-        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        let summary = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", progress: quiet())
         XCTAssertEqual(summary.epochs, 8)
         let first = try XCTUnwrap(summary.history.first?.metric("dice_mean"))
         XCTAssertGreaterThan(summary.bestScore, 0.85, "best validation Dice \(summary.bestScore)")
@@ -74,11 +74,11 @@ final class TrainerTests: XCTestCase {
         Parallel.threads = 2
         defer { Parallel.threads = saved }
         let config = try phantomConfig(epochs: 4, steps: 6)
-        _ = try TrainingRun.run(config: config, output: tempDir + "/straight", progress: quiet())
-        let first = try TrainingRun.run(config: config, output: tempDir + "/resumed", stopAfterEpoch: 2, progress: quiet())
+        _ = try TrainingRun.run(.segmentation(config), output: tempDir + "/straight", progress: quiet())
+        let first = try TrainingRun.run(.segmentation(config), output: tempDir + "/resumed", stopAfterEpoch: 2, progress: quiet())
         XCTAssertEqual(first.epochs, 2)
         let resumed = try TrainingRun.run(
-            config: config, output: tempDir + "/resumed", resume: tempDir + "/resumed/last.safetensors", progress: quiet())
+            .segmentation(config), output: tempDir + "/resumed", resume: tempDir + "/resumed/last.safetensors", progress: quiet())
         XCTAssertEqual(resumed.epochs, 4)
         // metrics.jsonl: the same lines apart from the wall time.
         func lines(_ run: String) throws -> [String] {
@@ -108,11 +108,11 @@ final class TrainerTests: XCTestCase {
 
     func testResumingWithAnotherConfigIsRefused() throws {
         let config = try phantomConfig(epochs: 2, steps: 2)
-        _ = try TrainingRun.run(config: config, output: tempDir + "/run", stopAfterEpoch: 1, progress: quiet())
+        _ = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", stopAfterEpoch: 1, progress: quiet())
         var other = config
         other.training.optimizer.lr = 0.1
         XCTAssertThrowsError(try TrainingRun.run(
-            config: other, output: tempDir + "/run", resume: tempDir + "/run/last.safetensors", progress: quiet())) { error in
+            .segmentation(other), output: tempDir + "/run", resume: tempDir + "/run/last.safetensors", progress: quiet())) { error in
             XCTAssertEqual("\(error)", "\(tempDir)/run/last.safetensors: was trained with a different config; resume with the config saved in it")
         }
     }
@@ -264,7 +264,7 @@ final class TrainerTests: XCTestCase {
 
     func testSegmentWritesLabelsWithTheInputGeometry() throws {
         let config = try phantomConfig(epochs: 4, steps: 12)
-        _ = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        _ = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", progress: quiet())
         guard case .phantom(var p) = config.data.source else { return XCTFail() }
         p.spacing = [0.8, 0.8, 1]
         let (image, label) = Phantom.make(p, index: 50)
@@ -304,7 +304,7 @@ final class TrainerTests: XCTestCase {
               optimizer: {lr: 0.01}
             inference: {overlap: 0.25}
             """)
-        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        let summary = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", progress: quiet())
         XCTAssertEqual(summary.epochs, 2)
         XCTAssertNotNil(summary.history.last?.metric("hd95.1"))
         guard case .phantom(let p) = config.data.source else { return XCTFail() }
@@ -327,7 +327,7 @@ final class TrainerTests: XCTestCase {
 
     func testPhysicalRegularizationTermIsTrainedAndLogged() throws {
         let config = try phantomConfig(epochs: 2, steps: 3, loss: "{regional: dice, prl: {weight: 0.5}}")
-        let summary = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        let summary = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", progress: quiet())
         let record = try XCTUnwrap(summary.history.last)
         XCTAssertEqual(record.terms.map(\.name), ["dice", "boundary", "prl"])
         XCTAssertEqual(record.weights.map(\.value)[2], 0.5)
@@ -348,7 +348,7 @@ final class TrainerTests: XCTestCase {
 
     func testSegmentRefusesTheWrongNumberOfModalities() throws {
         let config = try phantomConfig(epochs: 1, steps: 1)
-        _ = try TrainingRun.run(config: config, output: tempDir + "/run", progress: quiet())
+        _ = try TrainingRun.run(.segmentation(config), output: tempDir + "/run", progress: quiet())
         let segmenter = try Segmenter(checkpoint: tempDir + "/run/last.safetensors")
         let v = Volume(depth: 1, height: 8, width: 8, data: [Float](repeating: 0, count: 64))
         XCTAssertThrowsError(try segmenter.segment([v, v], paths: ["a.nii", "b.nii"])) { error in

@@ -34,7 +34,7 @@ extension BenchCase {
                 let task = try! JointTask(config: config)
                 let batch = task.makeBatch(1, 0)
                 precondition(batch.movingLabelled == [true] && batch.fixedLabelled == [true])
-                return trainingStep(task, batch)
+                return trainingStep(task, config.run)
             },
             // The registration half of that step on its labelled pair, trained alone: what
             // `morphoseg train` runs for registration with label maps (VoxelMorph's semi-supervised
@@ -56,22 +56,9 @@ extension BenchCase {
                     training: {batch_size: 1, optimizer: {kind: adam, lr: 0.0001}}
                     """)
                 let task = try! RegistrationTask(config: config)
-                let batch = task.makeBatch(1, 0)
-                precondition(batch.movingLabels != nil && batch.fixedLabels != nil)
-                return trainingStep(task, batch)
+                precondition(task.makeBatch(1, 0).movingLabels != nil)
+                return trainingStep(task, config.run)
             },
         ]
-    }
-
-    /// One training step of `task` on `batch` as the trainer runs it: gradients cleared, the
-    /// task's loss, backward, an Adam update (learning rate 1e-4) of its model.
-    static func trainingStep<Task: TrainingTask>(_ task: Task, _ batch: Task.Batch) -> () -> Void {
-        let model = task.model
-        let optimizer = Adam(model.namedParameters, learningRate: 1e-4)
-        return {
-            model.zeroGrad()
-            task.loss(batch, epoch: 0).total.backward()
-            optimizer.step()
-        }
     }
 }

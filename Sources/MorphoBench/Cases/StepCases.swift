@@ -1,105 +1,94 @@
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
+import MorphoTrain
 
 extension BenchCase {
-    /// Whole training steps with the shapes of `/work/shared/bench/bench_torch.py`: forward,
-    /// loss, backward and an Adam update. `seg3d/unet/SIZE/step` and `seg2d/unet/256x8/step` run
-    /// MONAI's `UNet(channels=(16, 32, 64, 128), strides=(2, 2, 2))` layout with two classes and
-    /// Dice + CE, on one 1-channel volume of SIZE³ or a batch of 8 slices of 256².
+    /// Whole training steps with the shapes of `../shared/bench/bench_torch.py`, each what
+    /// `morphoseg train` runs on a config (its task's objective, one batch from its loader, one
+    /// `TrainingStep`: forward, loss, backward, clipping, Adam). `seg3d/unet/SIZE/step` and
+    /// `seg2d/unet/256x8/step` run MONAI's `UNet(channels=(16, 32, 64, 128), strides=(2, 2, 2))`
+    /// layout (instance norm, PReLU) with two classes and Dice + CE, on one phantom volume of
+    /// SIZE³ or a batch of 8 phantom slices of 256².
     static var stepCases: [BenchCase] {
         var cases: [BenchCase] = []
         for size in [64, 96, 128] {
-            cases.append(segmentationStep(name: "seg3d/unet/\(size)/step", shape: [1, 1, size, size, size]))
+            cases.append(segmentationStep(name: "seg3d/unet/\(size)/step", dims: 3, size: size, batch: 1))
         }
-        cases.append(segmentationStep(name: "seg2d/unet/256x8/step", shape: [8, 1, 256, 256]))
+        cases.append(segmentationStep(name: "seg2d/unet/256x8/step", dims: 2, size: 256, batch: 8))
         // The segmentation half of `joint3d/80x96x80/step`: the joint U-Net (three classes, the
         // config's default leaky ReLU, not MONAI's PReLU) on both images of the pair, so joint ≤
         // this + `reg3d/vxm/80x96x80/step` is the comparison.
-        cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/step", shape: [2, 1, 80, 96, 80], classes: 3,
-                                      activation: .leakyRelu(0.01)))
-        // The same, with the joint step's segmentation objective rather than Dice+CE alone.
-        cases.append(segmentationStep(name: "seg3d/unet/80x96x80x2/jointterms/step", shape: [2, 1, 80, 96, 80], classes: 3,
-                                      activation: .leakyRelu(0.01), jointTerms: true))
+        cases.append(segmentationStep(
+            name: "seg3d/unet/80x96x80x2/step", dims: 3, size: [80, 96, 80], batch: 2, classes: 3, activation: "leaky_relu"))
+        // The same with the joint step's term families: (1 − α)·Dice+CE + α·boundary (α = 0.01)
+        // + 0.1·PRL (K 0.5), at the joint step's cost (one class map for PRL and boundary, as
+        // the joint's PRL of the foreground map is one).
+        cases.append(segmentationStep(
+            name: "seg3d/unet/80x96x80x2/jointterms/step", dims: 3, size: [80, 96, 80], batch: 2, classes: 3,
+            activation: "leaky_relu",
+            loss: "{regional: dice_ce, boundary: {enabled: true, idc: [1]}, prl: {weight: 0.1, K: 0.5}, schedule: {kind: constant, alpha0: 0.01}}"))
         return cases
     }
 
-    /// Labels: class 1 in a centred ball, and with three classes class 2 in its inner half.
-    /// With `jointTerms`, the loss is the segmentation part of `joint3d/80x96x80/step` (the
-    /// config `JointCases` declares): `(1 − α)·Dice+CE + α·boundary` (classes 1 and 2, signed
-    /// distance maps computed once at setup) `+ 0.1·PRL` (K 0.5) of the foreground probability
-    /// `1 − p₀` against target fluxes computed once at setup, α = 0.01 — what a segmentation-only
-    /// run with that objective costs per step, so the joint step can be set beside it.
     static func segmentationStep(
-        name: String, shape: [Int], classes: Int = 2, activation: ActivationKind = .prelu, jointTerms: Bool = false
+        name: String, dims: Int, size: Int, batch: Int, classes: Int = 2, activation: String = "prelu",
+        loss: String = "{regional: dice_ce, boundary: {enabled: false}}"
+    ) -> BenchCase {
+        segmentationStep(name: name, dims: dims, size: Array(repeating: size, count: dims), batch: batch, classes: classes,
+                         activation: activation, loss: loss)
+    }
+
+    /// A segmentation run's step on phantoms of `size` (x, y, z), whole images as patches.
+    static func segmentationStep(
+        name: String, dims: Int, size: [Int], batch: Int, classes: Int = 2, activation: String = "prelu",
+        loss: String = "{regional: dice_ce, boundary: {enabled: false}}"
     ) -> BenchCase {
         BenchCase(name: name) {
-            var rng = RandomGenerator(seed: 1)
-            let net = UNet(spatialRank: shape.count - 2, inChannels: 1, outChannels: classes, channels: [16, 32, 64, 128],
-                           activation: activation, rng: &rng)
-            let optimizer = Adam(net.namedParameters, learningRate: 1e-4)
-            let image = Tensor.randomNormal(shape, using: &rng)
-            // Labels: a centred ball, as a class-index map [N, 1, spatial...].
-            var labelShape = shape
-            labelShape[1] = 1
-            let labels = Tensor(shape: labelShape) { p in
-                let spatial = Array(shape.dropFirst(2))
-                let count = spatial.reduce(1, *)
-                for n in 0..<shape[0] {
-                    for v in 0..<count {
-                        var rest = v, r2 = 0.0
-                        for axis in spatial.indices.reversed() {
-                            let c = Double(rest % spatial[axis]) - Double(spatial[axis]) / 2
-                            r2 += c * c / (Double(spatial[axis]) * Double(spatial[axis]) / 9)
-                            rest /= spatial[axis]
-                        }
-                        p[n * count + v] = r2 < 1 ? (classes > 2 && r2 < 0.25 ? 2 : 1) : 0
-                    }
-                }
-            }
-            let loss = DiceCELoss()
-            guard jointTerms else {
-                return {
-                    net.zeroGrad()
-                    let l = loss(logits: net(image), labels: labels)
-                    l.backward()
-                    optimizer.step()
-                }
-            }
-            let spatial = Array(shape.dropFirst(2))
-            let distanceMaps = signedDistanceMaps(labels: labels, classes: classes, spatial: spatial)
-            let boundary = BoundaryLoss(idc: Array(1..<classes))
-            let prl = PhysicalRegularizationLoss(K: 0.5)
-            let foreground = labels.scalars.map { $0 > 0 ? Float(1) : 0 }
-            let fluxes = prl.targetFluxes(Tensor(shape: labels.shape, data: foreground))
-            let alpha: Float = 0.01
-            return {
-                net.zeroGrad()
-                let logits = net(image)
-                let probs = logits.softmax()
-                let l = (1 - alpha) * loss(logits: logits, labels: labels)
-                    + alpha * boundary(probs: probs, distanceMaps: distanceMaps)
-                    + 0.1 * prl(prediction: 1 - probs.slice(axis: 1, 0..<1), targetFluxes: fluxes)
-                l.backward()
-                optimizer.step()
-            }
+            let config = try! RunConfig(yaml: """
+                name: bench-seg
+                model:
+                  kind: segmentation
+                  unet: {dims: \(dims), channels: [16, 32, 64, 128], strides: [2, 2, 2], norm: instance, activation: \(activation), classes: \(classes)}
+                data:
+                  phantom: {size: \(size), count: 3, seed: 1}
+                  validation: {fraction: 0.34}
+                  patch: {size: \(size), foreground: 0.5}
+                loss: \(loss)
+                training: {batch_size: \(batch), optimizer: {kind: adam, lr: 0.0001}}
+                """)
+            return trainingStep(try! SegmentationTask(config: config), config)
         }
+    }
+
+    /// One training step of `task` as the trainer runs it (`TrainingStep` with the optimiser and
+    /// clipping of `config.training`), on the task's batch 0 of stream 1.
+    static func trainingStep<Task: TrainingTask>(_ task: Task, _ config: RunConfig) -> () -> Void {
+        let batch = task.makeBatch(1, 0)
+        let step = TrainingStep(model: task.model, training: config.training)
+        task.model.setTraining(true)
+        return { try! step { task.loss(batch, epoch: 0) } }
     }
 }
 
 extension BenchCase {
-    /// One VoxelMorph training step with the default network (encoder 16, 32, 32, 32; decoder
-    /// 32, 32, 32, 32, 32, 16, 16): warp the moving image, local NCC (window 9) + 0.01 · Grad-l2,
-    /// backward, Adam — `reg2d/vxm/192x160x8/step`, `reg3d/vxm/80x96x80/step`,
-    /// `reg3d/vxm/160x192x224/step`; and `reg3d/vxm/160x192x224/register`, registering one pair
-    /// with the network (forward and warp, no gradients).
+    /// One VoxelMorph training step as a registration run takes it, with the default network
+    /// (encoder 16, 32, 32, 32; decoder 32, 32, 32, 32, 32, 16, 16): warp the moving image,
+    /// local NCC (window 9) + 0.01 · Grad-l2, backward, clipping, Adam, on random pairs of
+    /// phantoms — `reg2d/vxm/192x160x8/step`, `reg3d/vxm/80x96x80/step`,
+    /// `reg3d/vxm/160x192x224/step` (sizes [D, H, W]); and `reg3d/vxm/160x192x224/register`,
+    /// registering one pair with the network (forward and warp, no gradients).
     static var registrationCases: [BenchCase] {
         [
-            registrationStep(name: "reg2d/vxm/192x160x8/step", shape: [8, 1, 192, 160]),
-            registrationStep(name: "reg3d/vxm/80x96x80/step", shape: [1, 1, 80, 96, 80]),
-            registrationStep(name: "reg3d/vxm/160x192x224/step", shape: [1, 1, 160, 192, 224]),
+            registrationStep(name: "reg2d/vxm/192x160x8/step", dims: 2, size: [160, 192], batch: 8),
+            registrationStep(name: "reg3d/vxm/80x96x80/step", dims: 3, size: [80, 96, 80], batch: 1),
+            registrationStep(name: "reg3d/vxm/160x192x224/step", dims: 3, size: [224, 192, 160], batch: 1),
             BenchCase(name: "reg3d/vxm/160x192x224/register") {
-                let (net, moving, fixed) = registrationInputs([1, 1, 160, 192, 224])
+                var rng = RandomGenerator(seed: 2)
+                let shape = [1, 1, 160, 192, 224]
+                let net = DisplacementNet(spatialRank: 3, rng: &rng)
+                let fixed = Tensor.randomUniform(shape, using: &rng)
+                let moving = Tensor.randomUniform(shape, using: &rng)
                 return {
                     withoutGradients {
                         let flow = net(moving: moving, fixed: fixed)
@@ -110,27 +99,24 @@ extension BenchCase {
         ]
     }
 
-    static func registrationInputs(_ shape: [Int]) -> (DisplacementNet, Tensor, Tensor) {
-        var rng = RandomGenerator(seed: 2)
-        let net = DisplacementNet(spatialRank: shape.count - 2, rng: &rng)
-        let fixed = Tensor.randomUniform(shape, using: &rng)
-        let moving = Tensor.randomUniform(shape, using: &rng)
-        return (net, moving, fixed)
-    }
-
-    static func registrationStep(name: String, shape: [Int]) -> BenchCase {
+    /// A registration run's step on random pairs of phantoms of `size` (x, y, z).
+    static func registrationStep(name: String, dims: Int, size: [Int], batch: Int) -> BenchCase {
         BenchCase(name: name) {
-            let (net, moving, fixed) = registrationInputs(shape)
-            let optimizer = Adam(net.namedParameters, learningRate: 1e-4)
-            let similarity = LocalNCC(window: 9)
-            let smoothness = GradientSmoothnessLoss(penalty: .l2)
-            return {
-                net.zeroGrad()
-                let flow = net(moving: moving, fixed: fixed)
-                let loss = similarity(warp(moving, flow), fixed) + 0.01 * smoothness(flow)
-                loss.backward()
-                optimizer.step()
-            }
+            let config = try! RegistrationRunConfig(yaml: """
+                name: bench-reg
+                model:
+                  kind: registration
+                  unet: {dims: \(dims), classes: 3}
+                data:
+                  phantom: {size: \(size), count: 3, seed: 1}
+                  normalization: {kind: percentile}
+                registration:
+                  pairs: random
+                  validation_pairs: 1
+                  loss: {similarity: {kind: lcc, window: 9, weight: 1}, smoothness: {kind: grad_l2, weight: 0.01}}
+                training: {batch_size: \(batch), optimizer: {kind: adam, lr: 0.0001}}
+                """)
+            return trainingStep(try! RegistrationTask(config: config), config.run)
         }
     }
 }

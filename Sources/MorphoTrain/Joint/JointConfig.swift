@@ -117,7 +117,7 @@ public struct JointRunConfig: Equatable, Sendable {
         }
         var phantom = false
         if case .phantom = ckpt.config.data.source { phantom = true }
-        if let yaml = try SafeTensors.read(path).metadata[JointTraining.metadataKey] {
+        if let yaml = try SafeTensors.read(path).metadata[Checkpoint.jointSectionKey] {
             let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded joint config)")
             return JointRunConfig(
                 run: ckpt.config, registration: try RegistrationConfig(root.section("registration"), phantom: phantom),

@@ -4,76 +4,6 @@ import MorphoLosses
 import MorphoNN
 import MorphoTensor
 
-/// The two networks of a joint run under one module: `seg` (the U-Net, parameters `seg.…`) and
-/// `reg` (the `DisplacementNet`, parameters `reg.…`). Checkpoints therefore name every tensor
-/// `model.seg.…` / `model.reg.…`; `Checkpoint.segmentationPart` / `registrationPart` strip the
-/// prefixes for `morphoseg segment` and `morphoseg register --model`.
-public final class JointModel: Module {
-    public let segmentation: UNet
-    public let registration: DisplacementNet
-    public static let segmentationPrefix = "seg."
-    public static let registrationPrefix = "reg."
-
-    public init(segmentation: UNet, registration: DisplacementNet) {
-        self.segmentation = segmentation
-        self.registration = registration
-    }
-
-    public var children: [(String, any Module)] { [("seg", segmentation), ("reg", registration)] }
-}
-
-/// Which network a step trains.
-public enum JointPhase: String, Sendable {
-    /// Both (fully joint strategy).
-    case both
-    /// The displacement network; the U-Net's output is a constant of the step.
-    case registration
-    /// The U-Net; the field is a constant of the step.
-    case segmentation
-}
-
-/// One joint training batch of N pairs — a rank's shard of the global batch under `mpirun`.
-/// Images `[N, 1, spatial…]`; label maps `[N, 1, spatial…]` (class indices; all 0 for an
-/// unlabelled image, whose flag is false). Everything a step reads that depends on the batch
-/// alone is built with it on the loader, so a training step copies none of it: the U-Net's input
-/// `images` `[2N, 1, spatial…]` (`[moving; fixed]`), the one-hot foreground channels of both label
-/// maps `[N, classes − 1, spatial…]` (the coupling term's sides where an image is labelled), and,
-/// stacked for the L labelled images of `[moving; fixed]` only, in that order (`labelledRows`),
-/// what the segmentation terms read: their label maps `[L, 1, spatial…]`, signed distance maps
-/// `[L, K, spatial…]` (mm) and the PRL target's flux divergences div_I and div_J
-/// `[L, 1, spatial…]` each (of the foreground `1 − onehot(label)₀`) — each a scalar 0 when L is 0
-/// or the term is off.
-public struct JointBatch: Sendable {
-    public var moving: Tensor
-    public var fixed: Tensor
-    public var images: Tensor
-    public var movingLabels: Tensor
-    public var fixedLabels: Tensor
-    public var movingForeground: Tensor
-    public var fixedForeground: Tensor
-    public var movingLabelled: [Bool]
-    public var fixedLabelled: [Bool]
-    public var labelledLabels: Tensor
-    public var labelledDistances: Tensor
-    public var labelledFluxes: (divI: Tensor, divJ: Tensor)
-    public var phase: JointPhase
-    /// Pairs of the whole global batch (all ranks' shards; N in one process).
-    public var globalPairs: Int
-    /// Labelled images of the whole global batch (moving and fixed counted apart; this batch's
-    /// own count in one process), what the segmentation terms average over.
-    public var globalLabelled: Int
-
-    /// Labelled images of this batch (moving and fixed).
-    public var labelledCount: Int { labelledRows.count }
-
-    /// Rows of `[moving; fixed]` that have a label map: the rows of `labelledLabels`,
-    /// `labelledDistances` and `labelledFluxes`.
-    public var labelledRows: [Int] {
-        let flags = movingLabelled + fixedLabelled
-        return flags.indices.filter { flags[$0] }
-    }
-}
-
 /// Joint segmentation + registration (DeepAtlas, Xu & Niethammer 2019) as a `TrainingTask`.
 /// Per pair (moving M, fixed F) with the field u = reg(M, F) and the U-Net's softmax S(·):
 ///
@@ -117,6 +47,13 @@ public final class JointTask: TrainingTask {
     private var lastValidation: (image: VoxelArray, labels: VoxelArray, predicted: [Float])?
 
     public var model: any Module { network }
+    public var overview: String {
+        let d = dataset
+        let labelled = d.images.filter { $0.labels != nil }.count
+        return "\(d.images.count) training images (\(labelled) labelled, \(d.mode.rawValue) pairs), \(d.validation.count) validation pairs "
+            + "on a \(d.shape.map(String.init).joined(separator: "×")) grid; U-Net \(network.segmentation.parameterCount) + "
+            + "DisplacementNet \(network.registration.parameterCount) parameters; \(config.joint.strategy.rawValue) strategy"
+    }
     public var scoreName: String { "dice_mean" }
 
     struct Output {
@@ -339,8 +276,8 @@ public final class JointTask: TrainingTask {
     /// (key `registration`, what `RegistrationModel.load` reads), written into every checkpoint.
     public var checkpointMetadata: [String: String] {
         [
-            JointTraining.metadataKey: config.extraYAML,
-            RegistrationTraining.metadataKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml(),
+            Checkpoint.jointSectionKey: config.extraYAML,
+            Checkpoint.registrationSectionKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml(),
         ]
     }
 
@@ -437,50 +374,5 @@ public final class JointTask: TrainingTask {
             image: flipped(image.data[slice]), reference: flipped(labels.data[slice]), prediction: flipped(predicted[slice]),
             height: h, width: w
         ).write(to: path)
-    }
-}
-
-extension RegistrationDataset {
-    /// Pairs stacked along N, with per-image label flags; `distances` gives the signed distance
-    /// maps of a labelled image (nil for every image: no boundary term, a scalar 0), `fluxes`
-    /// its PRL target fluxes `[div_I; div_J]` (nil: no PRL, scalar 0s), both stacked for the
-    /// labelled images only. `globalPairs` / `globalLabelled`: the counts of the global batch
-    /// these pairs are a shard of (nil: these pairs are the whole batch).
-    func jointBatch(
-        _ pairs: [PreparedPair], classes: Int, phase: JointPhase, globalPairs: Int? = nil, globalLabelled: Int? = nil,
-        fluxes: ((RegistrationImage) -> [Float]?)? = nil, distances: (RegistrationImage) -> VoxelArray?
-    ) -> JointBatch {
-        let spatial = dims == 3 ? shape : Array(shape.dropFirst())
-        let n = pairs.count, voxels = shape.reduce(1, *)
-        func stack(_ arrays: [VoxelArray]) -> Tensor { Tensor(shape: [arrays.count, 1] + spatial, data: arrays.flatMap(\.data)) }
-        func labels(_ images: [RegistrationImage]) -> Tensor {
-            Tensor(shape: [n, 1] + spatial, data: images.flatMap { $0.labels?.data ?? [Float](repeating: 0, count: voxels) })
-        }
-        let moving = pairs.map(\.moving), fixed = pairs.map(\.fixed)
-        let labelled = (moving + fixed).filter { $0.labels != nil }
-        /// `channels` maps per labelled image, `[L, channels, spatial…]`; a scalar 0 when there
-        /// are none (no labelled image, or the term is off).
-        func perLabelled(_ channels: Int, _ map: (RegistrationImage) -> [Float]?) -> Tensor {
-            let data = labelled.compactMap(map)
-            guard !data.isEmpty else { return Tensor(scalar: 0) }
-            precondition(data.count == labelled.count && data.allSatisfy { $0.count == channels * voxels })
-            return Tensor(shape: [labelled.count, channels] + spatial, data: data.flatMap { $0 })
-        }
-        let movingLabels = labels(moving), fixedLabels = labels(fixed)
-        /// The PRL target's div_I and div_J of each labelled image, `[L, 1, spatial…]` each.
-        func divergences(_ f: (RegistrationImage) -> [Float]?) -> (divI: Tensor, divJ: Tensor) {
-            let both = perLabelled(2, f)
-            guard both.rank > 0 else { return (both, both) }
-            return (both.slice(axis: 1, 0..<1), both.slice(axis: 1, 1..<2))
-        }
-        return JointBatch(
-            moving: stack(moving.map(\.image)), fixed: stack(fixed.map(\.image)), images: stack((moving + fixed).map(\.image)),
-            movingLabels: movingLabels, fixedLabels: fixedLabels,
-            movingForeground: foregroundOneHot(movingLabels, classes: classes), fixedForeground: foregroundOneHot(fixedLabels, classes: classes),
-            movingLabelled: moving.map { $0.labels != nil }, fixedLabelled: fixed.map { $0.labels != nil },
-            labelledLabels: perLabelled(1) { $0.labels?.data }, labelledDistances: perLabelled(classes) { distances($0)?.data },
-            labelledFluxes: fluxes.map { divergences($0) } ?? (Tensor(scalar: 0), Tensor(scalar: 0)),
-            phase: phase, globalPairs: globalPairs ?? n,
-            globalLabelled: globalLabelled ?? labelled.count)
     }
 }

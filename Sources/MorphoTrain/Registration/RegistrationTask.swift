@@ -47,10 +47,17 @@ public final class RegistrationTask: TrainingTask {
     private var lastValidation: (pair: PreparedPair, warpedLabels: Tensor?, warped: Tensor)?
 
     public var model: any Module { network }
+    public var overview: String {
+        let d = dataset
+        let source = d.mode == .atlas || d.mode == .listed
+            ? "\(d.pairs.count) training pairs" : "\(d.images.count) training images (\(d.mode.rawValue) pairs)"
+        return "\(source), \(d.validation.count) validation pairs on a \(d.shape.map(String.init).joined(separator: "×")) grid; "
+            + "DisplacementNet with \(network.parameterCount) parameters"
+    }
     public var scoreName: String { dataset.classes > 1 ? "dice_mean" : "similarity" }
     /// The resolved `registration:` section, so every checkpoint rebuilds its network alone.
     public var checkpointMetadata: [String: String] {
-        [RegistrationTraining.metadataKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml()]
+        [Checkpoint.registrationSectionKey: ConfigValue.map([("registration", config.registration.resolved)]).yaml()]
     }
 
     struct Output {

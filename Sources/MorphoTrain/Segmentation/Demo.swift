@@ -95,7 +95,7 @@ training:
 
         config.data.source = .manifest(manifest)
         config.output.dir = output + "/run"
-        let summary = try TrainingRun.run(config: config, output: config.output.dir, progress: progress)
+        let summary = try TrainingRun.run(.segmentation(config), output: config.output.dir, progress: progress)
 
         let segmenter = try Segmenter(checkpoint: config.output.dir + "/best.safetensors")
         let seg = output + "/heldout_seg.nii.gz", prob = output + "/heldout_prob.nii.gz"

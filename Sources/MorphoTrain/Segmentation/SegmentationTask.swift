@@ -31,6 +31,9 @@ public final class SegmentationTask: TrainingTask {
     private var lastPrediction: (subject: Subject, labels: VoxelArray)?
 
     public var model: any Module { network }
+    public var overview: String {
+        "\(dataset.training.count) training and \(dataset.validation.count) validation subjects; U-Net with \(network.parameterCount) parameters"
+    }
     public var scoreName: String { "dice_mean" }
 
     public init(config: RunConfig, dataset: SegmentationDataset) throws {

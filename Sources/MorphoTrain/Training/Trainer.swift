@@ -54,7 +54,9 @@ public final class Trainer<Task: TrainingTask> {
     public let task: Task
     public let config: RunConfig
     public let options: TrainerOptions
-    public let optimizer: any Optimizer
+    /// The one training step (optimiser, clipping, all-reduce) every batch goes through.
+    public let trainingStep: TrainingStep
+    public var optimizer: any Optimizer { trainingStep.optimizer }
 
     private var rng: RandomGenerator
     private var completedEpochs = 0
@@ -75,7 +77,7 @@ public final class Trainer<Task: TrainingTask> {
         self.task = task
         self.config = config
         self.options = options
-        optimizer = Self.makeOptimizer(config.training.optimizer, parameters: task.model.namedParameters)
+        trainingStep = TrainingStep(model: task.model, training: config.training, parallel: options.parallel)
         rng = Self.seedGenerator(config)
         if let path = options.resumeFrom { try restore(path) }
         let parallel = options.parallel
@@ -98,15 +100,6 @@ public final class Trainer<Task: TrainingTask> {
     /// `next()` per epoch, before its batches); checkpoints carry its state.
     static func seedGenerator(_ config: RunConfig) -> RandomGenerator {
         SeedStream.generator(seed: config.data.seed, 0x5452_4149)
-    }
-
-    static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
-        let lr = Float(c.lr), wd = Float(c.weightDecay)
-        switch c.kind {
-        case .adam: return Adam(parameters, learningRate: lr, beta1: Float(c.betas[0]), beta2: Float(c.betas[1]), weightDecay: wd)
-        case .adamw: return AdamW(parameters, learningRate: lr, beta1: Float(c.betas[0]), beta2: Float(c.betas[1]), weightDecay: wd)
-        case .sgd: return SGD(parameters, learningRate: lr, momentum: Float(c.momentum), weightDecay: wd)
-        }
     }
 
     private func restore(_ path: String) throws {
@@ -153,7 +146,6 @@ public final class Trainer<Task: TrainingTask> {
         let lastEpoch = min(epochs, options.stopAfterEpoch ?? epochs)
         var stoppedEarly = false
         if completedEpochs > 0 { options.progress.note("resuming after epoch \(completedEpochs) of \(epochs)") }
-        let parameters = task.model.parameters
         while completedEpochs < lastEpoch {
             let epoch = completedEpochs
             let epochStart = Date()
@@ -172,35 +164,22 @@ public final class Trainer<Task: TrainingTask> {
             var termWeights: [Double] = []
             for step in 0..<steps {
                 guard let batch = loader.next() else { break }
-                let value = task.loss(batch, epoch: epoch)
-                if value.total.item.isFinite { value.total.backward() }
-                // The global batch's gradients, loss and terms, in one all-reduce over the ranks
-                // (unchanged in one process); a non-finite loss on any rank reaches them all.
-                let reduced = parallel.reduceStep(
-                    parameters, scalars: [Double(value.total.item)] + value.terms.map { Double($0.value) },
-                    localSamples: makeShard == nil ? batchSize : shards[step].count, globalSamples: batchSize)
-                let total = Float(reduced[0])
-                var terms = value.terms
-                for i in terms.indices { terms[i].value = Float(reduced[i + 1]) }
+                // The global batch's loss and terms, after the step's all-reduce.
+                let outcome: TrainingStep.Outcome
+                do {
+                    outcome = try trainingStep(
+                        epoch: epoch, step: step, localSamples: makeShard == nil ? batchSize : shards[step].count,
+                        globalSamples: batchSize) { task.loss(batch, epoch: epoch) }
+                } catch {
+                    loader.cancel()
+                    throw error
+                }
+                let total = outcome.total, terms = outcome.terms
                 if termNames.isEmpty {
-                    termNames = value.terms.map(\.name)
-                    termWeights = value.terms.map(\.weight)
+                    termNames = terms.map(\.name)
+                    termWeights = terms.map(\.weight)
                     termSums = Array(repeating: 0, count: termNames.count)
                 }
-                guard total.isFinite else {
-                    loader.cancel()
-                    throw MorphoTrainError.nonFiniteLoss(epoch: epoch + 1, step: step + 1, terms: Self.describe(terms))
-                }
-                let norm = config.training.gradClip > 0
-                    ? clipGradientNorm(parameters, maxNorm: Float(config.training.gradClip))
-                    : clipGradientNorm(parameters, maxNorm: .infinity)
-                guard norm.isFinite else {
-                    loader.cancel()
-                    throw MorphoTrainError.nonFiniteLoss(
-                        epoch: epoch + 1, step: step + 1, terms: "gradient norm \(norm); " + Self.describe(terms))
-                }
-                optimizer.step()
-                optimizer.zeroGrad()
                 totalSum += Double(total)
                 for (i, t) in terms.enumerated() where i < termSums.count { termSums[i] += Double(t.value) }
                 let elapsed = Date().timeIntervalSince(epochStart)
@@ -306,10 +285,6 @@ public final class Trainer<Task: TrainingTask> {
         defer { try? handle.close() }
         handle.seekToEndOfFile()
         handle.write(Data((record.json + "\n").utf8))
-    }
-
-    static func describe(_ terms: [LossTermValue]) -> String {
-        terms.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
     }
 
     static func summaryLine(_ r: EpochRecord, epochs: Int, improved: Bool) -> String {

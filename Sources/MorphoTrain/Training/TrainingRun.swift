@@ -1,28 +1,91 @@
+import Foundation
 import MorphoDistributed
 
-/// Training from a config, whatever the task.
+/// The one way into training, whatever the task: `morphoseg train` parses its options and calls
+/// `start`; `Demo`, the tests and the examples call `run` with a config they hold.
+///
+/// A run, file by file: `TaskConfig.load` reads the YAML once and dispatches on `model.kind`;
+/// `run` builds the task of that kind (`SegmentationTask`, `RegistrationTask`, `JointTask`) and
+/// hands it to the shared `Trainer`, which steps it with `TrainingStep` and writes the run folder
+/// (`config.yaml`, `metrics.jsonl`, `best.safetensors`, `last.safetensors`, plots; registration
+/// and joint runs also `registration.yaml` / `joint.yaml`, the whole resolved config).
 public enum TrainingRun {
-    /// Trains `config` into `output` (default `config.output.dir`), resuming from `resume` if given,
-    /// in one process or over the ranks of `parallel`.
+    /// Trains from a config file or continues a run, as `morphoseg train` does.
+    ///
+    /// - Parameters:
+    ///   - configPath: `--config`; may be nil when resuming from a checkpoint.
+    ///   - output: `--output` (default: the config's `output.dir`).
+    ///   - resume: `--resume`: continue from `<output>/last.safetensors`.
+    ///   - resumeFrom: `--resume-from`: continue from this checkpoint.
+    /// - Returns: the summary and the run folder.
+    /// - Throws: `MorphoTrainError.config` when `--config` is given with a checkpoint to resume
+    ///   and differs from the config saved in it (a resumed run always uses the saved config);
+    ///   any error of loading, training or writing, naming the file or key at fault.
+    public static func start(
+        configPath: String?, output: String?, resume: Bool = false, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil,
+        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
+    ) throws -> (summary: TrainingSummary, output: String) {
+        let given = try configPath.map { try TaskConfig.load($0) }
+        var checkpoint = resumeFrom
+        if resume, resumeFrom == nil {
+            guard let given else { throw MorphoTrainError.config(file: "(command line)", key: "", message: "--resume needs --config (or use --resume-from CHECKPOINT)") }
+            checkpoint = (output ?? given.run.output.dir) + "/last.safetensors"
+        }
+        var config: TaskConfig
+        if let checkpoint {
+            config = try TaskConfig(checkpoint: Checkpoint.read(checkpoint), path: checkpoint)
+            if let given, let configPath, given.yaml != config.yaml {
+                throw MorphoTrainError.config(
+                    file: configPath, key: "", message: "differs from the config saved in \(checkpoint); omit --config to resume")
+            }
+        } else if let given {
+            config = given
+        } else {
+            throw MorphoTrainError.config(file: "(command line)", key: "", message: "give a config file or a checkpoint to resume from")
+        }
+        let dir = output ?? config.run.output.dir
+        let summary = try run(config, output: dir, resume: checkpoint, stopAfterEpoch: stopAfterEpoch, progress: progress, parallel: parallel)
+        return (summary, dir)
+    }
+
+    /// Trains `config` into `output` (default `config.run.output.dir`), resuming from `resume` if
+    /// given, in one process or over the ranks of `parallel` (rank 0 alone writes the folder).
     ///
     /// - Throws: `MorphoTrainError` / `MorphoIOError` with the file or key at fault.
     public static func run(
-        config: RunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
+        _ config: TaskConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
         progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> TrainingSummary {
-        switch config.model.kind {
-        case .segmentation:
-            let task = try SegmentationTask(config: config)
-            progress.note("\(task.dataset.training.count) training and \(task.dataset.validation.count) validation subjects; "
-                + "U-Net with \(task.network.parameterCount) parameters")
-            let trainer = try Trainer(
-                task: task, config: config,
-                options: TrainerOptions(outputDirectory: output ?? config.output.dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch,
-                                        progress: progress, parallel: parallel))
-            return try trainer.run()
-        case .registration, .joint:
-            throw MorphoTrainError.config(
-                file: config.name, key: "model.kind", message: "\(config.model.kind.rawValue) training is not available in this build")
+        let options = TrainerOptions(
+            outputDirectory: output ?? config.run.output.dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress,
+            parallel: parallel)
+        switch config {
+        case .segmentation(let c):
+            return try train(SegmentationTask(config: c), config: config, options: options)
+        case .registration(let c):
+            return try train(RegistrationTask(config: c), config: config, options: options, resolvedFile: "registration.yaml")
+        case .joint(let c):
+            return try train(JointTask(config: c), config: config, options: options, resolvedFile: "joint.yaml")
         }
+    }
+
+    /// The shared part: the task's overview line, the trainer (which restores a checkpoint and
+    /// checks it against the config), the whole resolved config beside `config.yaml` when the
+    /// task has sections of its own, then the epochs.
+    static func train<Task: TrainingTask>(
+        _ task: Task, config: TaskConfig, options: TrainerOptions, resolvedFile: String? = nil
+    ) throws -> TrainingSummary {
+        options.progress.note(task.overview)
+        let trainer = try Trainer(task: task, config: config.run, options: options)
+        if let resolvedFile, options.parallel.isRoot {
+            let dir = options.outputDirectory
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try config.yaml.write(toFile: dir + "/" + resolvedFile, atomically: true, encoding: .utf8)
+            } catch {
+                throw MorphoTrainError.output(path: dir, message: "cannot write the run folder (\(error.localizedDescription))")
+            }
+        }
+        return try trainer.run()
     }
 }

@@ -12,6 +12,9 @@ import MorphoTensor
 public protocol TrainingTask: AnyObject {
     associatedtype Batch: Sendable
 
+    /// One line for the run's log: what is trained on what (data counts, network sizes).
+    var overview: String { get }
+
     /// The module whose state is checkpointed and optimised (a container module when a task
     /// trains several networks).
     var model: any Module { get }
@@ -58,6 +61,7 @@ public protocol TrainingTask: AnyObject {
 }
 
 extension TrainingTask {
+    public var overview: String { "training \(Self.self)" }
     public func epochScalars(epoch: Int) -> [(name: String, value: Double)] { [] }
     public var checkpointMetadata: [String: String] { [:] }
     public var makeShard: (@Sendable (_ seed: UInt64, _ step: Int, _ positions: [Int]) -> Batch)? { nil }

@@ -4,40 +4,6 @@ import MorphoIO
 import MorphoNN
 import MorphoTensor
 
-/// Training a registration network with the shared `Trainer`, and using the result.
-public enum RegistrationTraining {
-    /// The checkpoint metadata key under which registration checkpoints carry their resolved
-    /// `registration:` section (`TrainingTask.checkpointMetadata`; the shared `Checkpoint` stores
-    /// the `RunConfig` part), so that `morphoseg register --model` needs nothing else.
-    public static let metadataKey = "registration"
-
-    /// Trains `config` into `output` (default `config.run.output.dir`), resuming from `resume` if
-    /// given. The run folder gets everything the `Trainer` writes, plus `registration.yaml` (the
-    /// whole resolved config, for reading and for `--config` when resuming). With several ranks
-    /// (`parallel`), rank 0 alone writes.
-    public static func run(
-        config: RegistrationRunConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
-    ) throws -> TrainingSummary {
-        let dir = output ?? config.run.output.dir
-        let task = try RegistrationTask(config: config)
-        let d = task.dataset
-        let source = d.mode == .atlas || d.mode == .listed
-            ? "\(d.pairs.count) training pairs" : "\(d.images.count) training images (\(d.mode.rawValue) pairs)"
-        progress.note("\(source), \(d.validation.count) validation pairs on a \(d.shape.map(String.init).joined(separator: "×")) grid; "
-            + "DisplacementNet with \(task.network.parameterCount) parameters")
-        let trainer = try Trainer(
-            task: task, config: config.run,
-            options: TrainerOptions(outputDirectory: dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress,
-                                    parallel: parallel))
-        if parallel.isRoot {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try config.yaml.write(toFile: dir + "/registration.yaml", atomically: true, encoding: .utf8)
-        }
-        return try trainer.run()
-    }
-}
-
 /// A trained registration network ready to register pairs: the `DisplacementNet` of a
 /// checkpoint and the preprocessing its run used.
 public final class RegistrationModel: @unchecked Sendable {
@@ -52,11 +18,11 @@ public final class RegistrationModel: @unchecked Sendable {
     ///   no registration section in its metadata.
     public static func load(_ path: String) throws -> RegistrationModel {
         let checkpoint = try Checkpoint.read(path)
-        if checkpoint.task == .joint { return try JointTraining.registrationModel(path) }  // its `reg.` network
+        if checkpoint.task == .joint { return try jointRegistrationModel(path) }  // its `reg.` network
         guard checkpoint.task == .registration else {
             throw RegistrationError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
         }
-        guard let yaml = checkpoint.extraMetadata[RegistrationTraining.metadataKey] else {
+        guard let yaml = checkpoint.extraMetadata[Checkpoint.registrationSectionKey] else {
             throw RegistrationError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
         }
         var phantom = false
