@@ -12,7 +12,7 @@
 # On a shared machine prefix the heavy commands with a lock: LOCK="flock /tmp/morphoseg-cpu.lock".
 set -eu
 BIN=${MORPHOSEG:-.build/release/morphoseg}
-DATA=${MNI152:-/work/shared/data/mni152}
+DATA=${MNI152:-../shared/data/mni152}
 OUT=${OUT:-/tmp/jmni}
 SEEDS=${SEEDS:-0}
 RUNS=${RUNS:-joint unet-alone reg-alone}

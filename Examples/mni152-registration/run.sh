@@ -12,7 +12,7 @@
 #   TRAIN=1 sh Examples/mni152-registration/run.sh    # + the trained network (run from the repository root)
 set -eu
 BIN=${MORPHOSEG:-.build/release/morphoseg}
-DATA=${MNI152:-/work/shared/data/mni152}
+DATA=${MNI152:-../shared/data/mni152}
 OUT=${OUT:-runs/mni152-registration}
 SEEDS=${SEEDS:-1 2 3}
 AMPLITUDE=${AMPLITUDE:-4}

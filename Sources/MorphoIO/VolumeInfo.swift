@@ -2,7 +2,7 @@ import Foundation
 
 /// Header, geometry and value statistics of one NIfTI file: what `morphoseg info` prints.
 ///
-/// The JSON form has exactly the keys of `/work/shared/data/expected/*.json` (nibabel's view):
+/// The JSON form has exactly the keys of `../shared/data/expected/*.json` (nibabel's view):
 /// `format, dim, datatype, pixdim, qform_code, sform_code, affine, scl_slope, scl_inter,
 /// stats {min, max, mean, sum}`, with `dim`/`pixdim` in NIfTI order and the statistics in
 /// float64 over the scaled values.

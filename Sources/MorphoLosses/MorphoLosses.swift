@@ -1,7 +1,7 @@
 import MorphoKernels
 import MorphoTensor
 
-// MorphoLosses: every loss of the seeds (/work/shared/seeds 000–004) on the autograd core, one
+// MorphoLosses: every loss of the seeds (../shared/seeds 000–004) on the autograd core, one
 // file per family. Shapes follow MorphoTensor: images `[N, C, H, W]` / `[N, C, D, H, W]`, label
 // maps of class indices stored as Float (`[N, H, W]`, `[N, D, H, W]` or with a channel of 1).
 // Losses return 0-d tensors; differentiate them with `backward()`.

@@ -1,7 +1,7 @@
 import MorphoKernels
 
 extension BenchCase {
-    /// The single-layer shapes of `/work/shared/bench/bench_torch.py` (kernel 3, padding 1):
+    /// The single-layer shapes of `../shared/bench/bench_torch.py` (kernel 3, padding 1):
     /// `conv3d/CIN-COUT/SIZE/{fwd,fwdbwd}` at N = 1 and `conv2d/CIN-COUT/SIZE/bN/{fwd,fwdbwd}`
     /// at N = 1 and 8. `fwdbwd` is forward + data gradient + weight and bias gradient, except
     /// for Cin = 1 where, as in the PyTorch script, the image needs no gradient: forward +

@@ -4,7 +4,7 @@ import MorphoTensor
 
 extension BenchCase {
     /// Signed distance maps (two exact EDTs, seed 004) and the spatial transformer, on the
-    /// shapes of `/work/shared/bench/bench_torch.py`: `edt/signed/128|256` on its bumpy sphere,
+    /// shapes of `../shared/bench/bench_torch.py`: `edt/signed/128|256` on its bumpy sphere,
     /// `warp/trilinear/SIZE/fwd|fwdbwd` (VoxelMorph's SpatialTransformer, 1×1×SIZE³ image,
     /// 3×SIZE³ smooth field, gradients to image and field), and `box/9/128` (one window-9
     /// box sum, the building block of local NCC).

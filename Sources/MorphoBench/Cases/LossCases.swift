@@ -2,7 +2,7 @@ import MorphoLosses
 import MorphoTensor
 
 extension BenchCase {
-    /// The loss kernels of `/work/shared/bench/bench_torch.py` ("loss kernels" table), at the
+    /// The loss kernels of `../shared/bench/bench_torch.py` ("loss kernels" table), at the
     /// same shapes: `loss/lcc9/128` (local NCC, window 9, I and J `[1, 1, 128³]`, gradient for
     /// the moving image J only, as the PyTorch script), `loss/grad-l2/3x128` (Grad l2 of a
     /// `[1, 3, 128³]` field) and `loss/dice-ce/2x128` (MONAI-style Dice + CE on `[1, 2, 128³]`
