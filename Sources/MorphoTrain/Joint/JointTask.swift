@@ -181,19 +181,8 @@ public final class JointTask: TrainingTask {
 
     static func makeObjective(_ config: JointRunConfig, classes: Int) throws -> WeightedLoss<Output> {
         let r = config.registration, l = config.run.loss
-        let similarity = r.similarity
-        var terms: [LossTerm<Output>] = [
-            LossTerm(similarity.kind.rawValue, weight: r.similarityWeight.schedule) { out in
-                similarity(out.batch.fixed, out.warpedMoving)
-            },
-        ]
-        let smoothness: (Tensor) -> Tensor
-        switch r.smoothness {
-        case .grad_l2: smoothness = GradientSmoothnessLoss(penalty: .l2).callAsFunction
-        case .grad_l1: smoothness = GradientSmoothnessLoss(penalty: .l1).callAsFunction
-        case .bending: smoothness = BendingEnergyLoss().callAsFunction
-        }
-        terms.append(LossTerm(r.smoothness.rawValue, weight: r.smoothnessWeight.schedule) { smoothness($0.flow) })
+        var terms: [LossTerm<Output>] = RegistrationTask.fieldTerms(
+            r, fixed: { $0.batch.fixed }, warped: { $0.warpedMoving }, flow: { $0.flow })
 
         // Segmentation terms on the labelled images of [moving; fixed] (`Output.labelledRows`).
         let regionalLoss: (Tensor, Tensor) -> Tensor
@@ -362,17 +351,6 @@ public final class JointTask: TrainingTask {
     /// U-Net's segmentation (right).
     public func drawOverlay(to path: String) throws {
         guard let (image, labels, predicted) = lastValidation else { return }
-        let (d, h, w) = (image.shape[0], image.shape[1], image.shape[2])
-        let slice = ((d / 2) * h * w)..<((d / 2 + 1) * h * w)
-        func flipped(_ a: ArraySlice<Float>) -> [Float] {
-            var out = [Float](); out.reserveCapacity(h * w)
-            let base = a.startIndex
-            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
-            return out
-        }
-        try Plots.overlay(
-            image: flipped(image.data[slice]), reference: flipped(labels.data[slice]), prediction: flipped(predicted[slice]),
-            height: h, width: w
-        ).write(to: path)
+        try Plots.middleSliceOverlay(image: image.data, reference: labels.data, prediction: predicted, shape: image.shape).write(to: path)
     }
 }

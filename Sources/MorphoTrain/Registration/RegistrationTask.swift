@@ -77,18 +77,27 @@ public final class RegistrationTask: TrainingTask {
         try self.init(config: config, dataset: RegistrationDataset.load(config))
     }
 
-    static func makeObjective(_ r: RegistrationConfig, classes: Int) throws -> WeightedLoss<Output> {
+    /// The registration terms every task with a field trains (this one and `JointTask`):
+    /// `w_sim(e) · similarity(F, M∘(id+u)) + w_smooth(e) · R(u)`, named after their kinds.
+    static func fieldTerms<Input>(
+        _ r: RegistrationConfig, fixed: @escaping (Input) -> Tensor, warped: @escaping (Input) -> Tensor,
+        flow: @escaping (Input) -> Tensor
+    ) -> [LossTerm<Input>] {
         let similarity = r.similarity
-        var terms: [LossTerm<Output>] = [
-            LossTerm(similarity.kind.rawValue, weight: r.similarityWeight.schedule) { similarity($0.batch.fixed, $0.warped) },
-        ]
         let smoothness: (Tensor) -> Tensor
         switch r.smoothness {
         case .grad_l2: smoothness = GradientSmoothnessLoss(penalty: .l2).callAsFunction
         case .grad_l1: smoothness = GradientSmoothnessLoss(penalty: .l1).callAsFunction
         case .bending: smoothness = BendingEnergyLoss().callAsFunction
         }
-        terms.append(LossTerm(r.smoothness.rawValue, weight: r.smoothnessWeight.schedule) { smoothness($0.flow) })
+        return [
+            LossTerm(similarity.kind.rawValue, weight: r.similarityWeight.schedule) { similarity(fixed($0), warped($0)) },
+            LossTerm(r.smoothness.rawValue, weight: r.smoothnessWeight.schedule) { smoothness(flow($0)) },
+        ]
+    }
+
+    static func makeObjective(_ r: RegistrationConfig, classes: Int) throws -> WeightedLoss<Output> {
+        var terms: [LossTerm<Output>] = fieldTerms(r, fixed: { $0.batch.fixed }, warped: { $0.warped }, flow: { $0.flow })
         if r.diceWeight.start > 0 || r.diceWeight.step > 0 {
             guard classes > 1 else {
                 throw RegistrationError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
@@ -165,17 +174,8 @@ public final class RegistrationTask: TrainingTask {
     /// the warped moving labels (right).
     public func drawOverlay(to path: String) throws {
         guard let (pair, warpedLabels, _) = lastValidation, let fixedLabels = pair.fixed.labels, let warpedLabels else { return }
-        let (d, h, w) = (pair.fixed.image.shape[0], pair.fixed.image.shape[1], pair.fixed.image.shape[2])
-        let slice = ((d / 2) * h * w)..<((d / 2 + 1) * h * w)
-        func flipped(_ a: ArraySlice<Float>) -> [Float] {
-            var out = [Float](); out.reserveCapacity(h * w)
-            let base = a.startIndex
-            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
-            return out
-        }
-        try Plots.overlay(
-            image: flipped(pair.fixed.image.data[slice]), reference: flipped(fixedLabels.data[slice]),
-            prediction: flipped(warpedLabels.scalars[slice]), height: h, width: w
+        try Plots.middleSliceOverlay(
+            image: pair.fixed.image.data, reference: fixedLabels.data, prediction: warpedLabels.scalars, shape: pair.fixed.image.shape
         ).write(to: path)
     }
 }

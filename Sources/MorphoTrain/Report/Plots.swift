@@ -125,6 +125,20 @@ public enum Plots {
     /// Class colours of overlays (class 1, 2, …).
     static let classColors: [Canvas.Color] = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25), (145, 30, 180), (70, 240, 240)]
 
+    /// The middle slice (along D) of three `[D, H, W]` volumes of `shape` as an `overlay`, rows
+    /// flipped so that +y (anterior/up in most files) is at the top.
+    public static func middleSliceOverlay(image: [Float], reference: [Float], prediction: [Float], shape: [Int]) -> Canvas {
+        let (d, h, w) = (shape[0], shape[1], shape[2])
+        let first = (d / 2) * h * w
+        func flipped(_ a: [Float]) -> [Float] {
+            var out = [Float](); out.reserveCapacity(h * w)
+            let base = first
+            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
+            return out
+        }
+        return overlay(image: flipped(image), reference: flipped(reference), prediction: flipped(prediction), height: h, width: w)
+    }
+
     /// One slice side by side: left the reference labels, right the prediction, each as a
     /// translucent colour over the grey image with the class outline drawn opaque. The image is
     /// windowed to its 1st–99th percentiles and enlarged (nearest neighbour) to at least 256

@@ -193,19 +193,7 @@ public final class SegmentationTask: TrainingTask {
         guard let (subject, predicted) = lastPrediction else { return }
         let image = subject.prepared.unpadded(subject.image)
         let reference = subject.prepared.unpadded(subject.labels)
-        let (d, h, w) = (image.shape[0], image.shape[1], image.shape[2])
-        let z = d / 2
-        let slice = (z * h * w)..<((z + 1) * h * w)
-        // Rows run along H; flip them so that +y (anterior/up in most files) is at the top.
-        func flipped(_ a: ArraySlice<Float>) -> [Float] {
-            var out = [Float](); out.reserveCapacity(h * w)
-            let base = a.startIndex
-            for y in (0..<h).reversed() { out += a[(base + y * w)..<(base + (y + 1) * w)] }
-            return out
-        }
-        try Plots.overlay(
-            image: flipped(image.data[slice]), reference: flipped(reference.data[slice]),
-            prediction: flipped(predicted.data[slice]), height: h, width: w
-        ).write(to: path)
+        try Plots.middleSliceOverlay(image: image.data, reference: reference.data, prediction: predicted.data, shape: image.shape)
+            .write(to: path)
     }
 }
