@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import MorphoTrain
+import MorphoTestSupport
 
 final class ConfigTests: XCTestCase {
     let minimal = """
@@ -132,8 +133,7 @@ final class ConfigTests: XCTestCase {
     }
 
     func testDemoConfigLoads() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Configs/demo-seg.yaml").path
+        let path = Repository.config("demo-seg.yaml")
         let c = try RunConfig.load(path)
         XCTAssertEqual(c.name, "demo-seg")
         XCTAssertEqual(c.model.unet.classes, 3)
@@ -168,7 +168,7 @@ final class ConfigTests: XCTestCase {
 
 final class TaskKindDeclarationTests: XCTestCase {
     func testShippedConfigsDeclareTheirTask() {
-        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Configs").standardized.path
+        let configs = Repository.configs
         XCTAssertEqual(TaskKind.declared(in: configs + "/demo-seg.yaml"), .segmentation)
         XCTAssertEqual(TaskKind.declared(in: configs + "/demo-reg.yaml"), .registration)
         XCTAssertEqual(TaskKind.declared(in: configs + "/joint-2d.yaml"), .joint)

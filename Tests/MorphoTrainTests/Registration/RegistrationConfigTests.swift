@@ -4,6 +4,7 @@ import MorphoNN
 import MorphoTensor
 import XCTest
 @testable import MorphoTrain
+import MorphoTestSupport
 
 /// The registration run config: its section errors, its resolved form, the demo config.
 final class RegistrationConfigTests: XCTestCase, TinyRegistrationRun {
@@ -38,8 +39,7 @@ final class RegistrationConfigTests: XCTestCase, TinyRegistrationRun {
     }
 
     func testDemoConfigIsARegistrationRun() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Configs/demo-reg.yaml").path
+        let path = Repository.config("demo-reg.yaml")
         let config = try RegistrationRunConfig.load(path)
         XCTAssertEqual(config.run.model.kind, .registration)
         XCTAssertEqual(config.registration.pairs, .synthetic)
