@@ -86,18 +86,30 @@ let package = Package(
             name: "dataparallel-probe",
             dependencies: ["MorphoDistributed", "MorphoNN", "MorphoLosses", "MorphoTensor", "MorphoKernels", "MorphoTrain"],
             swiftSettings: optimize + niftiInclude),
+        // Shared by the test targets only (temporary folders, the tiny configs, the golden cases read
+        // by MorphoConformance's reader). A regular target, because test targets cannot depend on
+        // each other; it lives under Tests/ and is in no product, so MorphoSeg never ships it.
+        .target(
+            name: "MorphoTestSupport", dependencies: ["MorphoConformance", "MorphoTensor"], path: "Tests/MorphoTestSupport",
+            exclude: ["Fixtures"]),
         .testTarget(
-            name: "MorphoIOTests", dependencies: ["MorphoIO"], exclude: ["Data"], swiftSettings: optimize + niftiInclude),
-        .testTarget(name: "MorphoKernelsTests", dependencies: ["MorphoKernels"], exclude: ["Fixtures"], swiftSettings: optimize),
+            name: "MorphoIOTests", dependencies: ["MorphoIO", "MorphoTestSupport"], exclude: ["Data"],
+            swiftSettings: optimize + niftiInclude),
+        .testTarget(
+            name: "MorphoKernelsTests", dependencies: ["MorphoKernels", "MorphoConformance", "MorphoTestSupport"],
+            swiftSettings: optimize),
         .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor"], swiftSettings: optimize),
-        .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor"], swiftSettings: optimize),
+        .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor", "MorphoTestSupport"], swiftSettings: optimize),
         .testTarget(
-            name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor"],
-            exclude: ["Fixtures"], swiftSettings: optimize),
+            name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor", "MorphoTestSupport"],
+            swiftSettings: optimize),
         .testTarget(
-            name: "MorphoDistributedTests", dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor", "MorphoTrain"],
+            name: "MorphoDistributedTests",
+            dependencies: ["MorphoDistributed", "MorphoNN", "MorphoTensor", "MorphoTrain", "MorphoTestSupport"],
             swiftSettings: optimize + mpiDefine),
-        .testTarget(name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO"], swiftSettings: optimize + niftiInclude),
+        .testTarget(
+            name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO", "MorphoTestSupport"],
+            swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoBenchTests", dependencies: ["MorphoBench"], swiftSettings: optimize),
     ] + mpiTargets
 )

@@ -6,6 +6,7 @@ import MorphoNN
 import MorphoTensor
 @testable import MorphoDistributed
 @testable import MorphoTrain
+import MorphoTestSupport
 
 /// A regression task for the trainer: sample k of batch `step` is drawn from its own stream, so
 /// any split of the batch over ranks sees the same global batch.
@@ -89,12 +90,7 @@ final class DataParallelTrainerTests: XCTestCase {
     var tempDir = ""
 
     override func setUpWithError() throws {
-        tempDir = NSTemporaryDirectory() + "dp-trainer-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: tempDir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: tempDir)
+        tempDir = try temporaryFolder("dp-trainer")
     }
 
     /// The trainer reads only the training section; the phantom keeps the config valid.

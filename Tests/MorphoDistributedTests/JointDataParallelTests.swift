@@ -4,6 +4,7 @@ import MorphoKernels
 import MorphoTensor
 @testable import MorphoDistributed
 @testable import MorphoTrain
+import MorphoTestSupport
 
 /// Joint segmentation + registration steps split over ranks (threads of this process): the
 /// segmentation terms average over the labelled images only, and ranks that hold different
@@ -12,40 +13,11 @@ final class JointDataParallelTests: XCTestCase {
     /// A small 2D phantom joint run: 32×32 phantoms, 8 training images of which 3 labelled,
     /// random pairs, every segmentation term on (regional, boundary, PRL).
     static func config(batch: Int, epochs: Int = 2) throws -> JointRunConfig {
-        try JointRunConfig(yaml: """
-            name: tiny-joint
-            model:
-              kind: joint
-              unet: {dims: 2, channels: [8, 16], strides: [2], classes: 3}
-            data:
-              phantom: {size: [32, 32], count: 10, noise: 0.05, bias: 0.1, seed: 3}
-              validation: {fraction: 0.2}
-              normalization: {kind: percentile}
-              threads: 1
-            loss:
-              regional: dice_ce
-              prl: {weight: 0.1, K: 0.5}
-              schedule: {kind: rebalance, alpha0: 0.1, delta: 0.05, floor: 0.1, cap: 0.5}
-            registration:
-              pairs: random
-              validation_pairs: 2
-              network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}
-              loss:
-                similarity: {kind: lcc, window: 5, weight: 1}
-                smoothness: {kind: grad_l2, weight: 0.5}
-            joint:
-              strategy: joint
-              labelled_images: 3
-              coupling: {weight: 0.5}
-            training:
-              epochs: \(epochs)
-              steps_per_epoch: 3
-              batch_size: \(batch)
-              optimizer: {kind: sgd, lr: 0.05, momentum: 0.9}
-              validate_every: 1
-            output:
-              plots: false
-            """, file: "tiny-joint.yaml")
+        try JointRunConfig(
+            yaml: TinyConfigs.joint(
+                labelledImages: 3, epochs: epochs, steps: 3, batchSize: batch, optimizer: "{kind: sgd, lr: 0.05, momentum: 0.9}",
+                extra: "output:\n  plots: false"),
+            file: "tiny-joint.yaml")
     }
 
     struct Reduced {
@@ -141,8 +113,7 @@ final class JointDataParallelTests: XCTestCase {
         Parallel.threads = 1
         defer { Parallel.threads = saved }
         let c = try Self.config(batch: 4)
-        let dir = NSTemporaryDirectory() + "joint-dp-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = try temporaryFolder("joint-dp")
         let body: @Sendable (any Communicator) -> (weights: [Float], losses: [Double]) = { communicator in
             let task = try! JointTask(config: c)
             let options = TrainerOptions(outputDirectory: "\(dir)/r\(communicator.size)-\(communicator.rank)",

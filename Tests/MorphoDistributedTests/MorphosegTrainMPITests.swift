@@ -3,6 +3,7 @@ import XCTest
 import MorphoTensor
 @testable import MorphoDistributed
 @testable import MorphoTrain
+import MorphoTestSupport
 
 /// `mpirun -np 2 morphoseg train`: the CLI and trainer hooks end to end, on a small 2D phantom
 /// run (about a second each).
@@ -10,32 +11,12 @@ final class MorphosegTrainMPITests: MPIProcessTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "morphoseg-mpi-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try temporaryFolder("morphoseg-mpi")
         // SGD: its step is linear in the gradient, so 1 and 2 processes agree to float rounding
         // (Adam divides by √v and turns the ~1e-9 gradients of conv biases before instance norm
         // into whole steps, in one process as in several).
-        try """
-            name: tiny
-            model:
-              unet: {dims: 2, channels: [8, 16, 32], classes: 3}
-            data:
-              phantom: {size: [48, 48], count: 12, seed: 2}
-              augmentation: {flip: [x], rotation: 10, scaling: 0.1, intensity: 0.1}
-              threads: 1
-            loss:
-              regional: dice_ce
-            training:
-              epochs: 3
-              steps_per_epoch: 4
-              batch_size: 4
-              optimizer: {kind: sgd, lr: 0.05, momentum: 0.9}
-              validate_every: 1
-            """.write(toFile: dir + "/tiny.yaml", atomically: true, encoding: .utf8)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: dir)
+        try TinyConfigs.phantomSegmentation(epochs: 3, steps: 4, threads: 1, optimizer: "{kind: sgd, lr: 0.05, momentum: 0.9}")
+            .write(toFile: dir + "/tiny.yaml", atomically: true, encoding: .utf8)
     }
 
     func modelWeights(_ run: String) throws -> [String: [Float]] {

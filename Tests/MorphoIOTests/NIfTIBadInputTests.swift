@@ -1,13 +1,14 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// Each kind of broken input is a thrown `NIfTIError` whose description is one line naming the
 /// file and the defect, and nothing is allocated beyond what the file can hold.
 final class NIfTIBadInputTests: XCTestCase {
     private var folder = ""
 
-    override func setUpWithError() throws { folder = try makeTemporaryFolder(self) }
+    override func setUpWithError() throws { folder = try temporaryFolder("morphoio") }
 
     private func valid(dim: [Int] = [4, 4, 4]) -> NIfTI1Fixture {
         var fixture = NIfTI1Fixture(dim: dim, datatype: 2, bitpix: 8)

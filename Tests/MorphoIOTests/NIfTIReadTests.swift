@@ -1,11 +1,12 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// `NIfTI.read` on real files and on files built byte by byte from the NIfTI-1 layout.
 final class NIfTIReadTests: XCTestCase {
     func testVoxelLayoutIsXFastestAsChannelDepthHeightWidth() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         var fixture = NIfTI1Fixture(dim: [4, 3, 2], datatype: 4, bitpix: 16)
         var stored: [Int16] = []
         for z in 0..<2 { for y in 0..<3 { for x in 0..<4 { stored.append(Int16(x + 10 * y + 100 * z)) } } }
@@ -21,7 +22,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testBigAndLittleEndianFilesReadTheSameValues() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         let values: [Int32] = [-70000, -1, 0, 1, 2, 65536, 123456, Int32.max]
         var results: [[Float]] = []
         for bigEndian in [false, true] {
@@ -36,7 +37,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testEverySupportedDatatypeReadsItsValues() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         func check<T: FixedWidthInteger>(_ values: [T], code: Int16, bigEndian: Bool, _ expected: [Float]) throws {
             var fixture = NIfTI1Fixture(dim: [values.count, 1, 1], datatype: code, bitpix: Int16(T.bitWidth))
             fixture.bigEndian = bigEndian
@@ -63,7 +64,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testSlopeAndInterceptAreAppliedUnlessSlopeIsZeroOrNaN() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         for (slope, inter, expected) in [(Float(2), Float(-1), [Float(-1), 1, 9]), (0, 5, [0, 1, 5]), (.nan, 5, [0, 1, 5])] {
             var fixture = NIfTI1Fixture(dim: [3, 1, 1], datatype: 2, bitpix: 8)
             fixture.sclSlope = slope
@@ -76,7 +77,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testHeaderImagePairReadsLikeASingleFile() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         var fixture = NIfTI1Fixture(dim: [3, 2, 2], datatype: 512, bitpix: 16)
         fixture.bigEndian = true
         fixture.pixdim = [0.5, 0.75, 2, 1, 1, 1, 1]
@@ -93,7 +94,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testTimeAndVectorAxesBecomeChannelsAndSingleSliceIs2D() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         var fixture = NIfTI1Fixture(dim: [3, 2, 1, 2, 2], datatype: 2, bitpix: 8)
         fixture.payload = (0..<24).map(UInt8.init)
         try writeBytes(fixture.singleFile, to: "\(folder)/t.nii")
@@ -132,7 +133,7 @@ final class NIfTIReadTests: XCTestCase {
     }
 
     func testReadHeaderDoesNotNeedTheVoxels() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         var fixture = NIfTI1Fixture(dim: [4, 4, 4], datatype: 16, bitpix: 32)
         fixture.payload = [UInt8](repeating: 0, count: 256)
         try writeBytes(fixture.singleFile, to: "\(folder)/h.nii")

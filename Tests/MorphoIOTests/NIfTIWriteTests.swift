@@ -1,13 +1,14 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// `NIfTI.write` / `writeDisplacementField`: what is written reads back with the same values and
 /// the reference's geometry, and writes are atomic.
 final class NIfTIWriteTests: XCTestCase {
     private var folder = ""
 
-    override func setUpWithError() throws { folder = try makeTemporaryFolder(self) }
+    override func setUpWithError() throws { folder = try temporaryFolder("morphoio") }
 
     /// A volume on `reference`'s grid holding `value(index)` in every voxel of every channel.
     private func volume(like reference: Volume, channels: Int = 1, _ value: (Int) -> Float) -> Volume {

@@ -2,6 +2,7 @@ import CNIfTI
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// PNG output decoded back with zlib, independently of the encoder's code.
 final class PNGTests: XCTestCase {
@@ -50,7 +51,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testRGBImageDecodesToTheSamePixelsWithValidCRCs() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         let width = 37, height = 11
         var pixels: [UInt8] = []
         for y in 0..<height { for x in 0..<width { pixels += [UInt8(x * 6), UInt8(y * 20), UInt8((x * y) % 256)] } }

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 final class SafeTensorsTests: XCTestCase {
     /// A file built by hand from the format description: length, compact JSON, space padding to
@@ -53,7 +54,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testRoundTripThroughAFileKeepsEveryTensor() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         let weights: [Float] = (0..<162).map { Float($0) * 0.125 - 7 }   // 2·3·3·3·3
         let original = SafeTensorsFile(
             tensors: [
@@ -122,7 +123,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testReadingAMissingFileOrWritingIntoAMissingFolderFails() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("morphoio")
         XCTAssertThrowsError(try SafeTensors.read("\(folder)/none.safetensors")) { error in
             guard case MorphoIOError.fileNotFound = error else { return XCTFail("\(error)") }
         }

@@ -5,14 +5,6 @@ import XCTest
 /// Folder of the copied test data (`Tests/MorphoIOTests/Data`).
 let testDataFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data").path
 
-/// A fresh temporary folder, removed when the test case tears down.
-func makeTemporaryFolder(_ testCase: XCTestCase) throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("morphoio-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    testCase.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url.path
-}
-
 func writeBytes(_ bytes: [UInt8], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }

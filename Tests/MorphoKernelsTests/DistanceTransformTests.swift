@@ -1,5 +1,7 @@
 import MorphoKernels
 import XCTest
+import MorphoConformance
+import MorphoTestSupport
 
 final class DistanceTransformTests: XCTestCase {
     /// Brute force: for every voxel, min over feature voxels of the squared physical distance.

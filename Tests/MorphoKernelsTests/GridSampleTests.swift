@@ -1,5 +1,7 @@
 import MorphoKernels
 import XCTest
+import MorphoConformance
+import MorphoTestSupport
 
 final class GridSampleTests: XCTestCase {
     /// Independent double-precision warp: every one of the 2^rank corners checked against the

@@ -1,12 +1,13 @@
 import MorphoTensor
 import Foundation
 import MorphoConformance
+import MorphoTestSupport
 import XCTest
 
 /// The golden fixtures (a copy of /work/shared/fixtures) through the conformance runner, and the
 /// runner's own behaviour on broken input.
 final class ConformanceTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = GoldenFixtures.directory
 
     func testEveryGoldenFixturePasses() throws {
         let files = try ConformanceRunner.fixtureFiles(in: Self.fixtures)
@@ -82,8 +83,6 @@ final class ConformanceTests: XCTestCase {
     }
 
     func scratchDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("morphoseg-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
+        URL(fileURLWithPath: try makeTemporaryFolder("morphoseg-conformance"), isDirectory: true)
     }
 }

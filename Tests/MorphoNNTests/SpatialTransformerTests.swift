@@ -1,6 +1,7 @@
 import XCTest
 import MorphoTensor
 @testable import MorphoNN
+import MorphoTestSupport
 
 /// The spatial transformer and scaling-and-squaring against VoxelMorph's golden cases.
 final class SpatialTransformerTests: XCTestCase {

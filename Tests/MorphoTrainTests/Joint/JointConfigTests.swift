@@ -1,0 +1,34 @@
+import Foundation
+import MorphoIO
+import MorphoKernels
+import MorphoLosses
+import MorphoNN
+import MorphoTensor
+import XCTest
+@testable import MorphoTrain
+import MorphoTestSupport
+
+/// The joint run config.
+final class JointConfigTests: XCTestCase, TinyJointRun {
+    var tempDir = ""
+
+    override func setUpWithError() throws {
+        tempDir = try temporaryFolder("joint")
+    }
+
+    func testConfigRejectsTheRegistrationDiceTermAndOtherKinds() throws {
+        let segmentationKind = try config().yaml.replacingOccurrences(of: "kind: joint", with: "kind: segmentation")
+        XCTAssertThrowsError(try JointRunConfig(yaml: segmentationKind)) { error in
+            XCTAssertTrue("\(error)".contains("model.kind"), "\(error)")
+        }
+        let withDice = try config().yaml.replacingOccurrences(of: "    dice:\n      weight: 0", with: "    dice:\n      weight: 1")
+        XCTAssertNotEqual(withDice, try config().yaml)
+        XCTAssertThrowsError(try JointRunConfig(yaml: withDice)) { error in
+            XCTAssertTrue("\(error)".contains("registration.loss.dice.weight"), "\(error)")
+        }
+        // The resolved YAML reads back to the same config, and is recognised as joint.
+        try config().yaml.write(toFile: tempDir + "/j.yaml", atomically: true, encoding: .utf8)
+        XCTAssertTrue(JointRunConfig.declaresJoint(tempDir + "/j.yaml"))
+        XCTAssertEqual(try JointRunConfig.load(tempDir + "/j.yaml").yaml, try config().yaml)
+    }
+}
