@@ -81,7 +81,7 @@ public struct Preprocessor: Sendable {
     private func place(_ raw: VoxelArray, linear: Bool, fill: [Float]?) -> PreparedImage {
         var array = raw
         if let t = targetSpacing {
-            array = array.resampled(toSpacing: [t[2], t[1], t[0]], linear: linear)
+            array = array.resampled(toSpacing: AxisOrder.dhw(fromXYZ: t), linear: linear)
         }
         let resampledShape = array.shape
         array = array.permuted(order)

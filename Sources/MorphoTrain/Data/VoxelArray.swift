@@ -25,7 +25,7 @@ public struct VoxelArray: Sendable, Equatable {
     public init(_ volume: Volume) {
         self.init(
             data: volume.data, channels: volume.channels, shape: volume.spatialShape,
-            spacing: [volume.spacing.z, volume.spacing.y, volume.spacing.x])
+            spacing: AxisOrder.dhw(fromXYZ: volume.spacing))
     }
 
     public var spatialCount: Int { shape[0] * shape[1] * shape[2] }

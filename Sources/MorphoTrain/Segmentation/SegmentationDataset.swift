@@ -141,7 +141,7 @@ public struct SegmentationDataset: Sendable {
         if a.spatialShape != b.spatialShape {
             throw MorphoTrainError.gridMismatch(
                 first: pathA, second: pathB,
-                detail: "sizes (x, y, z) \([a.width, a.height, a.depth]) vs \([b.width, b.height, b.depth])")
+                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.spatialShape)) vs \(AxisOrder.xyz(fromDHW: b.spatialShape))")
         }
         if !a.affine.isApproximatelyEqual(to: b.affine, tolerance: 1e-3) {
             throw MorphoTrainError.gridMismatch(first: pathA, second: pathB, detail: "voxel-to-world affines differ")
