@@ -33,26 +33,27 @@ public final class Subject: Sendable {
     }
 
     /// `[K, D, H, W]` signed distance maps of `labels == k`.
+    /// `labels` holds class indices as floats (`Int(value)` is the class); slice-wise maps use the
+    /// in-plane spacing `(H, W)`. The maps come from `classSignedDistances` (MorphoKernels).
     static func signedDistances(_ labels: VoxelArray, classes: Int, sliceWise: Bool) -> VoxelArray {
         let n = labels.spatialCount
         let (d, h, w) = (labels.shape[0], labels.shape[1], labels.shape[2])
+        let indices = labels.data.map { Int32(clamping: Int($0)) }
         var out = [Float](repeating: 0, count: classes * n)
-        out.withUnsafeMutableBufferPointer { dst in
-            for k in 0..<classes {
-                let mask = labels.data.map { Int($0) == k }
-                mask.withUnsafeBufferPointer { m in
-                    if sliceWise {
-                        for z in 0..<d {
-                            signedDistance(
-                                mask: UnsafeBufferPointer(rebasing: m[(z * h * w)..<((z + 1) * h * w)]), shape: [h, w],
-                                spacing: [labels.spacing[1], labels.spacing[2]],
-                                into: UnsafeMutableBufferPointer(rebasing: dst[(k * n + z * h * w)..<(k * n + (z + 1) * h * w)]))
-                        }
-                    } else {
-                        signedDistance(
-                            mask: m, shape: labels.shape, spacing: labels.spacing,
-                            into: UnsafeMutableBufferPointer(rebasing: dst[(k * n)..<((k + 1) * n)]))
+        guard classes > 0 else { return VoxelArray(data: out, channels: 0, shape: labels.shape, spacing: labels.spacing) }
+        indices.withUnsafeBufferPointer { y in
+            out.withUnsafeMutableBufferPointer { dst in
+                if sliceWise {
+                    for z in 0..<d {
+                        classSignedDistances(
+                            labels: UnsafeBufferPointer(rebasing: y[(z * h * w)..<((z + 1) * h * w)]), classes: classes,
+                            shape: [h, w], spacing: [labels.spacing[1], labels.spacing[2]], classStride: n,
+                            into: dst.baseAddress! + z * h * w)
                     }
+                } else {
+                    classSignedDistances(
+                        labels: y, classes: classes, shape: labels.shape, spacing: labels.spacing, classStride: n,
+                        into: dst.baseAddress!)
                 }
             }
         }
