@@ -125,7 +125,7 @@ extension Register {
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
-            // RegistrationError and MorphoIOError describe themselves in one line naming the file;
+            // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
             let pair = try RegistrationPair.load(files)
             let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())

@@ -121,7 +121,7 @@ public struct SegmentationDataset: Sendable {
         let volumes = try c.images.map { try NIfTI.read($0) }
         for (i, v) in volumes.enumerated() {
             try checkSameGrid(volumes[0], c.images[0], v, c.images[i])
-            try Preprocessor.checkFinite(VoxelArray(v), path: c.images[i])
+            try checkFiniteVoxels(v.data, path: c.images[i])
         }
         guard let labelPath = c.label else {
             throw MorphoTrainError.dataset(source: c.images[0], message: "no label file for subject \(c.id)")
@@ -151,9 +151,7 @@ public struct SegmentationDataset: Sendable {
 
     /// - Throws: `MorphoTrainError.nonFiniteVoxels` or `.badLabel` for the first bad value.
     public static func checkLabels(_ values: [Float], classes: Int, path: String) throws {
-        var nonFinite = 0
-        for v in values where !v.isFinite { nonFinite += 1 }
-        if nonFinite > 0 { throw MorphoTrainError.nonFiniteVoxels(path: path, count: nonFinite) }
+        try checkFiniteVoxels(values, path: path)
         if let bad = values.first(where: { $0 != $0.rounded() || $0 < 0 || $0 >= Float(classes) }) {
             throw MorphoTrainError.badLabel(path: path, value: bad, classes: classes)
         }
@@ -167,7 +165,7 @@ public struct SegmentationDataset: Sendable {
         let sliceWise = config.model.unet.dims == 2
         let source = sourceName(config.data.source)
         guard !raws.isEmpty else { throw MorphoTrainError.dataset(source: source, message: "no subjects") }
-        for r in raws { try Preprocessor.checkFinite(r.image, path: r.sources.first ?? r.id) }
+        for r in raws { try checkFiniteVoxels(r.image.data, path: r.sources.first ?? r.id) }
 
         func subject(_ id: String, _ image: VoxelArray, _ labels: VoxelArray) -> Subject {
             let prepared = pre.placeImage(image)
