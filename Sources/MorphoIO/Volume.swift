@@ -110,6 +110,16 @@ public struct NIfTIHeaderInfo: Equatable, Sendable {
 /// `[N, C, D, H, W]`, and 2D data is `[N, C, H, W]` with `D = 1`. Nothing else in MorphoSeg
 /// reorders axes; per-axis values written in NIfTI order `(x, y, z)` (header dims, `spacing`,
 /// config sizes) become `[D, H, W]` through `AxisOrder`, the one place that reversal is written.
+///
+/// **Volume, VoxelArray, Tensor: one layout, three jobs.** A `Volume` is an image as a file holds
+/// it, voxels plus world geometry (affine, header): what MorphoIO reads and writes, and what
+/// registration places in world space. MorphoTrain's data pipeline works on `VoxelArray`: the same
+/// `[C, D, H, W]` voxels with the spacing as `[D, H, W]` mm and no affine or header, made from a
+/// volume by `VoxelArray.init(_:)` and turned back into one only to write a result, with the
+/// geometry of the file it came from (`Segmenter`, `Volume.resampled(toSpacing:linear:)`).
+/// Networks and losses take `Tensor`s (MorphoTensor), which carry no geometry: the tasks stack
+/// voxel arrays' `data` into batches `[N, C, D, H, W]` (`[N, C, H, W]` in 2D) and read
+/// predictions back from `scalars`. None of the three reorders the voxels.
 public struct Volume: Sendable {
     /// Scaled voxel values (`stored * scl_slope + scl_inter`), layout `[C, D, H, W]`.
     public var data: [Float]
