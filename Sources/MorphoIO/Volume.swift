@@ -108,7 +108,18 @@ public struct NIfTIHeaderInfo: Equatable, Sendable {
 /// `c = t + nt·(u + nu·(v + nv·w))` (time points, vector components). Voxel `(c, z, y, x)` is at
 /// `data[((c * depth + z) * height + y) * width + x]`. Tensors add the batch axis in front:
 /// `[N, C, D, H, W]`, and 2D data is `[N, C, H, W]` with `D = 1`. Nothing else in MorphoSeg
-/// reorders axes.
+/// reorders axes; per-axis values written in NIfTI order `(x, y, z)` (header dims, `spacing`,
+/// config sizes) become `[D, H, W]` through `AxisOrder`, the one place that reversal is written.
+///
+/// **Volume, VoxelArray, Tensor: one layout, three jobs.** A `Volume` is an image as a file holds
+/// it, voxels plus world geometry (affine, header): what MorphoIO reads and writes, and what
+/// registration places in world space. MorphoTrain's data pipeline works on `VoxelArray`: the same
+/// `[C, D, H, W]` voxels with the spacing as `[D, H, W]` mm and no affine or header, made from a
+/// volume by `VoxelArray.init(_:)` and turned back into one only to write a result, with the
+/// geometry of the file it came from (`Segmenter`, `Volume.resampled(toSpacing:linear:)`).
+/// Networks and losses take `Tensor`s (MorphoTensor), which carry no geometry: the tasks stack
+/// voxel arrays' `data` into batches `[N, C, D, H, W]` (`[N, C, H, W]` in 2D) and read
+/// predictions back from `scalars`. None of the three reorders the voxels.
 public struct Volume: Sendable {
     /// Scaled voxel values (`stored * scl_slope + scl_inter`), layout `[C, D, H, W]`.
     public var data: [Float]
@@ -177,5 +188,26 @@ public struct Volume: Sendable {
     public subscript(c: Int, z: Int, y: Int, x: Int) -> Float {
         get { data[((c * depth + z) * height + y) * width + x] }
         set { data[((c * depth + z) * height + y) * width + x] = newValue }
+    }
+}
+
+/// The one axis reordering in MorphoSeg (see `Volume` for the layout): per-axis values written in
+/// NIfTI order `(x, y, z)` (header `dim`/`pixdim`, `Volume.spacing`, patch sizes and spacings in
+/// configs) to the tensor order `(D, H, W) = (z, y, x)`, and back. Two entries `(x, y)` give
+/// `(H, W)`. The reversal is its own inverse, so `xyz(fromDHW: dhw(fromXYZ: v)) == v`.
+public enum AxisOrder {
+    /// `(x, y, z)` → `(D, H, W)`; `(x, y)` → `(H, W)`.
+    @inlinable public static func dhw<T>(fromXYZ xyz: [T]) -> [T] { Array(xyz.reversed()) }
+
+    /// `(D, H, W)` → `(x, y, z)`; `(H, W)` → `(x, y)`.
+    @inlinable public static func xyz<T>(fromDHW dhw: [T]) -> [T] { Array(dhw.reversed()) }
+
+    /// `(x, y, z)` → `[D, H, W]` (e.g. `Volume.spacing` in mm to a `VoxelArray`'s spacing).
+    @inlinable public static func dhw<T>(fromXYZ xyz: SIMD3<T>) -> [T] { [xyz.z, xyz.y, xyz.x] }
+
+    /// A size written `(x, y, z)` for a 3D network or `(x, y)` for a 2D one (a config's patch size
+    /// or inference window) as `[D, H, W]`; a 2D size has `D = 1`.
+    public static func spatialSize(fromXYZ xyz: [Int], dims: Int) -> [Int] {
+        dims == 3 ? dhw(fromXYZ: Array(xyz.prefix(3))) : [1] + dhw(fromXYZ: Array(xyz.prefix(2)))
     }
 }

@@ -2,17 +2,7 @@
 // resampling): a row is `n` contiguous floats, processed 16 lanes at a time (one zmm register
 // with `-target-cpu native`) with a scalar tail. Internal: the kernels are the API.
 
-@usableFromInline typealias Lanes = SIMD16<Float>
-
-/// 16 floats from `p` (unaligned). Public and inlinable for the tensor module's SIMD loops.
-@inlinable public func loadLanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-/// Stores 16 floats at `p` (unaligned).
-@inlinable public func storeLanes(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
+// The lane helpers (`loadLanes`, `storeLanes`, …) are in Lanes.swift.
 
 /// `dst[i] += a[i]`.
 @inline(__always) func rowAdd(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ n: Int) {

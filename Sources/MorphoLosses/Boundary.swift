@@ -8,7 +8,8 @@ import MorphoTensor
 ///     φ = edt(¬m)·¬m − (edt(m) − 1)·m
 ///
 /// i.e. the distance (mm) to the class outside it and `1 − distance to the background` inside it
-/// (≤ 0). Exact Euclidean distances from `MorphoKernels.signedDistance`.
+/// (≤ 0). Exact Euclidean distances from `MorphoKernels.signedDistance`, class by class through
+/// `MorphoKernels.classSignedDistances`.
 ///
 /// - labels: `[N, spatial...]` or `[N, 1, spatial...]`, class indices (stored as Float).
 /// - spatial: the spatial shape `[H, W]` or `[D, H, W]` (needed to tell `[N, 1, H, W]` labels
@@ -23,12 +24,11 @@ public func signedDistanceMaps(labels: Tensor, classes: Int, spatial: [Int], spa
     let n = labels.count / s
     let y = classIndices(labels, items: n, spatial: s, classes: classes, "signedDistanceMaps")
     return Tensor(shape: [n, classes] + spatial) { out in
-        var mask = [Bool](repeating: false, count: s)
-        for item in 0..<n {
-            for c in 0..<classes {
-                for v in 0..<s { mask[v] = y[item * s + v] == Int32(c) }
-                let map = signedDistance(mask: mask, shape: spatial, spacing: spacing)
-                map.withUnsafeBufferPointer { (out + (item * classes + c) * s).update(from: $0.baseAddress!, count: s) }
+        y.withUnsafeBufferPointer { labels in
+            for item in 0..<n {
+                classSignedDistances(
+                    labels: UnsafeBufferPointer(rebasing: labels[(item * s)..<((item + 1) * s)]), classes: classes,
+                    shape: spatial, spacing: spacing, classStride: s, into: out + item * classes * s)
             }
         }
     }

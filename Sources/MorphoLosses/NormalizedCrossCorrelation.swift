@@ -129,9 +129,9 @@ public struct LocalNCC: Sendable {
             var v = range.lowerBound
             while v < range.upperBound {
                 let count = min(16, range.upperBound - v), full = count == 16
-                @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: count) }
+                @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? loadLanes(p + v) : loadLanes(p + v, count: count) }
                 @inline(__always) func put(_ x: Lanes, _ p: UnsafeMutablePointer<Float>) {
-                    if full { store(x, p + v) } else { store(x, p + v, count: count) }
+                    if full { storeLanes(x, p + v) } else { storeLanes(x, p + v, count: count) }
                 }
                 let si = get(sI), sj = get(sJ)
                 let varI = get(sII) - si * si * invN

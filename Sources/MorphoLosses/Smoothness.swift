@@ -68,7 +68,7 @@ public struct GradientSmoothnessLoss: Sendable {
                 var v = 0
                 while v < w {
                     let n = min(16, w - v), full = n == 16
-                    @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                    @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? loadLanes(p + v) : loadLanes(p + v, count: n) }
                     let c = get(row)
                     sd += phi(get(next.d) - c, l1: l1)
                     sh += phi(get(next.h) - c, l1: l1)
@@ -95,12 +95,12 @@ public struct GradientSmoothnessLoss: Sendable {
                         var v = 0
                         while v < w {
                             let n = min(16, w - v), full = n == 16
-                            @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? load(p + v) : load(p + v, count: n) }
+                            @inline(__always) func get(_ p: UnsafeMutablePointer<Float>) -> Lanes { full ? loadLanes(p + v) : loadLanes(p + v, count: n) }
                             let c = get(row)
                             var gv = wd * (dphi(c - get(previous.d), l1: l1) - dphi(get(next.d) - c, l1: l1))
                             gv = gv.addingProduct(wh, dphi(c - get(previous.h), l1: l1) - dphi(get(next.h) - c, l1: l1))
                             gv = gv.addingProduct(ww, dphi(c - get(padded), l1: l1) - dphi(get(padded + 2) - c, l1: l1))
-                            if full { store(gv, o + v) } else { store(gv, o + v, count: n) }
+                            if full { storeLanes(gv, o + v) } else { storeLanes(gv, o + v, count: n) }
                             v += 16
                         }
                     }

@@ -54,10 +54,10 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
                 while j < range.upperBound {
                     let count = min(16, range.upperBound - j), full = count == 16
                     @inline(__always) func logit(_ k: Int) -> Lanes {
-                        full ? load(x + base + k * s + j) : load(x + base + k * s + j, count: count)
+                        full ? loadLanes(x + base + k * s + j) : loadLanes(x + base + k * s + j, count: count)
                     }
                     // Padding lanes get label −1: no class, no CE weight.
-                    let t = full ? load(lab + item * s + j) : load(lab + item * s + j, count: count, fill: -1)
+                    let t = full ? loadLanes(lab + item * s + j) : loadLanes(lab + item * s + j, count: count, fill: -1)
                     var m = logit(0)
                     for k in 1..<max(c, 1) { let xk = logit(k); m.replace(with: xk, where: xk .> m) }
                     var total = Lanes()
@@ -66,15 +66,15 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
                         let xk = logit(k)
                         let e = vexp(xk - m)
                         total += e
-                        if full { store(e, out + base + k * s + j) } else { store(e, out + base + k * s + j, count: count) }
+                        if full { storeLanes(e, out + base + k * s + j) } else { storeLanes(e, out + base + k * s + j, count: count) }
                         let isK = t .== Float(k)
                         xt.replace(with: xk, where: isK)
                         wtLanes.replace(with: wt[k], where: isK)
                     }
                     let inv = 1 / total
                     for k in 0..<c {
-                        let p = (full ? load(out + base + k * s + j) : load(out + base + k * s + j, count: count)) * inv
-                        if full { store(p, out + base + k * s + j) } else { store(p, out + base + k * s + j, count: count) }
+                        let p = (full ? loadLanes(out + base + k * s + j) : loadLanes(out + base + k * s + j, count: count)) * inv
+                        if full { storeLanes(p, out + base + k * s + j) } else { storeLanes(p, out + base + k * s + j, count: count) }
                         let isK = t .== Float(k)
                         v[k] += p.replacing(with: 0, where: .!isK)
                         v[c + k] += full ? p : p.replacing(with: 0, where: .!laneMask(count: count))
@@ -136,9 +136,9 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
                             while j < range.upperBound {
                                 let count = min(16, range.upperBound - j), full = count == 16
                                 @inline(__always) func prob(_ k: Int) -> Lanes {
-                                    full ? load(p + base + k * s + j) : load(p + base + k * s + j, count: count)
+                                    full ? loadLanes(p + base + k * s + j) : loadLanes(p + base + k * s + j, count: count)
                                 }
-                                let t = full ? load(lab + item * s + j) : load(lab + item * s + j, count: count, fill: -1)
+                                let t = full ? loadLanes(lab + item * s + j) : loadLanes(lab + item * s + j, count: count, fill: -1)
                                 // Dice: gp_k = a_k·[t == k] + b_k, then through the softmax Jacobian.
                                 @inline(__always) func gp(_ k: Int) -> Lanes {
                                     Lanes(repeating: b[item * c + k]).replacing(with: a[item * c + k] + b[item * c + k], where: t .== Float(k))
@@ -153,7 +153,7 @@ func softmaxRegionalLoss(logits: Tensor, labels: Tensor, terms: RegionalTerms, _
                                     let pk = prob(k)
                                     var d = ce * (pk - Lanes(repeating: 1).replacing(with: 0, where: t .!= Float(k)))
                                     if doDice { d += dScale * pk * (gp(k) - dot) }
-                                    if full { store(d, dx + base + k * s + j) } else { store(d, dx + base + k * s + j, count: count) }
+                                    if full { storeLanes(d, dx + base + k * s + j) } else { storeLanes(d, dx + base + k * s + j, count: count) }
                                 }
                                 j += 16
                             }

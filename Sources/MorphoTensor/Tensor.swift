@@ -2,6 +2,9 @@
 ///
 /// Layouts follow PyTorch: images `[N, C, H, W]` (2D) and `[N, C, D, H, W]` (3D), W fastest; the
 /// mapping from NIfTI (x fastest) is `[C, D=z, H=y, W=x]`, stated once in `MorphoIO.Volume`.
+/// A tensor carries no geometry (spacing, affine): images reach it from a `MorphoIO.Volume`
+/// through MorphoTrain's `VoxelArray`, whose `[C, D, H, W]` data the tasks stack into a batch,
+/// and predictions go back the same way (see `MorphoIO.Volume` for how the three types relate).
 /// Copies share storage until one of them writes (copy-on-write). A tensor produced by a
 /// differentiable operation while gradients are enabled carries a `GradNode` linking it to the
 /// tape; such a tensor should stay on the thread that built the graph.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import MorphoBench
-import MorphoKernels
+import MorphoTrain
 
 /// `morphoseg bench [GROUP...] [--json] [--threads N]`: times the library's kernels.
 struct Bench: ParsableCommand {
@@ -24,8 +24,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print a JSON list of {name, median_ms, min_ms, max_ms, gflops, peak_pct, peak_rss_mb, peak_tensor_mb, runs, cpu_ms, cpu_gflops}.")
     var json = false
 
-    @Option(help: "Worker threads for the kernels (Parallel.threads). Default: all active cores.")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     @Option(help: "Minimum timed calls per case.")
     var runs = 5
@@ -42,7 +41,6 @@ struct Bench: ParsableCommand {
     var interleave: Int?
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if seconds < 0 { throw ValidationError("--seconds must be >= 0") }
         if let interleave, interleave < 1 { throw ValidationError("--interleave must be at least 1") }
@@ -54,7 +52,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        ComputeSettings.apply(threads: compute.threads)
         let all = BenchRegistry.all
         if list {
             for c in all { print(c.name) }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg demo --output DIR`: the embedded default run (what `make demo` runs).
@@ -15,11 +14,10 @@ struct Demo: ParsableCommand {
     @Option(name: .long, help: "Output folder.")
     var output: String = "runs/demo"
 
-    @Option(name: .long, help: "Compute threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        if let threads { Parallel.threads = max(1, threads) }
+        ComputeSettings.apply(threads: compute.threads)
         let r = try MorphoTrain.Demo.run(output: output)
         print("""
             demo done in \(ProgressReporter.duration(r.summary.seconds)) of training: best validation mean Dice \

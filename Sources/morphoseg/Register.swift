@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MorphoDistributed
 import MorphoIO
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg register`: deformable registration of one moving image onto one fixed image, with
@@ -87,8 +86,7 @@ extension Register {
         @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
         var lccWindow: Int = InstanceOptimization.Settings().lccWindow
 
-        @Option(help: "Worker threads (default: all cores).")
-        var threads: Int?
+        @OptionGroup var compute: ComputeOptions
 
         func validate() throws {
             if (model == nil) == !optimize {
@@ -97,7 +95,6 @@ extension Register {
             if outputLabels != nil && movingLabels == nil {
                 throw ValidationError("--output-labels needs --moving-labels")
             }
-            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
             _ = try settings()
         }
 
@@ -121,11 +118,11 @@ extension Register {
         }
 
         func run() throws {
-            if let threads { Parallel.threads = threads }
+            ComputeSettings.apply(threads: compute.threads)
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
-            // RegistrationError and MorphoIOError describe themselves in one line naming the file;
+            // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
             let pair = try RegistrationPair.load(files)
             let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
@@ -133,7 +130,7 @@ extension Register {
             try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
             let summary = RegistrationSummary(
                 files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
-                cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: Parallel.threads)
+                cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: ComputeSettings.threads)
             if json {
                 print(try summary.json())
             } else {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg segment --model CKPT --input IN --output OUT [--probabilities P]`.
@@ -28,11 +27,10 @@ struct Segment: ParsableCommand {
     @Option(name: .long, help: "Also write class probabilities here (file, or folder in folder mode).")
     var probabilities: String?
 
-    @Option(name: .long, help: "Compute threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        if let threads { Parallel.threads = max(1, threads) }
+        ComputeSettings.apply(threads: compute.threads)
         let segmenter = try Segmenter(checkpoint: model)
         var isDirectory: ObjCBool = false
         if input.count == 1, FileManager.default.fileExists(atPath: input[0], isDirectory: &isDirectory), isDirectory.boolValue {

@@ -31,8 +31,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("resume-from"), help: "Continue from this checkpoint (its config is used).")
     var resumeFrom: String?
 
-    @Option(name: .long, help: "Compute threads (default: all cores, shared out between the MPI ranks on one machine).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
     var stopAfter: Int?
@@ -40,11 +39,10 @@ struct Train: ParsableCommand {
     func validate() throws {
         if config == nil && resumeFrom == nil { throw ValidationError("give --config FILE (or --resume-from CHECKPOINT)") }
         if resume && resumeFrom != nil { throw ValidationError("--resume and --resume-from exclude each other") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        try Distributed.run(threads: threads, collective: isMetByEveryRank) { try train($0) }
+        try Distributed.run(threads: compute.threads, collective: isMetByEveryRank) { try train($0) }
     }
 
     func train(_ parallel: DataParallel) throws {

@@ -51,15 +51,6 @@ public struct Preprocessor: Sendable {
         }
     }
 
-    /// Checks that every voxel is finite.
-    ///
-    /// - Throws: `MorphoTrainError.nonFiniteVoxels` naming `path`.
-    public static func checkFinite(_ array: VoxelArray, path: String) throws {
-        var bad = 0
-        for v in array.data where !v.isFinite { bad += 1 }
-        if bad > 0 { throw MorphoTrainError.nonFiniteVoxels(path: path, count: bad) }
-    }
-
     /// Normalises, resamples, permutes and pads an image `[C, z, y, x]` (already checked finite).
     public func prepareImage(_ raw: VoxelArray) -> PreparedImage {
         var array = raw
@@ -81,7 +72,7 @@ public struct Preprocessor: Sendable {
     private func place(_ raw: VoxelArray, linear: Bool, fill: [Float]?) -> PreparedImage {
         var array = raw
         if let t = targetSpacing {
-            array = array.resampled(toSpacing: [t[2], t[1], t[0]], linear: linear)
+            array = array.resampled(toSpacing: AxisOrder.dhw(fromXYZ: t), linear: linear)
         }
         let resampledShape = array.shape
         array = array.permuted(order)

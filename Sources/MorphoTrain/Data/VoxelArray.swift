@@ -4,6 +4,13 @@ import MorphoKernels
 /// Voxels `[C, D, H, W]` (W fastest) with their spacing in mm along `(D, H, W)`: the working form
 /// of images, labels and distance maps inside the data pipeline. The axes are the `Volume` axes
 /// (`D = z, H = y, W = x`) unless a 2D pipeline has permuted them (see `permuted(_:)`).
+///
+/// Between the other two image types (see `MorphoIO.Volume` for all three): a `Volume` (file
+/// voxels plus world geometry) becomes a `VoxelArray` through `init(_:)`, which keeps the voxels
+/// and drops the affine and header; results become a `Volume` again only to be written, with the
+/// geometry of their source file. Batches for the network are `Tensor`s `[N, C, D, H, W]` stacked
+/// from `data` (`PatchSampler`, `SlidingWindow`, the registration and joint tasks); a
+/// `VoxelArray` has no autograd and no batch axis.
 public struct VoxelArray: Sendable, Equatable {
     public var data: [Float]
     public var channels: Int
@@ -25,7 +32,7 @@ public struct VoxelArray: Sendable, Equatable {
     public init(_ volume: Volume) {
         self.init(
             data: volume.data, channels: volume.channels, shape: volume.spatialShape,
-            spacing: [volume.spacing.z, volume.spacing.y, volume.spacing.x])
+            spacing: AxisOrder.dhw(fromXYZ: volume.spacing))
     }
 
     public var spatialCount: Int { shape[0] * shape[1] * shape[2] }

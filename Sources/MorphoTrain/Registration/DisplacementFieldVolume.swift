@@ -60,12 +60,12 @@ public enum DisplacementFieldVolume {
     /// from a displacement-field volume whose channels are NIfTI components (as
     /// `NIfTI.read` returns a `[x, y, z, 1, 3]` file), expressed in `units` on its own grid.
     ///
-    /// - Throws: `RegistrationError.notADisplacementField` when the channel count is not the
+    /// - Throws: `MorphoTrainError.notADisplacementField` when the channel count is not the
     ///   number of spatial axes.
     public static func flow(from field: Volume, units: FieldUnits = .voxels, path: String = "<field>") throws -> Tensor {
         let nd = field.is2D ? 2 : 3
         guard field.channels == nd else {
-            throw RegistrationError.notADisplacementField(path: path, channels: field.channels, axes: nd)
+            throw MorphoTrainError.notADisplacementField(path: path, channels: field.channels, axes: nd)
         }
         let count = field.spatialCount
         let linear = units == .mm ? inverse(linearPart(field.affine, nd)) : identity(nd)

@@ -28,17 +28,17 @@ public struct InstanceOptimization: Sendable {
 
         public init() {}
 
-        /// - Throws: `RegistrationError.invalidOption` naming the setting.
+        /// - Throws: `MorphoTrainError.invalidOption` naming the setting.
         public func validate() throws {
-            guard levels >= 1 && levels <= 8 else { throw RegistrationError.invalidOption(key: "levels", reason: "must be in 1...8, got \(levels)") }
+            guard levels >= 1 && levels <= 8 else { throw MorphoTrainError.invalidOption(key: "levels", reason: "must be in 1...8, got \(levels)") }
             guard iterations.count == levels else {
-                throw RegistrationError.invalidOption(key: "iterations", reason: "\(iterations.count) values for \(levels) levels")
+                throw MorphoTrainError.invalidOption(key: "iterations", reason: "\(iterations.count) values for \(levels) levels")
             }
-            guard iterations.allSatisfy({ $0 >= 0 }) else { throw RegistrationError.invalidOption(key: "iterations", reason: "must be non-negative") }
-            guard learningRate > 0, learningRate.isFinite else { throw RegistrationError.invalidOption(key: "learning-rate", reason: "must be positive") }
-            guard smoothness >= 0, smoothness.isFinite else { throw RegistrationError.invalidOption(key: "smoothness", reason: "must be non-negative") }
+            guard iterations.allSatisfy({ $0 >= 0 }) else { throw MorphoTrainError.invalidOption(key: "iterations", reason: "must be non-negative") }
+            guard learningRate > 0, learningRate.isFinite else { throw MorphoTrainError.invalidOption(key: "learning-rate", reason: "must be positive") }
+            guard smoothness >= 0, smoothness.isFinite else { throw MorphoTrainError.invalidOption(key: "smoothness", reason: "must be non-negative") }
             guard lccWindow >= 1 && lccWindow % 2 == 1 else {
-                throw RegistrationError.invalidOption(key: "lcc-window", reason: "must be odd and positive, got \(lccWindow)")
+                throw MorphoTrainError.invalidOption(key: "lcc-window", reason: "must be odd and positive, got \(lccWindow)")
             }
         }
     }

@@ -44,7 +44,7 @@ public struct RegistrationDataset: Sendable {
 
     /// Reads (or generates) and prepares everything `config` names.
     ///
-    /// - Throws: `MorphoTrainError` / `MorphoIOError` / `RegistrationError` naming the file.
+    /// - Throws: `MorphoTrainError` / `MorphoIOError` naming the file.
     public static func load(_ config: RegistrationRunConfig) throws -> RegistrationDataset {
         let run = config.run, reg = config.registration
         let dims = run.model.unet.dims
@@ -215,12 +215,12 @@ public struct RegistrationDataset: Sendable {
             if let labels { try RegistrationPair.checkLabels(labels, path: id + " labels", image: image, imagePath: id) }
             if let reference, !image.sameGrid(as: reference) {
                 let (resampled, inside) = WorldResampling.resample(image, onto: reference, interpolation: .linear)
-                guard inside > 0 else { throw RegistrationError.noOverlap(fixed: "the first subject", moving: id) }
+                guard inside > 0 else { throw MorphoTrainError.noOverlap(fixed: "the first subject", moving: id) }
                 image = resampled
                 labels = labels.map { WorldResampling.resample($0, onto: reference, interpolation: .nearest).volume }
             }
             guard config.run.model.unet.dims == 3 || image.is2D else {
-                throw RegistrationError.invalidOption(key: "model.unet.dims", reason: "2D registration needs 2D images, \(id) is 3D")
+                throw MorphoTrainError.invalidOption(key: "model.unet.dims", reason: "2D registration needs 2D images, \(id) is 3D")
             }
             let prepared = preprocessor.prepareImage(VoxelArray(image)).array
             let preparedLabels = labels.map { preprocessor.prepareLabels(VoxelArray($0)) }

@@ -14,16 +14,16 @@ public final class RegistrationModel: @unchecked Sendable {
     /// Reads a checkpoint written by a registration run.
     ///
     /// - Throws: `MorphoIOError` / `MorphoTrainError.checkpoint` for unreadable or foreign files,
-    ///   `RegistrationError.modelMismatch` when the checkpoint is not a registration model or has
+    ///   `MorphoTrainError.modelMismatch` when the checkpoint is not a registration model or has
     ///   no registration section in its metadata.
     public static func load(_ path: String) throws -> RegistrationModel {
         let checkpoint = try Checkpoint.read(path)
         if checkpoint.task == .joint { return try jointRegistrationModel(path) }  // its `reg.` network
         guard checkpoint.task == .registration else {
-            throw RegistrationError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
+            throw MorphoTrainError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
         }
         guard let yaml = checkpoint.extraMetadata[Checkpoint.registrationSectionKey] else {
-            throw RegistrationError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
+            throw MorphoTrainError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
         }
         var phantom = false
         if case .phantom = checkpoint.config.data.source { phantom = true }
@@ -47,11 +47,11 @@ public final class RegistrationModel: @unchecked Sendable {
     /// size multiple); the field is cropped back and, if the run resampled, resized to the fixed
     /// grid with its values rescaled.
     ///
-    /// - Throws: `RegistrationError.modelMismatch` when the pair's dimensionality is not the model's.
+    /// - Throws: `MorphoTrainError.modelMismatch` when the pair's dimensionality is not the model's.
     public func predict(_ pair: RegistrationPair) throws -> Tensor {
         let dims = config.run.model.unet.dims
         guard (dims == 2) == pair.fixed.is2D else {
-            throw RegistrationError.modelMismatch(path: path, reason: "a \(dims)D model cannot register \(pair.fixed.is2D ? "2D" : "3D") images")
+            throw MorphoTrainError.modelMismatch(path: path, reason: "a \(dims)D model cannot register \(pair.fixed.is2D ? "2D" : "3D") images")
         }
         let pre = Preprocessor(
             normalization: config.run.data.normalization, targetSpacing: config.run.data.spacing, dims: dims, sliceAxis: .z,

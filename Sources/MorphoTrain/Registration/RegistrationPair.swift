@@ -40,7 +40,7 @@ public struct RegistrationPair: Sendable {
 
     /// Reads and checks the files, then resamples the moving side onto the fixed grid.
     ///
-    /// - Throws: `MorphoIOError` for unreadable files; `RegistrationError` for a multi-channel
+    /// - Throws: `MorphoIOError` for unreadable files; `MorphoTrainError` for a multi-channel
     ///   image, NaN/infinite voxels, a label map on another grid than its image, a 2D/3D mix, or
     ///   images that do not overlap in world space — each naming the file.
     public static func load(_ files: RegistrationPairFiles) throws -> RegistrationPair {
@@ -60,7 +60,7 @@ public struct RegistrationPair: Sendable {
         try Self.checkImage(fixed, path: files.fixed)
         try Self.checkImage(moving, path: files.moving)
         guard fixed.is2D == moving.is2D else {
-            throw RegistrationError.dimensionalityMismatch(fixed: files.fixed, moving: files.moving)
+            throw MorphoTrainError.dimensionalityMismatch(fixed: files.fixed, moving: files.moving)
         }
         if let labels = fixedLabels {
             try Self.checkLabels(labels, path: files.fixedLabels ?? "<fixed labels>", image: fixed, imagePath: files.fixed)
@@ -77,7 +77,7 @@ public struct RegistrationPair: Sendable {
             self.overlap = 1
         } else {
             let (resampled, inside) = WorldResampling.resample(moving, onto: fixed, interpolation: .linear)
-            guard inside > 0 else { throw RegistrationError.noOverlap(fixed: files.fixed, moving: files.moving) }
+            guard inside > 0 else { throw MorphoTrainError.noOverlap(fixed: files.fixed, moving: files.moving) }
             self.moving = resampled
             self.movingLabels = movingLabels.map {
                 WorldResampling.resample($0, onto: fixed, interpolation: .nearest).volume
@@ -87,15 +87,14 @@ public struct RegistrationPair: Sendable {
     }
 
     static func checkImage(_ image: Volume, path: String) throws {
-        guard image.channels == 1 else { throw RegistrationError.notSingleChannel(path: path, channels: image.channels) }
-        let bad = image.data.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-        guard bad == 0 else { throw RegistrationError.nonFiniteVoxels(path: path, count: bad) }
+        guard image.channels == 1 else { throw MorphoTrainError.notSingleChannel(path: path, channels: image.channels) }
+        try checkFiniteVoxels(image.data, path: path)
     }
 
     static func checkLabels(_ labels: Volume, path: String, image: Volume, imagePath: String) throws {
         try checkImage(labels, path: path)
         guard labels.sameGrid(as: image) else {
-            throw RegistrationError.labelGridMismatch(
+            throw MorphoTrainError.labelGridMismatch(
                 labels: path, image: imagePath, labelShape: labels.spatialShape, imageShape: image.spatialShape)
         }
     }

@@ -100,7 +100,7 @@ public final class RegistrationTask: TrainingTask {
         var terms: [LossTerm<Output>] = fieldTerms(r, fixed: { $0.batch.fixed }, warped: { $0.warped }, flow: { $0.flow })
         if r.diceWeight.start > 0 || r.diceWeight.step > 0 {
             guard classes > 1 else {
-                throw RegistrationError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
+                throw MorphoTrainError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
             }
             terms.append(LossTerm("dice", weight: r.diceWeight.schedule) { out in
                 // Foreground channels only: the Dice ignores the background, so it is not warped.

@@ -122,7 +122,7 @@ public struct SyntheticVolumePair: Sendable {
 extension SyntheticPair {
     /// `image` and a copy of it deformed by a field drawn from `field` with `seed`.
     ///
-    /// - Throws: `RegistrationError.labelGridMismatch` when `labels` is not on `image`'s grid,
+    /// - Throws: `MorphoTrainError.labelGridMismatch` when `labels` is not on `image`'s grid,
     ///   `.notSingleChannel`, `.nonFiniteVoxels`.
     public static func deforming(_ image: Volume, labels: Volume?, field: SmoothRandomField, seed: UInt64) throws -> SyntheticVolumePair {
         try RegistrationPair.checkImage(image, path: "<image>")

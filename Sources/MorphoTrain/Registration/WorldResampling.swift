@@ -97,7 +97,7 @@ extension Volume {
     /// affine updated so the result overlays the original in world space: new voxel `i` sits at
     /// old voxel coordinate `(i + 0.5)·r − 0.5` with `r = n_old / n_new` per axis.
     public func resampled(toSpacing spacing: SIMD3<Double>, linear: Bool) -> Volume {
-        let array = VoxelArray(self).resampled(toSpacing: [spacing.z, spacing.y, spacing.x], linear: linear)
+        let array = VoxelArray(self).resampled(toSpacing: AxisOrder.dhw(fromXYZ: spacing), linear: linear)
         let (d, h, w) = (array.shape[0], array.shape[1], array.shape[2])
         let ratio = SIMD3(Double(width) / Double(w), Double(height) / Double(h), Double(depth) / Double(d))
         var scale = Affine.identity.matrix

@@ -24,7 +24,7 @@ public struct Evaluation: Sendable {
             try SegmentationDataset.checkLabels(v.data, classes: Int(Int32.max), path: path)
         }
         let found = Set(p.data.map { Int($0) }).union(r.data.map { Int($0) }).filter { $0 > 0 }.sorted()
-        let spacing = [r.spacing.z, r.spacing.y, r.spacing.x]
+        let spacing = AxisOrder.dhw(fromXYZ: r.spacing)
         let metrics = SegmentationMetrics.evaluate(
             prediction: p.data, reference: r.data, shape: r.spatialShape, spacing: spacing, labels: labels ?? found)
         return Evaluation(prediction: prediction, reference: reference, spacing: [r.spacing.x, r.spacing.y, r.spacing.z], labels: metrics)

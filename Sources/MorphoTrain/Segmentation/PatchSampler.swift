@@ -1,4 +1,5 @@
 import Foundation
+import MorphoIO
 import MorphoTensor
 
 /// A training batch of a segmentation task, in the network's layout.
@@ -48,7 +49,7 @@ public struct PatchSampler: Sendable {
         let pre = Preprocessor(config)
         let size: [Int]
         if let s = config.data.patch.size {
-            size = dims == 3 ? [s[2], s[1], s[0]] : [1, s[1], s[0]]
+            size = AxisOrder.spatialSize(fromXYZ: s, dims: dims)
         } else {
             size = [1, subjects.map { $0.shape[1] }.max() ?? 1, subjects.map { $0.shape[2] }.max() ?? 1]
         }

@@ -33,26 +33,27 @@ public final class Subject: Sendable {
     }
 
     /// `[K, D, H, W]` signed distance maps of `labels == k`.
+    /// `labels` holds class indices as floats (`Int(value)` is the class); slice-wise maps use the
+    /// in-plane spacing `(H, W)`. The maps come from `classSignedDistances` (MorphoKernels).
     static func signedDistances(_ labels: VoxelArray, classes: Int, sliceWise: Bool) -> VoxelArray {
         let n = labels.spatialCount
         let (d, h, w) = (labels.shape[0], labels.shape[1], labels.shape[2])
+        let indices = labels.data.map { Int32(clamping: Int($0)) }
         var out = [Float](repeating: 0, count: classes * n)
-        out.withUnsafeMutableBufferPointer { dst in
-            for k in 0..<classes {
-                let mask = labels.data.map { Int($0) == k }
-                mask.withUnsafeBufferPointer { m in
-                    if sliceWise {
-                        for z in 0..<d {
-                            signedDistance(
-                                mask: UnsafeBufferPointer(rebasing: m[(z * h * w)..<((z + 1) * h * w)]), shape: [h, w],
-                                spacing: [labels.spacing[1], labels.spacing[2]],
-                                into: UnsafeMutableBufferPointer(rebasing: dst[(k * n + z * h * w)..<(k * n + (z + 1) * h * w)]))
-                        }
-                    } else {
-                        signedDistance(
-                            mask: m, shape: labels.shape, spacing: labels.spacing,
-                            into: UnsafeMutableBufferPointer(rebasing: dst[(k * n)..<((k + 1) * n)]))
+        guard classes > 0 else { return VoxelArray(data: out, channels: 0, shape: labels.shape, spacing: labels.spacing) }
+        indices.withUnsafeBufferPointer { y in
+            out.withUnsafeMutableBufferPointer { dst in
+                if sliceWise {
+                    for z in 0..<d {
+                        classSignedDistances(
+                            labels: UnsafeBufferPointer(rebasing: y[(z * h * w)..<((z + 1) * h * w)]), classes: classes,
+                            shape: [h, w], spacing: [labels.spacing[1], labels.spacing[2]], classStride: n,
+                            into: dst.baseAddress! + z * h * w)
                     }
+                } else {
+                    classSignedDistances(
+                        labels: y, classes: classes, shape: labels.shape, spacing: labels.spacing, classStride: n,
+                        into: dst.baseAddress!)
                 }
             }
         }
@@ -120,7 +121,7 @@ public struct SegmentationDataset: Sendable {
         let volumes = try c.images.map { try NIfTI.read($0) }
         for (i, v) in volumes.enumerated() {
             try checkSameGrid(volumes[0], c.images[0], v, c.images[i])
-            try Preprocessor.checkFinite(VoxelArray(v), path: c.images[i])
+            try checkFiniteVoxels(v.data, path: c.images[i])
         }
         guard let labelPath = c.label else {
             throw MorphoTrainError.dataset(source: c.images[0], message: "no label file for subject \(c.id)")
@@ -141,7 +142,7 @@ public struct SegmentationDataset: Sendable {
         if a.spatialShape != b.spatialShape {
             throw MorphoTrainError.gridMismatch(
                 first: pathA, second: pathB,
-                detail: "sizes (x, y, z) \([a.width, a.height, a.depth]) vs \([b.width, b.height, b.depth])")
+                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.spatialShape)) vs \(AxisOrder.xyz(fromDHW: b.spatialShape))")
         }
         if !a.affine.isApproximatelyEqual(to: b.affine, tolerance: 1e-3) {
             throw MorphoTrainError.gridMismatch(first: pathA, second: pathB, detail: "voxel-to-world affines differ")
@@ -150,9 +151,7 @@ public struct SegmentationDataset: Sendable {
 
     /// - Throws: `MorphoTrainError.nonFiniteVoxels` or `.badLabel` for the first bad value.
     public static func checkLabels(_ values: [Float], classes: Int, path: String) throws {
-        var nonFinite = 0
-        for v in values where !v.isFinite { nonFinite += 1 }
-        if nonFinite > 0 { throw MorphoTrainError.nonFiniteVoxels(path: path, count: nonFinite) }
+        try checkFiniteVoxels(values, path: path)
         if let bad = values.first(where: { $0 != $0.rounded() || $0 < 0 || $0 >= Float(classes) }) {
             throw MorphoTrainError.badLabel(path: path, value: bad, classes: classes)
         }
@@ -166,7 +165,7 @@ public struct SegmentationDataset: Sendable {
         let sliceWise = config.model.unet.dims == 2
         let source = sourceName(config.data.source)
         guard !raws.isEmpty else { throw MorphoTrainError.dataset(source: source, message: "no subjects") }
-        for r in raws { try Preprocessor.checkFinite(r.image, path: r.sources.first ?? r.id) }
+        for r in raws { try checkFiniteVoxels(r.image.data, path: r.sources.first ?? r.id) }
 
         func subject(_ id: String, _ image: VoxelArray, _ labels: VoxelArray) -> Subject {
             let prepared = pre.placeImage(image)

@@ -58,7 +58,7 @@ public final class Segmenter {
             guard v.channels == 1 else {
                 throw MorphoTrainError.mismatch(path: paths[i], message: "expected one channel per modality file, got \(v.channels)")
             }
-            try Preprocessor.checkFinite(VoxelArray(v), path: paths[i])
+            try checkFiniteVoxels(v.data, path: paths[i])
         }
         let raw = VoxelArray.stacked(images.map { VoxelArray($0) })
         let prepared = preprocessor.prepareImage(raw)

@@ -1,4 +1,5 @@
 import Foundation
+import MorphoIO
 import MorphoTensor
 
 /// Whole-volume prediction from a network trained on patches: windows tile the volume with the
@@ -30,7 +31,7 @@ public struct SlidingWindow: Sendable {
         let dims = config.model.unet.dims
         let w: [Int]
         if let s = config.inference.window ?? config.data.patch.size {
-            w = dims == 3 ? [s[2], s[1], s[0]] : [1, s[1], s[0]]
+            w = AxisOrder.spatialSize(fromXYZ: s, dims: dims)
         } else {
             w = [1, shape[1], shape[2]]
         }

@@ -51,7 +51,7 @@ final class RegistrationPairTests: XCTestCase {
         let fixed = volume(4, 4, 4) { _, _, _ in 1 }
         let moving = volume(4, 4, 4, affine: translation(SIMD3(100, 0, 0))) { _, _, _ in 1 }
         XCTAssertThrowsError(try RegistrationPair(fixed: fixed, moving: moving, files: files)) { error in
-            XCTAssertEqual(error as? RegistrationError, .noOverlap(fixed: "fixed.nii.gz", moving: "moving.nii.gz"))
+            XCTAssertEqual(error as? MorphoTrainError, .noOverlap(fixed: "fixed.nii.gz", moving: "moving.nii.gz"))
             XCTAssertTrue("\(error)".hasPrefix("moving.nii.gz: does not overlap fixed.nii.gz"), "\(error)")
         }
     }
@@ -60,8 +60,8 @@ final class RegistrationPairTests: XCTestCase {
         let fixed = volume(4, 4, 4) { z, _, _ in z == 2 ? .nan : 1 }
         let moving = volume(4, 4, 4) { _, _, _ in 1 }
         XCTAssertThrowsError(try RegistrationPair(fixed: fixed, moving: moving, files: files)) { error in
-            XCTAssertEqual(error as? RegistrationError, .nonFiniteVoxels(path: "fixed.nii.gz", count: 16))
-            XCTAssertEqual("\(error)", "fixed.nii.gz: 16 NaN or infinite voxels")
+            XCTAssertEqual(error as? MorphoTrainError, .nonFiniteVoxels(path: "fixed.nii.gz", count: 16))
+            XCTAssertEqual("\(error)", "fixed.nii.gz: 16 voxels are NaN or infinite")
         }
     }
 
