@@ -1,7 +1,6 @@
 import MorphoLosses
 
 public enum RegionalLossKind: String, CaseIterable, Sendable { case dice, ce, balanced_ce, dice_ce }
-public enum AlphaScheduleKind: String, CaseIterable, Sendable { case constant, increase, rebalance }
 
 /// `loss:` — `(1 − α)·regional + α·boundary (+ prl.weight · PRL)`, with α from `schedule`.
 public struct LossConfig: Equatable, Sendable {
@@ -49,7 +48,7 @@ public struct LossConfig: Equatable, Sendable {
 /// by max(floor, 1 − α_e) (the boundary-loss authors' recipe), `increase` by 1, `constant` keeps
 /// (1, α0). MorphoLosses' `AlphaSchedule` evaluates it.
 public struct AlphaScheduleConfig: Equatable, Sendable {
-    public var kind: AlphaScheduleKind
+    public var kind: AlphaSchedule.Kind
     public var alpha0: Double
     public var delta: Double
     public var floor: Double
@@ -75,7 +74,6 @@ public struct AlphaScheduleConfig: Equatable, Sendable {
 
     /// The schedule object the loss uses.
     public var alphaSchedule: AlphaSchedule {
-        let k: AlphaSchedule.Kind = kind == .constant ? .constant : kind == .increase ? .increase : .rebalance
-        return AlphaSchedule(kind: k, alpha0: alpha0, delta: delta, floor: floor, cap: cap)
+        AlphaSchedule(kind: kind, alpha0: alpha0, delta: delta, floor: floor, cap: cap)
     }
 }

@@ -1,7 +1,6 @@
 import MorphoNN
 
 public enum OptimizerKind: String, CaseIterable, Sendable { case adam, adamw, sgd }
-public enum LRScheduleKind: String, CaseIterable, Sendable { case poly, cosine, step, constant }
 
 /// `training:`.
 public struct TrainingConfig: Equatable, Sendable {
@@ -83,7 +82,7 @@ public struct OptimizerConfig: Equatable, Sendable {
 /// of linear warm-up: poly `lr·(1 − e/E)^power`, cosine `min_lr + (lr − min_lr)·(1 + cos(π e/E))/2`,
 /// step `lr·gamma^⌊e/step_size⌋`, constant `lr` (MorphoNN's `LearningRateSchedule`).
 public struct LRScheduleConfig: Equatable, Sendable {
-    public var kind: LRScheduleKind
+    public var kind: LearningRateSchedule.Kind
     public var power: Double
     public var stepSize: Int
     public var gamma: Double
