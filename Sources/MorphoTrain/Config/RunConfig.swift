@@ -21,15 +21,7 @@ public struct RunConfig: Equatable, Sendable {
     ///
     /// - Throws: `MorphoTrainError.fileNotFound` (role "config"), `.configSyntax`, `.config`.
     public static func load(_ path: String) throws -> RunConfig {
-        guard FileManager.default.fileExists(atPath: path),
-              let data = FileManager.default.contents(atPath: path) else {
-            throw MorphoTrainError.fileNotFound(path: path, role: "config")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw MorphoTrainError.configSyntax(file: path, message: "not UTF-8 text")
-        }
-        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return try RunConfig(yaml: text, file: path, defaultName: stem)
+        try RunConfig(yaml: ConfigFile.text(at: path), file: path, defaultName: ConfigFile.defaultName(path))
     }
 
     /// Parses YAML text. `file` appears in errors; `defaultName` is used when there is no `name:`.
@@ -74,14 +66,15 @@ public struct RunConfig: Equatable, Sendable {
     public var inputChannels: Int { data.modalities.count }
 }
 
-/// What is trained. Registration and joint tasks reuse the same file layout.
+/// What is trained (`model.kind`). Registration and joint tasks reuse the same file layout;
+/// `TaskConfig` reads a file of any kind.
 public enum TaskKind: String, CaseIterable, Sendable {
     case segmentation, registration, joint
 
     /// The `model.kind` a YAML config file declares; nil when the file cannot be read or has no
     /// valid kind (the full load of the config then reports exactly what is wrong).
     public static func declared(in path: String) -> TaskKind? {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+        guard let text = try? ConfigFile.text(at: path),
               let root = try? ConfigSection(yaml: text, file: path), let model = try? root.section("model"),
               let kind = try? model.string("kind") else { return nil }
         return TaskKind(rawValue: kind)
