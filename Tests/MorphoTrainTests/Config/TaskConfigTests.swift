@@ -120,6 +120,20 @@ final class TaskConfigTests: XCTestCase {
         XCTAssertEqual(try TaskConfig.load(configs + "/joint-2d.yaml"), .joint(try JointRunConfig.load(configs + "/joint-2d.yaml")))
     }
 
+    func testEveryShippedConfigLoadsWithoutWarnings() throws {
+        let root = URL(fileURLWithPath: configs).deletingLastPathComponent().path
+        var paths = try FileManager.default.contentsOfDirectory(atPath: configs).filter { $0.hasSuffix(".yaml") }.map { configs + "/" + $0 }
+        let examples = FileManager.default.enumerator(atPath: root + "/Examples")?.allObjects as? [String] ?? []
+        paths += examples.filter { $0.hasSuffix(".yaml") }.map { root + "/Examples/" + $0 }
+        XCTAssertGreaterThanOrEqual(paths.count, 10)
+        for path in paths {
+            var config: TaskConfig?
+            let warnings = standardError { config = try? TaskConfig.load(path) }
+            XCTAssertNotNil(config, path)
+            XCTAssertEqual(warnings, "", path)
+        }
+    }
+
     func testLoadingReadsTheFileOnce() throws {
         for name in ["demo-seg", "demo-reg", "joint-2d"] {
             let before = ConfigFile.readCount
