@@ -13,6 +13,24 @@ public enum ActivationKind: Sendable, Equatable {
     case tanh
 }
 
+extension ActivationKind {
+    /// A non-linearity by the name configs write (`model.unet.activation`).
+    public enum Name: String, CaseIterable, Sendable { case identity, relu, leaky_relu, prelu, sigmoid, tanh }
+
+    /// The non-linearity `name` stands for; `leaky_relu` takes `leakySlope` (0.01, PyTorch's and
+    /// MONAI's default).
+    public init(_ name: Name, leakySlope: Float = 0.01) {
+        switch name {
+        case .identity: self = .identity
+        case .relu: self = .relu
+        case .leaky_relu: self = .leakyRelu(leakySlope)
+        case .prelu: self = .prelu
+        case .sigmoid: self = .sigmoid
+        case .tanh: self = .tanh
+        }
+    }
+}
+
 /// A non-linearity as a layer (it owns the PReLU slope). After a normalisation the rectifying
 /// kinds are fused into it (`Norm.callAsFunction(_:activation:)`), so no pre-activation tensor
 /// is stored.

@@ -29,3 +29,17 @@ public enum LearningRateSchedule: Sendable, Equatable {
         }
     }
 }
+
+extension LearningRateSchedule {
+    /// A schedule by the name configs write (`training.lr_schedule.kind`), without its parameters.
+    public enum Kind: String, CaseIterable, Sendable { case poly, cosine, step, constant }
+
+    public var kind: Kind {
+        switch self {
+        case .constant: .constant
+        case .poly: .poly
+        case .cosine: .cosine
+        case .step: .step
+        }
+    }
+}

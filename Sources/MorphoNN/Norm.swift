@@ -12,6 +12,20 @@ public enum NormKind: Sendable, Equatable {
     public static var instance: NormKind { .instance(affine: false) }
 }
 
+extension NormKind {
+    /// A normalisation by the name configs write (`model.unet.norm`); `instance` has no affine.
+    public enum Name: String, CaseIterable, Sendable { case instance, batch, none }
+
+    /// The normalisation `name` stands for.
+    public init(_ name: Name) {
+        switch name {
+        case .instance: self = .instance
+        case .batch: self = .batch
+        case .none: self = .none
+        }
+    }
+}
+
 /// A normalisation layer over `[N, C, spatial...]` for `channels` channels.
 public final class Norm: Module {
     public let kind: NormKind

@@ -45,7 +45,7 @@ extension BenchCase {
                     name: bench-reg-labels
                     model:
                       kind: registration
-                      unet: {dims: 3, classes: 3}
+                      network: {dims: 3, classes: 3}
                     data:
                       phantom: {size: [80, 96, 80], count: 3, seed: 1}
                       normalization: {kind: percentile}

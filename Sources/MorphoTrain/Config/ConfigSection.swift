@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// One YAML mapping of a config file, read key by key with the key path kept for errors.
@@ -143,6 +144,15 @@ public final class ConfigSection {
         return v
     }
 
+    /// One of `allowed` (raw values of `E`, a subset of its cases); the error lists them in order.
+    public func choice<E: RawRepresentable & Equatable>(_ key: String, default value: E, among allowed: [E]) throws -> E where E.RawValue == String {
+        guard let raw = try string(key) else { return value }
+        guard let v = E(rawValue: raw), allowed.contains(v) else {
+            throw error(key, "expected one of \(allowed.map(\.rawValue).joined(separator: ", ")), got \"\(raw)\"")
+        }
+        return v
+    }
+
     // MARK: Lists
 
     /// A list of numbers; a single number is accepted as a one-element list.
@@ -188,6 +198,12 @@ public final class ConfigSection {
             throw error(key, "expected a mapping, got \(Self.describe(node))")
         }
         return try ConfigSection(file: file, path: keyPath(key), mapping: m)
+    }
+
+    /// Writes `file: key: warning: message` as one line on stderr (deprecated spellings that are
+    /// still read).
+    public static func warn(file: String, key: String, _ message: String) {
+        FileHandle.standardError.write(Data("\(file): \(key): warning: \(message)\n".utf8))
     }
 
     /// Rejects keys that no accessor asked for. Call after reading every key of the section.

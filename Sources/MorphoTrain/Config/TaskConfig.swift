@@ -1,35 +1,86 @@
 import Foundation
-import MorphoIO
 
-// Placeholder until the config branch lands (it replaces this file).
+/// A run config of any task, from one read of one YAML file: the file's bytes are read once,
+/// parsed once into the root `ConfigSection`, and `model.kind` picks the config type.
+///
+/// The same three configs come back from a checkpoint: the shared sections are the resolved YAML
+/// the checkpoint embeds (`Checkpoint.config`), the task's own sections are in its metadata
+/// (`registration` for registration runs, `joint` for joint runs).
 public enum TaskConfig: Equatable, Sendable {
     case segmentation(RunConfig)
     case registration(RegistrationRunConfig)
     case joint(JointRunConfig)
 
+    /// Reads and checks the YAML config file at `path` (read once).
+    ///
+    /// - Throws: `MorphoTrainError.fileNotFound` (role "config"), `.configSyntax`, `.config` with
+    ///   the file and key path of the first problem.
     public static func load(_ path: String) throws -> TaskConfig {
-        switch TaskKind.declared(in: path) {
-        case .registration: return .registration(try RegistrationRunConfig.load(path))
-        case .joint: return .joint(try JointRunConfig.load(path))
-        default: return .segmentation(try RunConfig.load(path))
+        try TaskConfig(yaml: ConfigFile.text(at: path), file: path, defaultName: ConfigFile.defaultName(path))
+    }
+
+    /// Parses YAML text. `file` appears in errors; `defaultName` is used when there is no `name:`.
+    public init(yaml: String, file: String = "<config>", defaultName: String = "run") throws {
+        try self.init(root: ConfigSection(yaml: yaml, file: file), defaultName: defaultName)
+    }
+
+    /// Reads the config of the task `model.kind` names (segmentation when absent) from `root`.
+    public init(root: ConfigSection, defaultName: String) throws {
+        switch try root.section("model").choice("kind", default: TaskKind.segmentation) {
+        case .segmentation: self = .segmentation(try RunConfig(root: root, defaultName: defaultName))
+        case .registration: self = .registration(try RegistrationRunConfig(root: root, defaultName: defaultName))
+        case .joint: self = .joint(try JointRunConfig(root: root, defaultName: defaultName))
         }
     }
 
+    /// The config of the checkpoint read from `path`: its embedded `RunConfig` plus the task's
+    /// sections from its metadata. A joint checkpoint without them falls back to `joint.yaml`
+    /// beside it (what the first joint runs wrote).
+    ///
+    /// - Throws: `RegistrationError.modelMismatch` for a registration checkpoint without its
+    ///   section, `MorphoTrainError.checkpoint` for a joint one, `.config` errors of the sections
+    ///   (named by the checkpoint path).
     public init(checkpoint: Checkpoint, path: String) throws {
+        let run = checkpoint.config
+        var phantom = false
+        if case .phantom = run.data.source { phantom = true }
         switch checkpoint.task {
-        case .joint: self = .joint(try JointRunConfig.load(checkpoint: path))
+        case .segmentation:
+            self = .segmentation(run)
         case .registration:
             guard let yaml = checkpoint.extraMetadata[Checkpoint.registrationSectionKey] else {
-                throw MorphoTrainError.checkpoint(path: path, message: "no registration section")
+                throw RegistrationError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
             }
-            let root = try ConfigSection(yaml: yaml, file: path)
-            var phantom = false
-            if case .phantom = checkpoint.config.data.source { phantom = true }
-            self = .registration(RegistrationRunConfig(run: checkpoint.config, registration: try RegistrationConfig(root.section("registration"), phantom: phantom)))
-        case .segmentation: self = .segmentation(checkpoint.config)
+            let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded registration config)")
+            self = .registration(RegistrationRunConfig(run: run, registration: try RegistrationConfig(root.section("registration"), phantom: phantom)))
+        case .joint:
+            if let yaml = checkpoint.extraMetadata[Checkpoint.jointSectionKey] {
+                let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded joint config)")
+                self = .joint(JointRunConfig(
+                    run: run, registration: try RegistrationConfig(root.section("registration"), phantom: phantom),
+                    joint: try JointConfig(root.section("joint"))))
+                return
+            }
+            let sidecar = (path as NSString).deletingLastPathComponent.appending("/joint.yaml")
+            guard FileManager.default.fileExists(atPath: sidecar) else {
+                throw MorphoTrainError.checkpoint(path: path, message: "no joint settings in the checkpoint and no \(sidecar)")
+            }
+            let full = try JointRunConfig(
+                yaml: ConfigFile.text(at: sidecar), file: sidecar, defaultName: ConfigFile.defaultName(sidecar))
+            self = .joint(JointRunConfig(run: run, registration: full.registration, joint: full.joint))
         }
     }
 
+    /// The task `model.kind` declares.
+    public var kind: TaskKind {
+        switch self {
+        case .segmentation: .segmentation
+        case .registration: .registration
+        case .joint: .joint
+        }
+    }
+
+    /// The shared sections (model, data, loss, training, inference, output).
     public var run: RunConfig {
         switch self {
         case .segmentation(let c): c
@@ -38,6 +89,10 @@ public enum TaskConfig: Equatable, Sendable {
         }
     }
 
+    /// The whole resolved config as YAML, every key with the value the run uses: the shared
+    /// sections, then the task's own (`registration:`, `joint:`). A segmentation run saves it as
+    /// `config.yaml`; a registration run as `registration.yaml`, a joint one as `joint.yaml`
+    /// (their `config.yaml` is `run.yaml`, the shared sections that checkpoints embed).
     public var yaml: String {
         switch self {
         case .segmentation(let c): c.yaml

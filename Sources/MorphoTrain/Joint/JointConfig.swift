@@ -55,25 +55,19 @@ public struct JointRunConfig: Equatable, Sendable {
     /// `makeDisplacementNet` take).
     public var registrationRun: RegistrationRunConfig { RegistrationRunConfig(run: run, registration: registration) }
 
+    /// Reads a joint config file (see `TaskConfig.load`, which reads any kind).
     public static func load(_ path: String) throws -> JointRunConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MorphoTrainError.fileNotFound(path: path, role: "config")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw MorphoTrainError.configSyntax(file: path, message: "not UTF-8 text")
-        }
-        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return try JointRunConfig(yaml: text, file: path, defaultName: stem)
-    }
-
-    /// True when the YAML file at `path` declares `model: {kind: joint}` (false for anything it
-    /// cannot read; the regular loader reports those errors).
-    public static func declaresJoint(_ path: String) -> Bool {
-        TaskKind.declared(in: path) == .joint
+        try JointRunConfig(yaml: ConfigFile.text(at: path), file: path, defaultName: ConfigFile.defaultName(path))
     }
 
     public init(yaml: String, file: String = "<config>", defaultName: String = "run") throws {
-        let root = try ConfigSection(yaml: yaml, file: file)
+        try self.init(root: ConfigSection(yaml: yaml, file: file), defaultName: defaultName)
+    }
+
+    /// Reads `registration:`, `joint:` and then the shared sections from `root`; `model.kind` must
+    /// be `joint`, there must be one modality and no registration Dice term.
+    public init(root: ConfigSection, defaultName: String) throws {
+        let file = root.file
         let phantom = try root.section("data").contains("phantom")
         registration = try RegistrationConfig(try root.section("registration"), phantom: phantom)
         joint = try JointConfig(try root.section("joint"))
@@ -115,19 +109,9 @@ public struct JointRunConfig: Equatable, Sendable {
         guard ckpt.task == .joint else {
             throw MorphoTrainError.checkpoint(path: path, message: "is a \(ckpt.task.rawValue) checkpoint, not a joint one")
         }
-        var phantom = false
-        if case .phantom = ckpt.config.data.source { phantom = true }
-        if let yaml = try SafeTensors.read(path).metadata[Checkpoint.jointSectionKey] {
-            let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded joint config)")
-            return JointRunConfig(
-                run: ckpt.config, registration: try RegistrationConfig(root.section("registration"), phantom: phantom),
-                joint: try JointConfig(root.section("joint")))
+        guard case .joint(let config) = try TaskConfig(checkpoint: ckpt, path: path) else {
+            preconditionFailure("TaskConfig(checkpoint:) of a joint checkpoint is joint")
         }
-        let sidecar = (path as NSString).deletingLastPathComponent.appending("/joint.yaml")
-        guard FileManager.default.fileExists(atPath: sidecar) else {
-            throw MorphoTrainError.checkpoint(path: path, message: "no joint settings in the checkpoint and no \(sidecar)")
-        }
-        let full = try JointRunConfig.load(sidecar)
-        return JointRunConfig(run: ckpt.config, registration: full.registration, joint: full.joint)
+        return config
     }
 }

@@ -186,19 +186,19 @@ public struct RegistrationRunConfig: Equatable, Sendable {
     public var run: RunConfig
     public var registration: RegistrationConfig
 
+    /// Reads a registration config file (see `TaskConfig.load`, which reads any kind).
     public static func load(_ path: String) throws -> RegistrationRunConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MorphoTrainError.fileNotFound(path: path, role: "config")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw MorphoTrainError.configSyntax(file: path, message: "not UTF-8 text")
-        }
-        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return try RegistrationRunConfig(yaml: text, file: path, defaultName: stem)
+        try RegistrationRunConfig(yaml: ConfigFile.text(at: path), file: path, defaultName: ConfigFile.defaultName(path))
     }
 
     public init(yaml: String, file: String = "<config>", defaultName: String = "run") throws {
-        let root = try ConfigSection(yaml: yaml, file: file)
+        try self.init(root: ConfigSection(yaml: yaml, file: file), defaultName: defaultName)
+    }
+
+    /// Reads `registration:` and then the shared sections from `root`; `model.kind` must be
+    /// `registration` and there must be one modality.
+    public init(root: ConfigSection, defaultName: String) throws {
+        let file = root.file
         let phantom = try root.section("data").contains("phantom")
         let section = try root.section("registration")
         registration = try RegistrationConfig(section, phantom: phantom)

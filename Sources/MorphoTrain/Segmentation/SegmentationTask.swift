@@ -8,11 +8,9 @@ import MorphoTensor
 public func makeUNet(_ config: RunConfig) -> UNet {
     let u = config.model.unet
     var rng = SeedStream.generator(seed: config.training.seed, 0x554E_4554)
-    let norm: NormKind = u.norm == .instance ? .instance : u.norm == .batch ? .batch : .none
-    let activation: ActivationKind = u.activation == .prelu ? .prelu : u.activation == .relu ? .relu : .leakyRelu(0.01)
     return UNet(
         spatialRank: u.dims, inChannels: config.inputChannels, outChannels: u.classes, channels: u.channels,
-        strides: u.strides, norm: norm, activation: activation, rng: &rng)
+        strides: u.strides, norm: NormKind(u.norm), activation: ActivationKind(u.activation), rng: &rng)
 }
 
 /// Segmentation as a `TrainingTask`: a U-Net on patches (3D) or slices (2D), the loss

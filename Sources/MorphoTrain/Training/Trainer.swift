@@ -104,7 +104,9 @@ public final class Trainer<Task: TrainingTask> {
 
     private func restore(_ path: String) throws {
         let ckpt = try Checkpoint.read(path)
-        guard ckpt.configYAML == config.yaml else {
+        // Re-resolved, so that a config saved by an older version (e.g. a registration run's
+        // `model.unet`, now `model.network`) matches the same config read today.
+        guard ckpt.config.yaml == config.yaml else {
             throw MorphoTrainError.checkpoint(
                 path: path, message: "was trained with a different config; resume with the config saved in it")
         }

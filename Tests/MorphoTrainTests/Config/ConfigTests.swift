@@ -167,11 +167,11 @@ final class ConfigTests: XCTestCase {
 }
 
 final class TaskKindDeclarationTests: XCTestCase {
-    func testShippedConfigsDeclareTheirTask() {
+    func testShippedConfigsDeclareTheirTask() throws {
         let configs = Repository.configs
-        XCTAssertEqual(TaskKind.declared(in: configs + "/demo-seg.yaml"), .segmentation)
-        XCTAssertEqual(TaskKind.declared(in: configs + "/demo-reg.yaml"), .registration)
-        XCTAssertEqual(TaskKind.declared(in: configs + "/joint-2d.yaml"), .joint)
-        XCTAssertNil(TaskKind.declared(in: configs + "/does-not-exist.yaml"))
+        XCTAssertEqual(try TaskConfig.load(configs + "/demo-seg.yaml").kind, .segmentation)
+        XCTAssertEqual(try TaskConfig.load(configs + "/demo-reg.yaml").kind, .registration)
+        XCTAssertEqual(try TaskConfig.load(configs + "/joint-2d.yaml").kind, .joint)
+        XCTAssertThrowsError(try TaskConfig.load(configs + "/does-not-exist.yaml"))
     }
 }
