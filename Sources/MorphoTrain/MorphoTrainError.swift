@@ -50,7 +50,7 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
     public var description: String {
         switch self {
         case .config(let file, let key, let message):
-            return "\(file): \(key): \(message)"
+            return key.isEmpty ? "\(file): \(message)" : "\(file): \(key): \(message)"
         case .configSyntax(let file, let message):
             return "\(file): invalid YAML: \(message)"
         case .fileNotFound(let path, let role):

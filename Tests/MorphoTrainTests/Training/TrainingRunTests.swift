@@ -100,3 +100,49 @@ final class TrainingRunTests: XCTestCase, TinySegmentationRun {
         XCTAssertTrue(record.terms[2].value.isFinite && record.terms[2].value > 0)
     }
 }
+
+/// `TrainingRun.start`, what `morphoseg train` calls: one read of the config file, resume and the
+/// config-against-checkpoint check in one place.
+final class TrainingRunStartTests: XCTestCase, QuietTraining {
+    var tempDir = ""
+
+    override func setUpWithError() throws {
+        tempDir = try temporaryFolder("training-run-start")
+    }
+
+    func writeConfig(lr: Double) throws -> String {
+        let path = tempDir + "/tiny.yaml"
+        try TinyConfigs.phantomSegmentation(epochs: 2, steps: 2, threads: 2, optimizer: "{kind: adam, lr: \(lr)}")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testARunReadsItsConfigFileOnce() throws {
+        let path = try writeConfig(lr: 0.003)
+        let before = ConfigFile.readCount
+        let (summary, dir) = try TrainingRun.start(configPath: path, output: tempDir + "/run", stopAfterEpoch: 1, progress: quiet())
+        XCTAssertEqual(ConfigFile.readCount - before, 1)
+        XCTAssertEqual(summary.epochs, 1)
+        XCTAssertEqual(dir, tempDir + "/run")
+    }
+
+    func testResumeContinuesWithTheConfigSavedInTheCheckpoint() throws {
+        let path = try writeConfig(lr: 0.003)
+        _ = try TrainingRun.start(configPath: path, output: tempDir + "/run", stopAfterEpoch: 1, progress: quiet())
+        let (summary, _) = try TrainingRun.start(configPath: path, output: tempDir + "/run", resume: true, progress: quiet())
+        XCTAssertEqual(summary.epochs, 2)
+        let (again, _) = try TrainingRun.start(
+            configPath: nil, output: tempDir + "/from", resumeFrom: tempDir + "/run/last.safetensors", progress: quiet())
+        XCTAssertEqual(again.epochs, 2)
+    }
+
+    func testResumeWithAChangedConfigFileIsRefusedNamingBoth() throws {
+        let path = try writeConfig(lr: 0.003)
+        _ = try TrainingRun.start(configPath: path, output: tempDir + "/run", stopAfterEpoch: 1, progress: quiet())
+        _ = try writeConfig(lr: 0.1)
+        XCTAssertThrowsError(try TrainingRun.start(configPath: path, output: tempDir + "/run", resume: true, progress: quiet())) { error in
+            XCTAssertEqual(
+                "\(error)", "\(path): differs from the config saved in \(tempDir)/run/last.safetensors; omit --config to resume")
+        }
+    }
+}
