@@ -1,6 +1,7 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// `AxisOrder`, the one reordering of per-axis values between NIfTI order `(x, y, z)` and the
 /// `[D, H, W]` layout `Volume` documents.
@@ -19,7 +20,7 @@ final class VolumeTests: XCTestCase {
     /// `spatialShape` and spacing in `[D, H, W]`, and voxel `(z, y, x)` sits at the flat index the
     /// `[D, H, W]` shape implies.
     func testAxisOrderTakesTheNIfTIHeaderToTheVolumeLayout() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("volume")
         let (d, h, w) = (3, 4, 5)
         let data = (0..<(d * h * w)).map(Float.init)
         let original = Volume(depth: d, height: h, width: w, data: data, spacing: SIMD3(0.5, 0.75, 2))

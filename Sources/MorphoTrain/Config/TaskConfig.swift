@@ -37,7 +37,7 @@ public enum TaskConfig: Equatable, Sendable {
     /// sections from its metadata. A joint checkpoint without them falls back to `joint.yaml`
     /// beside it (what the first joint runs wrote).
     ///
-    /// - Throws: `RegistrationError.modelMismatch` for a registration checkpoint without its
+    /// - Throws: `MorphoTrainError.modelMismatch` for a registration checkpoint without its
     ///   section, `MorphoTrainError.checkpoint` for a joint one, `.config` errors of the sections
     ///   (named by the checkpoint path).
     public init(checkpoint: Checkpoint, path: String) throws {
@@ -49,7 +49,7 @@ public enum TaskConfig: Equatable, Sendable {
             self = .segmentation(run)
         case .registration:
             guard let yaml = checkpoint.extraMetadata[Checkpoint.registrationSectionKey] else {
-                throw RegistrationError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
+                throw MorphoTrainError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
             }
             let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded registration config)")
             self = .registration(RegistrationRunConfig(run: run, registration: try RegistrationConfig(root.section("registration"), phantom: phantom)))

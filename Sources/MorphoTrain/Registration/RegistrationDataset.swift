@@ -47,7 +47,7 @@ public struct RegistrationDataset: Sendable {
     /// - Throws: `MorphoTrainError` / `MorphoIOError` naming the file.
     public static func load(_ config: RegistrationRunConfig) throws -> RegistrationDataset {
         let run = config.run, reg = config.registration
-        let dims = run.model.unet.dims
+        let dims = run.model.dims
         var loader = Loader(config: config)
         switch reg.pairs {
         case .synthetic, .random:
@@ -204,7 +204,7 @@ public struct RegistrationDataset: Sendable {
             self.config = config
             let run = config.run
             preprocessor = Preprocessor(
-                normalization: run.data.normalization, targetSpacing: run.data.spacing, dims: run.model.unet.dims, sliceAxis: .z,
+                normalization: run.data.normalization, targetSpacing: run.data.spacing, dims: run.model.dims, sliceAxis: .z,
                 multiple: config.registration.network.sizeMultiple, minimumSize: [1, 1, 1])
         }
 
@@ -219,8 +219,8 @@ public struct RegistrationDataset: Sendable {
                 image = resampled
                 labels = labels.map { WorldResampling.resample($0, onto: reference, interpolation: .nearest).volume }
             }
-            guard config.run.model.unet.dims == 3 || image.is2D else {
-                throw MorphoTrainError.invalidOption(key: "model.unet.dims", reason: "2D registration needs 2D images, \(id) is 3D")
+            guard config.run.model.dims == 3 || image.is2D else {
+                throw MorphoTrainError.invalidOption(key: "model.network.dims", reason: "2D registration needs 2D images, \(id) is 3D")
             }
             let prepared = preprocessor.prepareImage(VoxelArray(image)).array
             let preparedLabels = labels.map { preprocessor.prepareLabels(VoxelArray($0)) }

@@ -49,7 +49,7 @@ public final class RegistrationModel: @unchecked Sendable {
     ///
     /// - Throws: `MorphoTrainError.modelMismatch` when the pair's dimensionality is not the model's.
     public func predict(_ pair: RegistrationPair) throws -> Tensor {
-        let dims = config.run.model.unet.dims
+        let dims = config.run.model.dims
         guard (dims == 2) == pair.fixed.is2D else {
             throw MorphoTrainError.modelMismatch(path: path, reason: "a \(dims)D model cannot register \(pair.fixed.is2D ? "2D" : "3D") images")
         }

@@ -9,7 +9,7 @@ public func makeDisplacementNet(_ config: RegistrationRunConfig) -> Displacement
     let n = config.registration.network
     var rng = SeedStream.generator(seed: config.run.training.seed, 0x5658_4D44)
     return DisplacementNet(
-        spatialRank: config.run.model.unet.dims, inChannels: 2, encoderWidths: n.encoder, decoderWidths: n.decoder,
+        spatialRank: config.run.model.dims, inChannels: 2, encoderWidths: n.encoder, decoderWidths: n.decoder,
         integrationSteps: n.integrationSteps, halfResolution: n.halfResolution, rng: &rng)
 }
 

@@ -225,7 +225,7 @@ final class TaskConfigTests: XCTestCase {
     func testRegistrationCheckpointWithoutItsSectionIsRefused() throws {
         let path = try checkpoint(try TaskConfig(yaml: registrationYAML()), metadata: [:])
         XCTAssertThrowsError(try TaskConfig(checkpoint: Checkpoint.read(path), path: path)) { error in
-            XCTAssertEqual(error as? RegistrationError, .modelMismatch(path: path, reason: "no registration section in the checkpoint metadata"))
+            XCTAssertEqual(error as? MorphoTrainError, .modelMismatch(path: path, reason: "no registration section in the checkpoint metadata"))
         }
     }
 

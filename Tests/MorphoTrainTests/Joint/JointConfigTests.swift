@@ -28,7 +28,7 @@ final class JointConfigTests: XCTestCase, TinyJointRun {
         }
         // The resolved YAML reads back to the same config, and is recognised as joint.
         try config().yaml.write(toFile: tempDir + "/j.yaml", atomically: true, encoding: .utf8)
-        XCTAssertTrue(JointRunConfig.declaresJoint(tempDir + "/j.yaml"))
+        XCTAssertEqual(try TaskConfig.load(tempDir + "/j.yaml").kind, .joint)
         XCTAssertEqual(try JointRunConfig.load(tempDir + "/j.yaml").yaml, try config().yaml)
     }
 }
