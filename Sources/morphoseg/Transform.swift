@@ -75,6 +75,9 @@ extension TransformCommand {
         @Option(help: "Stop when the largest inverse-consistency error is below this (mm).")
         var tolerance: Double = 1e-3
 
+        @Option(help: "Stop when the mean error improves by less than this fraction in one iteration (folds have no inverse).")
+        var stall: Double = 0.01
+
         @Option(name: .customLong("output-jacobian"), help: "Also write the inverse's Jacobian determinant (float NIfTI).")
         var outputJacobian: String?
 
@@ -83,7 +86,7 @@ extension TransformCommand {
 
         func run() throws {
             let u = try ITKDisplacementField.read(field)
-            let result = FieldInversion.invert(u, maxIterations: iterations, tolerance: tolerance)
+            let result = FieldInversion.invert(u, maxIterations: iterations, tolerance: tolerance, stall: stall)
             try result.inverse.write(to: output)
             if let outputJacobian { try NIfTI.write(try FieldJacobian.determinant(of: result.inverse), to: outputJacobian) }
             if json {

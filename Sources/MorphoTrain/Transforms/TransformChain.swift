@@ -51,7 +51,13 @@ public struct TransformChain: Sendable {
         let count = grid.spatialCount
         points.withUnsafeMutableBufferPointer { buffer in
             let p = buffer.baseAddress!
-            for transform in transforms {
+            for (position, transform) in transforms.enumerated() {
+                // The common case (ANTs' `-t Warp -t Affine`): a field on the reference grid acts
+                // first, at its own voxel centres, where interpolating it reads one voxel.
+                if position == 0, case .field(let f) = transform, f.volume.sameGrid(as: grid, tolerance: 1e-6) {
+                    Self.addAtVoxelCentres(f, to: p, count: count)
+                    continue
+                }
                 switch transform {
                 case .affine(let a):
                     let m = PointMatrix(a.lpsMatrix)
@@ -66,6 +72,18 @@ public struct TransformChain: Sendable {
             }
         }
         return points
+    }
+
+    /// `points[:, v] += u[:, v]`: a field's displacement at its own voxel centres (a 2D field
+    /// leaves z alone).
+    static func addAtVoxelCentres(_ field: ITKDisplacementField, to p: UnsafeMutablePointer<Double>, count: Int) {
+        let components = field.volume.channels
+        field.volume.data.withUnsafeBufferPointer { buffer in
+            let u = buffer.baseAddress!
+            Parallel.forRanges(components * count, grain: 32768) { range in
+                for i in range { p[i] += Double(u[i]) }
+            }
+        }
     }
 
     /// The whole chain as one displacement field on `grid` (ITK convention, LPS mm):
