@@ -106,6 +106,18 @@ public struct ITKDisplacementField: Sendable {
         try NIfTI.write(voxels, to: path, like: reference)
     }
 
+    /// Writes a field already in the voxel form (`voxels`: one channel per NIfTI axis, voxels of
+    /// its grid) as `[x, y, z, 1, D]` float32, intent 1007, named `voxelIntentName`.
+    public static func writeVoxelForm(_ voxels: Volume, to path: String, like reference: Volume? = nil) throws {
+        let d = voxels.is2D && voxels.channels == 2 ? 2 : 3
+        guard voxels.channels == d else {
+            throw MorphoIOError.shapeMismatch(path: path, reason: "a displacement field needs \(d) components, this volume has \(voxels.channels)")
+        }
+        var out = fieldVolume(on: voxels, data: voxels.data, components: d)
+        out.header.intentName = voxelIntentName
+        try NIfTI.write(out, to: path, like: reference)
+    }
+
     // MARK: Helpers
 
     /// A `components`-channel field volume on `grid`'s geometry with the 5D vector header.
