@@ -52,7 +52,7 @@ struct Apply: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
-        if let bad = invert.first(where: { !(1...max(1, transforms.count)).contains($0) }) {
+        if let bad = invert.first(where: { $0 < 1 || $0 > transforms.count }) {
             throw ValidationError("--invert \(bad): there are \(transforms.count) transforms")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }

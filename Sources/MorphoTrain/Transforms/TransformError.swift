@@ -5,8 +5,6 @@ public enum TransformError: Error, CustomStringConvertible, Equatable, Sendable 
     case badSpecification(String)
     /// Inverting a displacement field on the fly is not defined; it needs `transform invert`.
     case fieldInversion(path: String)
-    /// Transforms, reference and input of different dimensions (2D against 3D).
-    case dimensionMismatch(String)
 
     public var description: String {
         switch self {
@@ -14,8 +12,6 @@ public enum TransformError: Error, CustomStringConvertible, Equatable, Sendable 
             return "transform '\(s)': expected FILE or [FILE,0|1] (1 = use the inverse of an affine)"
         case .fieldInversion(let p):
             return "\(p): a displacement field cannot be inverted on the fly; make its inverse with `morphoseg transform invert` and list that"
-        case .dimensionMismatch(let s):
-            return s
         }
     }
 }
