@@ -66,10 +66,10 @@ public enum NIfTI {
     }
 
     /// Writes a displacement field `[3, D, H, W]` (or `[2, 1, H, W]` in 2D) as the 5D float32
-    /// NIfTI `[x, y, z, 1, 3]` with `intent_code = NIFTI_INTENT_VECTOR` (1007), the layout ANTs,
-    /// ITK and nibabel expect. Component `i` is the displacement along NIfTI axis `i`
-    /// (x, y, z); values are stored unchanged, in the caller's unit (MorphoSeg's own fields are
-    /// in voxels). Reading the file back gives `channels == 3` again. Atomic like `write`.
+    /// NIfTI `[x, y, z, 1, 3]` with `intent_code = NIFTI_INTENT_VECTOR` (1007): the layout ANTs,
+    /// ITK and nibabel expect, but not their convention for the values, which are stored
+    /// unchanged in the caller's unit (ITK reads them as LPS millimetres; `ITKDisplacementField`
+    /// writes that convention). Reading the file back gives `channels == 3` again. Atomic like `write`.
     public static func writeDisplacementField(_ field: Volume, to path: String, like reference: Volume? = nil) throws {
         guard field.channels == 3 || (field.is2D && field.channels == 2) else {
             throw MorphoIOError.shapeMismatch(

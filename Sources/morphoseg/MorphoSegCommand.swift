@@ -17,5 +17,6 @@ struct MorphoSegCommand: ParsableCommand {
             Evaluate.self,
             Demo.self,
             Register.self,
+            Apply.self, TransformCommand.self,
         ])
 }

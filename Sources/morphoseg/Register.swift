@@ -26,8 +26,11 @@ extension Register {
                 affines (world coordinates), then deformed by a dense displacement field u: the warped \
                 image at fixed voxel p is the moving image at p + u(p). Outputs are on the fixed grid \
                 with its geometry. The field is written as a 5D NIfTI vector image [x, y, z, 1, 3] \
-                (intent 1007), component i displacing along NIfTI voxel axis i, in voxels or (with \
-                --field-units mm) in world millimetres.
+                (intent 1007) in ITK's convention, which ANTs (antsApplyTransforms -t FIELD), ITK, \
+                `morphoseg apply` and `morphoseg transform` read: LPS millimetres, the displacement \
+                taking each fixed point to its moving point. --field-units voxels writes MorphoSeg's \
+                voxel form instead (component i along NIfTI voxel axis i, in voxels; intent name \
+                "MorphoSeg voxel").
 
                 --model uses a checkpoint trained on a registration or joint config (`morphoseg train`). \
                 --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
@@ -56,6 +59,9 @@ extension Register {
         @Option(name: .customLong("output-field"), help: "Where to write the displacement field (5D vector NIfTI).")
         var outputField: String?
 
+        @Option(name: .customLong("output-jacobian"), help: "Where to write the field's Jacobian determinant (float NIfTI, fixed grid).")
+        var outputJacobian: String?
+
         @Option(name: .customLong("moving-labels"), help: "Label map of the moving image (on its grid).")
         var movingLabels: String?
 
@@ -65,8 +71,8 @@ extension Register {
         @Option(name: .customLong("fixed-labels"), help: "Label map of the fixed image, for Dice before/after.")
         var fixedLabels: String?
 
-        @Option(name: .customLong("field-units"), help: "Unit of the written field: voxels or mm.")
-        var fieldUnits: FieldUnits = .voxels
+        @Option(name: .customLong("field-units"), help: "mm: ITK/ANTs convention (LPS mm); voxels: MorphoSeg's voxel form.")
+        var fieldUnits: FieldUnits = .mm
 
         @Flag(help: "Print the summary as JSON on standard output.")
         var json = false
@@ -128,6 +134,10 @@ extension Register {
             let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
             let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
             try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
+            if let outputJacobian {
+                let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
+                try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
+            }
             let summary = RegistrationSummary(
                 files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
                 cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: ComputeSettings.threads)

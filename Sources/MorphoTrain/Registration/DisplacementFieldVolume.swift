@@ -5,8 +5,9 @@ import MorphoTensor
 public enum FieldUnits: String, CaseIterable, Codable, Sendable {
     /// Voxels of the fixed grid, along its NIfTI axes (MorphoSeg's own unit).
     case voxels
-    /// Millimetres in world (scanner) coordinates: the voxel displacement multiplied by the
-    /// linear part of the fixed image's affine.
+    /// Millimetres in world coordinates: here (`DisplacementFieldVolume`) the voxel displacement
+    /// multiplied by the linear part of the fixed image's affine (NIfTI's RAS); in files that
+    /// `RegistrationResult.write` makes, ITK's LPS convention (`ITKDisplacementField`).
     case mm
 }
 

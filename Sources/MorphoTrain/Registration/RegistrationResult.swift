@@ -104,18 +104,23 @@ public struct RegistrationResult: Sendable {
 }
 
 extension RegistrationResult {
-    /// Writes the warped image (float32), the field (5D vector NIfTI in `fieldUnits`, see
-    /// `DisplacementFieldVolume`) and the warped labels, each on the fixed image's geometry.
+    /// Writes the warped image (float32), the field (5D vector NIfTI, intent 1007) and the warped
+    /// labels, each on the fixed image's geometry. The field with `.mm` is in ITK's convention
+    /// (LPS millimetres, fixed → moving: what ANTs and ITK read, see `ITKDisplacementField`);
+    /// with `.voxels` it is MorphoSeg's voxel form, named so in its intent name.
     /// Labels keep the moving label file's integer datatype (int16 if it was stored as float).
     /// Every write is atomic; `nil` paths are skipped.
     public func write(
         warped warpedPath: String, field fieldPath: String? = nil, labels labelsPath: String? = nil,
-        fieldUnits: FieldUnits = .voxels, pair: RegistrationPair
+        fieldUnits: FieldUnits = .mm, pair: RegistrationPair
     ) throws {
         try NIfTI.write(warped, to: warpedPath, like: pair.fixed)
         if let fieldPath {
-            let field = DisplacementFieldVolume.volume(fromFlow: flow, on: pair.fixed, units: fieldUnits)
-            try NIfTI.writeDisplacementField(field, to: fieldPath, like: pair.fixed)
+            let voxels = DisplacementFieldVolume.volume(fromFlow: flow, on: pair.fixed)
+            switch fieldUnits {
+            case .mm: try ITKDisplacementField(voxels: voxels).write(to: fieldPath, like: pair.fixed)
+            case .voxels: try ITKDisplacementField.writeVoxelForm(voxels, to: fieldPath, like: pair.fixed)
+            }
         }
         if let labelsPath, let warpedLabels {
             let stored = pair.movingLabels?.header.datatype ?? .int16
