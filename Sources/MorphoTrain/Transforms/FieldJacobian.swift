@@ -9,7 +9,7 @@ public enum FieldJacobian {
     /// form with `RegistrationMetrics.jacobianDeterminant` (central differences inside, one-sided
     /// on the faces).
     ///
-    /// - Throws: `RegistrationError.notADisplacementField` for a 3-component field on a 2D grid.
+    /// - Throws: `MorphoTrainError.notADisplacementField` for a 3-component field on a 2D grid.
     public static func determinant(of field: ITKDisplacementField) throws -> Volume {
         let grid = field.volume
         let flow = try DisplacementFieldVolume.flow(from: field.voxels, units: .voxels)

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// Files ANTs wrote (see `Data/transforms/README.md`) read as ANTs reads them.
 final class ANTsTransformFileTests: XCTestCase {
@@ -14,7 +15,7 @@ final class ANTsTransformFileTests: XCTestCase {
         XCTAssertTrue(mat.isApproximatelyEqual(to: txt, tolerance: 1e-9))
         for (a, b) in zip(mat.center, txt.center) { XCTAssertEqual(a, b, accuracy: 1e-9) }
         // Written back as .mat (double) and read again: the same transform.
-        let out = try makeTemporaryFolder(self) + "/again.mat"
+        let out = try temporaryFolder("transforms") + "/again.mat"
         try ITKTransformFile.write(mat, to: out)
         XCTAssertEqual(try ITKTransformFile.read(out), mat)
     }
@@ -29,7 +30,7 @@ final class ANTsTransformFileTests: XCTestCase {
         XCTAssertEqual(warp.dimension, 3)
         XCTAssertTrue(warp.volume.sameGrid(as: fixed))
         // Written in ITK's convention and read back: unchanged.
-        let out = try makeTemporaryFolder(self) + "/warp.nii.gz"
+        let out = try temporaryFolder("transforms") + "/warp.nii.gz"
         try warp.write(to: out, like: fixed)
         XCTAssertEqual(try ITKDisplacementField.read(out).volume.data, warp.volume.data)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// ITK affine transforms: the model `y = A (x − c) + c + t` on LPS points, its RAS form, and the
 /// text and `.mat` files, checked on cases small enough to compute by hand.
@@ -72,7 +73,7 @@ final class ITKAffineTransformTests: XCTestCase {
     }
 
     func testFilesRoundTripInEveryFormatAndPrecision() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         let odd = ITKAffineTransform(
             dimension: 3, matrix: [0.9, 0.1, -0.05, -0.12, 1.1, 0.02, 0.03, -0.04, 0.95], translation: [1.25, -3.5, 0.1],
             center: [-0.3, 12.7, 40.1])
@@ -110,7 +111,7 @@ final class ITKAffineTransformTests: XCTestCase {
         XCTAssertEqual(t.dimension, 2)
         // (2, 1) is one mm along x from the centre (1, 1): it turns to (1, 2), then shifts by (2, 0).
         XCTAssertEqual(t.apply(SIMD3(2, 1, 7)), SIMD3(3, 2, 7))
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         try ITKTransformFile.write(t, to: folder + "/t.mat")
         XCTAssertEqual(try ITKTransformFile.read(folder + "/t.mat"), t)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoIO
 import XCTest
+import MorphoTestSupport
 
 /// Displacement fields in ITK's convention (LPS mm, fixed → moving) against MorphoSeg's voxel
 /// form, on grids where every sign and axis matters: rotated, anisotropic and with a flipped axis.
@@ -59,7 +60,7 @@ final class ITKDisplacementFieldTests: XCTestCase {
             XCTAssertEqual(field.volume.data[2 * n + v], Float(w.z), accuracy: 1e-5)
         }
 
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         try field.write(to: folder + "/f.nii.gz")
         let header = try NIfTI.readHeader(folder + "/f.nii.gz")
         XCTAssertEqual(header.dim, [5, 4, 3, 1, 3])
@@ -76,7 +77,7 @@ final class ITKDisplacementFieldTests: XCTestCase {
         let grid = obliqueGrid()
         let w = SIMD3<Double>(-0.5, 4, 1)
         let field = ITKDisplacementField(voxels: voxelField(translating: w, on: grid, components: 3))
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         try field.writeVoxels(to: folder + "/v.nii.gz")
         let header = try NIfTI.readHeader(folder + "/v.nii.gz")
         XCTAssertEqual(header.intentName, ITKDisplacementField.voxelIntentName)
@@ -101,7 +102,7 @@ final class ITKDisplacementFieldTests: XCTestCase {
             XCTAssertEqual(field.volume.data[v], Float(-w.x), accuracy: 1e-5)
             XCTAssertEqual(field.volume.data[n + v], Float(-w.y), accuracy: 1e-5)
         }
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         try field.write(to: folder + "/f2.nii.gz")
         XCTAssertEqual(try NIfTI.readHeader(folder + "/f2.nii.gz").dim, [4, 3, 1, 1, 2])
         let back = try ITKDisplacementField.read(folder + "/f2.nii.gz")
@@ -110,7 +111,7 @@ final class ITKDisplacementFieldTests: XCTestCase {
     }
 
     func testFilesWithTheWrongComponentCountAreRefused() throws {
-        let folder = try makeTemporaryFolder(self)
+        let folder = try temporaryFolder("transforms")
         let four = Volume(channels: 4, depth: 2, height: 2, width: 2, data: [Float](repeating: 0, count: 32))
         try NIfTI.write(four, to: folder + "/four.nii")
         XCTAssertThrowsError(try ITKDisplacementField.read(folder + "/four.nii")) {
