@@ -44,7 +44,7 @@ for seed in $SEEDS; do
         cp "$dir/fixed.nii.gz" runs/mni152-registration/train/t1_2mm.nii.gz
         cp "$dir/fixed_seg.nii.gz" runs/mni152-registration/train/t1_2mm_seg.nii.gz
         printf 'image,label\nt1_2mm.nii.gz,t1_2mm_seg.nii.gz\n' > runs/mni152-registration/train/subjects.csv
-        "$BIN" register train --config Configs/reg-mni152.yaml --threads "$THREADS"
+        "$BIN" train --config Configs/reg-mni152.yaml --threads "$THREADS"
     fi
     if [ "$TRAIN" = 1 ]; then
         "$BIN" register --model "$MODEL" --threads "$THREADS" --fixed "$dir/fixed.nii.gz" --moving "$dir/moving.nii.gz" \

@@ -28,6 +28,11 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
     case writeFailed(path: String, reason: String)
     /// A malformed safetensors file or tensor; `key` is the tensor name or header field.
     case badSafeTensors(path: String, key: String, reason: String)
+    /// A transform file (ITK text, ITK/ANTs `.mat`, displacement field) whose bytes do not follow
+    /// its format (`reason` says where).
+    case badTransformFile(path: String, reason: String)
+    /// A well-formed transform file holding a kind MorphoSeg does not handle (Euler, BSpline, …).
+    case unsupportedTransform(path: String, name: String)
 
     public var path: String {
         switch self {
@@ -35,7 +40,7 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
              .badMagic(let p, _), .notGzip(let p), .missingImageFile(let p, _), .unsupportedDatatype(let p, _, _),
              .badDimensions(let p, _, _), .truncatedData(let p, _, _), .unreadable(let p, _),
              .unsupportedExtension(let p, _), .shapeMismatch(let p, _), .writeFailed(let p, _),
-             .badSafeTensors(let p, _, _):
+             .badSafeTensors(let p, _, _), .badTransformFile(let p, _), .unsupportedTransform(let p, _):
             return p
         }
     }
@@ -75,6 +80,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): write failed: \(reason)"
         case .badSafeTensors(let p, let key, let reason):
             return "\(p): safetensors \(key): \(reason)"
+        case .badTransformFile(let p, let reason):
+            return "\(p): not a readable transform file: \(reason)"
+        case .unsupportedTransform(let p, let name):
+            return "\(p): transform \(name) is not supported (affine: AffineTransform_*, MatrixOffsetTransformBase_*)"
         }
     }
 }

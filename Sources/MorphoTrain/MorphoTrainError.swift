@@ -47,8 +47,17 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
     /// A bad option or config value; `key` is its name.
     case invalidOption(key: String, reason: String)
 
+    /// A `-t` argument of `apply`/`transform` that is neither `file` nor `[file,0]` / `[file,1]`.
+    case badTransformSpecification(String)
+    /// A displacement field listed as inverted (`[field,1]`): that needs `transform invert` first.
+    case fieldInversion(path: String)
+
     public var description: String {
         switch self {
+        case .badTransformSpecification(let s):
+            return "transform '\(s)': expected FILE or [FILE,0|1] (1 = use the inverse of an affine)"
+        case .fieldInversion(let p):
+            return "\(p): a displacement field cannot be inverted on the fly; make its inverse with `morphoseg transform invert` and list that"
         case .config(let file, let key, let message):
             return key.isEmpty ? "\(file): \(message)" : "\(file): \(key): \(message)"
         case .configSyntax(let file, let message):

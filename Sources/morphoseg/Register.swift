@@ -139,12 +139,16 @@ extension Register {
                 try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
             }
             let summary = RegistrationSummary(
-                files: files, quality: result.quality, seconds: Date().timeIntervalSince(start),
+                files: files,
+                outputs: RegistrationOutput.list(
+                    warped: outputWarped, labels: outputLabels, field: outputField, fieldUnits: fieldUnits, jacobian: outputJacobian),
+                quality: result.quality, seconds: Date().timeIntervalSince(start),
                 cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: ComputeSettings.threads)
             if json {
                 print(try summary.json())
             } else {
                 print(result.quality.summary)
+                for output in summary.outputs { print("\(output.kind): \(output.path) (\(output.convention))") }
                 print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
             }
         }

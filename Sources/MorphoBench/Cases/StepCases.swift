@@ -51,8 +51,8 @@ extension BenchCase {
                   kind: segmentation
                   unet: {dims: \(dims), channels: [16, 32, 64, 128], strides: [2, 2, 2], norm: instance, activation: \(activation), classes: \(classes)}
                 data:
-                  phantom: {size: \(size), count: 3, seed: 1}
-                  validation: {fraction: 0.34}
+                  phantom: {size: \(size), count: 2, seed: 1}
+                  validation: {fraction: 0.5}
                   patch: {size: \(size), foreground: 0.5}
                 loss: \(loss)
                 training: {batch_size: \(batch), optimizer: {kind: adam, lr: 0.0001}}
@@ -106,7 +106,7 @@ extension BenchCase {
                 name: bench-reg
                 model:
                   kind: registration
-                  unet: {dims: \(dims), classes: 3}
+                  network: {dims: \(dims), classes: 3}
                 data:
                   phantom: {size: \(size), count: 3, seed: 1}
                   normalization: {kind: percentile}

@@ -74,13 +74,13 @@ public struct ITKDisplacementField: Sendable {
     /// Reads an ITK/ANTs field (any `intent_name` but MorphoSeg's voxel names) or a MorphoSeg
     /// voxel field (converted to LPS mm).
     ///
-    /// - Throws: `TransformFileError.malformed` unless the file holds 3 components per voxel
+    /// - Throws: `MorphoIOError.malformed` unless the file holds 3 components per voxel
     ///   (2 on a 2D grid); NIfTI errors as `NIfTI.read`.
     public static func read(_ path: String) throws -> ITKDisplacementField {
         let volume = try NIfTI.read(path)
         let d = volume.is2D ? 2 : 3
         guard volume.channels == 3 || volume.channels == d else {
-            throw TransformFileError.malformed(
+            throw MorphoIOError.badTransformFile(
                 path: path, reason: "a \(d)D displacement field needs \(d) components per voxel, this file has \(volume.channels)")
         }
         if isVoxelForm(volume.header) { return ITKDisplacementField(voxels: volume) }

@@ -3,6 +3,9 @@ import Foundation
 /// Affine transform files by extension: `.txt`/`.tfm` in ITK's text format
 /// (`ITKTransformText`), `.mat` in ITK's binary format (`ITKTransformMatlab`).
 public enum ITKTransformFile {
+    /// The transform file types MorphoSeg reads, as error messages name them.
+    public static let transformFileTypes = ".txt or .tfm (ITK text), .mat (ITK/ANTs binary), .nii or .nii.gz (displacement field)"
+
     /// True for the extensions above (case-insensitive).
     public static func isAffineFile(_ path: String) -> Bool {
         let lower = path.lowercased()
@@ -10,14 +13,14 @@ public enum ITKTransformFile {
     }
 
     public static func read(_ path: String) throws -> ITKAffineTransform {
-        guard FileManager.default.fileExists(atPath: path) else { throw TransformFileError.fileNotFound(path: path) }
+        guard FileManager.default.fileExists(atPath: path) else { throw MorphoIOError.fileNotFound(path: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw TransformFileError.malformed(path: path, reason: "could not be read")
+            throw MorphoIOError.badTransformFile(path: path, reason: "could not be read")
         }
         if path.lowercased().hasSuffix(".mat") { return try ITKTransformMatlab.parse([UInt8](data), path: path) }
-        guard isAffineFile(path) else { throw TransformFileError.unsupportedExtension(path: path) }
+        guard isAffineFile(path) else { throw MorphoIOError.unsupportedExtension(path: path, expected: transformFileTypes) }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw TransformFileError.malformed(path: path, reason: "not UTF-8 text")
+            throw MorphoIOError.badTransformFile(path: path, reason: "not UTF-8 text")
         }
         return try ITKTransformText.parse(text, path: path)
     }
@@ -31,12 +34,12 @@ public enum ITKTransformFile {
         } else if isAffineFile(path) {
             data = Data(ITKTransformText.text(of: transform, scalar: scalar).utf8)
         } else {
-            throw TransformFileError.unsupportedExtension(path: path)
+            throw MorphoIOError.unsupportedExtension(path: path, expected: transformFileTypes)
         }
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw TransformFileError.writeFailed(path: path, reason: error.localizedDescription)
+            throw MorphoIOError.writeFailed(path: path, reason: error.localizedDescription)
         }
     }
 }

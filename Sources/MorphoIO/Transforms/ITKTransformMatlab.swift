@@ -27,7 +27,7 @@ public enum ITKTransformMatlab {
         var at = 0
         while at < bytes.count {
             guard bytes.count - at >= 20 else {
-                throw TransformFileError.malformed(path: path, reason: "\(bytes.count - at) stray bytes after the last variable")
+                throw MorphoIOError.badTransformFile(path: path, reason: "\(bytes.count - at) stray bytes after the last variable")
             }
             var bigEndian = false
             var header = (0..<5).map { readInt32(bytes, at + 4 * $0, bigEndian: false) }
@@ -39,17 +39,17 @@ public enum ITKTransformMatlab {
             guard (0..<5000).contains(type), (type / 1000 == 1) == bigEndian, type % 10 == 0,
                   (type % 100) / 10 <= 1, rows >= 0, nameLength >= 1
             else {
-                throw TransformFileError.malformed(path: path, reason: "variable header at byte \(at) is not MATLAB level 4 (type \(type))")
+                throw MorphoIOError.badTransformFile(path: path, reason: "variable header at byte \(at) is not MATLAB level 4 (type \(type))")
             }
             guard cols == 1, imaginary == 0 else {
-                throw TransformFileError.malformed(path: path, reason: "only real column vectors are transform parameters (found \(rows)×\(cols))")
+                throw MorphoIOError.badTransformFile(path: path, reason: "only real column vectors are transform parameters (found \(rows)×\(cols))")
             }
             let single = (type % 100) / 10 == 1
             let width = single ? 4 : 8
             let nameStart = at + 20, dataStart = nameStart + Int(nameLength)
             let end = dataStart + Int(rows) * width
             guard end <= bytes.count else {
-                throw TransformFileError.malformed(path: path, reason: "variable at byte \(at) runs past the end of the file")
+                throw MorphoIOError.badTransformFile(path: path, reason: "variable at byte \(at) runs past the end of the file")
             }
             let name = String(decoding: bytes[nameStart..<dataStart].prefix { $0 != 0 }, as: UTF8.self)
             var values: [Double] = []
@@ -67,7 +67,7 @@ public enum ITKTransformMatlab {
             at = end
         }
         guard variables.count % 2 == 0 else {
-            throw TransformFileError.malformed(path: path, reason: "\(variables.count) variables; expected pairs of parameters and 'fixed'")
+            throw MorphoIOError.badTransformFile(path: path, reason: "\(variables.count) variables; expected pairs of parameters and 'fixed'")
         }
         var records: [(name: String, parameters: [Double], fixed: [Double])] = []
         for pair in stride(from: 0, to: variables.count, by: 2) {

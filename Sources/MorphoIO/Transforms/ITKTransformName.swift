@@ -55,12 +55,12 @@ extension ITKAffineTransform {
         for record in records {
             if record.name.hasPrefix("CompositeTransform_") { continue }
             guard let name = ITKTransformName(parsing: record.name) else {
-                throw TransformFileError.unsupportedTransform(path: path, name: record.name)
+                throw MorphoIOError.unsupportedTransform(path: path, name: record.name)
             }
             guard let transform = ITKAffineTransform(
                 dimension: name.dimension, parameters: record.parameters, fixedParameters: record.fixed)
             else {
-                throw TransformFileError.malformed(
+                throw MorphoIOError.badTransformFile(
                     path: path,
                     reason: "\(record.name) needs \(name.parameterCount) parameters and \(name.dimension) fixed parameters, "
                         + "found \(record.parameters.count) and \(record.fixed.count)")
@@ -68,11 +68,11 @@ extension ITKAffineTransform {
             transforms.append(transform)
         }
         guard var result = transforms.last else {
-            throw TransformFileError.malformed(path: path, reason: "no transform in the file")
+            throw MorphoIOError.badTransformFile(path: path, reason: "no transform in the file")
         }
         for outer in transforms.dropLast().reversed() {
             guard outer.dimension == result.dimension else {
-                throw TransformFileError.malformed(path: path, reason: "2D and 3D transforms mixed in one file")
+                throw MorphoIOError.badTransformFile(path: path, reason: "2D and 3D transforms mixed in one file")
             }
             result = outer.after(result)
         }

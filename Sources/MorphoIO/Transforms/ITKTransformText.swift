@@ -32,7 +32,7 @@ public enum ITKTransformText {
                 records.append((record.name, [], []))
             } else {
                 guard let p = record.parameters, let f = record.fixed else {
-                    throw TransformFileError.malformed(
+                    throw MorphoIOError.badTransformFile(
                         path: path, reason: "\(record.name) lacks its \(record.parameters == nil ? "Parameters" : "FixedParameters") line")
                 }
                 records.append((record.name, p, f))
@@ -43,7 +43,7 @@ public enum ITKTransformText {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw TransformFileError.malformed(path: path, reason: "line \(number + 1) has no 'Key:'")
+                throw MorphoIOError.badTransformFile(path: path, reason: "line \(number + 1) has no 'Key:'")
             }
             let key = line[..<colon].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
@@ -53,12 +53,12 @@ public enum ITKTransformText {
                 current = (value, nil, nil)
             case "Parameters", "FixedParameters":
                 guard current != nil else {
-                    throw TransformFileError.malformed(path: path, reason: "line \(number + 1): \(key) before any Transform:")
+                    throw MorphoIOError.badTransformFile(path: path, reason: "line \(number + 1): \(key) before any Transform:")
                 }
                 var numbers: [Double] = []
                 for token in value.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
                     guard let v = Double(token) else {
-                        throw TransformFileError.malformed(path: path, reason: "line \(number + 1): '\(token)' is not a number")
+                        throw MorphoIOError.badTransformFile(path: path, reason: "line \(number + 1): '\(token)' is not a number")
                     }
                     numbers.append(v)
                 }

@@ -132,6 +132,8 @@ extension RegistrationResult {
 /// What `morphoseg register --json` prints: the inputs, the quality figures and the time.
 public struct RegistrationSummary: Codable, Sendable {
     public var files: RegistrationPairFiles
+    /// Every file written, with the convention to read it by.
+    public var outputs: [RegistrationOutput]
     public var quality: RegistrationQuality
     /// Wall-clock time of the whole command (reading, resampling, registering, writing).
     public var seconds: Double
@@ -139,8 +141,12 @@ public struct RegistrationSummary: Codable, Sendable {
     public var cpuSeconds: Double
     public var threads: Int
 
-    public init(files: RegistrationPairFiles, quality: RegistrationQuality, seconds: Double, cpuSeconds: Double, threads: Int) {
+    public init(
+        files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality, seconds: Double, cpuSeconds: Double,
+        threads: Int
+    ) {
         self.files = files
+        self.outputs = outputs
         self.quality = quality
         self.seconds = seconds
         self.cpuSeconds = cpuSeconds

@@ -24,18 +24,18 @@ public enum PointTransform: Sendable {
         var path = argument.trimmingCharacters(in: .whitespaces)
         var inverse = invert
         if path.hasPrefix("[") {
-            guard path.hasSuffix("]") else { throw TransformError.badSpecification(argument) }
+            guard path.hasSuffix("]") else { throw MorphoTrainError.badTransformSpecification(argument) }
             let parts = path.dropFirst().dropLast().split(separator: ",", omittingEmptySubsequences: false)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else {
-                throw TransformError.badSpecification(argument)
+                throw MorphoTrainError.badTransformSpecification(argument)
             }
             path = parts[0]
             if parts[1] == "1" { inverse.toggle() }
         }
         let lower = path.lowercased()
         if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
-            if inverse { throw TransformError.fieldInversion(path: path) }
+            if inverse { throw MorphoTrainError.fieldInversion(path: path) }
             return .field(try ITKDisplacementField.read(path))
         }
         let affine = try ITKTransformFile.read(path)

@@ -136,13 +136,13 @@ final class ITKAffineTransformTests: XCTestCase {
 
     func testMalformedFilesAreRefusedWithTheReason() {
         XCTAssertThrowsError(try ITKTransformText.parse("Transform: Euler3DTransform_double_3_3\nParameters: 0 0 0 0 0 0\nFixedParameters: 0 0 0 0")) {
-            XCTAssertEqual($0 as? TransformFileError, .unsupportedTransform(path: "<text>", name: "Euler3DTransform_double_3_3"))
+            XCTAssertEqual($0 as? MorphoIOError, .unsupportedTransform(path: "<text>", name: "Euler3DTransform_double_3_3"))
         }
         XCTAssertThrowsError(try ITKTransformText.parse("Transform: AffineTransform_double_3_3\nParameters: 1 0 0\nFixedParameters: 0 0 0"))
         XCTAssertThrowsError(try ITKTransformText.parse("Transform: AffineTransform_double_3_3\nParameters: 1 0 0 0 1 0 0 0 1 0 0 0"))
         XCTAssertThrowsError(try ITKTransformMatlab.parse([1, 2, 3]))
         XCTAssertThrowsError(try ITKTransformFile.read("/nonexistent/x.mat")) {
-            XCTAssertEqual($0 as? TransformFileError, .fileNotFound(path: "/nonexistent/x.mat"))
+            XCTAssertEqual($0 as? MorphoIOError, .fileNotFound(path: "/nonexistent/x.mat"))
         }
     }
 }

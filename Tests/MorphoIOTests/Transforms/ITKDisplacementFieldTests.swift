@@ -115,7 +115,7 @@ final class ITKDisplacementFieldTests: XCTestCase {
         let four = Volume(channels: 4, depth: 2, height: 2, width: 2, data: [Float](repeating: 0, count: 32))
         try NIfTI.write(four, to: folder + "/four.nii")
         XCTAssertThrowsError(try ITKDisplacementField.read(folder + "/four.nii")) {
-            guard case .malformed = $0 as? TransformFileError else { return XCTFail("\($0)") }
+            guard case .badTransformFile = $0 as? MorphoIOError else { return XCTFail("\($0)") }
         }
     }
 }

@@ -45,7 +45,7 @@ final class RegistrationDatasetTests: XCTestCase {
     func config3D(_ registration: String, manifest: String) -> String {
         """
         name: files-reg
-        model: {kind: registration, unet: {dims: 3, classes: 3}}
+        model: {kind: registration, network: {dims: 3, classes: 3}}
         data: {manifest: \(manifest), normalization: {kind: percentile}, validation: {fraction: 0.34}}
         registration:
         \(registration)

@@ -17,7 +17,7 @@ extension TinyRegistrationRun {
         name: tiny-reg
         model:
           kind: registration
-          unet: {dims: 2, classes: 3}
+          network: {dims: 2, classes: 3}
         data:
           phantom: {size: [32, 32], count: 10, noise: 0.05, seed: 3}
           normalization: {kind: percentile}
