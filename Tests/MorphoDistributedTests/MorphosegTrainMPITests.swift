@@ -57,27 +57,8 @@ final class MorphosegTrainMPITests: MPIProcessTestCase {
 
     func testTwoRanksTrainTheRegistrationWeightsOfOneProcess() throws {
         let tools = try requireMPI("morphoseg")
-        try """
-            name: tiny-reg
-            model:
-              kind: registration
-              network: {dims: 2, classes: 3}
-            data:
-              phantom: {size: [32, 32], count: 10, noise: 0.05, seed: 3}
-              normalization: {kind: percentile}
-              threads: 1
-            registration:
-              synthetic: {smoothing: 9, max_displacement: 3}
-              validation_pairs: 6
-              network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}
-              loss: {similarity: {kind: lcc, window: 7}}
-            training:
-              epochs: 2
-              steps_per_epoch: 5
-              batch_size: 4
-              optimizer: {kind: sgd, lr: 0.05, momentum: 0.9}
-              validate_every: 1
-            """.write(toFile: dir + "/reg.yaml", atomically: true, encoding: .utf8)
+        try TinyConfigs.registration(
+            epochs: 2, steps: 5, threads: 1, optimizer: "{kind: sgd, lr: 0.05, momentum: 0.9}", validateEvery: 1).write(toFile: dir + "/reg.yaml", atomically: true, encoding: .utf8)
         let one = try run(tools.program, ["register", "train", "--config", "reg.yaml", "--output", "reg-one", "--threads", "1"], directory: dir)
         XCTAssertEqual(one.status, 0, one.errors)
         let two = try mpirun(tools, ranks: 2, ["register", "train", "--config", "reg.yaml", "--output", "reg-two", "--threads", "1"],

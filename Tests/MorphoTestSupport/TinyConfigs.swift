@@ -70,4 +70,36 @@ public enum TinyConfigs {
         \(extra)
         """
     }
+
+    /// "tiny-reg": a 2D phantom registration run (32×32, 10 images, synthetic pairs, a small
+    /// DisplacementNet). `lrSchedule` (a YAML flow mapping) is left out when nil; `loss` is the
+    /// `registration.loss` line; `extra` is appended as top-level YAML.
+    public static func registration(
+        epochs: Int, steps: Int, threads: Int, optimizer: String, lrSchedule: String? = nil, validateEvery: Int,
+        loss: String = "loss: {similarity: {kind: lcc, window: 7}}", extra: String = ""
+    ) -> String {
+        """
+        name: tiny-reg
+        model:
+          kind: registration
+          network: {dims: 2, classes: 3}
+        data:
+          phantom: {size: [32, 32], count: 10, noise: 0.05, seed: 3}
+          normalization: {kind: percentile}
+          threads: \(threads)
+        registration:
+          synthetic: {smoothing: 9, max_displacement: 3}
+          validation_pairs: 6
+          network: {encoder: [8, 16, 16], decoder: [16, 16, 16, 8]}
+          \(loss)
+        \(extra)
+        training:
+          epochs: \(epochs)
+          steps_per_epoch: \(steps)
+          batch_size: 4
+          optimizer: \(optimizer)
+        \(lrSchedule.map { "  lr_schedule: \($0)" } ?? "")
+          validate_every: \(validateEvery)
+        """
+    }
 }
