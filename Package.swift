@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "MorphoKernelsTests", dependencies: ["MorphoKernels", "MorphoConformance", "MorphoTestSupport"],
             swiftSettings: optimize),
-        .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor"], swiftSettings: optimize),
+        .testTarget(name: "MorphoTensorTests", dependencies: ["MorphoTensor", "MorphoTestSupport"], swiftSettings: optimize),
         .testTarget(name: "MorphoNNTests", dependencies: ["MorphoNN", "MorphoTensor", "MorphoTestSupport"], swiftSettings: optimize),
         .testTarget(
             name: "MorphoLossesTests", dependencies: ["MorphoLosses", "MorphoConformance", "MorphoNN", "MorphoTensor", "MorphoTestSupport"],

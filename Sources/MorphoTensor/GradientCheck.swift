@@ -37,7 +37,10 @@ public enum GradientCheck {
         let analytic = leaves.map { $0.grad ?? Tensor.zeros(like: $0) }
 
         var worst = 0.0, ref = 0.0, wi = 0, wj = 0
-        for g in analytic { for i in 0..<g.count { ref = max(ref, Double(Swift.abs(g[flat: i]))) } }
+        // NaN-strict: a NaN gradient entry or error is the worst there is and fails the check
+        // (`max` and `>` would silently drop it).
+        func isWorse(_ a: Double, than b: Double) -> Bool { !b.isNaN && (a.isNaN || a > b) }
+        for g in analytic { for i in 0..<g.count { let v = Double(Swift.abs(g[flat: i])); if isWorse(v, than: ref) { ref = v } } }
         func evaluate(_ k: Int, _ edit: (inout Tensor) -> Void) -> Double {
             var xs = inputs.map { $0.detached() }
             edit(&xs[k])
@@ -55,7 +58,7 @@ public enum GradientCheck {
                 let minus = evaluate(k) { t in t.withUnsafeMutablePointer { $0[i] -= h } }
                 let numeric = (plus - minus) / (2 * Double(h))
                 let err = Swift.abs(numeric - Double(analytic[k][flat: i]))
-                if err > worst { worst = err; wi = k; wj = i }
+                if isWorse(err, than: worst) { worst = err; wi = k; wj = i }
             }
             if x.count > maxProbes {
                 // One directional derivative through every element of this input.
@@ -67,7 +70,7 @@ public enum GradientCheck {
                 for i in 0..<x.count { exact += Double(analytic[k][flat: i]) * Double(dir[flat: i]) }
                 let scale = (0..<x.count).reduce(0.0) { $0 + Double(Swift.abs(dir[flat: $1])) } / Double(x.count)
                 let err = Swift.abs(numeric - exact) / max(scale * Double(x.count).squareRoot(), 1)
-                if err > worst { worst = err; wi = k; wj = -1 }
+                if isWorse(err, than: worst) { worst = err; wi = k; wj = -1 }
             }
         }
         return GradientCheckResult(maxAbsError: worst, maxReference: ref, worstInput: wi, worstIndex: wj,

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoKernels
 import XCTest
+import MorphoTestSupport
 
 /// Deterministic generator for test inputs (SplitMix64), so failures reproduce.
 struct SeededGenerator: RandomNumberGenerator {
@@ -30,7 +31,7 @@ func dot(_ a: [Float], _ b: [Float]) -> Double {
 func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     precondition(a.count == b.count, "counts \(a.count) and \(b.count)")
     var m: Float = 0
-    for i in a.indices { m = max(m, abs(a[i] - b[i])) }
+    for i in a.indices { m = nanStrictMax(m, abs(a[i] - b[i])) }
     return m
 }
 

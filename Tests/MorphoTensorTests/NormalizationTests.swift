@@ -1,4 +1,5 @@
 import XCTest
+import MorphoTestSupport
 @testable import MorphoTensor
 
 /// Asserts that `f`'s backward matches central differences and is not identically zero (shared
@@ -35,7 +36,7 @@ final class NormalizationTests: XCTestCase {
     func assertClose(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.shape, b.shape, file: file, line: line)
         var worst: Float = 0
-        for i in 0..<a.count { worst = max(worst, Swift.abs(a[flat: i] - b[flat: i])) }
+        for i in 0..<a.count { worst = nanStrictMax(worst, Swift.abs(a[flat: i] - b[flat: i])) }
         XCTAssertLessThanOrEqual(worst, tolerance, file: file, line: line)
     }
 

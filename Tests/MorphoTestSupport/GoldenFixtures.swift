@@ -75,8 +75,8 @@ public struct GoldenCase {
         XCTAssertEqual(ours.count, ref.count, "\(name) \(what): element count", file: file, line: line)
         var worst = 0.0, maxRef = 0.0
         for i in 0..<min(ours.count, ref.count) {
-            worst = max(worst, Swift.abs(Double(ours[flat: i]) - Double(ref[flat: i])))
-            maxRef = max(maxRef, Swift.abs(Double(ref[flat: i])))
+            worst = nanStrictMax(worst, Swift.abs(Double(ours[flat: i]) - Double(ref[flat: i])))
+            maxRef = nanStrictMax(maxRef, Swift.abs(Double(ref[flat: i])))
         }
         XCTAssertLessThanOrEqual(worst, atol + rtol * maxRef, "\(name) \(what): max error \(worst)", file: file, line: line)
     }
