@@ -34,8 +34,9 @@ import Foundation
 /// and `Convolution.backwardWeight` of 3D layers too (WinogradWeightGradient.swift);
 /// `MORPHOSEG_CONV=direct` in the environment turns it off (to measure the direct kernels).
 enum WinogradConvolution {
-    /// False when `MORPHOSEG_CONV=direct`.
-    static let enabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV"] != "direct"
+    /// False when `MORPHOSEG_CONV=direct` (read once at start; the Winograd tests set it back to
+    /// true so that they test Winograd whatever the environment says).
+    nonisolated(unsafe) static var enabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV"] != "direct"
 
     /// Tiles per work block: 2 vectors of 16. A block's transformed inputs and products for
     /// 32 → 32 channels take 64 points × 64 channels × (tileBlock + 16) floats: 768 KB at 32

@@ -30,7 +30,7 @@ extension WinogradConvolution {
     }
 
     /// False when `MORPHOSEG_CONV_WEIGHT=direct` (to measure the direct weight gradient).
-    static let weightGradientEnabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV_WEIGHT"] != "direct"
+    nonisolated(unsafe) static var weightGradientEnabled: Bool = ProcessInfo.processInfo.environment["MORPHOSEG_CONV_WEIGHT"] != "direct"
 
     /// Overwrites `gradWeight` `[Cd, Cs, 3, 3, 3]` with `Σ_{n, voxel} ∂L/∂y[d] · x[s](voxel + tap − 1)`
     /// and `gradBias` `[Cd]` (when given) with `Σ ∂L/∂y[d]`, for `gradOutput` `[N, Cd, D, H, W]` read

@@ -9,14 +9,29 @@ import XCTest
 /// halve: results stay within float32 rounding of the sum of |terms|, as the direct kernels'. `ConvolutionTests.shapes` also runs
 /// through it wherever it applies; these are the shapes chosen for it.
 final class WinogradConvolutionTests: XCTestCase {
-    // These shapes are small: let every one of them through `Convolution`'s Winograd path.
+    // These shapes are small: let every one of them through `Convolution`'s Winograd path, and
+    // test Winograd even when MORPHOSEG_CONV=direct / MORPHOSEG_CONV_WEIGHT=direct are set (they
+    // used to turn these tests silently into direct-kernel tests).
     private var saved = (0, 0, 0)
+    private var savedEnabled = (true, true)
     override func setUp() {
         saved = (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles)
         (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = (8, 8, 1)
+        savedEnabled = (WinogradConvolution.enabled, WinogradConvolution.weightGradientEnabled)
+        (WinogradConvolution.enabled, WinogradConvolution.weightGradientEnabled) = (true, true)
     }
     override func tearDown() {
         (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = saved
+        (WinogradConvolution.enabled, WinogradConvolution.weightGradientEnabled) = savedEnabled
+    }
+
+    func testTheWinogradPathsAreOnWhateverTheEnvironmentSays() {
+        let g = ConvGeometry.cubic(n: 1, cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1)
+        XCTAssertTrue(WinogradConvolution.applies(g, sourceChannels: 16, destinationChannels: 16))
+        let zeros = [Float](repeating: 0, count: g.inputCount)
+        zeros.withUnsafeBufferPointer { p in
+            XCTAssertTrue(WinogradConvolution.appliesToWeightGradient(g, source: ConvolutionSource(p.baseAddress!, channels: 16, volume: g.inVoxels)))
+        }
     }
 
     static let shapes: [ConvGeometry] = [
