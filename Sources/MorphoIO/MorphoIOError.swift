@@ -33,6 +33,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
     case badTransformFile(path: String, reason: String)
     /// A well-formed transform file holding a kind MorphoSeg does not handle (Euler, BSpline, …).
     case unsupportedTransform(path: String, name: String)
+    /// An output (given by `option`) that resolves to one of the command's inputs.
+    case outputIsInput(output: String, option: String, input: String)
+    /// Two outputs (`first`, `second`) that resolve to the same file.
+    case outputsCollide(path: String, first: String, second: String)
 
     public var path: String {
         switch self {
@@ -40,7 +44,8 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
              .badMagic(let p, _), .notGzip(let p), .missingImageFile(let p, _), .unsupportedDatatype(let p, _, _),
              .badDimensions(let p, _, _), .truncatedData(let p, _, _), .unreadable(let p, _),
              .unsupportedExtension(let p, _), .shapeMismatch(let p, _), .writeFailed(let p, _),
-             .badSafeTensors(let p, _, _), .badTransformFile(let p, _), .unsupportedTransform(let p, _):
+             .badSafeTensors(let p, _, _), .badTransformFile(let p, _), .unsupportedTransform(let p, _),
+             .outputIsInput(let p, _, _), .outputsCollide(let p, _, _):
             return p
         }
     }
@@ -82,6 +87,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): safetensors \(key): \(reason)"
         case .badTransformFile(let p, let reason):
             return "\(p): not a readable transform file: \(reason)"
+        case .outputIsInput(let p, let option, let input):
+            return "\(p): \(option) is the input \(input); outputs never overwrite inputs, choose another path"
+        case .outputsCollide(let p, let first, let second):
+            return "\(p): given as both \(first) and \(second); each output needs its own path"
         case .unsupportedTransform(let p, let name):
             return "\(p): transform \(name) is not supported (affine: AffineTransform_*, MatrixOffsetTransformBase_*)"
         }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MorphoIO
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg apply`: resample an image through ITK/ANTs transforms (and MorphoSeg fields) onto
@@ -48,18 +47,20 @@ struct Apply: ParsableCommand {
     @Option(name: .customLong("output-jacobian"), help: "Also write the Jacobian determinant of the chain on the reference grid (float NIfTI).")
     var outputJacobian: String?
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if let bad = invert.first(where: { $0 < 1 || $0 > transforms.count }) {
             throw ValidationError("--invert \(bad): there are \(transforms.count) transforms")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        ComputeSettings.apply(threads: compute.threads)
+        try OutputPaths.checkDistinct(
+            inputs: [reference, input] + transforms.map { try PointTransform.argumentParts($0).path },
+            outputs: [("--output", output)] + (outputField.map { [("--output-field", $0)] } ?? [])
+                + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
         let start = Date()
         let referenceVolume = try NIfTI.read(reference)
         let inputVolume = try NIfTI.read(input)

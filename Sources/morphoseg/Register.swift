@@ -126,6 +126,11 @@ extension Register {
         func run() throws {
             ComputeSettings.apply(threads: compute.threads)
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
+            try OutputPaths.checkDistinct(
+                inputs: [fixed, moving] + [fixedLabels, movingLabels, model].compactMap { $0 },
+                outputs: [("--output-warped", outputWarped)] + [
+                    ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
+                ].compactMap { option, path in path.map { (option, $0) } })
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
             // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
@@ -218,6 +223,12 @@ extension Register {
         }
 
         func run() throws {
+            try OutputPaths.checkDistinct(
+                inputs: [image] + (labels.map { [$0] } ?? []) + (tissueMaps?.split(separator: ",").map(String.init) ?? []),
+                outputs: [("--output-fixed", outputFixed), ("--output-moving", outputMoving)] + [
+                    ("--output-fixed-labels", outputFixedLabels), ("--output-moving-labels", outputMovingLabels),
+                    ("--output-field", outputField),
+                ].compactMap { option, path in path.map { (option, $0) } })
             var image = try NIfTI.read(image)
             var labelMap: Volume?
             if let labels { labelMap = try NIfTI.read(labels) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MorphoIO
 import MorphoTrain
 
 /// `morphoseg segment --model CKPT --input IN --output OUT [--probabilities P]`.
@@ -31,6 +32,9 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         ComputeSettings.apply(threads: compute.threads)
+        // In folder mode the folders are compared: the same folder would overwrite every input.
+        try OutputPaths.checkDistinct(
+            inputs: [model] + input, outputs: [("--output", output)] + (probabilities.map { [("--probabilities", $0)] } ?? []))
         let segmenter = try Segmenter(checkpoint: model)
         var isDirectory: ObjCBool = false
         if input.count == 1, FileManager.default.fileExists(atPath: input[0], isDirectory: &isDirectory), isDirectory.boolValue {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MorphoIO
-import MorphoKernels
 import MorphoTrain
 
 /// `morphoseg transform compose|invert`: transforms turned into one displacement field, and a
@@ -48,6 +47,9 @@ extension TransformCommand {
         }
 
         func run() throws {
+            try OutputPaths.checkDistinct(
+                inputs: [reference] + transforms.map { try PointTransform.argumentParts($0).path },
+                outputs: [("--output", output)] + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
             let grid = try NIfTI.read(reference)
             let chain = try TransformChain.load(transforms, inverted: Set(invert.map { $0 - 1 }))
             let field = chain.displacementField(on: grid)
@@ -85,6 +87,8 @@ extension TransformCommand {
         var json = false
 
         func run() throws {
+            try OutputPaths.checkDistinct(
+                inputs: [field], outputs: [("--output", output)] + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
             let u = try ITKDisplacementField.read(field)
             let result = FieldInversion.invert(u, maxIterations: iterations, tolerance: tolerance, stall: stall)
             try result.inverse.write(to: output)

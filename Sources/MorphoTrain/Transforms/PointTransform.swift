@@ -16,23 +16,28 @@ public enum PointTransform: Sendable {
         }
     }
 
+    /// The file of one `-t` argument and whether `[FILE,1]` asks for its inverse.
+    ///
+    /// - Throws: `MorphoTrainError.badTransformSpecification` for a bracket that is not `[FILE,0|1]`.
+    public static func argumentParts(_ argument: String) throws -> (path: String, inverse: Bool) {
+        let text = argument.trimmingCharacters(in: .whitespaces)
+        guard text.hasPrefix("[") else { return (text, false) }
+        guard text.hasSuffix("]") else { throw MorphoTrainError.badTransformSpecification(argument) }
+        let parts = text.dropFirst().dropLast().split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else {
+            throw MorphoTrainError.badTransformSpecification(argument)
+        }
+        return (parts[0], parts[1] == "1")
+    }
+
     /// Loads one `-t` argument: `FILE`, or `[FILE,1]` for the inverse of an affine (`[FILE,0]`
     /// is `FILE`), optionally inverted again by `invert` (`--invert N`). `.mat`, `.txt` and
     /// `.tfm` are ITK affines; `.nii` and `.nii.gz` displacement fields (ITK's LPS-mm form or
     /// MorphoSeg's voxel form, told apart by the intent name).
     public static func load(_ argument: String, invert: Bool = false) throws -> PointTransform {
-        var path = argument.trimmingCharacters(in: .whitespaces)
-        var inverse = invert
-        if path.hasPrefix("[") {
-            guard path.hasSuffix("]") else { throw MorphoTrainError.badTransformSpecification(argument) }
-            let parts = path.dropFirst().dropLast().split(separator: ",", omittingEmptySubsequences: false)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else {
-                throw MorphoTrainError.badTransformSpecification(argument)
-            }
-            path = parts[0]
-            if parts[1] == "1" { inverse.toggle() }
-        }
+        let (path, bracketInverse) = try argumentParts(argument)
+        let inverse = invert != bracketInverse
         let lower = path.lowercased()
         if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
             if inverse { throw MorphoTrainError.fieldInversion(path: path) }
