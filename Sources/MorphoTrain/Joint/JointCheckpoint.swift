@@ -4,17 +4,6 @@ import MorphoIO
 import MorphoNN
 import MorphoTensor
 
-extension RegistrationModel {
-    /// The registration network of a joint checkpoint (its `reg.` tensors), ready for `predict`.
-    static func jointRegistrationModel(_ path: String) throws -> RegistrationModel {
-        let config = try JointRunConfig.load(checkpoint: path)
-        let network = makeDisplacementNet(config.registrationRun)
-        try Checkpoint.read(path).registrationPart().load(into: network, path: path)
-        network.setTraining(false)
-        return RegistrationModel(config: config.registrationRun, network: network, path: path)
-    }
-}
-
 extension Checkpoint {
     /// The metadata key under which registration and joint checkpoints carry their resolved
     /// `registration:` section (the shared part of the config is `config`), so that

@@ -11,27 +11,24 @@ public final class RegistrationModel: @unchecked Sendable {
     public let network: DisplacementNet
     public let path: String
 
-    /// Reads a checkpoint written by a registration run.
+    /// Reads a checkpoint written by a registration run, or the displacement network (`reg.`
+    /// tensors) of a joint run. The checkpoint is read once; its embedded config is parsed by
+    /// `TaskConfig(checkpoint:path:)`, the one reader of checkpoint configs.
     ///
     /// - Throws: `MorphoIOError` / `MorphoTrainError.checkpoint` for unreadable or foreign files,
     ///   `MorphoTrainError.modelMismatch` when the checkpoint is not a registration model or has
     ///   no registration section in its metadata.
     public static func load(_ path: String) throws -> RegistrationModel {
         let checkpoint = try Checkpoint.read(path)
-        if checkpoint.task == .joint { return try jointRegistrationModel(path) }  // its `reg.` network
-        guard checkpoint.task == .registration else {
+        let config: RegistrationRunConfig
+        switch try TaskConfig(checkpoint: checkpoint, path: path) {
+        case .registration(let c): config = c
+        case .joint(let c): config = c.registrationRun
+        case .segmentation:
             throw MorphoTrainError.modelMismatch(path: path, reason: "a \(checkpoint.task.rawValue) checkpoint, not a registration model")
         }
-        guard let yaml = checkpoint.extraMetadata[Checkpoint.registrationSectionKey] else {
-            throw MorphoTrainError.modelMismatch(path: path, reason: "no registration section in the checkpoint metadata")
-        }
-        var phantom = false
-        if case .phantom = checkpoint.config.data.source { phantom = true }
-        let root = try ConfigSection(yaml: yaml, file: "\(path) (embedded registration config)")
-        let registration = try RegistrationConfig(root.section("registration"), phantom: phantom)
-        let config = RegistrationRunConfig(run: checkpoint.config, registration: registration)
         let network = makeDisplacementNet(config)
-        try checkpoint.load(into: network, path: path)
+        try checkpoint.registrationPart().load(into: network, path: path)
         network.setTraining(false)
         return RegistrationModel(config: config, network: network, path: path)
     }
