@@ -36,9 +36,21 @@ extension Register {
                 --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
                 (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work.
 
+                Linear stages (--transform): by default rigid then affine stages run first (mutual \
+                information, world coordinates, centres of mass aligned to start, 3-level pyramid), \
+                as ANTs' SyN preset does; the deformable stage then registers the moving image \
+                resampled through the affine. --output-affine writes the linear map as an ITK \
+                transform (.mat or .txt, LPS, fixed → moving, as ANTs' 0GenericAffine.mat) and the \
+                field holds the deformable part only, so the whole map is \
+                `morphoseg apply -t FIELD -t AFFINE` (antsApplyTransforms order). --fixed-mask and \
+                --moving-mask (nonzero = inside, on their image's grid) restrict the similarity of \
+                both stages.
+
                 The summary reports Dice per label before and after (when --fixed-labels and \
                 --moving-labels are given), similarity before and after, the folding fraction \
-                (det J ≤ 0) and the std of log|J|.
+                (det J ≤ 0) and the std of log|J|, then each stage: its loss before and after, its \
+                time and, for linear stages, the rotation (degrees), scales, shear and translation \
+                (mm) of the polar decomposition A = R·S of the result (world RAS).
                 """)
 
         @Option(help: "Registration checkpoint (.safetensors) from `morphoseg train` on a registration or joint config.")
@@ -92,12 +104,54 @@ extension Register {
         @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
         var lccWindow: Int = InstanceOptimization.Settings().lccWindow
 
+        // MARK: Linear stages, similarity and masks (issue 27)
+
+        @Option(help: "Stages: rigid, affine (rigid then affine), deformable, or affine+deformable (the default).")
+        var transform: RegistrationTransform = .affineDeformable
+
+        @Option(help: "Start of the linear stages: com (centres of mass), moments (principal axes too) or none.")
+        var initialize: LinearInitialization = LinearRegistration.Settings().initialization
+
+        @Option(name: .customLong("similarity"), help: "Similarity of the deformable stage (--optimize): lcc, mi, mse or gcc.")
+        var similarity: SimilarityKind = InstanceOptimization.Settings().similarity
+
+        @Option(name: .customLong("linear-similarity"), help: "Similarity of the linear stages: mi, lcc, mse or gcc.")
+        var linearSimilarity: SimilarityKind = LinearRegistration.Settings().similarity
+
+        @Option(name: .customLong("fixed-mask"), help: "Region of the fixed image (nonzero, on its grid) the similarity is measured in.")
+        var fixedMask: String?
+
+        @Option(name: .customLong("moving-mask"), help: "Region of the moving image (nonzero, on its grid) the similarity is measured in.")
+        var movingMask: String?
+
+        @Option(name: .customLong("output-affine"), help: "Where to write the linear map (ITK transform: .mat binary or .txt/.tfm text).")
+        var outputAffine: String?
+
+        func linearSettings() -> LinearRegistration.Settings {
+            var s = LinearRegistration.Settings()
+            s.initialization = initialize
+            s.similarity = linearSimilarity
+            return s
+        }
+
+        func validateLinearOptions() throws {
+            if outputAffine != nil && transform.linearStages.isEmpty {
+                throw ValidationError("--output-affine needs a linear stage (--transform rigid, affine or affine+deformable)")
+            }
+            if let outputAffine, !ITKTransformFile.isAffineFile(outputAffine) {
+                throw ValidationError("--output-affine \(outputAffine): expected .mat, .txt or .tfm")
+            }
+        }
+
+        // MARK: -
+
         @OptionGroup var compute: ComputeOptions
 
         func validate() throws {
             if (model == nil) == !optimize {
                 throw ValidationError("give exactly one of --model CKPT and --optimize")
             }
+            try validateLinearOptions()
             if outputLabels != nil && movingLabels == nil {
                 throw ValidationError("--output-labels needs --moving-labels")
             }
@@ -119,6 +173,7 @@ extension Register {
             s.smoothness = Float(smoothness)
             s.learningRate = Float(learningRate)
             s.lccWindow = lccWindow
+            s.similarity = similarity
             try s.validate()
             return s
         }
@@ -127,32 +182,38 @@ extension Register {
             ComputeSettings.apply(threads: compute.threads)
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
             try OutputPaths.checkDistinct(
-                inputs: [fixed, moving] + [fixedLabels, movingLabels, model].compactMap { $0 },
+                inputs: [fixed, moving] + [fixedLabels, movingLabels, model, fixedMask, movingMask].compactMap { $0 },
                 outputs: [("--output-warped", outputWarped)] + [
                     ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
+                    ("--output-affine", outputAffine),
                 ].compactMap { option, path in path.map { (option, $0) } })
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
             // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
-            let pair = try RegistrationPair.load(files)
+            let inputs = try StagedRegistration.Inputs.load(files, fixedMask: fixedMask, movingMask: movingMask)
             let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
-            let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
+            let staged = StagedRegistration(transform: transform, linear: linearSettings(), method: method, lccWindow: lccWindow)
+            let outcome = try staged.run(inputs)
+            let (result, pair) = (outcome.result, outcome.pair)
             try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
             if let outputJacobian {
                 let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
                 try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
             }
+            if let outputAffine, let linear = outcome.linear { try ITKTransformFile.write(linear.itk, to: outputAffine) }
             let summary = RegistrationSummary(
                 files: files,
                 outputs: RegistrationOutput.list(
-                    warped: outputWarped, labels: outputLabels, field: outputField, fieldUnits: fieldUnits, jacobian: outputJacobian),
-                quality: result.quality, seconds: Date().timeIntervalSince(start),
+                    warped: outputWarped, labels: outputLabels, field: outputField, fieldUnits: fieldUnits, jacobian: outputJacobian,
+                    affine: outputAffine),
+                quality: result.quality, stages: outcome.stages, seconds: Date().timeIntervalSince(start),
                 cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: ComputeSettings.threads)
             if json {
                 print(try summary.json())
             } else {
                 print(result.quality.summary)
+                for stage in summary.stages { print(stage.summary) }
                 for output in summary.outputs { print("\(output.kind): \(output.path) (\(output.convention))") }
                 print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
             }
@@ -161,6 +222,9 @@ extension Register {
 }
 
 extension FieldUnits: ExpressibleByArgument {}
+extension RegistrationTransform: ExpressibleByArgument {}
+extension LinearInitialization: ExpressibleByArgument {}
+extension SimilarityKind: ExpressibleByArgument {}
 
 extension Register {
     /// `morphoseg register deform`: a registration test pair with a known deformation.

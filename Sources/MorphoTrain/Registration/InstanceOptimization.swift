@@ -61,8 +61,10 @@ public struct InstanceOptimization: Sendable {
     ///
     /// - Parameters:
     ///   - fixed, moving: `[1, 1, spatial…]` on the same grid, intensities normalised alike.
+    ///   - mask: optional `[1, 1, spatial…]` region (1 inside) the similarity is restricted to
+    ///     (`SimilarityLoss`), resized with the images at every level.
     ///   - progress: called after every step.
-    public func register(fixed: Tensor, moving: Tensor, progress: ((Step) -> Void)? = nil) -> Tensor {
+    public func register(fixed: Tensor, moving: Tensor, mask: Tensor? = nil, progress: ((Step) -> Void)? = nil) -> Tensor {
         precondition(fixed.shape == moving.shape && fixed.shape[0] == 1 && fixed.shape[1] == 1,
                      "instance optimisation of \(fixed.shape) and \(moving.shape): one single-channel pair on one grid")
         let spatial = fixed.spatialShape
@@ -77,10 +79,11 @@ public struct InstanceOptimization: Sendable {
                 (resize(fixed, to: shape), resize(moving, to: shape),
                  flow.map { resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
             }
+            let levelMask = withoutGradients { mask.map { resize($0, to: shape) } }
             let field = Parameter(initial)
             let adam = Adam([("flow", field)], learningRate: settings.learningRate)
             for iteration in 0..<settings.iterations[level] {
-                let sim = similarity(f, warp(m, field.value))
+                let sim = similarity(f, warp(m, field.value), mask: levelMask)
                 let reg = smooth(field.value)
                 let loss = settings.smoothness > 0 ? sim + reg * settings.smoothness : sim
                 loss.backward()

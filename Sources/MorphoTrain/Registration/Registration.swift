@@ -15,8 +15,9 @@ public enum Registration {
     /// `.optimize` normalises each image (percentiles 0.5–99.5 mapped to [0, 1], what LCC and the
     /// smoothness weight are tuned for) before optimising; `.model` applies its run's own
     /// preprocessing. The quality figures compare the percentile-normalised images either way.
+    /// `mask` (`[1, 1, spatial…]` on the fixed grid, 1 inside) restricts `.optimize`'s similarity.
     public static func register(
-        _ pair: RegistrationPair, method: RegistrationMethod, lccWindow: Int = 9,
+        _ pair: RegistrationPair, method: RegistrationMethod, lccWindow: Int = 9, mask: Tensor? = nil,
         progress: ((InstanceOptimization.Step) -> Void)? = nil
     ) throws -> RegistrationResult {
         let fixed = normalised(pair.fixed.imageTensor)
@@ -25,7 +26,7 @@ public enum Registration {
         switch method {
         case .optimize(let settings):
             try settings.validate()
-            flow = InstanceOptimization(settings).register(fixed: fixed, moving: moving, progress: progress)
+            flow = InstanceOptimization(settings).register(fixed: fixed, moving: moving, mask: mask, progress: progress)
         case .model(let model):
             flow = try model.predict(pair)
         }

@@ -54,11 +54,20 @@ public struct RegistrationOutput: Codable, Equatable, Sendable {
                 + "the fixed grid; <= 0 where the field folds, 1 where it preserves volume")
     }
 
+    /// The linear stages' map as an ITK affine transform file.
+    public static func affine(_ path: String) -> RegistrationOutput {
+        RegistrationOutput(
+            kind: "affine", path: path,
+            convention: "ITK affine transform (AffineTransform_double_3_3; .mat as ANTs' 0GenericAffine.mat, or ITK text), "
+                + "LPS millimetres, fixed point to moving point; the displacement field holds the deformable part only, "
+                + "so the whole map is `morphoseg apply -t FIELD -t AFFINE` (antsApplyTransforms -t FIELD -t AFFINE)")
+    }
+
     /// What one `register` call with these output options writes, in the order it writes them.
     public static func list(
-        warped: String, labels: String?, field: String?, fieldUnits: FieldUnits, jacobian: String?
+        warped: String, labels: String?, field: String?, fieldUnits: FieldUnits, jacobian: String?, affine: String? = nil
     ) -> [RegistrationOutput] {
         [warpedImage(warped)] + (labels.map { [warpedLabels($0)] } ?? []) + (field.map { [Self.field($0, units: fieldUnits)] } ?? [])
-            + (jacobian.map { [Self.jacobian($0)] } ?? [])
+            + (jacobian.map { [Self.jacobian($0)] } ?? []) + (affine.map { [Self.affine($0)] } ?? [])
     }
 }

@@ -15,12 +15,15 @@ public struct SimilarityFigures: Codable, Equatable, Sendable {
     public var gcc: Double
     /// Mean squared intensity difference.
     public var mse: Double
+    /// Mattes mutual information (nats; 32 bins, B-spline window): 0 for unrelated images.
+    public var mi: Double = 0
 
     public static func measure(_ a: Tensor, _ b: Tensor, lccWindow: Int = 9) -> SimilarityFigures {
         withoutGradients {
             SimilarityFigures(
                 lcc: 1 - Double(SimilarityLoss(kind: .lcc, window: lccWindow)(a, b).item), lccWindow: lccWindow,
-                gcc: 1 - Double(GlobalNCC()(a, b).item), mse: Double(MeanSquaredError()(a, b).item))
+                gcc: 1 - Double(GlobalNCC()(a, b).item), mse: Double(MeanSquaredError()(a, b).item),
+                mi: -Double(MutualInformation()(a, b).item))
         }
     }
 }
@@ -52,7 +55,8 @@ public struct RegistrationQuality: Codable, Equatable, Sendable {
         }
         lines.append("LCC (w \(similarityAfter.lccWindow)): \(f(similarityBefore.lcc)) → \(f(similarityAfter.lcc)), "
                      + "GCC: \(f(similarityBefore.gcc)) → \(f(similarityAfter.gcc)), "
-                     + "MSE: \(f(similarityBefore.mse, 6)) → \(f(similarityAfter.mse, 6))")
+                     + "MSE: \(f(similarityBefore.mse, 6)) → \(f(similarityAfter.mse, 6)), "
+                     + "MI: \(f(similarityBefore.mi)) → \(f(similarityAfter.mi))")
         lines.append("folding (det J ≤ 0): \(f(100 * jacobian.foldingFraction, 3)) % (\(jacobian.foldingCount) voxels), "
                      + "std log|J|: \(f(jacobian.logJacobianStd)), det J in [\(f(jacobian.minimum, 3)), \(f(jacobian.maximum, 3))]")
         return lines.joined(separator: "\n")
@@ -135,6 +139,8 @@ public struct RegistrationSummary: Codable, Sendable {
     /// Every file written, with the convention to read it by.
     public var outputs: [RegistrationOutput]
     public var quality: RegistrationQuality
+    /// Each stage in order (linear stages, then the deformable one), with its metric and time.
+    public var stages: [RegistrationStageReport] = []
     /// Wall-clock time of the whole command (reading, resampling, registering, writing).
     public var seconds: Double
     /// CPU time of the process over the same span (all threads), a load-independent figure.
@@ -142,10 +148,11 @@ public struct RegistrationSummary: Codable, Sendable {
     public var threads: Int
 
     public init(
-        files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality, seconds: Double, cpuSeconds: Double,
-        threads: Int
+        files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality,
+        stages: [RegistrationStageReport] = [], seconds: Double, cpuSeconds: Double, threads: Int
     ) {
         self.files = files
+        self.stages = stages
         self.outputs = outputs
         self.quality = quality
         self.seconds = seconds
