@@ -202,14 +202,15 @@ struct IntensityMap {
 
     struct Position {
         var t: Double
-        /// False where the clamp is active (outside [low, high]: no derivative, as `torch.clamp`).
+        /// False where the clamp is active (t ≤ low or t ≥ high: no derivative, as `torch.clamp`,
+        /// whose gradient is 0 on the bounds too).
         var inside: Bool
     }
 
     @inline(__always) func bin(_ x: Float) -> Position {
         let t = offset + (Double(x) - lower) * slope
-        if t < low { return Position(t: low, inside: false) }
-        if t > high { return Position(t: high, inside: false) }
+        if t <= low { return Position(t: low, inside: false) }
+        if t >= high { return Position(t: high, inside: false) }
         return Position(t: t, inside: true)
     }
 

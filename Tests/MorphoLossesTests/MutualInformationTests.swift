@@ -28,7 +28,17 @@ final class MutualInformationTests: XCTestCase {
     ///         value.backward(); g = mv.grad.reshape(-1)
     ///         print(name, value.item(), [g[i].item() for i in (0, 7, 100, 335)])
     ///
-    /// Tolerance: 2e-5 on the loss (MONAI sums in float32), 2e-3 relative on gradient entries.
+    /// (MONAI 1.6.1, torch 2.15, CPU.) Voxel 0 of "gaussian16related" sits on the clamp bound
+    /// (moving = 1), where torch's clamp passes no gradient. Tolerance: 2e-5 on the loss (MONAI
+    /// sums in float32), 2e-3 relative (or 2e-7 absolute) on gradient entries.
+    /// The script's output: loss, then the gradient at voxels 0, 7, 100, 335.
+    enum MONAI {
+        static let gaussian23 = (-0.59854817, [2.93887686e-02, 3.69486213e-02, 4.03035767e-02, -7.24263415e-02])
+        static let gaussian16related = (-1.00610662, [0.0, -1.13601489e-02, -9.62834992e-03, 2.99268868e-04])
+        static let bspline32 = (-0.73343062, [7.67581956e-03, 6.11487916e-03, 7.66330212e-03, -2.75209360e-03])
+        static let bspline12related = (-0.78133649, [-4.15631151e-03, -1.45615572e-02, -2.25360459e-03, -2.33700480e-02])
+    }
+
     struct Reference {
         var name: String
         var loss: MutualInformation
@@ -61,7 +71,7 @@ final class MutualInformationTests: XCTestCase {
             let grad = moving.grad!
             for (k, v) in [0, 7, 100, 335].enumerated() {
                 let expected = reference.gradient[k]
-                XCTAssertEqual(Double(grad[flat: v]), expected, accuracy: 2e-3 * max(abs(expected), 1e-4),
+                XCTAssertEqual(Double(grad[flat: v]), expected, accuracy: max(2e-3 * abs(expected), 2e-7),
                                "\(reference.name) gradient at \(v)")
             }
         }

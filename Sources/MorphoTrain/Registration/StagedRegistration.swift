@@ -152,7 +152,22 @@ public struct StagedRegistration: Sendable {
             let zero = Tensor.zeros([1, inputs.fixed.is2D ? 2 : 3] + inputs.fixed.imageTensor.spatialShape)
             result = RegistrationResult(flow: zero, pair: pair, fixedImage: fixedN, movingImage: movingN, lccWindow: lccWindow)
         }
-        if map != nil {
+        if let map {
+            // The outputs read the moving image once, at L(x + u(x)), as `apply -t FIELD -t AFFINE`
+            // does (not the already resampled pair: one interpolation, not two).
+            let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: inputs.fixed))
+            let chain = TransformChain([.field(field), .affine(map.itk)])
+            result.warped = inputs.fixed.replacingData(
+                with: TransformApplication.apply(chain, to: inputs.moving, reference: inputs.fixed, interpolation: .linear).imageTensor)
+            if let labels = inputs.movingLabels {
+                let warped = TransformApplication.apply(chain, to: labels, reference: inputs.fixed, interpolation: .nearest)
+                result.warpedLabels = inputs.fixed.replacingData(with: warped.imageTensor)
+                if let fixedLabels = inputs.fixedLabels, let before = result.quality.diceBefore {
+                    let after = RegistrationMetrics.dicePerLabel(fixedLabels.imageTensor, warped.imageTensor, labels: before.map(\.label))
+                    result.quality.diceAfter = after
+                    result.quality.meanDiceAfter = RegistrationMetrics.meanDice(after)
+                }
+            }
             // "Before" means the images as given, not after the linear stages.
             let original = try RegistrationPair(
                 fixed: inputs.fixed, moving: inputs.moving, fixedLabels: inputs.fixedLabels, movingLabels: inputs.movingLabels,

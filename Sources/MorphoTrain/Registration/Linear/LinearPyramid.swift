@@ -4,8 +4,10 @@ import MorphoTensor
 /// The fixed and moving images (and masks) of the linear stages at every resolution, coarse to
 /// fine: level l shrinks both images by `shrinkFactors[l]` after Gaussian smoothing of
 /// `smoothingSigmas[l]` voxels (of each image's own grid), ANTs' `--shrink-factors 4x2x1
-/// --smoothing-sigmas 2x1x0vox`. Masks are shrunk without smoothing and read as inside where
-/// their interpolated value is ≥ 0.5.
+/// --smoothing-sigmas 2x1x0vox`. A shrink factor is capped so that the level keeps at least 16
+/// voxels along the fixed image's shortest axis (a 4 mm brain is not registered on 16 mm
+/// voxels). Masks are shrunk without smoothing and read as inside where their interpolated value
+/// is ≥ 0.5.
 struct LinearPyramid: @unchecked Sendable {
     struct Level {
         var fixed: LinearPyramidLevel
@@ -24,7 +26,8 @@ struct LinearPyramid: @unchecked Sendable {
     ) {
         func binary(_ mask: Tensor) -> Tensor { Tensor(shape: mask.shape, data: mask.scalars.map { $0 != 0 ? 1 : 0 }) }
         let fixedBinary = fixedMask.map(binary), movingBinary = movingMask.map(binary)
-        levels = zip(shrinkFactors, smoothingSigmas).map { shrink, sigma in
+        let shortest = fixed.spatialShape.filter { $0 > 1 }.min() ?? 1
+        levels = zip(shrinkFactors.map { min($0, max(1, shortest / 16)) }, smoothingSigmas).map { shrink, sigma in
             Level(
                 fixed: LinearPyramidLevel(image: fixed, affine: fixedAffine, shrink: shrink, sigma: sigma),
                 moving: LinearPyramidLevel(image: moving, affine: movingAffine, shrink: shrink, sigma: sigma),

@@ -10,7 +10,9 @@ import MorphoTensor
 ///
 /// so λ is, to first order, how far (mm) the farthest corner of the fixed image moves per step.
 /// Each level starts at λ = `initialStep` × the level's voxel size and stops when λ falls below
-/// `minimumStep` × the voxel size or after `iterations[level]` steps.
+/// `minimumStep` × the voxel size or after `iterations[level]` steps. The stage returns the best
+/// point it saw at the finest level (its start included), so it never ends worse than it began
+/// on its own metric.
 ///
 /// The similarity is evaluated on `samples` fixed voxels per level (a fixed random subset, as
 /// Mattes sampling; all voxels for `lcc`, which needs whole windows): the moving image is read
@@ -65,6 +67,10 @@ public struct LinearStage: Sendable {
             LinearSampleSet(pyramid, level: level, count: dense ? nil : settings.samples)
         }
         let lossBefore = samplesPerLevel[finest].evaluate(transform, similarity: similarity, gradient: false).loss
+        // The best point seen at the finest level, the start included (ITK's
+        // `ReturnBestParametersAndValue`): the coarse levels' optimum can be slightly off the
+        // finest level's, and the last regular steps can overshoot.
+        var best = (loss: lossBefore, transform: transform)
         var total = 0
         for level in pyramid.levels.indices {
             let fixed = pyramid.levels[level].fixed
@@ -73,7 +79,8 @@ public struct LinearStage: Sendable {
             let stop = settings.minimumStep * fixed.spacing
             var previous: [Double]?
             for _ in 0..<settings.iterations[min(level, settings.iterations.count - 1)] {
-                let (_, gradient) = samplesPerLevel[level].evaluate(transform, similarity: similarity, gradient: true)
+                let (loss, gradient) = samplesPerLevel[level].evaluate(transform, similarity: similarity, gradient: true)
+                if level == finest && loss < best.loss { best = (loss, transform) }
                 let scaled = zip(gradient, scales).map { $0 / $1 }
                 let norm = scaled.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 guard norm > 0, norm.isFinite else { break }
@@ -84,7 +91,10 @@ public struct LinearStage: Sendable {
                 total += 1
             }
         }
-        let lossAfter = samplesPerLevel[finest].evaluate(transform, similarity: similarity, gradient: false).loss
+        let last = samplesPerLevel[finest].evaluate(transform, similarity: similarity, gradient: false).loss
+        if last < best.loss { best = (last, transform) }
+        transform = best.transform
+        let lossAfter = best.loss
         samplesPerLevel.removeAll()
         return Outcome(transform: transform, lossBefore: lossBefore, lossAfter: lossAfter, iterations: total)
     }
