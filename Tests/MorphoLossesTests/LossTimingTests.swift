@@ -53,6 +53,19 @@ final class LossTimingTests: XCTestCase {
         })
     }
 
+    func testMutualInformationAt128Cubed() {
+        var rng = RandomGenerator(seed: 3)
+        let fixed = Tensor.randomUniform([1, 1, 128, 128, 128], using: &rng)
+        let moving = Tensor.randomUniform([1, 1, 128, 128, 128], using: &rng)
+        let loss = MutualInformation()
+        report("loss/mi32/128/fwd", median { _ = withoutGradients { loss(fixed, moving) } })
+        report("loss/mi32/128/fwdbwd", median {
+            let m = moving.requiringGrad()
+            loss(fixed, m).backward()
+            XCTAssertNotNil(m.grad)
+        })
+    }
+
     func testGradL2At3x128Cubed() {
         var rng = RandomGenerator(seed: 2)
         let flow = Tensor.randomNormal([1, 3, 128, 128, 128], using: &rng)

@@ -88,9 +88,13 @@ public struct LinearRegistration: Sendable {
         let preparation = Date().timeIntervalSince(start)
         var transform = initial
         var stages: [StageResult] = []
-        for kind in settings.stages {
+        for (index, kind) in settings.stages.enumerated() {
             let stageStart = Date()
-            let outcome = LinearStage(settings.stage(kind)).run(pyramid, from: transform)
+            var stage = settings.stage(kind)
+            // A later stage starts where a converged one ended: small first steps, or its
+            // coarse levels would first undo the previous stage's work.
+            if index > 0 { stage.initialStep /= 4 }
+            let outcome = LinearStage(stage).run(pyramid, from: transform)
             transform = outcome.transform
             stages.append(StageResult(kind: kind, outcome: outcome, seconds: Date().timeIntervalSince(stageStart)))
         }
