@@ -89,6 +89,28 @@ public struct MutualInformation: Sendable, Equatable {
             // Σ ω wF_a wM_b (B²), Σ ω wF_a (B), Σ ω wM_b (B), Σ ω.
             let width = B * B + 2 * B + 1
             let sums = blockSums(items: 1, spatial: perItem, width: width, block: 16384) { _, range, acc in
+                if kernel.window == .bSpline {
+                    // Mattes' pair of windows, unrolled: one (rarely two) fixed bin, four moving bins.
+                    for v in range {
+                        let omega = wItem.map { Double($0[v]) } ?? 1
+                        guard omega > 0 else { continue }
+                        let (af, half) = ParzenKernel.box(fMap.bin(fItem[v]).t)
+                        let (am, w, _) = ParzenKernel.cubic(mMap.bin(mItem[v]).t)
+                        let w0 = omega * (1 - half)
+                        let row = acc + af * B + am
+                        row[0] += w0 * w[0]; row[1] += w0 * w[1]; row[2] += w0 * w[2]; row[3] += w0 * w[3]
+                        acc[B * B + af] += w0
+                        if half > 0 {
+                            let w1 = omega * half, next = row + B
+                            next[0] += w1 * w[0]; next[1] += w1 * w[1]; next[2] += w1 * w[2]; next[3] += w1 * w[3]
+                            acc[B * B + af + 1] += w1
+                        }
+                        let marginal = acc + B * B + B + am
+                        marginal[0] += omega * w[0]; marginal[1] += omega * w[1]; marginal[2] += omega * w[2]; marginal[3] += omega * w[3]
+                        acc[width - 1] += omega
+                    }
+                    return
+                }
                 let wf = UnsafeMutablePointer<Double>.allocate(capacity: B), wm = UnsafeMutablePointer<Double>.allocate(capacity: B)
                 defer { wf.deallocate(); wm.deallocate() }
                 for v in range {
@@ -147,29 +169,47 @@ public struct MutualInformation: Sendable, Equatable {
                     let mMap = state.mMap, fMap = state.fMap
                     // dL/dx_v = scale · ∂MI/∂t_v · ∂t_v/∂x_v; with `.bSpline` also Σ_v of the same
                     // through min (acc[0]) and max (acc[1]) of the moving image.
-                    let rangeSums = blockSums(items: 1, spatial: perItem, width: 2, block: 16384) { _, range, acc in
-                        let wf = UnsafeMutablePointer<Double>.allocate(capacity: B), wm = UnsafeMutablePointer<Double>.allocate(capacity: B)
-                        let dw = UnsafeMutablePointer<Double>.allocate(capacity: B)
-                        defer { wf.deallocate(); wm.deallocate(); dw.deallocate() }
-                        for v in range {
-                            let omega = wItem.map { Double($0[v]) } ?? 1
-                            guard omega > 0 else { o[v] = 0; continue }
-                            let (af, nf) = kernel.weights(fMap.bin(fItem[v]), fixedSide: true, bins: B, into: wf, derivative: nil)
-                            let position = mMap.bin(mItem[v])
-                            let (am, nm) = kernel.weights(position, fixedSide: false, bins: B, into: wm, derivative: dw)
-                            var dt = 0.0
-                            for j in 0..<nm {
-                                var c = state.dMoving[am + j]
-                                for i in 0..<nf { c += wf[i] * state.dJoint[(af + i) * B + am + j] }
-                                dt += c * dw[j]
-                            }
-                            dt *= omega / state.count
-                            guard position.inside else { o[v] = 0; continue }
-                            o[v] = Float(scale * dt * mMap.slope)
-                            if mMap.hasRange {
-                                let r = mMap.relative(mItem[v])
-                                acc[0] += dt * -mMap.slope * (1 - r)
-                                acc[1] += dt * -mMap.slope * r
+                    let rangeSums = state.dJoint.withUnsafeBufferPointer { dJointBuffer in
+                        state.dMoving.withUnsafeBufferPointer { dMovingBuffer in
+                            blockSums(items: 1, spatial: perItem, width: 2, block: 16384) { _, range, acc in
+                                let dJoint = dJointBuffer.baseAddress!, dMoving = dMovingBuffer.baseAddress!
+                                let wf = UnsafeMutablePointer<Double>.allocate(capacity: B), wm = UnsafeMutablePointer<Double>.allocate(capacity: B)
+                                let dw = UnsafeMutablePointer<Double>.allocate(capacity: B)
+                                defer { wf.deallocate(); wm.deallocate(); dw.deallocate() }
+                                let perCount = 1 / state.count
+                                for v in range {
+                                    let omega = wItem.map { Double($0[v]) } ?? 1
+                                    let position = mMap.bin(mItem[v])
+                                    // Clamped or masked-out voxels have no derivative (nor one through min/max).
+                                    guard omega > 0, position.inside else { o[v] = 0; continue }
+                                    // ∂MI/∂t_v = ω/N · Σ_b (E_b + Σ_a wF_a D_ab) · ∂wM_b/∂t.
+                                    var dt = 0.0
+                                    if kernel.window == .bSpline {
+                                        let (af, half) = ParzenKernel.box(fMap.bin(fItem[v]).t)
+                                        let (am, _, dwm) = ParzenKernel.cubic(position.t)
+                                        let row = dJoint + af * B + am, moving = dMoving + am
+                                        for j in 0..<4 {
+                                            var c = moving[j] + (1 - half) * row[j]
+                                            if half > 0 { c += half * row[B + j] }
+                                            dt += c * dwm[j]
+                                        }
+                                    } else {
+                                        let (af, nf) = kernel.weights(fMap.bin(fItem[v]), fixedSide: true, bins: B, into: wf, derivative: nil)
+                                        let (am, nm) = kernel.weights(position, fixedSide: false, bins: B, into: wm, derivative: dw)
+                                        for j in 0..<nm {
+                                            var c = dMoving[am + j]
+                                            for i in 0..<nf { c += wf[i] * dJoint[(af + i) * B + am + j] }
+                                            dt += c * dw[j]
+                                        }
+                                    }
+                                    dt *= omega * perCount
+                                    o[v] = Float(scale * dt * mMap.slope)
+                                    if mMap.hasRange {
+                                        let r = mMap.relative(mItem[v])
+                                        acc[0] += dt * -mMap.slope * (1 - r)
+                                        acc[1] += dt * -mMap.slope * r
+                                    }
+                                }
                             }
                         }
                     }
@@ -306,6 +346,26 @@ struct ParzenKernel {
             normalise(weights, derivative, n: bins, sum: sum, dsum: dsum)
             return (0, bins)
         }
+    }
+
+    /// The zero-order window of the fixed side of `.bSpline`: the nearest bin, and the weight
+    /// (0, or 0.5 at a half-integer t) that goes to the next bin instead.
+    @inline(__always)
+    static func box(_ t: Double) -> (first: Int, half: Double) {
+        let base = t.rounded(.down)
+        return t - base == 0.5 ? (Int(base), 0.5) : (Int(t.rounded()), 0)
+    }
+
+    /// The cubic B-spline window at t: bins `first ..< first + 4` (first = ⌊t⌋ − 1), their weights
+    /// β3(b − t) (summing to 1) and the weights' derivatives with respect to t, in closed form in
+    /// u = t − ⌊t⌋ (what `weights` computes bin by bin, without the normalisation by 1).
+    @inline(__always)
+    static func cubic(_ t: Double) -> (first: Int, weights: SIMD4<Double>, derivatives: SIMD4<Double>) {
+        let floor = t.rounded(.down), u = t - floor, v = 1 - u
+        let u2 = u * u, v2 = v * v
+        let weights = SIMD4(v2 * v / 6, (4 - 6 * u2 + 3 * u2 * u) / 6, (4 - 6 * v2 + 3 * v2 * v) / 6, u2 * u / 6)
+        let derivatives = SIMD4(-v2 / 2, -2 * u + 1.5 * u2, 2 * v - 1.5 * v2, u2 / 2)
+        return (Int(floor) - 1, weights, derivatives)
     }
 
     /// w = K/Z and ∂w/∂t = (∂K/∂t − w·∂Z/∂t)/Z in place.
