@@ -58,7 +58,7 @@ public struct RegistrationOutput: Codable, Equatable, Sendable {
     public static func affine(_ path: String) -> RegistrationOutput {
         RegistrationOutput(
             kind: "affine", path: path,
-            convention: "ITK affine transform (AffineTransform_double_3_3; .mat as ANTs' 0GenericAffine.mat, or ITK text), "
+            convention: "ITK affine transform (AffineTransform_double_3_3, 2_2 in 2D; .mat as ANTs' 0GenericAffine.mat, or ITK text), "
                 + "LPS millimetres, fixed point to moving point; the displacement field holds the deformable part only, "
                 + "so the whole map is `morphoseg apply -t FIELD -t AFFINE` (antsApplyTransforms -t FIELD -t AFFINE)")
     }
