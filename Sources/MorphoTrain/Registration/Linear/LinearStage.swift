@@ -62,7 +62,7 @@ public struct LinearStage: Sendable {
         precondition(transform.kind == settings.kind, "an affine start for a rigid stage")
         let similarity = SimilarityLoss(kind: settings.similarity, window: settings.lccWindow, bins: settings.bins)
         let finest = pyramid.levels.count - 1
-        let dense = settings.similarity == .lcc || settings.similarity == .gcc
+        let dense = settings.similarity == .lcc
         var samplesPerLevel: [LinearSampleSet] = pyramid.levels.indices.map { level in
             LinearSampleSet(pyramid, level: level, count: dense ? nil : settings.samples)
         }
