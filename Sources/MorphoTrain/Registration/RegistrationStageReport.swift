@@ -9,6 +9,7 @@ public struct RegistrationStageReport: Codable, Equatable, Sendable {
     public var metric: String
     public var lossBefore: Double
     public var lossAfter: Double
+    /// Wall time; the first linear stage's includes building the pyramid and initialising.
     public var seconds: Double
     /// Optimiser steps over all levels (linear stages).
     public var iterations: Int?

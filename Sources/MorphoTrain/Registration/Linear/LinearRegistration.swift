@@ -26,7 +26,9 @@ public struct LinearRegistration: Sendable {
 
         /// - Throws: `MorphoTrainError.invalidOption` naming the setting.
         public func validate() throws {
-            guard !stages.isEmpty else { throw MorphoTrainError.invalidOption(key: "transform", reason: "no linear stage") }
+            guard [[.rigid], [.affine], [.rigid, .affine]].contains(stages) else {
+                throw MorphoTrainError.invalidOption(key: "transform", reason: "linear stages are rigid, affine, or rigid then affine")
+            }
             guard !shrinkFactors.isEmpty, shrinkFactors.count == smoothingSigmas.count, shrinkFactors.allSatisfy({ $0 >= 1 }),
                   smoothingSigmas.allSatisfy({ $0 >= 0 })
             else {
