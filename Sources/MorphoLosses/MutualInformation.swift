@@ -155,6 +155,8 @@ public struct MutualInformation: Sendable, Equatable {
         guard wantGradient else { return value }
 
         return Tensor.record(value, inputs: [fixed, moving]) { g in
+            // The closure holds the tensors (and the mask), not just their storage pointers.
+            let f = fixed.storage.pointer, m = moving.storage.pointer, w = mask?.storage.pointer
             let scale = -Double(g.item) / Double(items)
             let grad = Tensor(shape: moving.shape) { out in
                 for item in 0..<items {

@@ -127,6 +127,20 @@ final class MutualInformationTests: XCTestCase {
         XCTAssertNotEqual(mi(fixed, Tensor(shape: moving.shape, data: corrupted)).item, mi(fixed, moving).item)
     }
 
+    /// The backward reads the mask after the caller has let go of it (the graph keeps it alive).
+    func testTheGradientDoesNotDependOnTheCallerKeepingTheMask() {
+        let fixed = Tensor.randomUniform([1, 1, 12, 12, 12], using: &rng), moving = Tensor.randomUniform([1, 1, 12, 12, 12], using: &rng)
+        let maskValues = (0..<1728).map { Float($0 % 3 == 0 ? 0 : 1) }
+        func loss(_ leaf: Tensor) -> Tensor { MutualInformation()(fixed, leaf, mask: Tensor(shape: fixed.shape, data: maskValues)) }
+        let a = moving.requiringGrad(), kept = Tensor(shape: fixed.shape, data: maskValues)
+        MutualInformation()(fixed, a, mask: kept).backward()
+        let b = moving.requiringGrad()
+        let value = loss(b)
+        _ = (0..<8).map { _ in Tensor(shape: fixed.shape, repeating: 9) }   // reuse freed memory, if any
+        value.backward()
+        XCTAssertEqual(a.grad!.scalars, b.grad!.scalars)
+    }
+
     func testDegenerateInputsAreFinite() {
         let constant = Tensor(shape: [1, 1, 4, 4], repeating: 0.3)
         let other = Tensor.randomUniform([1, 1, 4, 4], using: &rng).requiringGrad()
