@@ -12,6 +12,16 @@ import MorphoTensor
 /// downsampled by `resize`, linear over the same extent), `iterations[l]` Adam steps on `u` at
 /// level `l` (coarsest first), the field upsampled by `resizeDisplacement` (values scaled by the grid ratio)
 /// to initialise the next level.
+///
+/// With `diffeomorphic` the optimised variable is a stationary velocity field `v` instead, and the
+/// displacement is its exponential, integrated by scaling and squaring (`integrate`, the op the
+/// diffeomorphic `DisplacementNet` and `SmoothRandomField` use):
+///
+///     v* = argmin_v  L_sim(F, M∘(id + exp(v))) + λ · Grad_l2(v),    u = exp(v) − id
+///
+/// (the log-domain form of Ashburner's DARTEL and VoxelMorph's diffeomorphic mode). A smooth `v`
+/// integrates to a diffeomorphism, so the field does not fold; each step costs `integrationSteps`
+/// extra warps of the field, forward and backward.
 public struct InstanceOptimization: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Resolution levels (1 = full resolution only).
@@ -25,6 +35,11 @@ public struct InstanceOptimization: Sendable {
         public var similarity: SimilarityKind = .lcc
         /// LCC window (odd, voxels of the current level).
         public var lccWindow: Int = 7
+        /// Optimise a stationary velocity field and integrate it (no folding) instead of the
+        /// displacement itself.
+        public var diffeomorphic: Bool = false
+        /// Scaling-and-squaring steps of the velocity integration (`diffeomorphic` only).
+        public var integrationSteps: Int = 7
 
         public init() {}
 
@@ -39,6 +54,9 @@ public struct InstanceOptimization: Sendable {
             guard smoothness >= 0, smoothness.isFinite else { throw MorphoTrainError.invalidOption(key: "smoothness", reason: "must be non-negative") }
             guard lccWindow >= 1 && lccWindow % 2 == 1 else {
                 throw MorphoTrainError.invalidOption(key: "lcc-window", reason: "must be odd and positive, got \(lccWindow)")
+            }
+            guard integrationSteps >= 1 && integrationSteps <= 16 else {
+                throw MorphoTrainError.invalidOption(key: "integration-steps", reason: "must be in 1...16, got \(integrationSteps)")
             }
         }
     }
@@ -57,30 +75,39 @@ public struct InstanceOptimization: Sendable {
 
     public init(_ settings: Settings = Settings()) { self.settings = settings }
 
-    /// The field `[1, nd, spatial…]` (voxels of the full grid) registering `moving` onto `fixed`.
+    /// The field `[1, nd, spatial…]` (voxels of the full grid) registering `moving` onto `fixed`:
+    /// the displacement itself, or with `diffeomorphic` the integrated velocity.
     ///
     /// - Parameters:
     ///   - fixed, moving: `[1, 1, spatial…]` on the same grid, intensities normalised alike.
+    ///   - initial: the starting value of the optimised field `[1, nd, spatial…]` (voxels of the
+    ///     full grid; a displacement, or a velocity with `diffeomorphic`), resized to the first
+    ///     level; nil starts from zero. Refining a network's prediction passes it here with one level.
     ///   - progress: called after every step.
-    public func register(fixed: Tensor, moving: Tensor, progress: ((Step) -> Void)? = nil) -> Tensor {
+    public func register(fixed: Tensor, moving: Tensor, initial: Tensor? = nil, progress: ((Step) -> Void)? = nil) -> Tensor {
         precondition(fixed.shape == moving.shape && fixed.shape[0] == 1 && fixed.shape[1] == 1,
                      "instance optimisation of \(fixed.shape) and \(moving.shape): one single-channel pair on one grid")
         let spatial = fixed.spatialShape
         let nd = spatial.count
         let similarity = SimilarityLoss(kind: settings.similarity, window: settings.lccWindow)
         let smooth = GradientSmoothnessLoss(penalty: .l2)
-        var flow: Tensor?
+        if let initial {
+            precondition(initial.shape == [1, nd] + spatial, "initial field \(initial.shape) for images \(fixed.shape)")
+        }
+        let steps = settings.integrationSteps
+        func displacement(_ field: Tensor) -> Tensor { settings.diffeomorphic ? integrate(field, steps: steps) : field }
+        var flow: Tensor? = initial
         for level in 0..<settings.levels {
             let factor = 1 << (settings.levels - 1 - level)
             let shape = spatial.map { max(1, ($0 + factor - 1) / factor) }
             let (f, m, initial) = withoutGradients {
                 (resize(fixed, to: shape), resize(moving, to: shape),
-                 flow.map { resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
+                 flow.map { $0.spatialShape == shape ? $0 : resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
             }
             let field = Parameter(initial)
             let adam = Adam([("flow", field)], learningRate: settings.learningRate)
             for iteration in 0..<settings.iterations[level] {
-                let sim = similarity(f, warp(m, field.value))
+                let sim = similarity(f, warp(m, displacement(field.value)))
                 let reg = smooth(field.value)
                 let loss = settings.smoothness > 0 ? sim + reg * settings.smoothness : sim
                 loss.backward()
@@ -90,6 +117,6 @@ public struct InstanceOptimization: Sendable {
             }
             flow = field.value.detached()
         }
-        return flow!
+        return withoutGradients { displacement(flow!) }
     }
 }

@@ -70,6 +70,8 @@ public struct RegistrationResult: Sendable {
     /// The moving labels sampled at `p + u(p)` (nearest, 0 outside), on the fixed geometry.
     public var warpedLabels: Volume?
     public var quality: RegistrationQuality
+    /// The network's field before refinement, when the field is a refined prediction.
+    public var refinement: ModelRefinement.Figures?
 
     /// Applies `flow` to `pair` and measures the result. Similarity is measured on `fixedImage`
     /// and `movingImage` when given (the normalised tensors the field was computed from), else
@@ -135,6 +137,8 @@ public struct RegistrationSummary: Codable, Sendable {
     /// Every file written, with the convention to read it by.
     public var outputs: [RegistrationOutput]
     public var quality: RegistrationQuality
+    /// The network's field before refinement (`register --model --refine`); absent otherwise.
+    public var refinement: ModelRefinement.Figures?
     /// Wall-clock time of the whole command (reading, resampling, registering, writing).
     public var seconds: Double
     /// CPU time of the process over the same span (all threads), a load-independent figure.
@@ -142,9 +146,10 @@ public struct RegistrationSummary: Codable, Sendable {
     public var threads: Int
 
     public init(
-        files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality, seconds: Double, cpuSeconds: Double,
-        threads: Int
+        files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality,
+        refinement: ModelRefinement.Figures? = nil, seconds: Double, cpuSeconds: Double, threads: Int
     ) {
+        self.refinement = refinement
         self.files = files
         self.outputs = outputs
         self.quality = quality
