@@ -105,6 +105,9 @@ extension Register {
         @Option(name: .customLong("integration-steps"), help: "Scaling-and-squaring steps of --diffeomorphic.")
         var integrationSteps: Int = InstanceOptimization.Settings().integrationSteps
 
+        @Option(name: .customLong("velocity-grid-factor"), help: "--diffeomorphic integrates the velocity on a grid this many times coarser than each level's (1 = the level's grid).")
+        var velocityGridFactor: Int = InstanceOptimization.Settings().velocityGridFactor
+
         @Option(help: "Refine the network's field (--model) by this many Adam steps of instance optimisation at full resolution.")
         var refine: Int?
 
@@ -154,6 +157,7 @@ extension Register {
             s.lccWindow = lccWindow
             s.diffeomorphic = diffeomorphic
             s.integrationSteps = integrationSteps
+            s.velocityGridFactor = velocityGridFactor
             try s.validate()
             return s
         }

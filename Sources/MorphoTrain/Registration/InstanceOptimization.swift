@@ -21,7 +21,8 @@ import MorphoTensor
 ///
 /// (the log-domain form of Ashburner's DARTEL and VoxelMorph's diffeomorphic mode). A smooth `v`
 /// integrates to a diffeomorphism, so the field does not fold; each step costs `integrationSteps`
-/// extra warps of the field, forward and backward.
+/// extra warps of the field, forward and backward, on the velocity's grid (`velocityGridFactor`
+/// times coarser than the level's, its exponential upsampled linearly to the level).
 public struct InstanceOptimization: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Resolution levels (1 = full resolution only).
@@ -40,6 +41,11 @@ public struct InstanceOptimization: Sendable {
         public var diffeomorphic: Bool = false
         /// Scaling-and-squaring steps of the velocity integration (`diffeomorphic` only).
         public var integrationSteps: Int = 7
+        /// With `diffeomorphic`, the velocity lives and is integrated on a grid this many times
+        /// coarser than each level's, its exponential upsampled (`resizeDisplacement`) to the
+        /// level (VoxelMorph's half-resolution integration): 2 makes the integration 8× cheaper
+        /// in 3D. 1 integrates on the level's own grid.
+        public var velocityGridFactor: Int = 2
 
         public init() {}
 
@@ -54,6 +60,9 @@ public struct InstanceOptimization: Sendable {
             guard smoothness >= 0, smoothness.isFinite else { throw MorphoTrainError.invalidOption(key: "smoothness", reason: "must be non-negative") }
             guard lccWindow >= 1 && lccWindow % 2 == 1 else {
                 throw MorphoTrainError.invalidOption(key: "lcc-window", reason: "must be odd and positive, got \(lccWindow)")
+            }
+            guard velocityGridFactor >= 1 && velocityGridFactor <= 8 else {
+                throw MorphoTrainError.invalidOption(key: "velocity-grid-factor", reason: "must be in 1...8, got \(velocityGridFactor)")
             }
             guard integrationSteps >= 1 && integrationSteps <= 16 else {
                 throw MorphoTrainError.invalidOption(key: "integration-steps", reason: "must be in 1...16, got \(integrationSteps)")
@@ -95,19 +104,27 @@ public struct InstanceOptimization: Sendable {
             precondition(initial.shape == [1, nd] + spatial, "initial field \(initial.shape) for images \(fixed.shape)")
         }
         let steps = settings.integrationSteps
-        func displacement(_ field: Tensor) -> Tensor { settings.diffeomorphic ? integrate(field, steps: steps) : field }
+        let velocityFactor = settings.diffeomorphic ? settings.velocityGridFactor : 1
+        func coarser(_ shape: [Int], by factor: Int) -> [Int] { shape.map { max(1, ($0 + factor - 1) / factor) } }
+        /// The displacement on a grid of `shape` that the optimised `field` stands for.
+        func displacement(_ field: Tensor, on shape: [Int]) -> Tensor {
+            guard settings.diffeomorphic else { return field }
+            let u = integrate(field, steps: steps)
+            return u.spatialShape == shape ? u : resizeDisplacement(u, to: shape)
+        }
         var flow: Tensor? = initial
         for level in 0..<settings.levels {
             let factor = 1 << (settings.levels - 1 - level)
-            let shape = spatial.map { max(1, ($0 + factor - 1) / factor) }
+            let shape = coarser(spatial, by: factor)
+            let fieldShape = coarser(shape, by: velocityFactor)
             let (f, m, initial) = withoutGradients {
                 (resize(fixed, to: shape), resize(moving, to: shape),
-                 flow.map { $0.spatialShape == shape ? $0 : resizeDisplacement($0, to: shape) } ?? Tensor.zeros([1, nd] + shape))
+                 flow.map { $0.spatialShape == fieldShape ? $0 : resizeDisplacement($0, to: fieldShape) } ?? Tensor.zeros([1, nd] + fieldShape))
             }
             let field = Parameter(initial)
             let adam = Adam([("flow", field)], learningRate: settings.learningRate)
             for iteration in 0..<settings.iterations[level] {
-                let sim = similarity(f, warp(m, displacement(field.value)))
+                let sim = similarity(f, warp(m, displacement(field.value, on: shape)))
                 let reg = smooth(field.value)
                 let loss = settings.smoothness > 0 ? sim + reg * settings.smoothness : sim
                 loss.backward()
@@ -117,6 +134,6 @@ public struct InstanceOptimization: Sendable {
             }
             flow = field.value.detached()
         }
-        return withoutGradients { displacement(flow!) }
+        return withoutGradients { displacement(flow!, on: spatial) }
     }
 }

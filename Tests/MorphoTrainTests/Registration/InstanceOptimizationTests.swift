@@ -68,7 +68,13 @@ final class InstanceOptimizationTests: XCTestCase, BlobPairs {
         XCTAssertEqual(InstanceOptimization(settings).register(fixed: image, moving: image, initial: initial).scalars, initial.scalars)
         settings.diffeomorphic = true
         settings.integrationSteps = 5
+        settings.velocityGridFactor = 1
         let integrated = InstanceOptimization(settings).register(fixed: image, moving: image, initial: initial)
         XCTAssertEqual(integrated.scalars, integrate(initial, steps: 5).scalars)
+        // On a grid twice coarser, the velocity is resized there and its exponential resized back.
+        settings.velocityGridFactor = 2
+        let coarse = InstanceOptimization(settings).register(fixed: image, moving: image, initial: initial)
+        let expected = resizeDisplacement(integrate(resizeDisplacement(initial, to: [6, 7, 5]), steps: 5), to: [12, 14, 10])
+        XCTAssertEqual(coarse.scalars, expected.scalars)
     }
 }
