@@ -302,6 +302,9 @@ extension Register {
             if let exact = s.exact { m.scale = 1 + exact }
             if let exact = t.exact { m.shift = exact }
             guard (0..<3).allSatisfy({ m.scale[$0] > 0 }) else { throw ValidationError("--scale: factors must stay positive") }
+            if dims == 2 && (m.rotationDegrees.x != 0 || m.rotationDegrees.y != 0 || m.scale.z != 1 || m.shift.z != 0) {
+                throw ValidationError("a 2D image takes in-plane misalignment only: rotation about z, scale and shift along x and y")
+            }
             return m
         }
 
