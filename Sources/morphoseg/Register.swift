@@ -259,7 +259,7 @@ extension Register {
         @Option(name: .customLong("output-moving-labels"), help: "The deformed labels.")
         var outputMovingLabels: String?
 
-        @Option(name: .customLong("output-field"), help: "The applied field (voxels, 5D vector NIfTI): moving(p) = fixed(p + u(p)).")
+        @Option(name: .customLong("output-field"), help: "The applied field, the total map with any misalignment (voxels, 5D vector NIfTI): moving(p) = fixed(p + u(p)).")
         var outputField: String?
 
         // MARK: Hard pairs: misalignment and contrast (issue #27)
