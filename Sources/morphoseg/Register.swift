@@ -34,7 +34,12 @@ extension Register {
 
                 --model uses a checkpoint trained on a registration or joint config (`morphoseg train`). \
                 --optimize needs no model: the field itself is optimised for this pair, coarse to fine \
-                (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work.
+                (LCC similarity + λ·grad-l2 smoothness, Adam), the way classical tools work. \
+                --diffeomorphic optimises a stationary velocity field instead and writes its exponential \
+                (scaling and squaring, --integration-steps), which does not fold. --model CKPT --refine N \
+                starts instance optimisation from the network's field and runs N Adam steps at full \
+                resolution (--learning-rate, --smoothness, --lcc-window apply); the summary reports the \
+                network's field alone beside the refined one.
 
                 Linear stages (--transform): by default rigid then affine stages run first (mutual \
                 information, world coordinates, centres of mass aligned to start, 3-level pyramid), \
@@ -143,11 +148,40 @@ extension Register {
             }
         }
 
+        // MARK: Folding-free option and network refinement (issue #27)
+
+        @Flag(help: "Optimise a stationary velocity field integrated by scaling and squaring (no folding) instead of the displacement (--optimize).")
+        var diffeomorphic = false
+
+        @Option(name: .customLong("integration-steps"), help: "Scaling-and-squaring steps of --diffeomorphic.")
+        var integrationSteps: Int = InstanceOptimization.Settings().integrationSteps
+
+        @Option(name: .customLong("velocity-grid-factor"), help: "--diffeomorphic integrates the velocity on a grid this many times coarser than each level's (1 = the level's grid).")
+        var velocityGridFactor: Int = InstanceOptimization.Settings().velocityGridFactor
+
+        @Option(help: "Refine the network's field (--model) by this many Adam steps of instance optimisation at full resolution.")
+        var refine: Int?
+
+        /// The deformable method: the network, the network refined, or instance optimisation.
+        func deformableMethod() throws -> RegistrationMethod {
+            guard let model else { return .optimize(try settings()) }
+            let network = try RegistrationModel.load(model)
+            guard let refine else { return .model(network) }
+            return .refinedModel(network, ModelRefinement(iterations: refine, optimization: try settings()))
+        }
+
+        func validateDeformableOptions() throws {
+            if diffeomorphic && !optimize { throw ValidationError("--diffeomorphic is for --optimize") }
+            if refine != nil && model == nil { throw ValidationError("--refine needs --model") }
+            if let refine, refine < 0 { throw ValidationError("--refine: expected a non-negative number of steps, got \(refine)") }
+        }
+
         // MARK: -
 
         @OptionGroup var compute: ComputeOptions
 
         func validate() throws {
+            try validateDeformableOptions()
             if (model == nil) == !optimize {
                 throw ValidationError("give exactly one of --model CKPT and --optimize")
             }
@@ -174,6 +208,9 @@ extension Register {
             s.learningRate = Float(learningRate)
             s.lccWindow = lccWindow
             s.similarity = similarity
+            s.diffeomorphic = diffeomorphic
+            s.integrationSteps = integrationSteps
+            s.velocityGridFactor = velocityGridFactor
             try s.validate()
             return s
         }
@@ -192,7 +229,7 @@ extension Register {
             // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
             let inputs = try StagedRegistration.Inputs.load(files, fixedMask: fixedMask, movingMask: movingMask)
-            let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
+            let method = try deformableMethod()
             let staged = StagedRegistration(transform: transform, linear: linearSettings(), method: method, lccWindow: lccWindow)
             let outcome = try staged.run(inputs)
             let (result, pair) = (outcome.result, outcome.pair)
@@ -207,13 +244,15 @@ extension Register {
                 outputs: RegistrationOutput.list(
                     warped: outputWarped, labels: outputLabels, field: outputField, fieldUnits: fieldUnits, jacobian: outputJacobian,
                     affine: outputAffine),
-                quality: result.quality, stages: outcome.stages, seconds: Date().timeIntervalSince(start),
+                quality: result.quality, stages: outcome.stages, refinement: result.refinement,
+                seconds: Date().timeIntervalSince(start),
                 cpuSeconds: RegistrationSummary.processCPUSeconds() - cpuStart, threads: ComputeSettings.threads)
             if json {
                 print(try summary.json())
             } else {
                 print(result.quality.summary)
                 for stage in summary.stages { print(stage.summary) }
+                if let refinement = result.refinement { print(refinement.summary) }
                 for output in summary.outputs { print("\(output.kind): \(output.path) (\(output.convention))") }
                 print(String(format: "time: %.2f s wall, %.2f s CPU (%d threads)", summary.seconds, summary.cpuSeconds, summary.threads))
             }
@@ -225,6 +264,7 @@ extension FieldUnits: ExpressibleByArgument {}
 extension RegistrationTransform: ExpressibleByArgument {}
 extension LinearInitialization: ExpressibleByArgument {}
 extension SimilarityKind: ExpressibleByArgument {}
+extension SyntheticContrast: ExpressibleByArgument {}
 
 extension Register {
     /// `morphoseg register deform`: a registration test pair with a known deformation.
@@ -239,6 +279,14 @@ extension Register {
                 integrated by scaling and squaring, so it does not fold). Labels, or a label map made \
                 from tissue probability maps (the most probable class, background = 1 − Σ maps), \
                 follow the same field with nearest-neighbour sampling.
+
+                Hard pairs: --rotate, --scale and --shift also misalign the moving image after the \
+                deformation, in world mm about the image centre (x ↦ c + R·S·(x − c) + t); one value \
+                draws each axis uniformly within ± it (from the seed), three comma-separated values \
+                (x, y, z) are exact. --contrast t2 remaps the moving image's T1 intensities \
+                non-monotonically (CSF bright, GM 0.55, WM 0.25; knots at the GM and WM medians, so it \
+                needs labels 1 = GM, 2 = WM). Labels follow the same total map; --output-field then \
+                writes the total map.
                 """)
 
         @Option(help: "Input image, NIfTI.")
@@ -274,10 +322,60 @@ extension Register {
         @Option(name: .customLong("output-moving-labels"), help: "The deformed labels.")
         var outputMovingLabels: String?
 
-        @Option(name: .customLong("output-field"), help: "The applied field (voxels, 5D vector NIfTI): moving(p) = fixed(p + u(p)).")
+        @Option(name: .customLong("output-field"), help: "The applied field, the total map with any misalignment (voxels, 5D vector NIfTI): moving(p) = fixed(p + u(p)).")
         var outputField: String?
 
+        // MARK: Hard pairs: misalignment and contrast (issue #27)
+
+        @Option(help: "Rotation about world x, y, z, degrees: one value = random within ± it per axis, three = exact.")
+        var rotate: String?
+
+        @Option(help: "Scaling along world x, y, z as a fraction (0.06 = 6 %): one value = random within ± it, three = exact.")
+        var scale: String?
+
+        @Option(help: "Shift along world x, y, z, mm: one value = random within ± it per axis, three = exact.")
+        var shift: String?
+
+        @Option(help: "Contrast of the moving image: t1 (unchanged) or t2 (T2-like remap; needs labels).")
+        var contrast: SyntheticContrast = .t1
+
+        /// One value (a bound for random draws) or three exact values, from a comma-separated option.
+        static func axisValues(_ text: String?, option: String) throws -> (bound: Double?, exact: SIMD3<Double>?) {
+            guard let text else { return (nil, nil) }
+            let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.allSatisfy({ $0?.isFinite == true }) else { throw ValidationError("\(option): expected numbers, got '\(text)'") }
+            switch values.count {
+            case 1:
+                guard values[0]! >= 0 else { throw ValidationError("\(option): a bound must be non-negative, got '\(text)'") }
+                return (values[0]!, nil)
+            case 3: return (nil, SIMD3(values[0]!, values[1]!, values[2]!))
+            default: throw ValidationError("\(option): expected one value (a bound) or three (x, y, z), got '\(text)'")
+            }
+        }
+
+        /// The misalignment the options ask for (random parts drawn from the seed), or nil.
+        func misalignment(dims: Int) throws -> SyntheticMisalignment? {
+            let r = try Self.axisValues(rotate, option: "--rotate")
+            let s = try Self.axisValues(scale, option: "--scale")
+            let t = try Self.axisValues(shift, option: "--shift")
+            guard rotate != nil || scale != nil || shift != nil else { return nil }
+            var m = SyntheticMisalignment.random(
+                maxRotationDegrees: r.bound ?? 0, maxScale: s.bound ?? 0, maxShift: t.bound ?? 0, dims: dims, seed: seed)
+            if let exact = r.exact { m.rotationDegrees = exact }
+            if let exact = s.exact { m.scale = 1 + exact }
+            if let exact = t.exact { m.shift = exact }
+            guard (0..<3).allSatisfy({ m.scale[$0] > 0 }) else { throw ValidationError("--scale: factors must stay positive") }
+            if dims == 2 && (m.rotationDegrees.x != 0 || m.rotationDegrees.y != 0 || m.scale.z != 1 || m.shift.z != 0) {
+                throw ValidationError("a 2D image takes in-plane misalignment only: rotation about z, scale and shift along x and y")
+            }
+            return m
+        }
+
+        // MARK: -
+
         func validate() throws {
+            _ = try misalignment(dims: 3)
+            if contrast == .t2 && labels == nil && tissueMaps == nil { throw ValidationError("--contrast t2 needs --labels or --tissue-maps (1 = GM, 2 = WM)") }
             if labels != nil && tissueMaps != nil { throw ValidationError("give --labels or --tissue-maps, not both") }
             if (outputFixedLabels != nil || outputMovingLabels != nil) && labels == nil && tissueMaps == nil {
                 throw ValidationError("label outputs need --labels or --tissue-maps")
@@ -305,14 +403,18 @@ extension Register {
                 image = image.resampled(toSpacing: s, linear: true)
                 labelMap = labelMap?.resampled(toSpacing: s, linear: false)
             }
+            let misalignment = try misalignment(dims: image.is2D ? 2 : 3)
             let synthetic = try SyntheticPair.deforming(
                 image, labels: labelMap,
-                field: SmoothRandomField(smoothing: smoothing, maxDisplacement: maxDisplacement), seed: seed)
+                field: SmoothRandomField(smoothing: smoothing, maxDisplacement: maxDisplacement), seed: seed,
+                misalignment: misalignment, contrast: contrast)
             try synthetic.write(
                 fixed: outputFixed, moving: outputMoving, fixedLabels: outputFixedLabels,
                 movingLabels: outputMovingLabels, field: outputField)
             print("\(image.width)×\(image.height)×\(image.depth) voxels; field: largest displacement "
-                  + String(format: "%.2f", synthetic.largestDisplacement) + " voxels")
+                  + String(format: "%.2f", synthetic.largestDisplacement) + " voxels"
+                  + (misalignment.map { "; misalignment: " + $0.description } ?? "")
+                  + (contrast == .t1 ? "" : "; contrast: \(contrast.rawValue)"))
         }
     }
 }

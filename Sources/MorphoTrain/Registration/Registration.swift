@@ -1,3 +1,4 @@
+import Foundation
 import MorphoTensor
 
 /// How the field of a pair is obtained.
@@ -6,6 +7,9 @@ public enum RegistrationMethod: Sendable {
     case optimize(InstanceOptimization.Settings)
     /// Predict it with a trained network.
     case model(RegistrationModel)
+    /// Predict it with a trained network, then refine the prediction for this pair by instance
+    /// optimisation at full resolution (`ModelRefinement`).
+    case refinedModel(RegistrationModel, ModelRefinement)
 }
 
 /// Registration of one loaded pair: intensities normalised, field computed, applied and measured.
@@ -23,14 +27,20 @@ public enum Registration {
         let fixed = normalised(pair.fixed.imageTensor)
         let moving = normalised(pair.moving.imageTensor)
         let flow: Tensor
+        var refinement: ModelRefinement.Figures?
         switch method {
         case .optimize(let settings):
             try settings.validate()
             flow = InstanceOptimization(settings).register(fixed: fixed, moving: moving, mask: mask, progress: progress)
         case .model(let model):
             flow = try model.predict(pair)
+        case .refinedModel(let model, let refine):
+            (flow, refinement) = try refine.register(
+                pair, model: model, fixed: fixed, moving: moving, lccWindow: lccWindow, progress: progress)
         }
-        return RegistrationResult(flow: flow, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
+        var result = RegistrationResult(flow: flow, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
+        result.refinement = refinement
+        return result
     }
 
     /// `[1, 1, spatial…]` with values clipped to the 0.5 and 99.5 percentiles and mapped to [0, 1].

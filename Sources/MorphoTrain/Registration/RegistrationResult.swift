@@ -74,6 +74,8 @@ public struct RegistrationResult: Sendable {
     /// The moving labels sampled at `p + u(p)` (nearest, 0 outside), on the fixed geometry.
     public var warpedLabels: Volume?
     public var quality: RegistrationQuality
+    /// The network's field before refinement, when the field is a refined prediction.
+    public var refinement: ModelRefinement.Figures?
 
     /// Applies `flow` to `pair` and measures the result. Similarity is measured on `fixedImage`
     /// and `movingImage` when given (the normalised tensors the field was computed from), else
@@ -141,6 +143,8 @@ public struct RegistrationSummary: Codable, Sendable {
     public var quality: RegistrationQuality
     /// Each stage in order (linear stages, then the deformable one), with its metric and time.
     public var stages: [RegistrationStageReport] = []
+    /// The network's field before refinement (`register --model --refine`); absent otherwise.
+    public var refinement: ModelRefinement.Figures?
     /// Wall-clock time of the whole command (reading, resampling, registering, writing).
     public var seconds: Double
     /// CPU time of the process over the same span (all threads), a load-independent figure.
@@ -149,8 +153,10 @@ public struct RegistrationSummary: Codable, Sendable {
 
     public init(
         files: RegistrationPairFiles, outputs: [RegistrationOutput] = [], quality: RegistrationQuality,
-        stages: [RegistrationStageReport] = [], seconds: Double, cpuSeconds: Double, threads: Int
+        stages: [RegistrationStageReport] = [], refinement: ModelRefinement.Figures? = nil, seconds: Double,
+        cpuSeconds: Double, threads: Int
     ) {
+        self.refinement = refinement
         self.files = files
         self.stages = stages
         self.outputs = outputs

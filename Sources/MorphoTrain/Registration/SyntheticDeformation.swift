@@ -120,18 +120,29 @@ public struct SyntheticVolumePair: Sendable {
 }
 
 extension SyntheticPair {
-    /// `image` and a copy of it deformed by a field drawn from `field` with `seed`.
+    /// `image` and a copy of it deformed by a field drawn from `field` with `seed`; with
+    /// `misalignment`, the copy is also moved by it after the deformation (the written field is
+    /// then the total map, `SyntheticMisalignment.totalField`), and with `contrast` its intensities
+    /// are remapped before warping (`SyntheticContrast`; labels place the knots). Labels follow
+    /// the same total map, nearest-neighbour. The smooth field of a seed is the same with or
+    /// without misalignment.
     ///
     /// - Throws: `MorphoTrainError.labelGridMismatch` when `labels` is not on `image`'s grid,
-    ///   `.notSingleChannel`, `.nonFiniteVoxels`.
-    public static func deforming(_ image: Volume, labels: Volume?, field: SmoothRandomField, seed: UInt64) throws -> SyntheticVolumePair {
+    ///   `.notSingleChannel`, `.nonFiniteVoxels`, `.invalidOption` from `contrast`.
+    public static func deforming(
+        _ image: Volume, labels: Volume?, field: SmoothRandomField, seed: UInt64,
+        misalignment: SyntheticMisalignment? = nil, contrast: SyntheticContrast = .t1
+    ) throws -> SyntheticVolumePair {
         try RegistrationPair.checkImage(image, path: "<image>")
         if let labels { try RegistrationPair.checkLabels(labels, path: "<labels>", image: image, imagePath: "<image>") }
         var rng = RandomGenerator(seed: seed)
-        let pair = SyntheticPair(image: image.imageTensor, labels: labels?.imageTensor, field: field, deformFixed: false, using: &rng)
+        let source = image.imageTensor
+        let smooth = field.sample(spatial: source.spatialShape, using: &rng)
+        let total = misalignment.map { $0.totalField(after: smooth, on: image) } ?? smooth
+        let contrasted = try contrast.apply(to: source, labels: labels?.imageTensor)
         return SyntheticVolumePair(
-            fixed: image.replacingData(with: pair.fixed), moving: image.replacingData(with: pair.moving),
+            fixed: image.replacingData(with: source), moving: image.replacingData(with: warp(contrasted, total, mode: .linear)),
             fixedLabels: labels.map { image.replacingData(with: $0.imageTensor) },
-            movingLabels: pair.movingLabels.map { image.replacingData(with: $0) }, field: pair.movingField)
+            movingLabels: labels.map { image.replacingData(with: warp($0.imageTensor, total, mode: .nearest)) }, field: total)
     }
 }

@@ -60,6 +60,35 @@ final class RegistrationTrainingTests: XCTestCase, TinyRegistrationRun {
         XCTAssertEqual(try NIfTI.readHeader(d + "u.nii.gz").dim, [30, 27, 1, 1, 2])
     }
 
+    func testRefiningTheNetworksFieldDoesNotLowerSimilarity() throws {
+        let config = try RegistrationRunConfig(yaml: tinyConfig(epochs: 2))
+        _ = try TrainingRun.run(.registration(config), output: tempDir + "/run", progress: ProgressReporter(style: .quiet))
+        let model = try RegistrationModel.load(tempDir + "/run/best.safetensors")
+        let p = PhantomConfig(dims: 2, size: [32, 32], count: 1, classes: 3, noise: 0, bias: 0, spacing: [1, 1, 1], seed: 6)
+        let (image, labels) = Phantom.make(p, index: 0)
+        let synthetic = try SyntheticPair.deforming(image, labels: labels, field: SmoothRandomField(smoothing: 9, maxDisplacement: 3), seed: 2)
+        let d = tempDir + "/"
+        try synthetic.write(fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz", field: nil)
+        let pair = try RegistrationPair.load(RegistrationPairFiles(
+            fixed: d + "f.nii.gz", moving: d + "m.nii.gz", fixedLabels: d + "fl.nii.gz", movingLabels: d + "ml.nii.gz"))
+        let network = try Registration.register(pair, method: .model(model))
+        var steps = 0
+        let refined = try Registration.register(pair, method: .refinedModel(model, ModelRefinement(iterations: 40))) { _ in steps += 1 }
+        XCTAssertEqual(steps, 40)
+        let figures = try XCTUnwrap(refined.refinement)
+        XCTAssertEqual(figures.iterations, 40)
+        // The figures of the network alone are those of `register --model` without refinement.
+        XCTAssertEqual(figures.networkSimilarity, network.quality.similarityAfter)
+        XCTAssertEqual(figures.networkMeanDice, network.quality.meanDiceAfter)
+        XCTAssertNotEqual(refined.flow.scalars, network.flow.scalars)
+        print("tiny network: LCC \(network.quality.similarityBefore.lcc) → \(network.quality.similarityAfter.lcc), "
+              + "refined \(refined.quality.similarityAfter.lcc); Dice \(network.quality.meanDiceAfter ?? .nan) → \(refined.quality.meanDiceAfter ?? .nan)")
+        XCTAssertGreaterThanOrEqual(refined.quality.similarityAfter.lcc, network.quality.similarityAfter.lcc)
+        XCTAssertLessThan(refined.quality.jacobian.foldingFraction, 0.01)
+        XCTAssertNil(network.refinement)
+        XCTAssertThrowsError(try ModelRefinement(iterations: 5, optimization: { var s = InstanceOptimization.Settings(); s.diffeomorphic = true; return s }()).validate())
+    }
+
     func testSegmentationCheckpointIsRefusedAsARegistrationModel() throws {
         let seg = try RunConfig(yaml: Demo.configYAML)
         let path = tempDir + "/seg.safetensors"
