@@ -105,7 +105,7 @@ struct Prealignment {
     mutating func linearMap(_ moving: Volume, id: String, onto fixed: Volume, fixedID: String) throws -> Record {
         let file = cacheFolder.map { "\($0)/\(key(moving, onto: fixed)).json" }
         if let file, let data = FileManager.default.contents(atPath: file),
-           let record = try? JSONDecoder().decode(Record.self, from: data),
+           let record = try? Self.decoder.decode(Record.self, from: data),
            record.parameters.count == LinearTransform(kind: record.kind, dimension: record.dimension).parameterCount
         {
             reused += 1
@@ -123,15 +123,27 @@ struct Prealignment {
         if let file, let folder = cacheFolder {
             do {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                try encoder.encode(record).write(to: URL(fileURLWithPath: file), options: .atomic)
+                try Self.encoder.encode(record).write(to: URL(fileURLWithPath: file), options: .atomic)
             } catch {
                 throw MorphoTrainError.output(path: file, message: "cannot write the pre-alignment cache (\(error.localizedDescription))")
             }
         }
         log(line(record, id: id, fixedID: fixedID, cached: false))
         return record
+    }
+
+    /// Cache files: snake_case keys, sorted.
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }
+
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
     }
 
     /// The cache file's name: a hash of both images and of the settings.

@@ -151,14 +151,18 @@ final class PrealignmentTests: XCTestCase {
         }
     }
 
-    /// Training and `register --model` align with the same linear settings: the defaults
-    /// `register` starts from, with the stages of the matching `--transform`.
-    func testPrealignSettingsAreTheRegisterDefaultsWithTheMatchingStages() {
+    /// Training and `register --model` align with the same linear settings (the defaults
+    /// `register` starts from, with the stages of the matching `--transform`), so the map a
+    /// network's training pair was aligned with is the map `register` finds for that pair.
+    func testTrainingTimeMapIsTheMapRegisterFindsForTheSamePair() throws {
         XCTAssertNil(PrealignKind.none.settings)
         var expected = LinearRegistration.Settings()
         expected.stages = RegistrationTransform.affineDeformable.linearStages
         XCTAssertEqual(PrealignKind.affine.settings, expected)
-        expected.stages = RegistrationTransform.rigid.linearStages
-        XCTAssertEqual(PrealignKind.rigid.settings, expected)
+        let (manifest, _) = try writeSubjects()
+        let dataset = try RegistrationDataset.load(config(manifest: manifest, prealign: "affine"))
+        let inputs = try StagedRegistration.Inputs.load(RegistrationPairFiles(fixed: tempDir + "/a.nii.gz", moving: tempDir + "/b.nii.gz"))
+        let register = try StagedRegistration(transform: .affine, method: .optimize(InstanceOptimization.Settings())).run(inputs)
+        XCTAssertEqual(dataset.prealignments[0].transform, try XCTUnwrap(register.linear))
     }
 }
