@@ -69,7 +69,7 @@ struct Prealignment {
         /// `c`, RAS mm.
         var center: [Double]
         var parameters: [Double]
-        /// The last stage's loss at its finest level before the first stage and after the last.
+        /// The similarity loss at the finest level before the first stage and after the last (−MI for `mi`).
         var lossBefore: Double
         var lossAfter: Double
         var seconds: Double
