@@ -153,8 +153,10 @@ public final class JointTask: TrainingTask {
         objective = try Self.makeObjective(config, classes: classes)
     }
 
-    public convenience init(config: JointRunConfig) throws {
-        try self.init(config: config, dataset: RegistrationDataset.load(config.registrationRun))
+    /// Loads the data set (`RegistrationDataset.load`: pre-alignment maps cached in
+    /// `cacheFolder`, logged to `log`).
+    public convenience init(config: JointRunConfig, cacheFolder: String? = nil, log: @escaping (String) -> Void = { _ in }) throws {
+        try self.init(config: config, dataset: RegistrationDataset.load(config.registrationRun, cacheFolder: cacheFolder, log: log))
     }
 
     /// `[div_I; div_J]` of the PRL target of a label map (foreground `1 − onehot(label)₀`), on the

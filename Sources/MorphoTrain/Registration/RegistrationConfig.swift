@@ -67,6 +67,10 @@ public struct RegistrationConfig: Equatable, Sendable {
     public var atlasLabels: String?
     /// `fixed`: subjects are moved onto the atlas; `moving`: the atlas is moved onto each subject.
     public var atlasIsFixed: Bool
+    /// Linear pre-alignment of real subject pairs before training (`Prealignment`): in `random`
+    /// mode every subject onto the first one, in `atlas` and `listed` mode each pair's moving
+    /// image onto its fixed image. Not for `synthetic` pairs (one image deformed twice).
+    public var prealign: PrealignKind
     /// The random fields of `synthetic` pairs.
     public var synthetic: SmoothRandomField
     /// Validation pairs drawn in `synthetic` and `random` modes.
@@ -110,6 +114,10 @@ public struct RegistrationConfig: Equatable, Sendable {
         if pairs != .atlas && atlas != nil { throw s.error("atlas", "only used with pairs: atlas") }
         if phantom && (pairs == .atlas || pairs == .listed) {
             throw s.error("pairs", "\(pairs.rawValue) pairs need files (data.manifest), not data.phantom")
+        }
+        prealign = try s.choice("prealign", default: .none)
+        if pairs == .synthetic && prealign != .none {
+            throw s.error("prealign", "aligns real subject pairs (pairs: random, atlas or listed); synthetic pairs deform one image")
         }
 
         let syn = try s.section("synthetic")
@@ -155,7 +163,7 @@ public struct RegistrationConfig: Equatable, Sendable {
     public var resolved: ConfigValue {
         .map([
             ("pairs", .string(pairs.rawValue)), ("atlas", .optional(atlas)), ("atlas_labels", .optional(atlasLabels)),
-            ("atlas_role", .string(atlasIsFixed ? "fixed" : "moving")),
+            ("atlas_role", .string(atlasIsFixed ? "fixed" : "moving")), ("prealign", .string(prealign.rawValue)),
             ("synthetic", .map([
                 ("smoothing", .int(synthetic.smoothing)), ("max_displacement", .number(Double(synthetic.maxDisplacement))),
                 ("integration_steps", .int(synthetic.integrationSteps)),

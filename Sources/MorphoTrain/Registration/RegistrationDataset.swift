@@ -41,14 +41,35 @@ public struct RegistrationDataset: Sendable {
     public var classes: Int
     public var shape: [Int]
     public var dims: Int
+    /// The linear maps of `registration.prealign`, in the order computed or read, and how many
+    /// of them were computed (the rest came from the cache).
+    var prealignments: [Prealignment.Record] = []
+    var prealignmentsComputed = 0
 
-    /// Reads (or generates) and prepares everything `config` names.
+    /// Reads (or generates) and prepares everything `config` names, pre-aligning real subject
+    /// pairs when `registration.prealign` asks (`Prealignment`: maps cached in `cacheFolder`
+    /// when given, one line per map to `log`).
     ///
     /// - Throws: `MorphoTrainError` / `MorphoIOError` naming the file.
-    public static func load(_ config: RegistrationRunConfig) throws -> RegistrationDataset {
+    public static func load(
+        _ config: RegistrationRunConfig, cacheFolder: String? = nil, log: @escaping (String) -> Void = { _ in }
+    ) throws -> RegistrationDataset {
         let run = config.run, reg = config.registration
         let dims = run.model.dims
         var loader = Loader(config: config)
+        var prealignment = reg.prealign.settings.map { Prealignment(settings: $0, cacheFolder: cacheFolder, log: log) }
+        var records: [Prealignment.Record] = []
+        /// `moving` and its labels re-placed by the pre-alignment onto `fixed` (unchanged without).
+        func prealigned(_ moving: Volume, _ labels: Volume?, _ id: String, onto fixed: Volume, _ fixedID: String) throws -> (Volume, Volume?) {
+            guard prealignment != nil else { return (moving, labels) }
+            let aligned = try prealignment!.align(moving, labels: labels, id: id, onto: fixed, fixedID: fixedID)
+            records.append(aligned.record)
+            return (aligned.image, aligned.labels)
+        }
+        func finish(_ dataset: inout RegistrationDataset) {
+            dataset.prealignments = records
+            dataset.prealignmentsComputed = prealignment?.computed ?? 0
+        }
         switch reg.pairs {
         case .synthetic, .random:
             var raws: [(id: String, image: Volume, labels: Volume?, split: String?)] = []
@@ -70,8 +91,12 @@ public struct RegistrationDataset: Sendable {
             guard raws.count >= (reg.pairs == .random ? 2 : 1) else {
                 throw MorphoTrainError.dataset(source: "data", message: "\(reg.pairs.rawValue) pairs need at least \(reg.pairs == .random ? 2 : 1) subjects, got \(raws.count)")
             }
-            // Random pairs compare subjects voxel by voxel: all go onto the first one's grid.
+            // Random pairs compare subjects voxel by voxel: all go onto the first one's grid
+            // (pre-aligned to the first one first, when asked).
             let reference = raws[0].image
+            for i in raws.indices.dropFirst() {
+                (raws[i].image, raws[i].labels) = try prealigned(raws[i].image, raws[i].labels, raws[i].id, onto: reference, raws[0].id)
+            }
             var prepared: [RegistrationImage] = []
             for r in raws {
                 prepared.append(try loader.prepare(
@@ -91,6 +116,7 @@ public struct RegistrationDataset: Sendable {
             dataset.pad(including: validationImages)
             let validationPadded = dataset.padded(validationImages)
             dataset.validation = dataset.validationPairs(from: validationPadded, config: config)
+            finish(&dataset)
             return dataset
         case .atlas, .listed:
             var all: [(PreparedPair, String?)] = []
@@ -101,14 +127,22 @@ public struct RegistrationDataset: Sendable {
                     throw MorphoTrainError.config(file: run.name, key: "data.manifest", message: "atlas pairs need a manifest of subjects")
                 }
                 for c in try CaseList.manifest(path, modalities: run.data.modalities, requireLabels: false) {
-                    let subject = try NIfTI.read(c.images[0])
-                    let labels = try c.label.map { try NIfTI.read($0) }
+                    var subject = try NIfTI.read(c.images[0])
+                    var labels = try c.label.map { try NIfTI.read($0) }
+                    // The atlas as this pair sees it (re-placed onto the subject when it moves).
+                    var pairAtlas = atlas, pairAtlasLabels = atlasLabels
+                    let atlasID = (reg.atlas! as NSString).lastPathComponent
+                    if reg.atlasIsFixed {
+                        (subject, labels) = try prealigned(subject, labels, c.id, onto: atlas, atlasID)
+                    } else {
+                        (pairAtlas, pairAtlasLabels) = try prealigned(atlas, atlasLabels, atlasID, onto: subject, c.id)
+                    }
                     let files = reg.atlasIsFixed
                         ? RegistrationPairFiles(fixed: reg.atlas!, moving: c.images[0], fixedLabels: reg.atlasLabels, movingLabels: c.label)
                         : RegistrationPairFiles(fixed: c.images[0], moving: reg.atlas!, fixedLabels: c.label, movingLabels: reg.atlasLabels)
                     let pair = reg.atlasIsFixed
                         ? try RegistrationPair(fixed: atlas, moving: subject, fixedLabels: atlasLabels, movingLabels: labels, files: files)
-                        : try RegistrationPair(fixed: subject, moving: atlas, fixedLabels: labels, movingLabels: atlasLabels, files: files)
+                        : try RegistrationPair(fixed: subject, moving: pairAtlas, fixedLabels: labels, movingLabels: pairAtlasLabels, files: files)
                     all.append((try loader.prepare(pair, id: c.id), c.split))
                 }
             } else {
@@ -116,8 +150,12 @@ public struct RegistrationDataset: Sendable {
                     throw MorphoTrainError.config(file: run.name, key: "data.manifest", message: "listed pairs need a manifest (columns fixed, moving)")
                 }
                 for (i, row) in try PairList.read(path).enumerated() {
-                    let pair = try RegistrationPair.load(row.files)
-                    all.append((try loader.prepare(pair, id: "pair\(i)"), row.split))
+                    var pair = try StagedRegistration.Inputs.load(row.files)
+                    (pair.moving, pair.movingLabels) = try prealigned(
+                        pair.moving, pair.movingLabels, "pair\(i) moving", onto: pair.fixed, "pair\(i) fixed")
+                    let prepared = try RegistrationPair(
+                        fixed: pair.fixed, moving: pair.moving, fixedLabels: pair.fixedLabels, movingLabels: pair.movingLabels, files: row.files)
+                    all.append((try loader.prepare(prepared, id: "pair\(i)"), row.split))
                 }
             }
             let held: Set<Int> = all.contains(where: { $0.1 != nil })
@@ -131,6 +169,7 @@ public struct RegistrationDataset: Sendable {
                 throw MorphoTrainError.dataset(source: "data.manifest", message: "no training pairs left after the validation split")
             }
             dataset.pad()
+            finish(&dataset)
             return dataset
         }
     }

@@ -73,8 +73,10 @@ public final class RegistrationTask: TrainingTask {
         objective = try Self.makeObjective(config.registration, classes: dataset.classes)
     }
 
-    public convenience init(config: RegistrationRunConfig) throws {
-        try self.init(config: config, dataset: RegistrationDataset.load(config))
+    /// Loads the data set (`RegistrationDataset.load`: pre-alignment maps cached in
+    /// `cacheFolder`, logged to `log`).
+    public convenience init(config: RegistrationRunConfig, cacheFolder: String? = nil, log: @escaping (String) -> Void = { _ in }) throws {
+        try self.init(config: config, dataset: RegistrationDataset.load(config, cacheFolder: cacheFolder, log: log))
     }
 
     /// The registration terms every task with a field trains (this one and `JointTask`):

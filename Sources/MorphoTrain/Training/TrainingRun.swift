@@ -63,9 +63,11 @@ public enum TrainingRun {
         case .segmentation(let c):
             return try train(SegmentationTask(config: c), config: config, options: options)
         case .registration(let c):
-            return try train(RegistrationTask(config: c), config: config, options: options, resolvedFile: "registration.yaml")
+            let task = try RegistrationTask(config: c, cacheFolder: options.prealignmentCache, log: options.rootNote)
+            return try train(task, config: config, options: options, resolvedFile: "registration.yaml")
         case .joint(let c):
-            return try train(JointTask(config: c), config: config, options: options, resolvedFile: "joint.yaml")
+            let task = try JointTask(config: c, cacheFolder: options.prealignmentCache, log: options.rootNote)
+            return try train(task, config: config, options: options, resolvedFile: "joint.yaml")
         }
     }
 
@@ -87,5 +89,17 @@ public enum TrainingRun {
             }
         }
         return try trainer.run()
+    }
+}
+
+extension TrainerOptions {
+    /// Where a registration run keeps its pre-alignment maps (`Prealignment`): `prealign/` in
+    /// the run folder, so a resumed run reads them.
+    var prealignmentCache: String { outputDirectory + "/prealign" }
+
+    /// `progress.note` on the root rank, nothing on the others (every rank loads the data).
+    var rootNote: (String) -> Void {
+        let progress = self.progress, root = parallel.isRoot
+        return { line in if root { progress.note(line) } }
     }
 }
