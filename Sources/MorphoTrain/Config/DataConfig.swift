@@ -15,6 +15,9 @@ public enum DataSource: Equatable, Sendable {
     case manifest(String)
     /// One glob per modality and one for labels, paired by the text the wildcards matched.
     case globs(images: [String], labels: String)
+    /// A dataset folder in the nnU-Net v2 or Medical Segmentation Decathlon layout
+    /// (`DatasetFolder`): its `dataset.json` names the channels, labels and cases.
+    case dataset(String)
 }
 
 /// `data:`.
@@ -37,13 +40,13 @@ public struct DataConfig: Equatable, Sendable {
     public var prefetch: Int
 
     init(_ s: ConfigSection, model: ModelConfig) throws {
-        let sources = ["phantom", "manifest", "images"].filter { s.contains($0) }
+        let sources = ["phantom", "manifest", "images", "dataset"].filter { s.contains($0) }
         guard sources.count == 1 else {
             throw MorphoTrainError.config(
                 file: s.file, key: s.path,
                 message: sources.isEmpty
-                    ? "needs one of phantom, manifest or images (+ labels)"
-                    : "takes only one of phantom, manifest, images; got \(sources.joined(separator: " and "))")
+                    ? "needs one of phantom, manifest, images (+ labels) or dataset"
+                    : "takes only one of phantom, manifest, images, dataset; got \(sources.joined(separator: " and "))")
         }
         let dims = model.unet.dims
         switch sources[0] {
@@ -55,6 +58,12 @@ public struct DataConfig: Equatable, Sendable {
             let path = try s.string("manifest")!
             source = .manifest(path)
             modalities = try s.strings("modalities") ?? ["image"]
+        case "dataset":
+            // The channel names come from dataset.json unless listed (a resolved config lists
+            // them, so a checkpoint's config parses without the dataset folder).
+            let path = try s.string("dataset")!
+            source = .dataset(path)
+            modalities = try s.strings("modalities") ?? DatasetFolder.channelNames(path)
         default:
             let labels = try s.string("labels")
             guard let labels else { throw s.error("labels", "a glob of label files is required with images") }
@@ -108,6 +117,7 @@ public struct DataConfig: Equatable, Sendable {
         switch source {
         case .phantom(let p): pairs.append(("phantom", p.resolved))
         case .manifest(let m): pairs.append(("manifest", .string(m)))
+        case .dataset(let d): pairs.append(("dataset", .string(d)))
         case .globs(let images, let labels):
             if images.count == 1 {
                 pairs.append(("images", .string(images[0])))

@@ -111,12 +111,19 @@ public struct SegmentationDataset: Sendable {
         case .globs(let images, let labels):
             let cases = try CaseList.globs(images: images, labels: labels)
             raws = try cases.map { try read($0, classes: classes) }
+        case .dataset(let path):
+            let folder = try DatasetFolder.read(path)
+            try folder.check(against: config)
+            try DatasetCheck.headers(folder)
+            raws = try folder.training.map { try read($0, classes: classes, declaredLabels: folder.labels) }
         }
         return try make(raws, config: config, distances: distances)
     }
 
-    /// Reads one subject's files and checks them.
-    public static func read(_ c: CaseFiles, classes: Int) throws -> RawSubject {
+    /// Reads one subject's files and checks them. A file may hold several channels (a
+    /// Decathlon 4D image); `declaredLabels` (a dataset folder's class names) words a bad label
+    /// value against `dataset.json`.
+    public static func read(_ c: CaseFiles, classes: Int, declaredLabels: [String]? = nil) throws -> RawSubject {
         try CaseList.checkExists(c)
         let volumes = try c.images.map { try NIfTI.read($0) }
         for (i, v) in volumes.enumerated() {
@@ -130,6 +137,9 @@ public struct SegmentationDataset: Sendable {
         try checkSameGrid(volumes[0], c.images[0], label, labelPath)
         guard label.channels == 1 else {
             throw MorphoTrainError.dataset(source: labelPath, message: "a label map needs one channel, this file has \(label.channels)")
+        }
+        if let declaredLabels {
+            try DatasetCheck.labelValues(label.data, path: labelPath, labels: declaredLabels)
         }
         try checkLabels(label.data, classes: classes, path: labelPath)
         return RawSubject(
@@ -228,6 +238,7 @@ public struct SegmentationDataset: Sendable {
         case .phantom: return "data.phantom"
         case .manifest(let p): return p
         case .globs(_, let labels): return labels
+        case .dataset(let p): return p
         }
     }
 }
