@@ -1,4 +1,4 @@
-public enum NormalizationKind: String, CaseIterable, Sendable { case zscore, percentile, none }
+public enum NormalizationKind: String, CaseIterable, Sendable { case zscore, percentile, ct, none }
 public enum SpatialAxis: String, CaseIterable, Sendable {
     case x, y, z
     /// Index in the `[D, H, W]` tensor layout.
@@ -168,6 +168,16 @@ public struct NormalizationConfig: Equatable, Sendable {
     public var upper: Double
     /// Statistics from non-zero voxels only (skull-stripped images).
     public var nonzero: Bool
+    /// `ct` (nnU-Net's CT normalisation, dataset-wide values from `morphoseg plan`): intensities
+    /// are clipped to `clip` and mapped to `(x − mean) / std`, the same for every image.
+    public var ct: CTIntensities?
+
+    /// The fixed values of `kind: ct`.
+    public struct CTIntensities: Equatable, Sendable {
+        public var clip: ClosedRange<Double>
+        public var mean: Double
+        public var std: Double
+    }
 
     init(_ s: ConfigSection) throws {
         kind = try s.choice("kind", default: .zscore)
@@ -175,11 +185,28 @@ public struct NormalizationConfig: Equatable, Sendable {
         upper = try s.double("upper", default: 99.5, range: 0...100)
         guard lower < upper else { throw s.error("upper", "must be above lower (\(lower))") }
         nonzero = try s.bool("nonzero", default: false)
+        if kind == .ct {
+            guard let clip = try s.doubles("clip"), clip.count == 2, clip[0] <= clip[1] else {
+                throw s.error("clip", "ct needs clip: [low, high] (the foreground's 0.5 and 99.5 percentiles)")
+            }
+            guard let mean = try s.double("mean") else { throw s.error("mean", "ct needs the foreground mean") }
+            guard let std = try s.double("std"), std > 0 else { throw s.error("std", "ct needs the foreground std (> 0)") }
+            ct = CTIntensities(clip: clip[0]...clip[1], mean: mean, std: std)
+        }
         try s.finish()
     }
 
     var resolved: ConfigValue {
-        .map([("kind", .string(kind.rawValue)), ("lower", .number(lower)), ("upper", .number(upper)), ("nonzero", .bool(nonzero))])
+        var pairs: [(String, ConfigValue)] = [
+            ("kind", .string(kind.rawValue)), ("lower", .number(lower)), ("upper", .number(upper)), ("nonzero", .bool(nonzero)),
+        ]
+        if let ct {
+            pairs += [
+                ("clip", .list([.number(ct.clip.lowerBound), .number(ct.clip.upperBound)])), ("mean", .number(ct.mean)),
+                ("std", .number(ct.std)),
+            ]
+        }
+        return .map(pairs)
     }
 }
 
