@@ -43,14 +43,7 @@ public enum DatasetCheck {
             }
             let (first, firstPath) = files[0]
             for (g, path) in files.dropFirst() {
-                if g.shape != first.shape {
-                    throw MorphoTrainError.gridMismatch(
-                        first: firstPath, second: path,
-                        detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: first.shape)) vs \(AxisOrder.xyz(fromDHW: g.shape))")
-                }
-                if !g.affine.isApproximatelyEqual(to: first.affine, tolerance: 1e-3) {
-                    throw MorphoTrainError.gridMismatch(first: firstPath, second: path, detail: "voxel-to-world affines differ")
-                }
+                try SegmentationDataset.checkSameGrid((first.shape, first.affine), firstPath, (g.shape, g.affine), path)
             }
         }
     }

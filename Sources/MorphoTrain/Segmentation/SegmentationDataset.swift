@@ -149,10 +149,15 @@ public struct SegmentationDataset: Sendable {
 
     /// - Throws: `MorphoTrainError.gridMismatch` naming both files.
     public static func checkSameGrid(_ a: Volume, _ pathA: String, _ b: Volume, _ pathB: String) throws {
-        if a.spatialShape != b.spatialShape {
+        try checkSameGrid((a.spatialShape, a.affine), pathA, (b.spatialShape, b.affine), pathB)
+    }
+
+    /// The same check on spatial shapes `[D, H, W]` and affines (from headers, say).
+    public static func checkSameGrid(_ a: (shape: [Int], affine: Affine), _ pathA: String, _ b: (shape: [Int], affine: Affine), _ pathB: String) throws {
+        if a.shape != b.shape {
             throw MorphoTrainError.gridMismatch(
                 first: pathA, second: pathB,
-                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.spatialShape)) vs \(AxisOrder.xyz(fromDHW: b.spatialShape))")
+                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.shape)) vs \(AxisOrder.xyz(fromDHW: b.shape))")
         }
         if !a.affine.isApproximatelyEqual(to: b.affine, tolerance: 1e-3) {
             throw MorphoTrainError.gridMismatch(first: pathA, second: pathB, detail: "voxel-to-world affines differ")
