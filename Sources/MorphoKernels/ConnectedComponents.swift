@@ -50,11 +50,15 @@ public struct ConnectedComponents: Sendable {
         precondition(shape.count == 3 && mask.count == shape[0] * shape[1] * shape[2], "mask must be [D, H, W]")
         let (d, h, w) = (shape[0], shape[1], shape[2])
         let offsets = connectivity.backwardOffsets
+        // The same neighbours as flat index differences, for voxels away from the y/x borders
+        // (the visited half never reaches z + 1; in the first plane only the dz = 0 ones exist).
+        let flat = offsets.map { ($0.0 * h + $0.1) * w + $0.2 }
+        let flatInPlane = offsets.filter { $0.0 == 0 }.map { $0.1 * w + $0.2 }
         var provisional = [Int32](repeating: 0, count: mask.count)
         // parent[k] for provisional label k (index 0 unused).
         var parent: [Int32] = [0]
 
-        func find(_ x: Int32) -> Int32 {
+        @inline(__always) func find(_ x: Int32, _ parent: inout [Int32]) -> Int32 {
             var x = x
             while parent[Int(x)] != x {
                 parent[Int(x)] = parent[Int(parent[Int(x)])]  // path halving
@@ -63,29 +67,41 @@ public struct ConnectedComponents: Sendable {
             return x
         }
 
-        for z in 0..<d {
-            for y in 0..<h {
-                for x in 0..<w {
-                    let i = (z * h + y) * w + x
-                    guard mask[i] else { continue }
-                    var label: Int32 = 0
-                    for (dz, dy, dx) in offsets {
-                        let (nz, ny, nx) = (z + dz, y + dy, x + dx)
-                        guard nz >= 0, ny >= 0, ny < h, nx >= 0, nx < w else { continue }
-                        let n = provisional[(nz * h + ny) * w + nx]
-                        guard n != 0 else { continue }
-                        if label == 0 {
-                            label = n
-                        } else if n != label {
-                            let (a, b) = (find(label), find(n))
-                            if a != b { parent[Int(max(a, b))] = min(a, b) }
+        provisional.withUnsafeMutableBufferPointer { labels in
+            mask.withUnsafeBufferPointer { inside in
+                for z in 0..<d {
+                    for y in 0..<h {
+                        let interiorRow = y > 0 && y < h - 1
+                        let near = z > 0 ? flat : flatInPlane
+                        for x in 0..<w {
+                            let i = (z * h + y) * w + x
+                            guard inside[i] else { continue }
+                            var label: Int32 = 0
+                            @inline(__always) func meet(_ n: Int32) {
+                                guard n != 0 else { return }
+                                if label == 0 {
+                                    label = n
+                                } else if n != label {
+                                    let a = find(label, &parent), b = find(n, &parent)
+                                    if a != b { parent[Int(max(a, b))] = min(a, b) }
+                                }
+                            }
+                            if interiorRow && x > 0 && x < w - 1 {
+                                for o in near { meet(labels[i + o]) }
+                            } else {
+                                for (dz, dy, dx) in offsets {
+                                    let (nz, ny, nx) = (z + dz, y + dy, x + dx)
+                                    guard nz >= 0, ny >= 0, ny < h, nx >= 0, nx < w else { continue }
+                                    meet(labels[(nz * h + ny) * w + nx])
+                                }
+                            }
+                            if label == 0 {
+                                label = Int32(parent.count)
+                                parent.append(label)
+                            }
+                            labels[i] = label
                         }
                     }
-                    if label == 0 {
-                        label = Int32(parent.count)
-                        parent.append(label)
-                    }
-                    provisional[i] = label
                 }
             }
         }
@@ -94,15 +110,25 @@ public struct ConnectedComponents: Sendable {
         // its root's number.
         var final = [Int32](repeating: 0, count: parent.count)
         var sizes: [Int] = []
-        for i in provisional.indices where provisional[i] != 0 {
-            let root = Int(find(provisional[i]))
-            if final[root] == 0 {
+        for k in 1..<parent.count {
+            let root = Int(find(Int32(k), &parent))
+            if root == k {
+                // A root is its own first label: provisional labels are handed out in raster
+                // order and unions keep the smaller, so numbering roots in label order numbers
+                // components by their first voxel.
                 sizes.append(0)
                 final[root] = Int32(sizes.count)
             }
-            let k = final[root]
-            provisional[i] = k
-            sizes[Int(k) - 1] += 1
+            final[k] = final[root]
+        }
+        provisional.withUnsafeMutableBufferPointer { labels in
+            sizes.withUnsafeMutableBufferPointer { count in
+                for i in labels.indices where labels[i] != 0 {
+                    let k = final[Int(labels[i])]
+                    labels[i] = k
+                    count[Int(k) - 1] += 1
+                }
+            }
         }
         labels = provisional
         self.sizes = sizes
