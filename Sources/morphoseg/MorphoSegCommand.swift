@@ -15,6 +15,7 @@ struct MorphoSegCommand: ParsableCommand {
             Train.self,
             Segment.self,
             Evaluate.self,
+            Plan.self,
             Demo.self,
             Register.self,
             Apply.self, TransformCommand.self,

@@ -7,7 +7,7 @@ extension BenchCase {
     /// shapes of `../shared/bench/bench_torch.py`: `edt/signed/128|256` on its bumpy sphere,
     /// `warp/trilinear/SIZE/fwd|fwdbwd` (VoxelMorph's SpatialTransformer, 1×1×SIZE³ image,
     /// 3×SIZE³ smooth field, gradients to image and field), and `box/9/128` (one window-9
-    /// box sum, the building block of local NCC).
+    /// box sum, the building block of local NCC), and `components/sphere|random/64|128|256`.
     static var kernelCases: [BenchCase] {
         var cases: [BenchCase] = []
         for n in [128, 256] {
@@ -32,6 +32,20 @@ extension BenchCase {
                     image.zeroGrad(); flow.zeroGrad()
                     warp(image, flow).sum().backward()
                 }
+            })
+        }
+        // Connected components (26-connectivity) of the bumpy sphere and of a random half-full
+        // mask (many small components, the union-find's worst case here): time per voxel should
+        // stay flat from 64³ to 256³.
+        for n in [64, 128, 256] {
+            cases.append(BenchCase(name: "components/sphere/\(n)") {
+                let mask = bumpySphere(n)
+                return { _ = ConnectedComponents(mask: mask, shape: [n, n, n], connectivity: .full) }
+            })
+            cases.append(BenchCase(name: "components/random/\(n)") {
+                var rng = RandomGenerator(seed: 6)
+                let mask = (0..<(n * n * n)).map { _ in rng.uniform() < 0.5 }
+                return { _ = ConnectedComponents(mask: mask, shape: [n, n, n], connectivity: .full) }
             })
         }
         cases.append(BenchCase(name: "box/9/128") {

@@ -1,4 +1,4 @@
-public enum NormalizationKind: String, CaseIterable, Sendable { case zscore, percentile, none }
+public enum NormalizationKind: String, CaseIterable, Sendable { case zscore, percentile, ct, none }
 public enum SpatialAxis: String, CaseIterable, Sendable {
     case x, y, z
     /// Index in the `[D, H, W]` tensor layout.
@@ -15,6 +15,9 @@ public enum DataSource: Equatable, Sendable {
     case manifest(String)
     /// One glob per modality and one for labels, paired by the text the wildcards matched.
     case globs(images: [String], labels: String)
+    /// A dataset folder in the nnU-Net v2 or Medical Segmentation Decathlon layout
+    /// (`DatasetFolder`): its `dataset.json` names the channels, labels and cases.
+    case dataset(String)
 }
 
 /// `data:`.
@@ -37,13 +40,13 @@ public struct DataConfig: Equatable, Sendable {
     public var prefetch: Int
 
     init(_ s: ConfigSection, model: ModelConfig) throws {
-        let sources = ["phantom", "manifest", "images"].filter { s.contains($0) }
+        let sources = ["phantom", "manifest", "images", "dataset"].filter { s.contains($0) }
         guard sources.count == 1 else {
             throw MorphoTrainError.config(
                 file: s.file, key: s.path,
                 message: sources.isEmpty
-                    ? "needs one of phantom, manifest or images (+ labels)"
-                    : "takes only one of phantom, manifest, images; got \(sources.joined(separator: " and "))")
+                    ? "needs one of phantom, manifest, images (+ labels) or dataset"
+                    : "takes only one of phantom, manifest, images, dataset; got \(sources.joined(separator: " and "))")
         }
         let dims = model.unet.dims
         switch sources[0] {
@@ -55,6 +58,12 @@ public struct DataConfig: Equatable, Sendable {
             let path = try s.string("manifest")!
             source = .manifest(path)
             modalities = try s.strings("modalities") ?? ["image"]
+        case "dataset":
+            // The channel names come from dataset.json unless listed (a resolved config lists
+            // them, so a checkpoint's config parses without the dataset folder).
+            let path = try s.string("dataset")!
+            source = .dataset(path)
+            modalities = try s.strings("modalities") ?? DatasetFolder.channelNames(path)
         default:
             let labels = try s.string("labels")
             guard let labels else { throw s.error("labels", "a glob of label files is required with images") }
@@ -108,6 +117,7 @@ public struct DataConfig: Equatable, Sendable {
         switch source {
         case .phantom(let p): pairs.append(("phantom", p.resolved))
         case .manifest(let m): pairs.append(("manifest", .string(m)))
+        case .dataset(let d): pairs.append(("dataset", .string(d)))
         case .globs(let images, let labels):
             if images.count == 1 {
                 pairs.append(("images", .string(images[0])))
@@ -158,6 +168,16 @@ public struct NormalizationConfig: Equatable, Sendable {
     public var upper: Double
     /// Statistics from non-zero voxels only (skull-stripped images).
     public var nonzero: Bool
+    /// `ct` (nnU-Net's CT normalisation, dataset-wide values from `morphoseg plan`): intensities
+    /// are clipped to `clip` and mapped to `(x − mean) / std`, the same for every image.
+    public var ct: CTIntensities?
+
+    /// The fixed values of `kind: ct`.
+    public struct CTIntensities: Equatable, Sendable {
+        public var clip: ClosedRange<Double>
+        public var mean: Double
+        public var std: Double
+    }
 
     init(_ s: ConfigSection) throws {
         kind = try s.choice("kind", default: .zscore)
@@ -165,11 +185,28 @@ public struct NormalizationConfig: Equatable, Sendable {
         upper = try s.double("upper", default: 99.5, range: 0...100)
         guard lower < upper else { throw s.error("upper", "must be above lower (\(lower))") }
         nonzero = try s.bool("nonzero", default: false)
+        if kind == .ct {
+            guard let clip = try s.doubles("clip"), clip.count == 2, clip[0] <= clip[1] else {
+                throw s.error("clip", "ct needs clip: [low, high] (the foreground's 0.5 and 99.5 percentiles)")
+            }
+            guard let mean = try s.double("mean") else { throw s.error("mean", "ct needs the foreground mean") }
+            guard let std = try s.double("std"), std > 0 else { throw s.error("std", "ct needs the foreground std (> 0)") }
+            ct = CTIntensities(clip: clip[0]...clip[1], mean: mean, std: std)
+        }
         try s.finish()
     }
 
     var resolved: ConfigValue {
-        .map([("kind", .string(kind.rawValue)), ("lower", .number(lower)), ("upper", .number(upper)), ("nonzero", .bool(nonzero))])
+        var pairs: [(String, ConfigValue)] = [
+            ("kind", .string(kind.rawValue)), ("lower", .number(lower)), ("upper", .number(upper)), ("nonzero", .bool(nonzero)),
+        ]
+        if let ct {
+            pairs += [
+                ("clip", .list([.number(ct.clip.lowerBound), .number(ct.clip.upperBound)])), ("mean", .number(ct.mean)),
+                ("std", .number(ct.std)),
+            ]
+        }
+        return .map(pairs)
     }
 }
 

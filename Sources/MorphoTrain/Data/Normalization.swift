@@ -6,6 +6,8 @@ extension NormalizationConfig {
     /// - `zscore`: `(x − mean) / std` (std 0 → only the mean is removed);
     /// - `percentile`: clip to the `lower`/`upper` percentiles (linear interpolation between order
     ///   statistics, numpy's default) and map that range to [0, 1] (a constant channel gives 0);
+    /// - `ct`: clip to the fixed `clip` range, then `(x − mean) / std` with the fixed values
+    ///   (dataset-wide foreground statistics, nnU-Net's CT scheme; `nonzero` does not apply);
     /// - `none`: unchanged.
     ///
     /// With `nonzero`, the statistics come from voxels ≠ 0 only and zero voxels stay at the value
@@ -34,6 +36,9 @@ extension NormalizationConfig {
         switch kind {
         case .none:
             return (1, 0, nil)
+        case .ct:
+            guard let ct else { return (1, 0, nil) }
+            return (Float(1 / ct.std), Float(ct.mean), Float(ct.clip.lowerBound)...Float(ct.clip.upperBound))
         case .zscore:
             var sum = 0.0, sq = 0.0
             for v in values { sum += Double(v); sq += Double(v) * Double(v) }

@@ -87,6 +87,10 @@ public struct RegistrationDataset: Sendable {
                 for c in try CaseList.globs(images: images, labels: labels) {
                     raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, nil))
                 }
+            case .dataset(let path):
+                for c in try DatasetFolder.read(path).training {
+                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, nil))
+                }
             }
             guard raws.count >= (reg.pairs == .random ? 2 : 1) else {
                 throw MorphoTrainError.dataset(source: "data", message: "\(reg.pairs.rawValue) pairs need at least \(reg.pairs == .random ? 2 : 1) subjects, got \(raws.count)")

@@ -111,12 +111,19 @@ public struct SegmentationDataset: Sendable {
         case .globs(let images, let labels):
             let cases = try CaseList.globs(images: images, labels: labels)
             raws = try cases.map { try read($0, classes: classes) }
+        case .dataset(let path):
+            let folder = try DatasetFolder.read(path)
+            try folder.check(against: config)
+            try DatasetCheck.headers(folder)
+            raws = try folder.training.map { try read($0, classes: classes, declaredLabels: folder.labels) }
         }
         return try make(raws, config: config, distances: distances)
     }
 
-    /// Reads one subject's files and checks them.
-    public static func read(_ c: CaseFiles, classes: Int) throws -> RawSubject {
+    /// Reads one subject's files and checks them. A file may hold several channels (a
+    /// Decathlon 4D image); `declaredLabels` (a dataset folder's class names) words a bad label
+    /// value against `dataset.json`.
+    public static func read(_ c: CaseFiles, classes: Int, declaredLabels: [String]? = nil) throws -> RawSubject {
         try CaseList.checkExists(c)
         let volumes = try c.images.map { try NIfTI.read($0) }
         for (i, v) in volumes.enumerated() {
@@ -131,6 +138,9 @@ public struct SegmentationDataset: Sendable {
         guard label.channels == 1 else {
             throw MorphoTrainError.dataset(source: labelPath, message: "a label map needs one channel, this file has \(label.channels)")
         }
+        if let declaredLabels {
+            try DatasetCheck.labelValues(label.data, path: labelPath, labels: declaredLabels)
+        }
         try checkLabels(label.data, classes: classes, path: labelPath)
         return RawSubject(
             id: c.id, image: VoxelArray.stacked(volumes.map { VoxelArray($0) }), labels: VoxelArray(label),
@@ -139,10 +149,15 @@ public struct SegmentationDataset: Sendable {
 
     /// - Throws: `MorphoTrainError.gridMismatch` naming both files.
     public static func checkSameGrid(_ a: Volume, _ pathA: String, _ b: Volume, _ pathB: String) throws {
-        if a.spatialShape != b.spatialShape {
+        try checkSameGrid((a.spatialShape, a.affine), pathA, (b.spatialShape, b.affine), pathB)
+    }
+
+    /// The same check on spatial shapes `[D, H, W]` and affines (from headers, say).
+    public static func checkSameGrid(_ a: (shape: [Int], affine: Affine), _ pathA: String, _ b: (shape: [Int], affine: Affine), _ pathB: String) throws {
+        if a.shape != b.shape {
             throw MorphoTrainError.gridMismatch(
                 first: pathA, second: pathB,
-                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.spatialShape)) vs \(AxisOrder.xyz(fromDHW: b.spatialShape))")
+                detail: "sizes (x, y, z) \(AxisOrder.xyz(fromDHW: a.shape)) vs \(AxisOrder.xyz(fromDHW: b.shape))")
         }
         if !a.affine.isApproximatelyEqual(to: b.affine, tolerance: 1e-3) {
             throw MorphoTrainError.gridMismatch(first: pathA, second: pathB, detail: "voxel-to-world affines differ")
@@ -228,6 +243,7 @@ public struct SegmentationDataset: Sendable {
         case .phantom: return "data.phantom"
         case .manifest(let p): return p
         case .globs(_, let labels): return labels
+        case .dataset(let p): return p
         }
     }
 }

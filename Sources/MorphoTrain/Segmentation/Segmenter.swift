@@ -12,6 +12,9 @@ public final class Segmenter {
     public var config: RunConfig { checkpoint.config }
     public let network: UNet
     let preprocessor: Preprocessor
+    /// Largest-component steps applied to the labels: the checkpoint's decided plan
+    /// (`PostprocessingPlan`, metadata `postprocessing`; none when absent). Set it to change them.
+    public var postprocessing: PostprocessingPlan
 
     /// Loads a checkpoint written by training (`best.safetensors` or `last.safetensors`).
     ///
@@ -35,62 +38,75 @@ public final class Segmenter {
             preprocessor.multiple = try JointRunConfig.load(checkpoint: path).registration.network.sizeMultiple
         }
         self.preprocessor = preprocessor
+        postprocessing = try Self.storedPostprocessing(stored, path: path)
     }
 
-    /// Labels and probabilities for one subject.
+    /// The plan stored in a checkpoint (none when it has no `postprocessing` entry).
+    static func storedPostprocessing(_ c: Checkpoint, path: String) throws -> PostprocessingPlan {
+        guard let text = c.extraMetadata[PostprocessingPlan.metadataKey] else { return PostprocessingPlan() }
+        guard let plan = PostprocessingPlan(json: text) else {
+            throw MorphoTrainError.checkpoint(path: path, message: "metadata \(PostprocessingPlan.metadataKey) is not a postprocessing plan: \(text)")
+        }
+        return plan
+    }
+
+    /// Average over mirrored inputs (`TestTimeMirroring`) in `probabilities(_:)`.
+    public var mirroring = false
+
+    /// Labels and probabilities for one subject (`SegmentationEnsemble` of this model alone).
     ///
     /// - Parameters:
-    ///   - images: one volume per modality, in the order of `config.data.modalities`, on one grid.
+    ///   - images: one volume per modality, in the order of `config.data.modalities`, on one grid
+    ///     (or one volume holding all modalities as channels).
     ///   - paths: their file names, for errors.
-    /// - Returns: labels `[1, D, H, W]` (class indices) and probabilities `[K, D, H, W]`, both with
-    ///   the first image's grid and geometry.
+    /// - Returns: labels `[1, D, H, W]` (class indices, postprocessed) and probabilities
+    ///   `[K, D, H, W]`, both with the first image's grid and geometry.
     /// - Throws: `MorphoTrainError.mismatch` (wrong number of modalities), `.gridMismatch`,
     ///   `.nonFiniteVoxels`.
     public func segment(_ images: [Volume], paths: [String]) throws -> (labels: Volume, probabilities: Volume) {
+        try SegmentationEnsemble(members: [self]).segment(images, paths: paths)
+    }
+
+    /// Writes the labels (and probabilities) of the input file(s); see
+    /// `SegmentationEnsemble.segmentFiles`.
+    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil) throws {
+        try SegmentationEnsemble(members: [self]).segmentFiles(inputs: inputs, output: output, probabilities: probabilities)
+    }
+
+    /// The input volumes checked and stacked as `[C, D, H, W]` in modality order.
+    ///
+    /// - Throws: as `segment`.
+    public func stackedInput(_ images: [Volume], paths: [String]) throws -> VoxelArray {
         let modalities = config.data.modalities
-        guard images.count == modalities.count else {
+        // One file per modality, or one file holding them all (a Decathlon 4D image).
+        let oneFile = images.count == 1 && images[0].channels == modalities.count && modalities.count > 1
+        guard images.count == modalities.count || oneFile else {
             throw MorphoTrainError.mismatch(
                 path: paths.first ?? "input",
                 message: "the model takes \(modalities.count) image(s) (\(modalities.joined(separator: ", "))), got \(images.count)")
         }
         for (i, v) in images.enumerated() {
             try SegmentationDataset.checkSameGrid(images[0], paths[0], v, paths[i])
-            guard v.channels == 1 else {
+            guard v.channels == 1 || oneFile else {
                 throw MorphoTrainError.mismatch(path: paths[i], message: "expected one channel per modality file, got \(v.channels)")
             }
             try checkFiniteVoxels(v.data, path: paths[i])
         }
-        let raw = VoxelArray.stacked(images.map { VoxelArray($0) })
-        let prepared = preprocessor.prepareImage(raw)
-        let window = SlidingWindow(config, shape: prepared.array.shape)
-        let probs = window.probabilities(prepared.array, fill: prepared.fill) { network($0) }
-        let restored = prepared.restored(probs, linear: true)
-        let labels = SlidingWindow.argmax(restored)
-        let ref = images[0]
-        func volume(_ a: VoxelArray) -> Volume {
-            Volume(data: a.data, channels: a.channels, depth: ref.depth, height: ref.height, width: ref.width,
-                   spacing: ref.spacing, affine: ref.affine, header: ref.header)
-        }
-        return (volume(labels), volume(restored))
+        return VoxelArray.stacked(images.map { VoxelArray($0) })
     }
 
-    /// Reads the input file(s), segments, and writes `output` (labels as uint8, int16 beyond 255
-    /// classes) and optionally `probabilities` (float32, one volume per class), both with the
-    /// input's geometry. Nothing is written unless everything before succeeded; if the second write
-    /// fails the first file is removed.
-    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil) throws {
-        let volumes = try inputs.map { try NIfTI.read($0) }
-        let (labels, probs) = try segment(volumes, paths: inputs)
-        let datatype: NIfTIDatatype = config.model.unet.classes <= 256 ? .uint8 : .int16
-        try NIfTI.write(labels, to: output, datatype: datatype, like: volumes[0])
-        if let probabilities {
-            do {
-                try NIfTI.write(probs, to: probabilities, datatype: .float32, like: volumes[0])
-            } catch {
-                try? FileManager.default.removeItem(atPath: output)
-                throw error
-            }
-        }
+    /// Class probabilities `[K, D, H, W]` on the grid of `raw` (`[C, D, H, W]`, as the files hold
+    /// it): preprocessing, sliding-window inference (over the mirrored inputs too when
+    /// `mirroring`), then the mapping back (padding removed, axes restored, linear resampling).
+    public func probabilities(_ raw: VoxelArray) -> VoxelArray {
+        let prepared = preprocessor.prepareImage(raw)
+        let window = SlidingWindow(config, shape: prepared.array.shape)
+        let network = self.network
+        func predict(_ a: VoxelArray) -> VoxelArray { window.probabilities(a, fill: prepared.fill) { network($0) } }
+        let probs = mirroring
+            ? TestTimeMirroring.probabilities(prepared.array, axes: TestTimeMirroring.axes(dims: config.model.unet.dims), predict: predict)
+            : predict(prepared.array)
+        return prepared.restored(probs, linear: true)
     }
 
     /// NIfTI files in a folder (`.nii`, `.nii.gz`), sorted.

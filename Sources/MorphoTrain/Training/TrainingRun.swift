@@ -61,7 +61,12 @@ public enum TrainingRun {
             parallel: parallel)
         switch config {
         case .segmentation(let c):
-            return try train(SegmentationTask(config: c), config: config, options: options)
+            let task = try SegmentationTask(config: c)
+            let summary = try train(task, config: config, options: options)
+            if options.parallel.isRoot {
+                try PostprocessingPlan.decideAfterTraining(task, output: options.outputDirectory, progress: options.progress)
+            }
+            return summary
         case .registration(let c):
             let task = try RegistrationTask(config: c, cacheFolder: options.prealignmentCache, log: options.rootNote)
             return try train(task, config: config, options: options, resolvedFile: "registration.yaml")

@@ -49,9 +49,9 @@ final class ConfigTests: XCTestCase {
     }
 
     func testDataSectionNeedsExactlyOneSource() {
-        XCTAssertEqual(configError("model: {kind: segmentation}"), "<config>: data: needs one of phantom, manifest or images (+ labels)")
+        XCTAssertEqual(configError("model: {kind: segmentation}"), "<config>: data: needs one of phantom, manifest, images (+ labels) or dataset")
         let both = "data:\n  phantom: {}\n  manifest: m.csv\n"
-        XCTAssertEqual(configError(both), "<config>: data: takes only one of phantom, manifest, images; got phantom and manifest")
+        XCTAssertEqual(configError(both), "<config>: data: takes only one of phantom, manifest, images, dataset; got phantom and manifest")
     }
 
     func testStridesMustMatchChannels() {

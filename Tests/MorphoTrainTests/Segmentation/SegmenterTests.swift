@@ -25,6 +25,10 @@ final class SegmenterTests: XCTestCase, TinySegmentationRun {
         try NIfTI.write(image, to: tempDir + "/in.nii.gz")
         try NIfTI.write(label, to: tempDir + "/ref.nii.gz", datatype: .uint8, like: image)
         let segmenter = try Segmenter(checkpoint: tempDir + "/run/best.safetensors")
+        // The network's own labels: the largest-component steps this run decides on its two
+        // validation phantoms (class 1 and 2 here) cost this finer-grid phantom 0.02 of Dice
+        // (0.678 with, 0.703 without); PostprocessingPlanTests and DatasetTrainingTests pin them.
+        segmenter.postprocessing = PostprocessingPlan()
         try segmenter.segmentFiles(inputs: [tempDir + "/in.nii.gz"], output: tempDir + "/out.nii.gz", probabilities: tempDir + "/p.nii.gz")
         let out = try NIfTI.read(tempDir + "/out.nii.gz")
         XCTAssertTrue(out.sameGrid(as: image))
