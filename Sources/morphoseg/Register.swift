@@ -100,19 +100,19 @@ extension Register {
         @Option(help: "Iterations per level, coarse to fine, comma-separated (one value: the same at every level).")
         var iterations: String = InstanceOptimization.Settings().iterations.map(String.init).joined(separator: ",")
 
-        @Option(name: .customLong("smoothness"), help: "Weight λ of the grad-l2 smoothness term (--optimize).")
-        var smoothness: Double = Double(InstanceOptimization.Settings().smoothness)
+        @Option(name: .customLong("smoothness"), help: "Weight λ of the grad-l2 smoothness term (--optimize; default 2 with lcc, 8 with mi).")
+        var smoothness: Double?
 
-        @Option(name: .customLong("learning-rate"), help: "Adam step size on the field, voxels (--optimize).")
-        var learningRate: Double = Double(InstanceOptimization.Settings().learningRate)
+        @Option(name: .customLong("learning-rate"), help: "Adam step size on the field, voxels (--optimize; default 0.25 with lcc, 0.5 with mi).")
+        var learningRate: Double?
 
         @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
         var lccWindow: Int = InstanceOptimization.Settings().lccWindow
 
         // MARK: Linear stages, similarity and masks (issue 27)
 
-        @Option(help: "Stages: rigid, affine (rigid then affine), deformable, or affine+deformable (the default).")
-        var transform: RegistrationTransform = .affineDeformable
+        @Option(help: "Stages: rigid, affine (rigid then affine), deformable, rigid+deformable or affine+deformable (the default; with --model, rigid+deformable when the network was trained on prealign: rigid).")
+        var transform: RegistrationTransform?
 
         @Option(help: "Start of the linear stages: com (centres of mass), moments (principal axes too) or none.")
         var initialize: LinearInitialization = LinearRegistration.Settings().initialization
@@ -140,7 +140,7 @@ extension Register {
         }
 
         func validateLinearOptions() throws {
-            if outputAffine != nil && transform.linearStages.isEmpty {
+            if outputAffine != nil, let transform, transform.linearStages.isEmpty {
                 throw ValidationError("--output-affine needs a linear stage (--transform rigid, affine or affine+deformable)")
             }
             if let outputAffine, !ITKTransformFile.isAffineFile(outputAffine) {
@@ -201,13 +201,12 @@ extension Register {
             guard counts.count == 1 || counts.count == levels else {
                 throw ValidationError("--iterations: \(counts.count) values for \(levels) levels")
             }
-            var s = InstanceOptimization.Settings()
+            var s = InstanceOptimization.Settings(similarity: similarity)
             s.levels = levels
             s.iterations = counts.count == 1 ? Array(repeating: counts[0], count: levels) : counts
-            s.smoothness = Float(smoothness)
-            s.learningRate = Float(learningRate)
+            if let smoothness { s.smoothness = Float(smoothness) }
+            if let learningRate { s.learningRate = Float(learningRate) }
             s.lccWindow = lccWindow
-            s.similarity = similarity
             s.diffeomorphic = diffeomorphic
             s.integrationSteps = integrationSteps
             s.velocityGridFactor = velocityGridFactor
@@ -230,7 +229,8 @@ extension Register {
             // ArgumentParser prints that line and exits with status 1.
             let inputs = try StagedRegistration.Inputs.load(files, fixedMask: fixedMask, movingMask: movingMask)
             let method = try deformableMethod()
-            let staged = StagedRegistration(transform: transform, linear: linearSettings(), method: method, lccWindow: lccWindow)
+            let stages = transform ?? RegistrationTransform.standard(for: method)
+            let staged = StagedRegistration(transform: stages, linear: linearSettings(), method: method, lccWindow: lccWindow)
             let outcome = try staged.run(inputs)
             let (result, pair) = (outcome.result, outcome.pair)
             try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)

@@ -11,18 +11,32 @@ public enum RegistrationTransform: String, CaseIterable, Codable, Sendable {
     case affine
     /// The deformable stage only (the images' own world placement is the start).
     case deformable
+    /// Rigid then deformable (`register --model` with a network trained on `prealign: rigid`).
+    case rigidDeformable = "rigid+deformable"
     /// Rigid, affine, then deformable (the default).
     case affineDeformable = "affine+deformable"
 
     public var linearStages: [LinearTransform.Kind] {
         switch self {
-        case .rigid: return [.rigid]
+        case .rigid, .rigidDeformable: return [.rigid]
         case .affine, .affineDeformable: return [.rigid, .affine]
         case .deformable: return []
         }
     }
 
-    public var hasDeformableStage: Bool { self == .deformable || self == .affineDeformable }
+    public var hasDeformableStage: Bool { self == .deformable || self == .rigidDeformable || self == .affineDeformable }
+
+    /// The stages `register` runs when `--transform` is not given: rigid then affine then
+    /// deformable, except for a network trained on rigidly pre-aligned pairs
+    /// (`registration.prealign: rigid`), whose inputs are aligned the same way at inference.
+    public static func standard(for method: RegistrationMethod) -> RegistrationTransform {
+        switch method {
+        case .model(let model), .refinedModel(let model, _):
+            return model.config.registration.prealign == .rigid ? .rigidDeformable : .affineDeformable
+        case .optimize:
+            return .affineDeformable
+        }
+    }
 }
 
 /// A registration in stages: linear stages (`LinearRegistration`) on the images' own grids,

@@ -77,4 +77,15 @@ final class InstanceOptimizationTests: XCTestCase, BlobPairs {
         let expected = resizeDisplacement(integrate(resizeDisplacement(initial, to: [6, 7, 5]), steps: 5), to: [12, 14, 10])
         XCTAssertEqual(coarse.scalars, expected.scalars)
     }
+
+    /// `--similarity mi` without `--smoothness` / `--learning-rate` takes the values tuned for MI on
+    /// the hard MNI152 pairs (λ 8, step 0.5); LCC keeps the settings every other default assumes.
+    func testMutualInformationHasItsOwnTunedDefaults() {
+        XCTAssertEqual(InstanceOptimization.Settings(similarity: .lcc), InstanceOptimization.Settings())
+        let mi = InstanceOptimization.Settings(similarity: .mi)
+        XCTAssertEqual(mi.similarity, .mi)
+        XCTAssertEqual(mi.smoothness, 8)
+        XCTAssertEqual(mi.learningRate, 0.5)
+        XCTAssertEqual(mi.iterations, InstanceOptimization.Settings().iterations)
+    }
 }

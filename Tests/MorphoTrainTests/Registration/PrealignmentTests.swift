@@ -165,4 +165,19 @@ final class PrealignmentTests: XCTestCase {
         let register = try StagedRegistration(transform: .affine, method: .optimize(InstanceOptimization.Settings())).run(inputs)
         XCTAssertEqual(dataset.prealignments[0].transform, try XCTUnwrap(register.linear))
     }
+
+    /// `register --model` without `--transform` aligns a pair the way the network's training pairs
+    /// were: rigid only for `prealign: rigid`, rigid then affine otherwise (and for `--optimize`).
+    func testRegisterWithoutTransformFollowsTheNetworksPrealignment() throws {
+        let (manifest, _) = try writeSubjects()
+        func model(_ prealign: String) throws -> RegistrationModel {
+            let config = try config(manifest: manifest, prealign: prealign)
+            return RegistrationModel(config: config, network: makeDisplacementNet(config), path: "<\(prealign)>")
+        }
+        XCTAssertEqual(RegistrationTransform.standard(for: .model(try model("rigid"))), .rigidDeformable)
+        XCTAssertEqual(RegistrationTransform.rigidDeformable.linearStages, PrealignKind.rigid.settings?.stages)
+        XCTAssertEqual(RegistrationTransform.standard(for: .model(try model("affine"))), .affineDeformable)
+        XCTAssertEqual(RegistrationTransform.standard(for: .model(try model("none"))), .affineDeformable)
+        XCTAssertEqual(RegistrationTransform.standard(for: .optimize(InstanceOptimization.Settings())), .affineDeformable)
+    }
 }
