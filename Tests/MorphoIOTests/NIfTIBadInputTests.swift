@@ -138,6 +138,6 @@ final class NIfTIBadInputTests: XCTestCase {
     }
 
     func testDirectoryIsNotAFile() {
-        assertRejects(folder) { if case .fileNotFound = $0 { return true }; return false }
+        assertRejects(folder) { if case .isFolder = $0 { return true }; return false }
     }
 }
