@@ -33,11 +33,16 @@ struct Train: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
+    @Flag(name: .customLong("reset-optimizer"), help: "Resume from a checkpoint without optimizer state, starting the optimizer afresh.")
+    var resetOptimizer = false
+
     @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
     var stopAfter: Int?
 
     func validate() throws {
-        if config == nil && resumeFrom == nil { throw ValidationError("give --config FILE (or --resume-from CHECKPOINT)") }
+        if config == nil && resumeFrom == nil && !(resume && output != nil) {
+            throw ValidationError("give --config FILE, --resume --output RUN_FOLDER or --resume-from CHECKPOINT")
+        }
         if resume && resumeFrom != nil { throw ValidationError("--resume and --resume-from exclude each other") }
     }
 
@@ -48,7 +53,7 @@ struct Train: ParsableCommand {
     func train(_ parallel: DataParallel) throws {
         let (summary, dir) = try TrainingRun.start(
             configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
-            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            resetOptimizer: resetOptimizer, progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         if parallel.isRoot { report(summary, dir: dir) }
     }
 
