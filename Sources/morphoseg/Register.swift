@@ -92,6 +92,9 @@ extension Register {
         @Option(name: .customLong("lcc-window"), help: "LCC window (odd, voxels).")
         var lccWindow: Int = InstanceOptimization.Settings().lccWindow
 
+        @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite voxels of the fixed and moving images by this value (default: refuse such images).")
+        var nanAs: Float?
+
         @OptionGroup var compute: ComputeOptions
 
         func validate() throws {
@@ -101,6 +104,7 @@ extension Register {
             if outputLabels != nil && movingLabels == nil {
                 throw ValidationError("--output-labels needs --moving-labels")
             }
+            if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
             _ = try settings()
         }
 
@@ -126,22 +130,33 @@ extension Register {
         func run() throws {
             ComputeSettings.apply(threads: compute.threads)
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
+            let outputs = [("--output-warped", outputWarped)] + [
+                ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
+            ].compactMap { option, path in path.map { (option, $0) } }
             try OutputPaths.checkDistinct(
-                inputs: [fixed, moving] + [fixedLabels, movingLabels, model].compactMap { $0 },
-                outputs: [("--output-warped", outputWarped)] + [
-                    ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
-                ].compactMap { option, path in path.map { (option, $0) } })
+                inputs: [fixed, moving] + [fixedLabels, movingLabels, model].compactMap { $0 }, outputs: outputs)
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
             // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
-            let pair = try RegistrationPair.load(files)
+            let pair = try RegistrationPair(
+                fixed: NIfTI.read(fixed).replacingNonFiniteVoxels(with: nanAs),
+                moving: NIfTI.read(moving).replacingNonFiniteVoxels(with: nanAs),
+                fixedLabels: fixedLabels.map { try NIfTI.read($0) }, movingLabels: movingLabels.map { try NIfTI.read($0) },
+                files: files)
             let method: RegistrationMethod = try model.map { .model(try RegistrationModel.load($0)) } ?? .optimize(try settings())
             let result = try Registration.register(pair, method: method, lccWindow: lccWindow)
-            try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
-            if let outputJacobian {
-                let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
-                try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
+            // All outputs or none: a failure on a later one removes those this run already wrote.
+            let written = OutputSet(outputs.map(\.1))
+            do {
+                try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
+                if let outputJacobian {
+                    let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
+                    try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
+                }
+            } catch {
+                written.removeWritten()
+                throw error
             }
             let summary = RegistrationSummary(
                 files: files,

@@ -77,9 +77,10 @@ public final class Segmenter {
     /// Reads the input file(s), segments, and writes `output` (labels as uint8, int16 beyond 255
     /// classes) and optionally `probabilities` (float32, one volume per class), both with the
     /// input's geometry. Nothing is written unless everything before succeeded; if the second write
-    /// fails the first file is removed.
-    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil) throws {
-        let volumes = try inputs.map { try NIfTI.read($0) }
+    /// fails the first file is removed. NaN and infinite input voxels become `nanAs` when given
+    /// (`--nan-as`), else they are an error naming the file and the count.
+    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil, nanAs: Float? = nil) throws {
+        let volumes = try inputs.map { try NIfTI.read($0).replacingNonFiniteVoxels(with: nanAs) }
         let (labels, probs) = try segment(volumes, paths: inputs)
         let datatype: NIfTIDatatype = config.model.unet.classes <= 256 ? .uint8 : .int16
         try NIfTI.write(labels, to: output, datatype: datatype, like: volumes[0])

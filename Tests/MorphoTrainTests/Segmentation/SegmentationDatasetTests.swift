@@ -120,7 +120,7 @@ final class SegmentationDatasetTests: XCTestCase {
             sources: ["scan.nii.gz", "scan_label.nii.gz"], reference: image)
         let c = try manifestConfig("unused.csv")
         XCTAssertThrowsError(try SegmentationDataset.make([raw], config: c, distances: false)) { error in
-            XCTAssertEqual("\(error)", "scan.nii.gz: 2 voxels are NaN or infinite")
+            XCTAssertEqual("\(error)", "scan.nii.gz: 2 voxels are NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
         }
     }
 
