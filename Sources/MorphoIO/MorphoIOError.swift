@@ -73,6 +73,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
             return text
                 ? "\(p): not a NIfTI file (it starts with text)"
                 : "\(p): not a NIfTI file (header size field is \(size), expected 348 or 540)"
+        case .badMagic(let p, let magic) where ["n+1", "ni1", "n+2", "ni2"].contains(magic):
+            // A valid magic in a header of the other version's size (checked by headerPrefixDefect).
+            let (size, version) = magic.hasSuffix("1") ? (540, "NIfTI-2") : (348, "NIfTI-1")
+            return "\(p): magic \"\(magic)\" does not match the header size \(size) (a \(version) header; corrupt or mislabelled file)"
         case .badMagic(let p, let magic):
             return "\(p): bad magic \"\(magic)\" (expected n+1, ni1, n+2 or ni2; ANALYZE 7.5 is not supported)"
         case .notGzip(let p):

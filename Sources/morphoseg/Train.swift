@@ -33,6 +33,9 @@ struct Train: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
+    @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite image voxels by this value (sets data.nan_as; default: refuse such images).")
+    var nanAs: Double?
+
     @Flag(name: .customLong("reset-optimizer"), help: "Resume from a checkpoint without optimizer state, starting the optimizer afresh.")
     var resetOptimizer = false
 
@@ -44,6 +47,7 @@ struct Train: ParsableCommand {
             throw ValidationError("give --config FILE, --resume --output RUN_FOLDER or --resume-from CHECKPOINT")
         }
         if resume && resumeFrom != nil { throw ValidationError("--resume and --resume-from exclude each other") }
+        if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
     }
 
     func run() throws {
@@ -53,7 +57,7 @@ struct Train: ParsableCommand {
     func train(_ parallel: DataParallel) throws {
         let (summary, dir) = try TrainingRun.start(
             configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
-            resetOptimizer: resetOptimizer, progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            resetOptimizer: resetOptimizer, nanAs: nanAs, progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         if parallel.isRoot { report(summary, dir: dir) }
     }
 

@@ -19,15 +19,18 @@ public enum TrainingRun {
     ///     `output.dir` when only `--config` is given), with the config saved in it.
     ///   - resumeFrom: `--resume-from`: continue from this checkpoint.
     ///   - resetOptimizer: `--reset-optimizer`: accept a checkpoint without optimiser state.
+    ///   - nanAs: `--nan-as`: sets `data.nan_as` of a new run; a resumed run keeps the value
+    ///     saved in its checkpoint, and another value is refused.
     /// - Returns: the summary and the run folder.
     /// - Throws: `MorphoTrainError.config` when `--config` is given with a checkpoint to resume
     ///   and differs from the config saved in it (a resumed run always uses the saved config);
     ///   any error of loading, training or writing, naming the file or key at fault.
     public static func start(
         configPath: String?, output: String?, resume: Bool = false, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil,
-        resetOptimizer: Bool = false, progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
+        resetOptimizer: Bool = false, nanAs: Double? = nil, progress: ProgressReporter = .automatic(),
+        parallel: DataParallel = DataParallel()
     ) throws -> (summary: TrainingSummary, output: String) {
-        let given = try configPath.map { try TaskConfig.load($0) }
+        let given = try configPath.map { try TaskConfig.load($0) }.map { config in nanAs.map { config.settingNaNAs($0) } ?? config }
         var checkpoint = resumeFrom
         if resume, resumeFrom == nil {
             guard let folder = output ?? given?.run.output.dir else {
@@ -42,6 +45,11 @@ public enum TrainingRun {
         var config: TaskConfig
         if let checkpoint {
             config = try TaskConfig(checkpoint: Checkpoint.read(checkpoint), path: checkpoint)
+            if let nanAs, config.run.data.nanAs != nanAs {
+                throw MorphoTrainError.config(
+                    file: checkpoint, key: "data.nan_as",
+                    message: "is \(config.run.data.nanAs.map { "\($0)" } ?? "not set") in this run; --nan-as \(nanAs) cannot change it on resume")
+            }
             if let given, let configPath, given.yaml != config.yaml {
                 throw MorphoTrainError.config(
                     file: configPath, key: "", message: "differs from the config saved in \(checkpoint); omit --config to resume")
