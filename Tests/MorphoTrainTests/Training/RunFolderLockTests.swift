@@ -86,6 +86,23 @@ final class RunFolderLockTests: XCTestCase, TinySegmentationRun {
         }
     }
 
+    /// The order, pinned without a lucky kill: when writing `best` fails, `last` must still be the
+    /// previous epoch's (written after `best`, it would record a best that is not on disk).
+    func testFailedBestWriteLeavesLastAtThePreviousEpoch() throws {
+        let run = tempDir + "/run"
+        var config = try phantomConfig(epochs: 3, steps: 1)
+        config.data.validation.fraction = 0   // no validation data: every epoch is the best
+        _ = try TrainingRun.run(.segmentation(config), output: run, stopAfterEpoch: 1, progress: quiet())
+        // A non-empty folder in best's place makes the rename of the new best fail.
+        try FileManager.default.removeItem(atPath: run + "/best.safetensors")
+        try FileManager.default.createDirectory(atPath: run + "/best.safetensors/blocker", withIntermediateDirectories: true)
+        XCTAssertThrowsError(
+            try TrainingRun.run(.segmentation(config), output: run, resume: run + "/last.safetensors", progress: quiet()))
+        let last = try Checkpoint.read(run + "/last.safetensors")
+        XCTAssertEqual(last.epoch, 1, "last was written although best failed")
+        XCTAssertEqual(last.bestEpoch, 1)
+    }
+
     func testRunFolderUnderAFileIsRefusedInWords() throws {
         let file = tempDir + "/plain"
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
