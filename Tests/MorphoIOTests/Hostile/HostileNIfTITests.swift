@@ -66,13 +66,20 @@ final class HostileNIfTITests: XCTestCase {
         }
     }
 
+    /// Small (the whole stream is inflated by the header check) and large (the trailer is
+    /// reached only after the voxels).
     func testGzipWithAWrongCRCIsRejectedNamingTheFile() throws {
-        let path = "\(folder)/crc.nii.gz"
-        try writeGzip(floats((0..<64).map(Float.init)).singleFile, to: path)
-        var bytes = try readBytes(path)
-        bytes[bytes.count - 8] ^= 0xff   // first byte of the trailer's CRC-32; ISIZE stays right
-        try writeBytes(bytes, to: path)
-        assertRejects(path) { if case .corruptCompressedData = $0 { return true }; return false }
+        for dim in [[64, 1, 1], [128, 128, 64]] {
+            var fixture = floats([])
+            fixture.dim = dim
+            fixture.payload = fixture.encode((0..<dim.reduce(1, *)).map { (Float($0 % 977) * 0.37).bitPattern })
+            let path = "\(folder)/crc\(dim[0]).nii.gz"
+            try writeGzip(fixture.singleFile, to: path)
+            var bytes = try readBytes(path)
+            bytes[bytes.count - 8] ^= 0xff   // first byte of the trailer's CRC-32; ISIZE stays right
+            try writeBytes(bytes, to: path)
+            assertRejects(path) { if case .corruptCompressedData = $0 { return true }; return false }
+        }
     }
 
     func testGzipCutInsideItsTrailerIsRejected() throws {
@@ -98,6 +105,33 @@ final class HostileNIfTITests: XCTestCase {
         // 352 and beyond stay readable.
         try writeBytes(fixture.singleFile, to: "\(folder)/offset352.nii")
         XCTAssertEqual(try NIfTI.read("\(folder)/offset352.nii").data, (0..<64).map(Float.init))
+    }
+
+    /// The NIfTI-2 test file (nibabel's, vox_offset 608) with vox_offset moved into its
+    /// 540-byte header, in either byte order.
+    func testNIfTI2VoxOffsetInsideTheHeaderIsRejected() throws {
+        let original = try readGzipped("\(testDataFolder)/example_nifti2.nii.gz")
+        for offset: Int64 in [0, 540, 543] {
+            var bytes = original
+            withUnsafeBytes(of: offset.littleEndian) { for (i, b) in $0.enumerated() { bytes[168 + i] = b } }
+            let path = "\(folder)/n2-offset\(offset).nii"
+            try writeBytes(bytes, to: path)
+            assertRejects(path) { if case .voxelOffsetInHeader(_, Double(offset), 544) = $0 { return true }; return false }
+        }
+        XCTAssertNoThrow(try NIfTI.read("\(testDataFolder)/example_nifti2.nii.gz"))
+    }
+
+    private func readGzipped(_ path: String) throws -> [UInt8] {
+        guard let file = gzopen(path, "rb") else { throw CocoaError(.fileReadUnknown) }
+        defer { gzclose(file) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+            if n <= 0 { break }
+            out += chunk.prefix(Int(n))
+        }
+        return out
     }
 
     /// libnifti's own load turns each of these into 0.
