@@ -25,12 +25,17 @@ enum MorphosegProcess {
         return binary
     }
 
-    /// A started child (for tests that kill it).
-    static func start(_ arguments: [String], directory: String? = nil) throws -> Process {
+    static func process(_ arguments: [String], directory: String?) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try require())
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        return process
+    }
+
+    /// A started child (for tests that kill it).
+    static func start(_ arguments: [String], directory: String? = nil) throws -> Process {
+        let process = try process(arguments, directory: directory)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -40,10 +45,7 @@ enum MorphosegProcess {
     /// Runs `morphoseg arguments` to its end. Output goes through files, not pipes, so a child
     /// that writes much cannot block on a full pipe.
     static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try require())
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let process = try process(arguments, directory: directory)
         let base = NSTemporaryDirectory() + "morphoseg-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: base + ".out", contents: nil)
         FileManager.default.createFile(atPath: base + ".err", contents: nil)

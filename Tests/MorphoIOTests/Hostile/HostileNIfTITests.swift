@@ -19,27 +19,6 @@ final class HostileNIfTITests: XCTestCase {
         return fixture
     }
 
-    private func assertRejects(_ path: String, _ expected: (NIfTIError) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
-        for attempt in ["read", "info", "header"] {
-            do {
-                switch attempt {
-                case "read": _ = try NIfTI.read(path)
-                case "info": _ = try VolumeInfo.read(path)
-                default:
-                    _ = try NIfTI.readHeader(path)
-                    continue   // header-only reads need not see data defects
-                }
-                XCTFail("\(attempt) accepted \(path)", file: file, line: line)
-            } catch let error as NIfTIError {
-                XCTAssertTrue(expected(error), "\(attempt): unexpected error \(error)", file: file, line: line)
-                XCTAssertTrue(error.description.hasPrefix(path + ": "), error.description, file: file, line: line)
-                XCTAssertFalse(error.description.contains("\n"), error.description, file: file, line: line)
-            } catch {
-                XCTFail("\(attempt): not a NIfTIError: \(error)", file: file, line: line)
-            }
-        }
-    }
-
     /// libnifti byte-swaps such a header as a 540-byte NIfTI-2 header inside its 348-byte buffer.
     func testByteSwappedNIfTI1HeaderWithMagicN2IsRejectedBeforeLibnifti() throws {
         for bigEndian in [true, false] {
@@ -47,9 +26,9 @@ final class HostileNIfTITests: XCTestCase {
             fixture.magic = Array("n+2".utf8) + [0]
             let path = "\(folder)/swapped-n2-\(bigEndian).nii"
             try writeBytes(fixture.singleFile, to: path)
-            assertRejects(path) { if case .badMagic(_, "n+2") = $0 { return true }; return false }
+            assertNIfTIRejects(path) { if case .badMagic(_, "n+2") = $0 { return true }; return false }
             try writeGzip(fixture.singleFile, to: path + ".gz")
-            assertRejects(path + ".gz") { if case .badMagic(_, "n+2") = $0 { return true }; return false }
+            assertNIfTIRejects(path + ".gz") { if case .badMagic(_, "n+2") = $0 { return true }; return false }
         }
     }
 
@@ -62,7 +41,7 @@ final class HostileNIfTITests: XCTestCase {
             for (i, b) in (Array("n+1".utf8) + [0]).enumerated() { header[4 + i] = b }
             let path = "\(folder)/n1-in-n2-\(bigEndian).nii"
             try writeBytes(header, to: path)
-            assertRejects(path) { if case .badMagic(_, "n+1") = $0 { return true }; return false }
+            assertNIfTIRejects(path) { if case .badMagic(_, "n+1") = $0 { return true }; return false }
         }
     }
 
@@ -78,7 +57,7 @@ final class HostileNIfTITests: XCTestCase {
             var bytes = try readBytes(path)
             bytes[bytes.count - 8] ^= 0xff   // first byte of the trailer's CRC-32; ISIZE stays right
             try writeBytes(bytes, to: path)
-            assertRejects(path) { if case .corruptCompressedData = $0 { return true }; return false }
+            assertNIfTIRejects(path) { if case .corruptCompressedData = $0 { return true }; return false }
         }
     }
 
@@ -87,7 +66,7 @@ final class HostileNIfTITests: XCTestCase {
         try writeGzip(floats((0..<64).map(Float.init)).singleFile, to: path)
         let bytes = try readBytes(path)
         try writeBytes(Array(bytes.dropLast(6)), to: path)
-        assertRejects(path) {
+        assertNIfTIRejects(path) {
             switch $0 {
             case .corruptCompressedData, .truncatedData: return true
             default: return false
@@ -100,7 +79,7 @@ final class HostileNIfTITests: XCTestCase {
         for offset: Float in [0, 100, 348, 351] {
             let path = "\(folder)/offset\(Int(offset)).nii"
             try writeBytes(fixture.header(voxOffset: offset) + [0, 0, 0, 0] + fixture.payload, to: path)
-            assertRejects(path) { if case .voxelOffsetInHeader(_, Double(offset), 352) = $0 { return true }; return false }
+            assertNIfTIRejects(path) { if case .voxelOffsetInHeader(_, Double(offset), 352) = $0 { return true }; return false }
         }
         // 352 and beyond stay readable.
         try writeBytes(fixture.singleFile, to: "\(folder)/offset352.nii")
@@ -116,7 +95,7 @@ final class HostileNIfTITests: XCTestCase {
             withUnsafeBytes(of: offset.littleEndian) { for (i, b) in $0.enumerated() { bytes[168 + i] = b } }
             let path = "\(folder)/n2-offset\(offset).nii"
             try writeBytes(bytes, to: path)
-            assertRejects(path) { if case .voxelOffsetInHeader(_, Double(offset), 544) = $0 { return true }; return false }
+            assertNIfTIRejects(path) { if case .voxelOffsetInHeader(_, Double(offset), 544) = $0 { return true }; return false }
         }
         XCTAssertNoThrow(try NIfTI.read("\(testDataFolder)/example_nifti2.nii.gz"))
     }
