@@ -32,9 +32,11 @@ public final class RunFolderLock {
     static var holderLine: String { "pid \(getpid()) host \(hostName)" }
 
     static var hostName: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
-        return String(cString: buffer)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        guard buffer.withUnsafeMutableBytes({ gethostname($0.baseAddress!.assumingMemoryBound(to: CChar.self), 255) }) == 0 else {
+            return "unknown"
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     /// Takes the lock of `folder` (which must exist).
