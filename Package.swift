@@ -111,5 +111,8 @@ let package = Package(
             name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO", "MorphoTestSupport"],
             swiftSettings: optimize + niftiInclude),
         .testTarget(name: "MorphoBenchTests", dependencies: ["MorphoBench"], swiftSettings: optimize),
+        // The command line as a user meets it: runs the built `morphoseg` (next to the tests, as
+        // `make test` builds it) in child processes.
+        .testTarget(name: "morphosegTests", dependencies: ["MorphoIO", "MorphoTestSupport"], swiftSettings: optimize + niftiInclude),
     ] + mpiTargets
 )

@@ -1,4 +1,5 @@
 import CNIfTI
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,7 +8,7 @@ import Darwin
 
 /// Small file-system facts the readers check before trusting a header, and the atomic-write
 /// helper every writer in MorphoIO uses.
-enum FileChecks {
+public enum FileChecks {
     /// Size in bytes, or `nil` when `path` does not exist. Directories count as missing files.
     static func size(of path: String) -> Int64? {
         var st = stat()
@@ -16,6 +17,16 @@ enum FileChecks {
     }
 
     static func exists(_ path: String) -> Bool { size(of: path) != nil }
+
+    public static func isFolder(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// `fileNotFound`, or `isFolder` when `path` is a folder: what to throw for a missing file.
+    static func missing(_ path: String) -> MorphoIOError {
+        isFolder(path) ? .isFolder(path: path) : .fileNotFound(path: path)
+    }
 
     static func isGzipName(_ path: String) -> Bool { path.lowercased().hasSuffix(".gz") }
 
@@ -29,13 +40,17 @@ enum FileChecks {
     }
 
     /// Up to `count` bytes from the start of the file after gzip decompression (zlib reads a
-    /// non-gzip file through unchanged).
-    static func decompressedPrefix(of path: String, count: Int) -> [UInt8] {
-        guard let file = gzopen(path, "rb") else { return [] }
+    /// non-gzip file through unchanged), and zlib's message when the stream is corrupt (a small
+    /// file's whole stream, trailer included, is checked by this first read).
+    static func decompressedPrefix(of path: String, count: Int) -> (bytes: [UInt8], zlibError: String?) {
+        guard let file = gzopen(path, "rb") else { return ([], nil) }
         defer { gzclose(file) }
         var bytes = [UInt8](repeating: 0, count: count)
         let n = bytes.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(count)) }
-        return n > 0 ? Array(bytes.prefix(Int(n))) : []
+        var code: Int32 = 0
+        let message = gzerror(file, &code).map { String(cString: $0) } ?? ""
+        let problem: String? = n < 0 || (code != 0 && code != Z_BUF_ERROR) ? (message.isEmpty ? "zlib error \(code)" : message) : nil
+        return (n > 0 ? Array(bytes.prefix(Int(n))) : [], problem)
     }
 
     static func hasGzipSignature(_ path: String) -> Bool {
@@ -99,6 +114,62 @@ enum FileChecks {
         return size(of: path) ?? 0
     }
 
+    /// Fills `buffer` with the bytes of `path` from `offset` on (after decompression for a
+    /// `.gz` name), then, for gzip, reads the stream to its end so that zlib checks the trailer.
+    ///
+    /// - Throws: `MorphoIOError.truncatedData` when the file ends first,
+    ///   `.corruptCompressedData` when zlib reports a bad stream, CRC-32 or length (each naming
+    ///   `reportAs`).
+    static func readVoxelBytes(
+        of path: String, from offset: Int64, into buffer: UnsafeMutableRawBufferPointer, reportAs: String
+    ) throws {
+        let needed = offset + Int64(buffer.count)
+        if !isGzipName(path) {
+            guard let file = fopen(path, "rb") else { throw MorphoIOError.fileNotFound(path: reportAs) }
+            defer { fclose(file) }
+            guard fseeko(file, off_t(offset), SEEK_SET) == 0 else {
+                throw MorphoIOError.truncatedData(path: reportAs, needed: needed, available: size(of: path) ?? 0)
+            }
+            let n = buffer.count == 0 ? 0 : fread(buffer.baseAddress, 1, buffer.count, file)
+            guard n == buffer.count else { throw MorphoIOError.truncatedData(path: reportAs, needed: needed, available: offset + Int64(n)) }
+            return
+        }
+        guard let file = gzopen(path, "rb") else { throw MorphoIOError.fileNotFound(path: reportAs) }
+        defer { gzclose(file) }
+        func zlibProblem() -> MorphoIOError {
+            var code: Int32 = 0
+            let message = gzerror(file, &code).map { String(cString: $0) } ?? "unknown zlib error"
+            return .corruptCompressedData(path: reportAs, reason: message.isEmpty ? "zlib error \(code)" : message)
+        }
+        let chunk = 1 << 24
+        var skipped: Int64 = 0
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { scratch.deallocate() }
+        while skipped < offset {
+            let n = gzread(file, scratch, UInt32(min(Int64(1 << 16), offset - skipped)))
+            if n < 0 { throw zlibProblem() }
+            if n == 0 { throw MorphoIOError.truncatedData(path: reportAs, needed: needed, available: skipped) }
+            skipped += Int64(n)
+        }
+        var done = 0
+        while done < buffer.count {
+            let n = gzread(file, buffer.baseAddress! + done, UInt32(min(chunk, buffer.count - done)))
+            if n < 0 { throw zlibProblem() }
+            if n == 0 { throw MorphoIOError.truncatedData(path: reportAs, needed: needed, available: offset + Int64(done)) }
+            done += Int(n)
+        }
+        // Bytes after the voxels are allowed (and ignored); a bad trailer is not.
+        while true {
+            let n = gzread(file, scratch, 1 << 16)
+            if n < 0 { throw zlibProblem() }
+            if n == 0 { break }
+        }
+        // zlib reports a stream cut inside its trailer as end of file with Z_BUF_ERROR set.
+        var code: Int32 = 0
+        _ = gzerror(file, &code)
+        if code != 0 { throw zlibProblem() }
+    }
+
     /// A temporary name in the same folder as `path`, ending with the same `suffix` (so
     /// libraries that pick compression from the extension still do), hidden and unique enough
     /// for concurrent writers.
@@ -139,5 +210,27 @@ enum FileChecks {
                 throw MorphoIOError.writeFailed(path: path, reason: "short write (\(written) of \(bytes.count) bytes)")
             }
         }
+    }
+}
+
+/// Temporary files of `FileChecks.atomicWrite` (`.<name>.tmp-<pid>-<tag><suffix>`) that a killed
+/// writer left behind: checkpoint-sized, and never renamed into place.
+public enum StaleTemporaryFiles {
+    /// The temporaries in `folder` written by other processes than this one. Call it only while
+    /// no other process writes into `folder` (a training run holds `RunFolderLock`).
+    public static func list(in folder: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        let mine = getpid()
+        return names.filter { name in
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return false }
+            let pid = name[range.upperBound...].prefix { $0.isNumber }
+            return !pid.isEmpty && Int32(pid) != mine
+        }.sorted().map { "\(folder)/\($0)" }
+    }
+
+    /// Removes them; returns the paths removed.
+    @discardableResult
+    public static func remove(in folder: String) -> [String] {
+        list(in: folder).filter { unlink($0) == 0 }
     }
 }

@@ -2,6 +2,8 @@
 /// that `description` is one line a user can act on: `"<path>: <what is wrong>"`.
 public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
     case fileNotFound(path: String)
+    /// A folder where a file was expected.
+    case isFolder(path: String)
     case emptyFile(path: String)
     /// Fewer bytes than a NIfTI-1 header (348) before the file ends.
     case truncatedHeader(path: String, bytes: Int)
@@ -20,6 +22,12 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
     case badDimensions(path: String, dim: [Int], reason: String)
     /// The header promises more voxel bytes than the file holds.
     case truncatedData(path: String, needed: Int64, available: Int64)
+    /// A single-file NIfTI whose `vox_offset` points inside its own header (`minimum` is where
+    /// voxels may start: 352 for NIfTI-1, 544 for NIfTI-2).
+    case voxelOffsetInHeader(path: String, offset: Double, minimum: Int)
+    /// A gzip stream that inflates but fails its own integrity check (CRC-32 or length in the
+    /// trailer), or breaks off: the voxels would be garbage.
+    case corruptCompressedData(path: String, reason: String)
     /// libnifti refused the file for a reason not covered above.
     case unreadable(path: String, reason: String)
     case unsupportedExtension(path: String, expected: String)
@@ -40,9 +48,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var path: String {
         switch self {
-        case .fileNotFound(let p), .emptyFile(let p), .truncatedHeader(let p, _), .notNIfTI(let p, _, _),
+        case .fileNotFound(let p), .isFolder(let p), .emptyFile(let p), .truncatedHeader(let p, _), .notNIfTI(let p, _, _),
              .badMagic(let p, _), .notGzip(let p), .missingImageFile(let p, _), .unsupportedDatatype(let p, _, _),
              .badDimensions(let p, _, _), .truncatedData(let p, _, _), .unreadable(let p, _),
+             .voxelOffsetInHeader(let p, _, _), .corruptCompressedData(let p, _),
              .unsupportedExtension(let p, _), .shapeMismatch(let p, _), .writeFailed(let p, _),
              .badSafeTensors(let p, _, _), .badTransformFile(let p, _), .unsupportedTransform(let p, _),
              .outputIsInput(let p, _, _), .outputsCollide(let p, _, _):
@@ -54,6 +63,8 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case .fileNotFound(let p):
             return "\(p): no such file"
+        case .isFolder(let p):
+            return "\(p): is a folder, not a file"
         case .emptyFile(let p):
             return "\(p): file is empty"
         case .truncatedHeader(let p, let n):
@@ -62,6 +73,10 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
             return text
                 ? "\(p): not a NIfTI file (it starts with text)"
                 : "\(p): not a NIfTI file (header size field is \(size), expected 348 or 540)"
+        case .badMagic(let p, let magic) where ["n+1", "ni1", "n+2", "ni2"].contains(magic):
+            // A valid magic in a header of the other version's size (checked by headerPrefixDefect).
+            let (size, version) = magic.hasSuffix("1") ? (540, "NIfTI-2") : (348, "NIfTI-1")
+            return "\(p): magic \"\(magic)\" does not match the header size \(size) (a \(version) header; corrupt or mislabelled file)"
         case .badMagic(let p, let magic):
             return "\(p): bad magic \"\(magic)\" (expected n+1, ni1, n+2 or ni2; ANALYZE 7.5 is not supported)"
         case .notGzip(let p):
@@ -75,6 +90,11 @@ public enum MorphoIOError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): bad dimensions \(dim): \(reason)"
         case .truncatedData(let p, let needed, let available):
             return "\(p): truncated data (header needs \(needed) bytes of voxels and header, file holds \(available))"
+        case .voxelOffsetInHeader(let p, let offset, let minimum):
+            let shown = offset.isFinite && offset == offset.rounded() ? String(Int64(offset)) : "\(offset)"
+            return "\(p): vox_offset \(shown) points inside the header (voxels of a single-file NIfTI start at \(minimum) or later)"
+        case .corruptCompressedData(let p, let reason):
+            return "\(p): corrupt gzip data (\(reason))"
         case .unreadable(let p, let reason):
             return "\(p): \(reason)"
         case .unsupportedExtension(let p, let expected):

@@ -96,7 +96,7 @@ enum NIfTIGeometry {
         if let reference, reference.spatialShape != volume.spatialShape {
             throw MorphoIOError.shapeMismatch(
                 path: path,
-                reason: "reference grid \(reference.spatialShape) differs from the volume's \(volume.spatialShape) ([D, H, W])")
+                reason: "reference grid (x, y, z) \(AxisOrder.xyz(fromDHW: reference.spatialShape)) differs from the volume's \(AxisOrder.xyz(fromDHW: volume.spatialShape))")
         }
         let header = donor.header
         let spacingMatches = zip(header.pixdim.prefix(3), [donor.spacing.x, donor.spacing.y, donor.spacing.z])

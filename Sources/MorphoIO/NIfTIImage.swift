@@ -34,7 +34,7 @@ final class NIfTIImage {
     /// Reads and validates the header; no voxel memory is allocated yet.
     static func open(_ path: String) throws -> NIfTIImage {
         _ = libniftiQuiet
-        guard let size = FileChecks.size(of: path) else { throw MorphoIOError.fileNotFound(path: path) }
+        guard let size = FileChecks.size(of: path) else { throw FileChecks.missing(path) }
         guard size > 0 else { throw MorphoIOError.emptyFile(path: path) }
         if FileChecks.isGzipName(path), !FileChecks.hasGzipSignature(path) {
             throw MorphoIOError.notGzip(path: path)
@@ -89,18 +89,31 @@ final class NIfTIImage {
         return image
     }
 
-    /// Reads the voxels (libnifti swaps bytes to native order and decompresses).
+    /// Reads the voxels into the image, in native byte order.
+    ///
+    /// Not `nifti_image_load`: libnifti replaces NaN and infinite voxels by 0 without a word (so
+    /// an all-NaN image would read as all zeros), and stops reading a gzip stream after the voxels,
+    /// before the trailer, so a stream whose CRC-32 is wrong still reads "successfully". Here the
+    /// voxels are read as stored and a gzip stream is read to its end, where zlib checks the
+    /// trailer's CRC-32 and length.
     func load() throws {
-        guard nifti_image_load(nim) == 0, nim.pointee.data != nil else {
-            let imageName = nim.pointee.iname.map { String(cString: $0) } ?? path
-            let needed = Int64(nim.pointee.iname_offset) + Int64(nim.pointee.nvox) * Int64(nim.pointee.nbyper)
-            if FileChecks.isGzipName(imageName) {
-                let found = FileChecks.gzipDecompressedCount(of: imageName, limit: needed)
-                if found < needed { throw MorphoIOError.truncatedData(path: path, needed: needed, available: found) }
-                throw MorphoIOError.unreadable(path: path, reason: "corrupt compressed voxel data")
-            }
-            throw MorphoIOError.unreadable(path: path, reason: "voxel data could not be read")
+        let image = nim.pointee
+        let imageName = image.iname.map { String(cString: $0) } ?? path
+        let offset = Int64(image.iname_offset)
+        let count = Int(image.nvox) * Int(image.nbyper)
+        let data = malloc(max(1, count))!
+        do {
+            try FileChecks.readVoxelBytes(
+                of: imageName, from: offset, into: UnsafeMutableRawBufferPointer(start: data, count: count), reportAs: path)
+        } catch {
+            free(data)
+            throw error
         }
+        if image.byteorder != nifti_short_order(), image.swapsize > 1 {
+            nifti_swap_Nbytes(Int64(image.nvox), image.swapsize, data)
+        }
+        if let old = nim.pointee.data { free(old) }
+        nim.pointee.data = data
     }
 
     // MARK: Header as MorphoSeg sees it
@@ -217,21 +230,43 @@ final class NIfTIImage {
         return version == 2 ? .nifti2 : .nifti1
     }
 
-    /// Too short for a header, or not starting with a NIfTI header size (348 or 540, either byte
-    /// order): checked on the first 540 decompressed bytes before libnifti sees the file, because
-    /// libnifti hands back whatever it read and leaves the size check to its callers.
-    private static func headerPrefixDefect(_ headerPath: String, reportAs path: String) -> MorphoIOError? {
-        let head = FileChecks.decompressedPrefix(of: headerPath, count: 540)
+    /// Checked on the first 540 decompressed bytes before libnifti sees the file, because libnifti
+    /// hands back whatever it read and leaves the checks to its callers: too short for a header;
+    /// not starting with a NIfTI header size (348 or 540, either byte order); a magic string that
+    /// is not the one of that header size (libnifti picks the struct to byte-swap from the magic
+    /// but reads into the one of the size: a swapped NIfTI-1 header saying `n+2` is swapped as a
+    /// 540-byte NIfTI-2 header in a 348-byte buffer, which smashes its stack); a single file whose
+    /// `vox_offset` points into its own header.
+    static func headerPrefixDefect(_ headerPath: String, reportAs path: String) -> MorphoIOError? {
+        let (head, zlibError) = FileChecks.decompressedPrefix(of: headerPath, count: 540)
+        if let zlibError { return .corruptCompressedData(path: path, reason: zlibError) }
         guard head.count >= 4 else { return .truncatedHeader(path: path, bytes: head.count) }
-        let le = Int32(head[0]) | Int32(head[1]) << 8 | Int32(head[2]) << 16 | Int32(head[3]) << 24
-        let be = le.byteSwapped
-        guard [348, 540].contains(le) || [348, 540].contains(be) else {
+        let le = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
+        let swapped = ![348, 540].contains(le)
+        let size = swapped ? le.byteSwapped : le
+        guard [348, 540].contains(size) else {
             let sample = head.prefix(64)
             let text = sample.allSatisfy { (0x20..<0x7f).contains($0) || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
-            return .notNIfTI(path: path, headerSize: le, looksLikeText: text)
+            return .notNIfTI(path: path, headerSize: Int32(bitPattern: le), looksLikeText: text)
         }
-        let needed = (le == 540 || be == 540) ? 540 : 348
-        return head.count < needed ? .truncatedHeader(path: path, bytes: head.count) : nil
+        guard head.count >= Int(size) else { return .truncatedHeader(path: path, bytes: head.count) }
+        let version: UInt8 = size == 540 ? 2 : 1
+        let magic = Array(head[(version == 2 ? 4 : 344)..<(version == 2 ? 8 : 348)])
+        guard magic[0] == UInt8(ascii: "n"), magic[1] == UInt8(ascii: "+") || magic[1] == UInt8(ascii: "i"),
+              magic[2] == UInt8(ascii: "0") + version, magic[3] == 0
+        else {
+            let shown = magic.prefix { $0 != 0 }.map { (0x20..<0x7f).contains($0) ? String(UnicodeScalar($0)) : "?" }.joined()
+            return .badMagic(path: path, magic: shown)
+        }
+        guard magic[1] == UInt8(ascii: "+") else { return nil }   // a .hdr/.img pair: voxels from offset 0 of the .img
+        func word<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+            var v: T = 0
+            withUnsafeMutableBytes(of: &v) { for i in 0..<$0.count { $0[i] = head[offset + i] } }
+            return swapped ? v.byteSwapped : v
+        }
+        let offset = version == 2 ? Double(word(Int64.self, at: 168)) : Double(Float(bitPattern: word(UInt32.self, at: 108)))
+        let minimum = Int(size) + 4
+        return offset >= Double(minimum) ? nil : .voxelOffsetInHeader(path: path, offset: offset, minimum: minimum)
     }
 
     private static func unreadableHeader(_ path: String) -> MorphoIOError {

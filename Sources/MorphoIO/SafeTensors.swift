@@ -108,7 +108,7 @@ public enum SafeTensors {
     public static let maximumHeaderBytes = 100_000_000
 
     public static func read(_ path: String) throws -> SafeTensorsFile {
-        guard FileChecks.exists(path) else { throw MorphoIOError.fileNotFound(path: path) }
+        guard FileChecks.exists(path) else { throw FileChecks.missing(path) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MorphoIOError.unreadable(path: path, reason: "could not read the file")
         }

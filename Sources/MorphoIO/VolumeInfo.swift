@@ -5,7 +5,8 @@ import Foundation
 /// The JSON form has exactly the keys of `../shared/data/expected/*.json` (nibabel's view):
 /// `format, dim, datatype, pixdim, qform_code, sform_code, affine, scl_slope, scl_inter,
 /// stats {min, max, mean, sum}`, with `dim`/`pixdim` in NIfTI order and the statistics in
-/// float64 over the scaled values.
+/// float64 over the finite scaled values, plus `non_finite {nan, inf}`: the voxels left out of
+/// the statistics (nibabel's `mean` would be NaN for such a file).
 public struct VolumeInfo: Sendable {
     public var path: String
     public var header: NIfTIHeaderInfo
@@ -39,6 +40,7 @@ public struct VolumeInfo: Sendable {
                 ("min", JSONText.number(s.min)), ("max", JSONText.number(s.max)),
                 ("mean", JSONText.number(s.mean)), ("sum", JSONText.number(s.sum)),
             ])),
+            ("non_finite", JSONText.object([("nan", String(s.nanCount)), ("inf", String(s.infiniteCount))])),
         ]
         return JSONText.object(fields)
     }
@@ -68,6 +70,9 @@ public struct VolumeInfo: Sendable {
         if !h.descrip.isEmpty { lines.append("descrip   \(h.descrip)") }
         let s = statistics
         lines.append("values    min \(fmt(s.min))  max \(fmt(s.max))  mean \(String(format: "%.6g", s.mean))  (\(s.count) voxels)")
+        if s.nonFiniteCount > 0 {
+            lines.append("non-finite \(s.nanCount) NaN, \(s.infiniteCount) infinite voxels (left out of the values above)")
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -84,20 +89,27 @@ public struct VolumeInfo: Sendable {
     }
 }
 
-/// Statistics of scaled voxel values, accumulated in float64 (`mean = sum / count`). NaN voxels
-/// propagate into `sum` and `mean` and are skipped by `min` and `max`.
+/// Statistics of scaled voxel values, accumulated in float64 over the finite ones
+/// (`mean = sum / finite count`); NaN and infinite voxels are counted apart and left out.
 public struct VoxelStatistics: Equatable, Sendable {
     public var min: Double
     public var max: Double
     public var sum: Double
+    /// All voxels, finite or not.
     public var count: Int
-    public var mean: Double { count > 0 ? sum / Double(count) : .nan }
+    public var nanCount: Int
+    /// Voxels at +∞ or −∞.
+    public var infiniteCount: Int
+    public var nonFiniteCount: Int { nanCount + infiniteCount }
+    public var mean: Double { count > nonFiniteCount ? sum / Double(count - nonFiniteCount) : .nan }
 
-    public init(min: Double, max: Double, sum: Double, count: Int) {
+    public init(min: Double, max: Double, sum: Double, count: Int, nanCount: Int = 0, infiniteCount: Int = 0) {
         self.min = min
         self.max = max
         self.sum = sum
         self.count = count
+        self.nanCount = nanCount
+        self.infiniteCount = infiniteCount
     }
 
     /// Statistics of in-memory values (e.g. a `Volume`'s `data`).
@@ -110,7 +122,7 @@ public struct VoxelStatistics: Equatable, Sendable {
 
 struct StatisticsAccumulator: RawVoxelVisitor {
     let slope: Double, inter: Double
-    private var low = Double.infinity, high = -Double.infinity, sum = 0.0, count = 0
+    private var low = Double.infinity, high = -Double.infinity, sum = 0.0, count = 0, nan = 0, infinite = 0
 
     init(slope: Double, inter: Double) {
         self.slope = slope
@@ -119,10 +131,14 @@ struct StatisticsAccumulator: RawVoxelVisitor {
 
     @inline(__always)
     mutating func add(_ v: Double) {
+        count += 1
+        guard v.isFinite else {
+            if v.isNaN { nan += 1 } else { infinite += 1 }
+            return
+        }
         if v < low { low = v }
         if v > high { high = v }
         sum += v
-        count += 1
     }
 
     mutating func visit<T: RawVoxel>(_ raw: UnsafeBufferPointer<T>) {
@@ -130,9 +146,9 @@ struct StatisticsAccumulator: RawVoxelVisitor {
     }
 
     var result: VoxelStatistics {
-        count == 0 || low > high
-            ? VoxelStatistics(min: .nan, max: .nan, sum: sum, count: count)
-            : VoxelStatistics(min: low, max: high, sum: sum, count: count)
+        low > high
+            ? VoxelStatistics(min: .nan, max: .nan, sum: sum, count: count, nanCount: nan, infiniteCount: infinite)
+            : VoxelStatistics(min: low, max: high, sum: sum, count: count, nanCount: nan, infiniteCount: infinite)
     }
 }
 

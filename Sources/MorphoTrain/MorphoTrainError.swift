@@ -1,3 +1,5 @@
+import MorphoIO
+
 /// Everything MorphoTrain can refuse, one case per distinct problem. Each case carries the config
 /// key path or the file it is about, so `description` is one line a user can act on, e.g.
 /// `Configs/x.yaml: training.optimizer.lr: expected a number, got "fast"`.
@@ -35,6 +37,8 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
     /// world coordinates through their affines.
     case noOverlap(fixed: String, moving: String)
     /// A label map whose grid (size or affine) differs from its image's.
+    /// `labelShape` and `imageShape` are `[D, H, W]` (`Volume.spatialShape`); the message prints
+    /// them in (x, y, z), the order of NIfTI headers and the docs.
     case labelGridMismatch(labels: String, image: String, labelShape: [Int], imageShape: [Int])
     /// Registration works on single-channel images.
     case notSingleChannel(path: String, channels: Int)
@@ -69,7 +73,7 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
         case .gridMismatch(let first, let second, let detail):
             return "\(first) and \(second) are not on the same voxel grid: \(detail)"
         case .nonFiniteVoxels(let path, let count):
-            return "\(path): \(count) voxel\(count == 1 ? " is" : "s are") NaN or infinite"
+            return "\(path): \(count) voxel\(count == 1 ? " is" : "s are") NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)"
         case .badLabel(let path, let value, let classes):
             return "\(path): label value \(value) is not a class index in 0..<\(classes)"
         case .nonFiniteLoss(let epoch, let step, let terms):
@@ -84,7 +88,7 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
         case .noOverlap(let fixed, let moving):
             return "\(moving): does not overlap \(fixed) in world coordinates (check the affines / orientation)"
         case .labelGridMismatch(let labels, let image, let ls, let ish):
-            return "\(labels): label map grid \(ls) differs from its image \(image) \(ish) (size or affine)"
+            return "\(labels): label map grid (x, y, z) \(AxisOrder.xyz(fromDHW: ls)) differs from its image \(image) \(AxisOrder.xyz(fromDHW: ish)) (size or affine)"
         case .notSingleChannel(let path, let channels):
             return "\(path): registration needs a single-channel image, this one has \(channels) channels"
         case .dimensionalityMismatch(let fixed, let moving):

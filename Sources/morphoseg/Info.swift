@@ -8,9 +8,12 @@ struct Info: ParsableCommand {
         discussion: """
             Reads .nii, .nii.gz and .hdr/.img pairs (NIfTI-1 and NIfTI-2). The affine is the sform \
             when sform_code > 0, else the qform when qform_code > 0, else diag(pixdim). Statistics \
-            are over the scaled values (scl_slope/scl_inter applied), in float64. With --json the \
-            keys are format, dim, datatype, pixdim, qform_code, sform_code, affine, scl_slope, \
-            scl_inter and stats {min, max, mean, sum}; dim and pixdim are in NIfTI order (x, y, z, …).
+            are over the finite scaled values (scl_slope/scl_inter applied), in float64; NaN and \
+            infinite voxels are counted apart (a "non-finite" line). With --json the keys are \
+            format, dim, datatype, pixdim, qform_code, sform_code, affine, scl_slope, scl_inter, \
+            stats {min, max, mean, sum} and non_finite {nan, inf}; dim and pixdim are in NIfTI \
+            order (x, y, z, …). A gzip stream whose CRC or length check fails, or a vox_offset \
+            inside the header, is an error.
             """)
 
     @Argument(help: "The NIfTI file (.nii, .nii.gz, .hdr or .img).")

@@ -178,6 +178,9 @@ extension Register {
 
         // MARK: -
 
+        @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite voxels of the fixed and moving images by this value (default: refuse such images).")
+        var nanAs: Float?
+
         @OptionGroup var compute: ComputeOptions
 
         func validate() throws {
@@ -189,6 +192,7 @@ extension Register {
             if outputLabels != nil && movingLabels == nil {
                 throw ValidationError("--output-labels needs --moving-labels")
             }
+            if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
             _ = try settings()
         }
 
@@ -217,28 +221,35 @@ extension Register {
         func run() throws {
             ComputeSettings.apply(threads: compute.threads)
             let files = RegistrationPairFiles(fixed: fixed, moving: moving, fixedLabels: fixedLabels, movingLabels: movingLabels)
+            let outputs = [("--output-warped", outputWarped)] + [
+                ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
+                ("--output-affine", outputAffine),
+            ].compactMap { option, path in path.map { (option, $0) } }
             try OutputPaths.checkDistinct(
-                inputs: [fixed, moving] + [fixedLabels, movingLabels, model, fixedMask, movingMask].compactMap { $0 },
-                outputs: [("--output-warped", outputWarped)] + [
-                    ("--output-labels", outputLabels), ("--output-field", outputField), ("--output-jacobian", outputJacobian),
-                    ("--output-affine", outputAffine),
-                ].compactMap { option, path in path.map { (option, $0) } })
+                inputs: [fixed, moving] + [fixedLabels, movingLabels, model, fixedMask, movingMask].compactMap { $0 }, outputs: outputs)
             let start = Date()
             let cpuStart = RegistrationSummary.processCPUSeconds()
             // MorphoTrainError and MorphoIOError describe themselves in one line naming the file;
             // ArgumentParser prints that line and exits with status 1.
-            let inputs = try StagedRegistration.Inputs.load(files, fixedMask: fixedMask, movingMask: movingMask)
+            let inputs = try StagedRegistration.Inputs.load(files, fixedMask: fixedMask, movingMask: movingMask, nanAs: nanAs)
             let method = try deformableMethod()
             let stages = transform ?? RegistrationTransform.standard(for: method)
             let staged = StagedRegistration(transform: stages, linear: linearSettings(), method: method, lccWindow: lccWindow)
             let outcome = try staged.run(inputs)
             let (result, pair) = (outcome.result, outcome.pair)
-            try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
-            if let outputJacobian {
-                let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
-                try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
+            // All outputs or none: a failure on a later one removes those this run already wrote.
+            let written = OutputSet(outputs.map(\.1))
+            do {
+                try result.write(warped: outputWarped, field: outputField, labels: outputLabels, fieldUnits: fieldUnits, pair: pair)
+                if let outputJacobian {
+                    let field = ITKDisplacementField(voxels: DisplacementFieldVolume.volume(fromFlow: result.flow, on: pair.fixed))
+                    try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: pair.fixed)
+                }
+                if let outputAffine, let linear = outcome.linear { try ITKTransformFile.write(linear.itk, to: outputAffine) }
+            } catch {
+                written.removeWritten()
+                throw error
             }
-            if let outputAffine, let linear = outcome.linear { try ITKTransformFile.write(linear.itk, to: outputAffine) }
             let summary = RegistrationSummary(
                 files: files,
                 outputs: RegistrationOutput.list(

@@ -14,11 +14,13 @@ struct Segment: ParsableCommand {
             probabilities as float32 with one volume per class. A model with several modalities takes \
             one --input per modality, in the config's order (or one 4D file holding them all). With a \
             folder as --input (single-modality models), every .nii/.nii.gz in it is segmented into the \
-            --output folder under the same name. Several --model checkpoints (e.g. the folds of one \
+            --output folder under the same name. A file that fails is reported and the others are still \
+            segmented, then the failures are listed and the exit status is 1. Several --model checkpoints (e.g. the folds of one \
             dataset) are an ensemble: their probabilities are averaged. --tta averages over the inputs \
             mirrored along every axis (8 passes in 3D, 4 in 2D). The largest-component postprocessing \
             decided after training (stored in the checkpoint) is applied unless --no-postprocessing; \
-            --keep-largest chooses it by hand.
+            --keep-largest chooses it by hand. Images with NaN or \
+            infinite voxels are refused unless --nan-as gives the value to use for them.
             """)
 
     @Option(name: .long, help: "Checkpoint (best.safetensors or last.safetensors of a run); repeat for an ensemble.")
@@ -46,12 +48,16 @@ struct Segment: ParsableCommand {
         case foreground, perClass = "per-class"
     }
 
+    @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite input voxels by this value (default: refuse such images).")
+    var nanAs: Float?
+
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if noPostprocessing && keepLargest != nil {
             throw ValidationError("--no-postprocessing and --keep-largest exclude each other")
         }
+        if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
     }
 
     func run() throws {
@@ -66,24 +72,40 @@ struct Segment: ParsableCommand {
         case .perClass: segmenter.postprocessing = PostprocessingPlan(classes: Array(1..<segmenter.config.model.unet.classes))
         case nil: break
         }
-        var isDirectory: ObjCBool = false
-        if input.count == 1, FileManager.default.fileExists(atPath: input[0], isDirectory: &isDirectory), isDirectory.boolValue {
-            guard segmenter.config.data.modalities.count == 1 else {
-                throw ValidationError("folder input needs a single-modality model; this one takes \(segmenter.config.data.modalities.joined(separator: ", "))")
-            }
-            let files = try Segmenter.niftiFiles(in: input[0])
-            for folder in [output] + (probabilities.map { [$0] } ?? []) {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            }
-            for file in files {
-                let name = (file as NSString).lastPathComponent
-                try segmenter.segmentFiles(
-                    inputs: [file], output: "\(output)/\(name)", probabilities: probabilities.map { "\($0)/\(name)" })
-                print("\(file) -> \(output)/\(name)")
-            }
+        if input.count == 1, FileChecks.isFolder(input[0]) {
+            try segmentFolder(segmenter, input[0])
         } else {
-            try segmenter.segmentFiles(inputs: input, output: output, probabilities: probabilities)
+            try segmenter.segmentFiles(inputs: input, output: output, probabilities: probabilities, nanAs: nanAs)
             print("wrote \(output)" + (probabilities.map { " and \($0)" } ?? ""))
+        }
+    }
+
+    /// Every file of the folder that can be segmented is; each failure is one line on stderr as
+    /// it happens and again in the closing list, and makes the exit status 1.
+    func segmentFolder(_ segmenter: SegmentationEnsemble, _ folder: String) throws {
+        guard segmenter.config.data.modalities.count == 1 else {
+            throw ValidationError("folder input needs a single-modality model; this one takes \(segmenter.config.data.modalities.joined(separator: ", "))")
+        }
+        let files = try Segmenter.niftiFiles(in: folder)
+        for target in [output] + (probabilities.map { [$0] } ?? []) { try OutputPaths.createFolder(target) }
+        var failures: [String] = []
+        for file in files {
+            let name = (file as NSString).lastPathComponent
+            do {
+                try segmenter.segmentFiles(
+                    inputs: [file], output: "\(output)/\(name)", probabilities: probabilities.map { "\($0)/\(name)" }, nanAs: nanAs)
+                print("\(file) -> \(output)/\(name)")
+            } catch {
+                let line = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+                failures.append(line.hasPrefix(file) ? line : "\(file): \(line)")
+                FileHandle.standardError.write(Data("error: \(failures.last!)\n".utf8))
+            }
+        }
+        print("segmented \(files.count - failures.count) of \(files.count) files into \(output)")
+        guard failures.isEmpty else {
+            FileHandle.standardError.write(Data(
+                ("\(failures.count) of \(files.count) files failed and have no output:\n" + failures.map { "  \($0)\n" }.joined()).utf8))
+            throw ExitCode(1)
         }
     }
 }

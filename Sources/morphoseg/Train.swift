@@ -33,12 +33,21 @@ struct Train: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
+    @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite image voxels by this value (sets data.nan_as; default: refuse such images).")
+    var nanAs: Double?
+
+    @Flag(name: .customLong("reset-optimizer"), help: "Resume from a checkpoint without optimizer state, starting the optimizer afresh.")
+    var resetOptimizer = false
+
     @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
     var stopAfter: Int?
 
     func validate() throws {
-        if config == nil && resumeFrom == nil { throw ValidationError("give --config FILE (or --resume-from CHECKPOINT)") }
+        if config == nil && resumeFrom == nil && !(resume && output != nil) {
+            throw ValidationError("give --config FILE, --resume --output RUN_FOLDER or --resume-from CHECKPOINT")
+        }
         if resume && resumeFrom != nil { throw ValidationError("--resume and --resume-from exclude each other") }
+        if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
     }
 
     func run() throws {
@@ -48,7 +57,7 @@ struct Train: ParsableCommand {
     func train(_ parallel: DataParallel) throws {
         let (summary, dir) = try TrainingRun.start(
             configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
-            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            resetOptimizer: resetOptimizer, nanAs: nanAs, progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         if parallel.isRoot { report(summary, dir: dir) }
     }
 

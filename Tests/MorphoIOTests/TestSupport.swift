@@ -1,5 +1,6 @@
 import CNIfTI
 import Foundation
+import MorphoIO
 import XCTest
 
 /// Folder of the copied test data (`Tests/MorphoIOTests/Data`).
@@ -89,4 +90,32 @@ func assertClose(_ a: Double, _ b: Double, absolute: Double = 0, relative: Doubl
                  file: StaticString = #filePath, line: UInt = #line) {
     let tolerance = max(absolute, relative * max(abs(a), abs(b)))
     XCTAssertLessThanOrEqual(abs(a - b), tolerance, "\(what): \(a) vs \(b)", file: file, line: line)
+}
+
+extension XCTestCase {
+    /// Reads `path` with `NIfTI.read` and `VolumeInfo.read`, expecting an error `expected`
+    /// accepts whose description is one line starting with the file; a header-only read must not
+    /// crash either (it may succeed: some defects are in the data).
+    func assertNIfTIRejects(
+        _ path: String, _ expected: (NIfTIError) -> Bool, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        for attempt in ["read", "info", "header"] {
+            do {
+                switch attempt {
+                case "read": _ = try NIfTI.read(path)
+                case "info": _ = try VolumeInfo.read(path)
+                default:
+                    _ = try NIfTI.readHeader(path)
+                    continue
+                }
+                XCTFail("\(attempt) accepted \(path)", file: file, line: line)
+            } catch let error as NIfTIError {
+                XCTAssertTrue(expected(error), "\(attempt): unexpected error \(error)", file: file, line: line)
+                XCTAssertTrue(error.description.hasPrefix(path + ": "), error.description, file: file, line: line)
+                XCTAssertFalse(error.description.contains("\n"), error.description, file: file, line: line)
+            } catch {
+                XCTFail("\(attempt): not a NIfTIError: \(error)", file: file, line: line)
+            }
+        }
+    }
 }

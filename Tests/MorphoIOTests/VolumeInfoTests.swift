@@ -32,7 +32,7 @@ final class VolumeInfoTests: XCTestCase {
         let info = try VolumeInfo.read("\(testDataFolder)/standard.nii.gz")
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(info.json.utf8)) as? [String: Any])
         XCTAssertEqual(Set(object.keys), ["format", "dim", "datatype", "pixdim", "qform_code", "sform_code", "affine",
-                                          "scl_slope", "scl_inter", "stats"])
+                                          "scl_slope", "scl_inter", "stats", "non_finite"])
         let stats = try XCTUnwrap(object["stats"] as? [String: Any])
         XCTAssertEqual(Set(stats.keys), ["min", "max", "mean", "sum"])
         XCTAssertFalse(info.json.contains("\n"))

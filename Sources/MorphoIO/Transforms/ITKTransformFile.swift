@@ -13,7 +13,7 @@ public enum ITKTransformFile {
     }
 
     public static func read(_ path: String) throws -> ITKAffineTransform {
-        guard FileManager.default.fileExists(atPath: path) else { throw MorphoIOError.fileNotFound(path: path) }
+        guard FileChecks.exists(path) else { throw FileChecks.missing(path) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MorphoIOError.badTransformFile(path: path, reason: "could not be read")
         }

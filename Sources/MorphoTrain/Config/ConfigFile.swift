@@ -10,6 +10,10 @@ enum ConfigFile {
     ///   not UTF-8.
     static func text(at path: String) throws -> String {
         reads.increment()
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw MorphoTrainError.config(file: path, key: "", message: "is a folder, not a config file")
+        }
         guard FileManager.default.fileExists(atPath: path),
               let data = FileManager.default.contents(atPath: path) else {
             throw MorphoTrainError.fileNotFound(path: path, role: "config")

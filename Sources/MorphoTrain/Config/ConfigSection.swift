@@ -23,6 +23,8 @@ public final class ConfigSection {
     /// - Throws: `MorphoTrainError.configSyntax` when the text is not YAML,
     ///   `.config(key: "(root)")` when the document is not a mapping.
     public convenience init(yaml: String, file: String) throws {
+        // Yams composes recursively: thousands of nested levels overflow the stack.
+        try YAMLNesting.check(yaml, file: file)
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
@@ -107,9 +109,12 @@ public final class ConfigSection {
         return try Self.int(node, at: keyPath(key), file: file)
     }
 
-    public func int(_ key: String, default value: Int, min: Int? = nil) throws -> Int {
+    /// An integer, `value` when absent; `min`/`max` bound it and the error names the bound
+    /// (sizes and counts are bounded so that a typo fails here, not in the allocator).
+    public func int(_ key: String, default value: Int, min: Int? = nil, max: Int? = nil) throws -> Int {
         let v = try int(key) ?? value
         if let min, v < min { throw error(key, "must be at least \(min), got \(v)") }
+        if let max, v > max { throw error(key, "must be at most \(max), got \(v)") }
         return v
     }
 

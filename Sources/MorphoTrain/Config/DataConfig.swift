@@ -38,6 +38,9 @@ public struct DataConfig: Equatable, Sendable {
     /// Background threads producing batches, and how many batches they may run ahead.
     public var threads: Int
     public var prefetch: Int
+    /// The value NaN and infinite image voxels are replaced by (`nan_as`); nil refuses such
+    /// images, naming the file and the count. Label maps are always refused.
+    public var nanAs: Double?
 
     init(_ s: ConfigSection, model: ModelConfig) throws {
         let sources = ["phantom", "manifest", "images", "dataset"].filter { s.contains($0) }
@@ -107,8 +110,9 @@ public struct DataConfig: Equatable, Sendable {
         patch = try PatchConfig(try s.section("patch"), dims: dims, multiple: model.unet.sizeMultiple)
         augmentation = try AugmentationConfig(try s.section("augmentation"))
         seed = UInt64(try s.int("seed", default: 0, min: 0))
-        threads = try s.int("threads", default: 2, min: 1)
-        prefetch = try s.int("prefetch", default: 4, min: 1)
+        threads = try s.int("threads", default: 2, min: 1, max: ConfigBounds.threads)
+        prefetch = try s.int("prefetch", default: 4, min: 1, max: ConfigBounds.prefetch)
+        nanAs = try s.double("nan_as")
         try s.finish()
     }
 
@@ -134,6 +138,7 @@ public struct DataConfig: Equatable, Sendable {
             ("spacing", .optional(spacing)), ("slice_axis", .string(sliceAxis.rawValue)),
             ("patch", patch.resolved), ("augmentation", augmentation.resolved),
             ("seed", .int(Int(seed))), ("threads", .int(threads)), ("prefetch", .int(prefetch)),
+            ("nan_as", nanAs.map { .number($0) } ?? .null),
         ]
         return .map(pairs)
     }
@@ -225,6 +230,7 @@ public struct PatchConfig: Equatable, Sendable {
             guard size.count == dims, size.allSatisfy({ $0 > 0 }) else {
                 throw s.error("size", "expected \(dims) positive sizes in voxels")
             }
+            if let problem = ConfigBounds.sizeProblem(size) { throw s.error("size", problem) }
             guard size.allSatisfy({ $0 % multiple == 0 }) else {
                 throw s.error("size", "\(size) must be multiples of \(multiple) (the product of model.unet.strides)")
             }

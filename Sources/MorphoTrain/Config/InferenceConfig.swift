@@ -19,10 +19,11 @@ public struct InferenceConfig: Equatable, Sendable {
             guard window.count == model.unet.dims, window.allSatisfy({ $0 > 0 && $0 % m == 0 }) else {
                 throw s.error("window", "expected \(model.unet.dims) positive sizes, multiples of \(m)")
             }
+            if let problem = ConfigBounds.sizeProblem(window) { throw s.error("window", problem) }
         }
         overlap = try s.double("overlap", default: 0.5, range: 0...0.95)
         blending = try s.choice("blending", default: .gaussian)
-        batchSize = try s.int("batch_size", default: 2, min: 1)
+        batchSize = try s.int("batch_size", default: 2, min: 1, max: ConfigBounds.batchSize)
         try s.finish()
     }
 

@@ -84,14 +84,17 @@ public struct UNetConfig: Equatable, Sendable {
         guard !channels.isEmpty, channels.allSatisfy({ $0 > 0 }) else {
             throw s.error("channels", "expected a list of positive channel counts")
         }
+        guard channels.count <= ConfigBounds.levels, channels.allSatisfy({ $0 <= ConfigBounds.channels }) else {
+            throw s.error("channels", "at most \(ConfigBounds.levels) levels of at most \(ConfigBounds.channels) channels")
+        }
         strides = try s.ints("strides") ?? Array(repeating: 2, count: channels.count - 1)
         guard strides.count == channels.count - 1 else {
             throw s.error("strides", "needs \(channels.count - 1) entries (one fewer than channels), got \(strides.count)")
         }
-        guard strides.allSatisfy({ $0 >= 1 }) else { throw s.error("strides", "entries must be at least 1") }
+        guard strides.allSatisfy({ (1...8).contains($0) }) else { throw s.error("strides", "entries must be 1 to 8") }
         norm = try s.choice("norm", default: .instance)
         activation = try s.choice("activation", default: .leaky_relu, among: Self.activations)
-        classes = try s.int("classes", default: 2, min: 2)
+        classes = try s.int("classes", default: 2, min: 2, max: ConfigBounds.classes)
         try s.finish()
     }
 
@@ -101,7 +104,7 @@ public struct UNetConfig: Equatable, Sendable {
         try self.init(ConfigSection(file: s.file, path: "model.unet", pairs: []))
         dims = try s.int("dims", default: 2)
         guard dims == 2 || dims == 3 else { throw s.error("dims", "must be 2 or 3, got \(dims)") }
-        classes = try s.int("classes", default: 2, min: 2)
+        classes = try s.int("classes", default: 2, min: 2, max: ConfigBounds.classes)
         try s.finish()
     }
 

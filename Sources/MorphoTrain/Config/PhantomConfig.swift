@@ -33,8 +33,20 @@ public struct PhantomConfig: Equatable, Sendable {
         guard size.count == dims, size.allSatisfy({ $0 >= 8 }) else {
             throw s.error("size", "expected \(dims) sizes of at least 8 voxels")
         }
-        count = try s.int("count", default: 24, min: 2)
+        if let problem = ConfigBounds.sizeProblem(size) { throw s.error("size", problem) }
+        count = try s.int("count", default: 24, min: 2, max: ConfigBounds.phantomCount)
+        let voxels = size.reduce(1, *)
+        guard count <= ConfigBounds.phantomVoxels / voxels else {
+            throw s.error(
+                "count", "\(count) phantoms of \(voxels) voxels are \(count * voxels) voxels, at most \(ConfigBounds.phantomVoxels)")
+        }
         classes = try s.int("classes", default: modelClasses, min: 2)
+        guard classes <= ConfigBounds.phantomClasses else {
+            throw s.error(
+                "classes",
+                "must be at most \(ConfigBounds.phantomClasses) (phantom labels are uint8), got \(classes)"
+                    + (s.contains("classes") ? "" : " from model classes"))
+        }
         guard classes <= modelClasses else {
             throw s.error("classes", "\(classes) classes do not fit model.unet.classes = \(modelClasses)")
         }

@@ -38,6 +38,11 @@ public struct RunConfig: Equatable, Sendable {
         data = try DataConfig(try root.section("data"), model: model)
         loss = try LossConfig(try root.section("loss"), classes: model.unet.classes)
         training = try TrainingConfig(try root.section("training"))
+        if let patch = data.patch.size, training.batchSize > ConfigBounds.batchVoxels / patch.reduce(1, *) {
+            throw MorphoTrainError.config(
+                file: root.file, key: "training.batch_size",
+                message: "\(training.batchSize) patches of \(patch.reduce(1, *)) voxels exceed \(ConfigBounds.batchVoxels) voxels per batch")
+        }
         inference = try InferenceConfig(try root.section("inference"), data: data, model: model)
         output = try OutputConfig(try root.section("output"), name: name)
         try root.finish()

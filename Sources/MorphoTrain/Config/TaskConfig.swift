@@ -81,6 +81,21 @@ public enum TaskConfig: Equatable, Sendable {
     }
 
     /// The shared sections (model, data, loss, training, inference, output).
+    /// This config with `data.nan_as` set (`morphoseg train --nan-as V`).
+    public func settingNaNAs(_ value: Double) -> TaskConfig {
+        switch self {
+        case .segmentation(var c):
+            c.data.nanAs = value
+            return .segmentation(c)
+        case .registration(var c):
+            c.run.data.nanAs = value
+            return .registration(c)
+        case .joint(var c):
+            c.run.data.nanAs = value
+            return .joint(c)
+        }
+    }
+
     public var run: RunConfig {
         switch self {
         case .segmentation(let c): c

@@ -19,9 +19,9 @@ public struct TrainingConfig: Equatable, Sendable {
     public var seed: UInt64
 
     init(_ s: ConfigSection) throws {
-        epochs = try s.int("epochs", default: 50, min: 1)
-        stepsPerEpoch = try s.int("steps_per_epoch", default: 50, min: 1)
-        batchSize = try s.int("batch_size", default: 4, min: 1)
+        epochs = try s.int("epochs", default: 50, min: 1, max: ConfigBounds.epochs)
+        stepsPerEpoch = try s.int("steps_per_epoch", default: 50, min: 1, max: ConfigBounds.stepsPerEpoch)
+        batchSize = try s.int("batch_size", default: 4, min: 1, max: ConfigBounds.batchSize)
         optimizer = try OptimizerConfig(try s.section("optimizer"))
         lrSchedule = try LRScheduleConfig(try s.section("lr_schedule"))
         gradClip = try s.double("grad_clip", default: 10, range: 0...1e9)

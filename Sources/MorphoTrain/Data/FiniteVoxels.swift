@@ -1,3 +1,5 @@
+import MorphoIO
+
 /// The one check that voxel values are numbers MorphoSeg can work with: images, label maps and
 /// registration inputs all go through it before anything else touches their voxels.
 ///
@@ -9,4 +11,20 @@ public func checkFiniteVoxels(_ values: [Float], path: String) throws {
     var bad = 0
     for v in values where !v.isFinite { bad += 1 }
     if bad > 0 { throw MorphoTrainError.nonFiniteVoxels(path: path, count: bad) }
+}
+
+/// The `--nan-as V` (`data.nan_as`) rule, the user's explicit choice: every NaN and infinite
+/// voxel becomes `replacement`; nil leaves the values for `checkFiniteVoxels` to refuse.
+public func replacingNonFiniteVoxels(_ values: [Float], with replacement: Float?) -> [Float] {
+    guard let replacement, values.contains(where: { !$0.isFinite }) else { return values }
+    return values.map { $0.isFinite ? $0 : replacement }
+}
+
+extension Volume {
+    /// This volume with `replacingNonFiniteVoxels(_:with:)` applied to its voxels.
+    public func replacingNonFiniteVoxels(with replacement: Float?) -> Volume {
+        var v = self
+        v.data = MorphoTrain.replacingNonFiniteVoxels(data, with: replacement)
+        return v
+    }
 }

@@ -23,7 +23,7 @@ public enum Phantom {
         let is3D = config.dims == 3
 
         // Blobs in normalised coordinates p ∈ [−1, 1]^dims (voxel centres).
-        var blobs: [(blob: Blob, label: UInt8)] = []
+        var blobs: [(blob: Blob, label: Int)] = []
         let outer = Blob.random(
             centre: SIMD3(rng.uniform(-0.12, 0.12), rng.uniform(-0.12, 0.12), is3D ? rng.uniform(-0.12, 0.12) : 0),
             radii: SIMD3(rng.uniform(0.55, 0.8), rng.uniform(0.55, 0.8), is3D ? rng.uniform(0.55, 0.8) : 1),
@@ -37,7 +37,7 @@ public enum Phantom {
                 let centre = parent.centre + parent.rotation * (offset * parent.radii)
                 let scale = SIMD3(rng.uniform(0.35, 0.55), rng.uniform(0.35, 0.55), is3D ? rng.uniform(0.35, 0.55) : 1)
                 let child = Blob.random(centre: centre, radii: parent.radii * scale, is3D: is3D, rng: &rng)
-                blobs.append((child, UInt8(k)))
+                blobs.append((child, k))
                 parent = child
             }
         }
@@ -56,12 +56,12 @@ public enum Phantom {
             for y in 0..<ny {
                 for x in 0..<nx {
                     let p = SIMD3(normalised(x, nx), normalised(y, ny), normalised(z, nz))
-                    var k: UInt8 = 0
+                    var k = 0
                     for (blob, l) in blobs where blob.contains(p) { k = l }
                     let b = 1 + bias * sin((biasFrequency * p).sum() * Double.pi / 2 + biasPhase)
                     let i = (z * ny + y) * nx + x
                     label[i] = Float(k)
-                    image[i] = means[Int(k)] * gain * Float(b) + noise * rng.normal()
+                    image[i] = means[k] * gain * Float(b) + noise * rng.normal()
                 }
             }
         }

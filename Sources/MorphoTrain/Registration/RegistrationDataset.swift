@@ -70,6 +70,7 @@ public struct RegistrationDataset: Sendable {
             dataset.prealignments = records
             dataset.prealignmentsComputed = prealignment?.computed ?? 0
         }
+        let nanAs = run.data.nanAs.map(Float.init)   // data.nan_as: images only, never label maps
         switch reg.pairs {
         case .synthetic, .random:
             var raws: [(id: String, image: Volume, labels: Volume?, split: String?)] = []
@@ -81,15 +82,15 @@ public struct RegistrationDataset: Sendable {
                 }
             case .manifest(let path):
                 for c in try CaseList.manifest(path, modalities: run.data.modalities, requireLabels: false) {
-                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, c.split))
+                    raws.append((c.id, try NIfTI.read(c.images[0]).replacingNonFiniteVoxels(with: nanAs), try c.label.map { try NIfTI.read($0) }, c.split))
                 }
             case .globs(let images, let labels):
                 for c in try CaseList.globs(images: images, labels: labels) {
-                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, nil))
+                    raws.append((c.id, try NIfTI.read(c.images[0]).replacingNonFiniteVoxels(with: nanAs), try c.label.map { try NIfTI.read($0) }, nil))
                 }
             case .dataset(let path):
                 for c in try DatasetFolder.read(path).training {
-                    raws.append((c.id, try NIfTI.read(c.images[0]), try c.label.map { try NIfTI.read($0) }, nil))
+                    raws.append((c.id, try NIfTI.read(c.images[0]).replacingNonFiniteVoxels(with: nanAs), try c.label.map { try NIfTI.read($0) }, nil))
                 }
             }
             guard raws.count >= (reg.pairs == .random ? 2 : 1) else {

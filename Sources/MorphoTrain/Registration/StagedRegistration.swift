@@ -85,10 +85,14 @@ public struct StagedRegistration: Sendable {
             self.movingMaskPath = movingMaskPath
         }
 
-        /// Reads the files (masks optional).
-        public static func load(_ files: RegistrationPairFiles, fixedMask: String? = nil, movingMask: String? = nil) throws -> Inputs {
+        /// Reads the files (masks optional). NaN and infinite voxels of the two images become
+        /// `nanAs` when given (`--nan-as`); otherwise the pair refuses them (`RegistrationPair`).
+        public static func load(
+            _ files: RegistrationPairFiles, fixedMask: String? = nil, movingMask: String? = nil, nanAs: Float? = nil
+        ) throws -> Inputs {
             Inputs(
-                fixed: try NIfTI.read(files.fixed), moving: try NIfTI.read(files.moving),
+                fixed: try NIfTI.read(files.fixed).replacingNonFiniteVoxels(with: nanAs),
+                moving: try NIfTI.read(files.moving).replacingNonFiniteVoxels(with: nanAs),
                 fixedLabels: try files.fixedLabels.map { try NIfTI.read($0) }, movingLabels: try files.movingLabels.map { try NIfTI.read($0) },
                 fixedMask: try fixedMask.map { try NIfTI.read($0) }, movingMask: try movingMask.map { try NIfTI.read($0) },
                 files: files, fixedMaskPath: fixedMask, movingMaskPath: movingMask)
@@ -111,6 +115,10 @@ public struct StagedRegistration: Sendable {
     /// - Throws: what `RegistrationPair` throws; `MorphoTrainError.gridMismatch` for a mask on
     ///   another grid than its image; `invalidOption` for bad settings.
     public func run(_ inputs: Inputs) throws -> Outcome {
+        // The images are checked before any stage reads them (a NaN voxel would poison the linear
+        // stages' intensity range): one channel, finite voxels, each error naming the file.
+        try RegistrationPair.checkImage(inputs.fixed, path: inputs.files.fixed)
+        try RegistrationPair.checkImage(inputs.moving, path: inputs.files.moving)
         for (mask, image, maskPath, imagePath) in [
             (inputs.fixedMask, inputs.fixed, inputs.fixedMaskPath, inputs.files.fixed),
             (inputs.movingMask, inputs.moving, inputs.movingMaskPath, inputs.files.moving),

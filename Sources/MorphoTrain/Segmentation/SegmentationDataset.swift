@@ -107,25 +107,28 @@ public struct SegmentationDataset: Sendable {
             }
         case .manifest(let path):
             let cases = try CaseList.manifest(path, modalities: config.data.modalities)
-            raws = try cases.map { try read($0, classes: classes) }
+            raws = try cases.map { try read($0, classes: classes, nanAs: config.data.nanAs.map(Float.init)) }
         case .globs(let images, let labels):
             let cases = try CaseList.globs(images: images, labels: labels)
-            raws = try cases.map { try read($0, classes: classes) }
+            raws = try cases.map { try read($0, classes: classes, nanAs: config.data.nanAs.map(Float.init)) }
         case .dataset(let path):
             let folder = try DatasetFolder.read(path)
             try folder.check(against: config)
             try DatasetCheck.headers(folder)
-            raws = try folder.training.map { try read($0, classes: classes, declaredLabels: folder.labels) }
+            raws = try folder.training.map {
+                try read($0, classes: classes, declaredLabels: folder.labels, nanAs: config.data.nanAs.map(Float.init))
+            }
         }
         return try make(raws, config: config, distances: distances)
     }
 
     /// Reads one subject's files and checks them. A file may hold several channels (a
     /// Decathlon 4D image); `declaredLabels` (a dataset folder's class names) words a bad label
-    /// value against `dataset.json`.
-    public static func read(_ c: CaseFiles, classes: Int, declaredLabels: [String]? = nil) throws -> RawSubject {
+    /// value against `dataset.json`. NaN and infinite image voxels become `nanAs` when given
+    /// (`data.nan_as`), else they are an error.
+    public static func read(_ c: CaseFiles, classes: Int, declaredLabels: [String]? = nil, nanAs: Float? = nil) throws -> RawSubject {
         try CaseList.checkExists(c)
-        let volumes = try c.images.map { try NIfTI.read($0) }
+        let volumes = try c.images.map { try NIfTI.read($0).replacingNonFiniteVoxels(with: nanAs) }
         for (i, v) in volumes.enumerated() {
             try checkSameGrid(volumes[0], c.images[0], v, c.images[i])
             try checkFiniteVoxels(v.data, path: c.images[i])

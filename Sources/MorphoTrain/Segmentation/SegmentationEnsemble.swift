@@ -92,8 +92,8 @@ public struct SegmentationEnsemble {
     /// classes) and optionally `probabilities` (float32, one volume per class), both with the
     /// input's geometry. Nothing is written unless everything before succeeded; if the second write
     /// fails the first file is removed.
-    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil) throws {
-        let volumes = try inputs.map { try NIfTI.read($0) }
+    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil, nanAs: Float? = nil) throws {
+        let volumes = try inputs.map { try NIfTI.read($0).replacingNonFiniteVoxels(with: nanAs) }
         let (labels, probs) = try segment(volumes, paths: inputs)
         let datatype: NIfTIDatatype = config.model.unet.classes <= 256 ? .uint8 : .int16
         try NIfTI.write(labels, to: output, datatype: datatype, like: volumes[0])

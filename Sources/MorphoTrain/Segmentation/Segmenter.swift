@@ -69,8 +69,8 @@ public final class Segmenter {
 
     /// Writes the labels (and probabilities) of the input file(s); see
     /// `SegmentationEnsemble.segmentFiles`.
-    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil) throws {
-        try SegmentationEnsemble(members: [self]).segmentFiles(inputs: inputs, output: output, probabilities: probabilities)
+    public func segmentFiles(inputs: [String], output: String, probabilities: String? = nil, nanAs: Float? = nil) throws {
+        try SegmentationEnsemble(members: [self]).segmentFiles(inputs: inputs, output: output, probabilities: probabilities, nanAs: nanAs)
     }
 
     /// The input volumes checked and stacked as `[C, D, H, W]` in modality order.

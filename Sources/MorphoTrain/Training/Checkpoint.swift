@@ -70,11 +70,14 @@ public struct Checkpoint: Sendable {
         try SafeTensors.write(SafeTensorsFile(tensors: tensors, metadata: metadata), to: path)
     }
 
-    /// Reads and checks a checkpoint written by `write(to:)`.
+    /// Reads and checks a checkpoint written by `write(to:)`: its metadata `task`, `classes` and
+    /// `input_channels` must agree with its embedded config, and every tensor must hold finite
+    /// values (NaN weights segment everything as background without a word).
     ///
     /// - Throws: `MorphoIOError` (missing or malformed file), `MorphoTrainError.checkpoint` when the
-    ///   file is not a MorphoSeg checkpoint or its metadata is incomplete, `.config` errors of the
-    ///   embedded config (named by the checkpoint path).
+    ///   file is not a MorphoSeg checkpoint, its metadata is incomplete or disagrees with its
+    ///   config, or a tensor is not finite; `.config` errors of the embedded config (named by the
+    ///   checkpoint path).
     public static func read(_ path: String) throws -> Checkpoint {
         let file = try SafeTensors.read(path)
         let meta = file.metadata
@@ -93,13 +96,26 @@ public struct Checkpoint: Sendable {
         let config = try RunConfig(yaml: yaml, file: "\(path) (embedded config)")
         let words = try field("rng").split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4 else { throw MorphoTrainError.checkpoint(path: path, message: "metadata rng needs 4 words") }
+        let stated: [(key: String, value: String)] = [
+            ("task", config.model.kind.rawValue), ("classes", String(config.model.unet.classes)),
+            ("input_channels", String(config.inputChannels)),
+        ]
+        for (key, value) in stated where try field(key) != value {
+            throw MorphoTrainError.checkpoint(
+                path: path, message: "metadata \(key) is \(meta[key]!) but its config says \(value); the file was altered or mixed up")
+        }
         let best = try field("best_score")
         var model: [(String, Tensor)] = [], optimizer: [(String, Tensor)] = []
         for (name, t) in file.tensors {
             guard t.dtype == .F32 else {
                 throw MorphoTrainError.checkpoint(path: path, message: "tensor \(name) is \(t.dtype.rawValue), expected F32")
             }
-            let tensor = Tensor(shape: t.shape, data: t.floats())
+            let values = t.floats()
+            let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+            guard nonFinite == 0 else {
+                throw MorphoTrainError.checkpoint(path: path, message: "tensor \(name) holds \(nonFinite) NaN or infinite values")
+            }
+            let tensor = Tensor(shape: t.shape, data: values)
             if name.hasPrefix("model.") {
                 model.append((String(name.dropFirst(6)), tensor))
             } else if name.hasPrefix("optimizer.") {
@@ -116,10 +132,17 @@ public struct Checkpoint: Sendable {
         return c
     }
 
-    /// Loads the weights into `module`.
+    /// Loads the weights into `module`: every tensor must have the shape of the parameter it
+    /// replaces (the same count in another shape is another network).
     ///
     /// - Throws: `MorphoTrainError.checkpoint` naming the parameter that is missing or mis-shaped.
     public func load(into module: any Module, path: String) throws {
+        for (name, parameter) in module.namedState {
+            if let stored = model[name], stored.shape != parameter.shape {
+                throw MorphoTrainError.checkpoint(
+                    path: path, message: "tensor model.\(name) has shape \(stored.shape), the network's parameter has \(parameter.shape)")
+            }
+        }
         do {
             try module.load(model)
         } catch {

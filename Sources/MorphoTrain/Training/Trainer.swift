@@ -1,5 +1,6 @@
 import Foundation
 import MorphoDistributed
+import MorphoIO
 import MorphoLosses
 import MorphoNN
 import MorphoTensor
@@ -16,14 +17,19 @@ public struct TrainerOptions {
     public var progress: ProgressReporter
     /// The processes sharing the run (`mpirun -np N`): one by default. Rank 0 writes the files.
     public var parallel: DataParallel
+    /// Resume from a checkpoint that has no optimiser state, with fresh optimiser moments
+    /// (`--reset-optimizer`); without it such a resume is refused, since it would not continue
+    /// the run exactly.
+    public var resetOptimizer: Bool
 
     public init(outputDirectory: String, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil, progress: ProgressReporter = .automatic(),
-                parallel: DataParallel = DataParallel()) {
+                parallel: DataParallel = DataParallel(), resetOptimizer: Bool = false) {
         self.outputDirectory = outputDirectory
         self.resumeFrom = resumeFrom
         self.stopAfterEpoch = stopAfterEpoch
         self.progress = progress
         self.parallel = parallel
+        self.resetOptimizer = resetOptimizer
     }
 }
 
@@ -111,6 +117,11 @@ public final class Trainer<Task: TrainingTask> {
                 path: path, message: "was trained with a different config; resume with the config saved in it")
         }
         try ckpt.load(into: task.model, path: path)
+        if ckpt.optimizer.isEmpty && ckpt.epoch > 0 && !options.resetOptimizer {
+            throw MorphoTrainError.checkpoint(
+                path: path,
+                message: "has no optimizer state, so the run cannot continue exactly; give --reset-optimizer to resume with fresh optimizer moments")
+        }
         do {
             try optimizer.loadState(ckpt.optimizer)
         } catch {
@@ -142,7 +153,12 @@ public final class Trainer<Task: TrainingTask> {
     public func run() throws -> TrainingSummary {
         let start = Date()
         let parallel = options.parallel
-        if parallel.isRoot { try prepareOutput() }
+        var lock: RunFolderLock?
+        if parallel.isRoot {
+            lock = try Self.lockRunFolder(options.outputDirectory)
+            try prepareOutput()
+        }
+        defer { lock?.release() }
         let epochs = config.training.epochs
         let steps = config.training.stepsPerEpoch
         let lastEpoch = min(epochs, options.stopAfterEpoch ?? epochs)
@@ -228,8 +244,12 @@ public final class Trainer<Task: TrainingTask> {
             if parallel.isRoot {
                 try appendMetrics(record)
                 let checkpoint = makeCheckpoint()
-                try checkpoint.write(to: lastCheckpointPath)
+                // Best before last: `last` records the best epoch, so a kill between the two
+                // renames leaves `best` at most one epoch ahead of `last` (and a resume from
+                // `last` redoes that epoch, writing the same `best`), never `last` naming a best
+                // whose weights were never written.
                 if improved { try checkpoint.write(to: bestCheckpointPath) }
+                try checkpoint.write(to: lastCheckpointPath)
                 if config.output.plots {
                     try Plots.learningCurves(history).write(to: options.outputDirectory + "/curves.png")
                     if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
@@ -266,12 +286,23 @@ public final class Trainer<Task: TrainingTask> {
         return c
     }
 
-    /// Creates the run folder, writes `config.yaml`, and (re)writes `metrics.jsonl` with the
-    /// history kept so far.
+    /// Creates the run folder and takes its `RunFolderLock`, then removes the temporary files of
+    /// writes a killed run left (checkpoint-sized, never renamed into place).
+    ///
+    /// - Throws: `MorphoTrainError.output` when the folder cannot be made or another run holds it.
+    public static func lockRunFolder(_ dir: String) throws -> RunFolderLock {
+        try OutputPaths.createFolder(dir)
+        let lock = try RunFolderLock.acquire(dir)
+        for stale in StaleTemporaryFiles.remove(in: dir) {
+            FileHandle.standardError.write(Data("\(stale): removed (an unfinished write of an earlier run)\n".utf8))
+        }
+        return lock
+    }
+
+    /// Writes `config.yaml`, and (re)writes `metrics.jsonl` with the history kept so far.
     private func prepareOutput() throws {
         let dir = options.outputDirectory
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try config.yaml.write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
             let kept = logLines.map { $0 + "\n" }.joined()
             try kept.write(toFile: metricsPath, atomically: true, encoding: .utf8)

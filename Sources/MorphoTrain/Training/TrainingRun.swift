@@ -15,25 +15,41 @@ public enum TrainingRun {
     /// - Parameters:
     ///   - configPath: `--config`; may be nil when resuming from a checkpoint.
     ///   - output: `--output` (default: the config's `output.dir`).
-    ///   - resume: `--resume`: continue from `<output>/last.safetensors`.
+    ///   - resume: `--resume`: continue from `<output>/last.safetensors` (`output`, or the config's
+    ///     `output.dir` when only `--config` is given), with the config saved in it.
     ///   - resumeFrom: `--resume-from`: continue from this checkpoint.
+    ///   - resetOptimizer: `--reset-optimizer`: accept a checkpoint without optimiser state.
+    ///   - nanAs: `--nan-as`: sets `data.nan_as` of a new run; a resumed run keeps the value
+    ///     saved in its checkpoint, and another value is refused.
     /// - Returns: the summary and the run folder.
     /// - Throws: `MorphoTrainError.config` when `--config` is given with a checkpoint to resume
     ///   and differs from the config saved in it (a resumed run always uses the saved config);
     ///   any error of loading, training or writing, naming the file or key at fault.
     public static func start(
         configPath: String?, output: String?, resume: Bool = false, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
+        resetOptimizer: Bool = false, nanAs: Double? = nil, progress: ProgressReporter = .automatic(),
+        parallel: DataParallel = DataParallel()
     ) throws -> (summary: TrainingSummary, output: String) {
-        let given = try configPath.map { try TaskConfig.load($0) }
+        let given = try configPath.map { try TaskConfig.load($0) }.map { config in nanAs.map { config.settingNaNAs($0) } ?? config }
         var checkpoint = resumeFrom
         if resume, resumeFrom == nil {
-            guard let given else { throw MorphoTrainError.config(file: "(command line)", key: "", message: "--resume needs --config (or use --resume-from CHECKPOINT)") }
-            checkpoint = (output ?? given.run.output.dir) + "/last.safetensors"
+            guard let folder = output ?? given?.run.output.dir else {
+                throw MorphoTrainError.config(
+                    file: "(command line)", key: "", message: "--resume needs the run folder: --output DIR (or --config FILE for its output.dir)")
+            }
+            checkpoint = folder + "/last.safetensors"
+            guard FileManager.default.fileExists(atPath: checkpoint!) else {
+                throw MorphoTrainError.fileNotFound(path: checkpoint!, role: "checkpoint")
+            }
         }
         var config: TaskConfig
         if let checkpoint {
             config = try TaskConfig(checkpoint: Checkpoint.read(checkpoint), path: checkpoint)
+            if let nanAs, config.run.data.nanAs != nanAs {
+                throw MorphoTrainError.config(
+                    file: checkpoint, key: "data.nan_as",
+                    message: "is \(config.run.data.nanAs.map { "\($0)" } ?? "not set") in this run; --nan-as \(nanAs) cannot change it on resume")
+            }
             if let given, let configPath, given.yaml != config.yaml {
                 throw MorphoTrainError.config(
                     file: configPath, key: "", message: "differs from the config saved in \(checkpoint); omit --config to resume")
@@ -44,7 +60,9 @@ public enum TrainingRun {
             throw MorphoTrainError.config(file: "(command line)", key: "", message: "give a config file or a checkpoint to resume from")
         }
         let dir = output ?? config.run.output.dir
-        let summary = try run(config, output: dir, resume: checkpoint, stopAfterEpoch: stopAfterEpoch, progress: progress, parallel: parallel)
+        let summary = try run(
+            config, output: dir, resume: checkpoint, stopAfterEpoch: stopAfterEpoch, resetOptimizer: resetOptimizer, progress: progress,
+            parallel: parallel)
         return (summary, dir)
     }
 
@@ -53,12 +71,12 @@ public enum TrainingRun {
     ///
     /// - Throws: `MorphoTrainError` / `MorphoIOError` with the file or key at fault.
     public static func run(
-        _ config: TaskConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil,
+        _ config: TaskConfig, output: String? = nil, resume: String? = nil, stopAfterEpoch: Int? = nil, resetOptimizer: Bool = false,
         progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> TrainingSummary {
         let options = TrainerOptions(
             outputDirectory: output ?? config.run.output.dir, resumeFrom: resume, stopAfterEpoch: stopAfterEpoch, progress: progress,
-            parallel: parallel)
+            parallel: parallel, resetOptimizer: resetOptimizer)
         switch config {
         case .segmentation(let c):
             let task = try SegmentationTask(config: c)
@@ -84,13 +102,17 @@ public enum TrainingRun {
     ) throws -> TrainingSummary {
         options.progress.note(task.overview)
         let trainer = try Trainer(task: task, config: config.run, options: options)
+        // Held from before the first file is written until the run ends (`Trainer.run` takes it
+        // again, as the same holder).
+        var lock: RunFolderLock?
+        defer { lock?.release() }
+        if options.parallel.isRoot { lock = try Trainer<Task>.lockRunFolder(options.outputDirectory) }
         if let resolvedFile, options.parallel.isRoot {
             let dir = options.outputDirectory
             do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 try config.yaml.write(toFile: dir + "/" + resolvedFile, atomically: true, encoding: .utf8)
             } catch {
-                throw MorphoTrainError.output(path: dir, message: "cannot write the run folder (\(error.localizedDescription))")
+                throw MorphoTrainError.output(path: dir, message: "cannot write \(resolvedFile) (\(error.localizedDescription))")
             }
         }
         return try trainer.run()

@@ -14,13 +14,13 @@ final class FiniteVoxelsTests: XCTestCase {
         for (i, v) in bad { values[i] = v }
         XCTAssertThrowsError(try checkFiniteVoxels(values, path: "scan.nii.gz")) { error in
             XCTAssertEqual(error as? MorphoTrainError, .nonFiniteVoxels(path: "scan.nii.gz", count: bad.count))
-            XCTAssertEqual("\(error)", "scan.nii.gz: \(bad.count) voxels are NaN or infinite")
+            XCTAssertEqual("\(error)", "scan.nii.gz: \(bad.count) voxels are NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
         }
     }
 
     func testOneBadVoxelIsReportedInTheSingular() {
         XCTAssertThrowsError(try checkFiniteVoxels([1, .nan, 2], path: "b.nii.gz")) { error in
-            XCTAssertEqual("\(error)", "b.nii.gz: 1 voxel is NaN or infinite")
+            XCTAssertEqual("\(error)", "b.nii.gz: 1 voxel is NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
         }
     }
 }

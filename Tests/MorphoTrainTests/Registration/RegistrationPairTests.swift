@@ -61,7 +61,7 @@ final class RegistrationPairTests: XCTestCase {
         let moving = volume(4, 4, 4) { _, _, _ in 1 }
         XCTAssertThrowsError(try RegistrationPair(fixed: fixed, moving: moving, files: files)) { error in
             XCTAssertEqual(error as? MorphoTrainError, .nonFiniteVoxels(path: "fixed.nii.gz", count: 16))
-            XCTAssertEqual("\(error)", "fixed.nii.gz: 16 voxels are NaN or infinite")
+            XCTAssertEqual("\(error)", "fixed.nii.gz: 16 voxels are NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
         }
     }
 
@@ -74,7 +74,7 @@ final class RegistrationPairTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix("moving_seg.nii.gz: label map grid"), "\(error)")
         }
         XCTAssertThrowsError(try RegistrationPair(fixed: fixed, moving: moving, fixedLabels: smallLabels, files: files)) { error in
-            XCTAssertTrue("\(error)".hasPrefix("fixed_seg.nii.gz: label map grid [4, 4, 3]"), "\(error)")
+            XCTAssertTrue("\(error)".hasPrefix("fixed_seg.nii.gz: label map grid (x, y, z) [3, 4, 4]"), "\(error)")
         }
     }
 

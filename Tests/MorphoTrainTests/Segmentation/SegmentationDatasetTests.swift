@@ -108,9 +108,8 @@ final class SegmentationDatasetTests: XCTestCase {
         }
     }
 
+    /// Subjects made in memory are checked too; the check names the subject's source.
     func testNaNVoxelsAreAnErrorNamingTheSource() throws {
-        // libnifti's reader replaces NaN/Inf in float files by 0 (nifti_read_buffer), so NaN
-        // reaches the pipeline only from memory; the check there names the subject's source.
         var data = [Float](repeating: 1, count: 64)
         data[5] = .nan
         data[9] = .infinity
@@ -120,8 +119,30 @@ final class SegmentationDatasetTests: XCTestCase {
             sources: ["scan.nii.gz", "scan_label.nii.gz"], reference: image)
         let c = try manifestConfig("unused.csv")
         XCTAssertThrowsError(try SegmentationDataset.make([raw], config: c, distances: false)) { error in
-            XCTAssertEqual("\(error)", "scan.nii.gz: 2 voxels are NaN or infinite")
+            XCTAssertEqual("\(error)", "scan.nii.gz: 2 voxels are NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
         }
+    }
+
+    /// NIfTI.read keeps NaN and infinite voxels (libnifti's loader used to turn them into 0
+    /// without a word, and training ran on them); data.nan_as is the user's explicit choice.
+    func testNaNVoxelsInAnImageFileAreRefusedUnlessDataNanAsIsSet() throws {
+        var data = [Float](repeating: 1, count: 64)
+        data[5] = .nan
+        data[9] = -.infinity
+        let manifest = try writePair(
+            image: Volume(depth: 1, height: 8, width: 8, data: data),
+            label: Volume(depth: 1, height: 8, width: 8, data: [Float](repeating: 0, count: 64)))
+        XCTAssertThrowsError(try SegmentationDataset.load(manifestConfig(manifest), distances: false)) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "\(tempDir)/a_image.nii.gz: 2 voxels are NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)")
+        }
+        let replacing = try RunConfig(
+            yaml: "model: {unet: {channels: [4, 8]}}\ndata:\n  manifest: \(manifest)\n  validation: {fraction: 0}\n  nan_as: -3\n")
+        XCTAssertEqual(replacing.data.nanAs, -3)
+        let loaded = try SegmentationDataset.load(replacing, distances: false)
+        XCTAssertEqual(loaded.training.count, 1)
+        XCTAssertEqual(TaskConfig.segmentation(try manifestConfig(manifest)).settingNaNAs(-3).run, replacing)
     }
 
     func testLabelOutsideTheClassesIsAnError() throws {

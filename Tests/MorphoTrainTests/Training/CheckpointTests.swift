@@ -66,7 +66,7 @@ final class CheckpointTests: XCTestCase, TinySegmentationRun {
         var wider = config
         wider.model.unet.channels = [8, 16, 64]
         XCTAssertThrowsError(try ckpt.load(into: makeUNet(wider), path: "x.safetensors")) { error in
-            XCTAssertTrue("\(error)".hasPrefix("x.safetensors: parameter '"), "\(error)")
+            XCTAssertTrue("\(error)".hasPrefix("x.safetensors: tensor model."), "\(error)")
         }
         XCTAssertThrowsError(try Checkpoint.read(tempDir + "/none.safetensors")) { error in
             XCTAssertEqual("\(error)", "\(tempDir)/none.safetensors: no such file")

@@ -1,0 +1,74 @@
+import Foundation
+import MorphoIO
+import XCTest
+import MorphoTestSupport
+
+/// `morphoseg segment` as a user runs it: a folder with a bad file keeps going, non-finite
+/// images are refused unless `--nan-as` says what they mean, `--threads 0` is refused.
+final class SegmentCommandTests: XCTestCase {
+    /// A one-step model of the tiny 2D phantom config, trained once for these tests.
+    nonisolated(unsafe) private static var model: String?
+
+    private func trainedModel() throws -> String {
+        if let model = Self.model, FileManager.default.fileExists(atPath: model) { return model }
+        let folder = try makeTemporaryFolder("segment-cli-model")
+        let config = folder + "/tiny.yaml"
+        try TinyConfigs.phantomSegmentation(epochs: 1, steps: 1, threads: 1, optimizer: "{kind: adam, lr: 0.003}")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let run = try MorphosegProcess.run(["train", "--config", config, "--output", folder + "/run"])
+        XCTAssertEqual(run.status, 0, run.errors)
+        Self.model = folder + "/run/last.safetensors"
+        return Self.model!
+    }
+
+    private func writeImage(_ path: String, _ value: (Int) -> Float) throws {
+        let n = 48
+        try NIfTI.write(Volume(depth: 1, height: n, width: n, data: (0..<(n * n)).map(value)), to: path)
+    }
+
+    func testFolderSegmentKeepsGoingPastABadFileThenListsTheFailuresAndExitsNonZero() throws {
+        let model = try trainedModel()
+        let folder = try temporaryFolder("segment-folder")
+        try FileManager.default.createDirectory(atPath: folder + "/in", withIntermediateDirectories: true)
+        try writeImage(folder + "/in/a.nii.gz") { Float($0 % 7) }
+        try "not an image".write(toFile: folder + "/in/b.nii", atomically: true, encoding: .utf8)
+        try writeImage(folder + "/in/c.nii.gz") { Float($0 % 5) }
+        let run = try MorphosegProcess.run(["segment", "--model", model, "--input", folder + "/in", "--output", folder + "/out"])
+        XCTAssertEqual(run.status, 1, run.errors)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out/a.nii.gz"), "the file before the bad one")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out/c.nii.gz"), "the file after the bad one")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out/b.nii"))
+        XCTAssertTrue(run.output.contains("segmented 2 of 3 files"), run.output)
+        XCTAssertTrue(run.errors.contains("1 of 3 files failed and have no output:\n  \(folder)/in/b.nii: not a NIfTI file"), run.errors)
+    }
+
+    func testImageWithNaNVoxelsIsRefusedUnlessNanAsIsGiven() throws {
+        let model = try trainedModel()
+        let folder = try temporaryFolder("segment-nan")
+        try writeImage(folder + "/nan.nii.gz") { $0 % 10 == 0 ? .nan : 1 }
+        let refused = try MorphosegProcess.run(["segment", "--model", model, "--input", folder + "/nan.nii.gz", "--output", folder + "/l.nii.gz"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.errors.contains("\(folder)/nan.nii.gz: 231 voxels are NaN or infinite"), refused.errors)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/l.nii.gz"))
+        let replaced = try MorphosegProcess.run(
+            ["segment", "--model", model, "--input", folder + "/nan.nii.gz", "--output", folder + "/l.nii.gz", "--nan-as", "0"])
+        XCTAssertEqual(replaced.status, 0, replaced.errors)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/l.nii.gz"))
+    }
+
+    func testThreadsZeroIsRefusedLikeEveryOtherCommand() throws {
+        let folder = try temporaryFolder("segment-threads")
+        for command in [["segment", "--model", "m", "--input", "i.nii", "--output", folder + "/o.nii"], ["info", "x.nii"]] {
+            let run = try MorphosegProcess.run(command + ["--threads", "0"])
+            XCTAssertNotEqual(run.status, 0, "\(command)")
+            XCTAssertTrue(run.errors.contains("--threads must be at least 1") || run.errors.contains("Unknown option"), run.errors)
+        }
+    }
+
+    func testFolderGivenAsAFileSaysSo() throws {
+        let folder = try temporaryFolder("info-folder")
+        let run = try MorphosegProcess.run(["info", folder])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.errors.contains("\(folder): is a folder, not a file"), run.errors)
+    }
+}
