@@ -31,6 +31,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("resume-from"), help: "Continue from this checkpoint (its config is used).")
     var resumeFrom: String?
 
+    @Option(name: .long, help: "Train fold k (0-based) of data.folds, in <output>/fold_k; the split is saved as splits.json.")
+    var fold: Int?
+
     @OptionGroup var compute: ComputeOptions
 
     @Option(name: .customLong("stop-after"), help: "Stop after this many completed epochs (the schedule still spans all epochs).")
@@ -47,7 +50,7 @@ struct Train: ParsableCommand {
 
     func train(_ parallel: DataParallel) throws {
         let (summary, dir) = try TrainingRun.start(
-            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
+            configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter, fold: fold,
             progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         if parallel.isRoot { report(summary, dir: dir) }
     }

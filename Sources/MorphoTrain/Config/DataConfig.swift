@@ -38,6 +38,14 @@ public struct DataConfig: Equatable, Sendable {
     /// Background threads producing batches, and how many batches they may run ahead.
     public var threads: Int
     public var prefetch: Int
+    /// `folds`: K ≥ 2 cross-validation folds by subject (`CrossValidationSplits`); nil: none.
+    public var folds: Int?
+    /// `fold` (set by `train --fold k`): the fold whose cases are validated on, 0..<folds;
+    /// it replaces `validation.fraction`. nil: the validation fraction as usual.
+    public var fold: Int?
+    /// `splits` (set by `train --fold`): the `splits.json` the folds are read from, written
+    /// there first when absent.
+    public var splits: String?
 
     init(_ s: ConfigSection, model: ModelConfig) throws {
         let sources = ["phantom", "manifest", "images", "dataset"].filter { s.contains($0) }
@@ -109,6 +117,16 @@ public struct DataConfig: Equatable, Sendable {
         seed = UInt64(try s.int("seed", default: 0, min: 0))
         threads = try s.int("threads", default: 2, min: 1)
         prefetch = try s.int("prefetch", default: 4, min: 1)
+        // Cross-validation (CrossValidationSplits).
+        folds = try s.int("folds")
+        if let k = folds, k < 2 { throw s.error("folds", "must be at least 2, got \(k)") }
+        fold = try s.int("fold")
+        if let f = fold {
+            guard let k = folds else { throw s.error("fold", "needs data.folds") }
+            guard (0..<k).contains(f) else { throw s.error("fold", "must be in 0..<\(k) (data.folds: \(k)), got \(f)") }
+            guard validation.by == .subject else { throw s.error("fold", "folds split by subject; remove validation.by: position") }
+        }
+        splits = try s.string("splits")
         try s.finish()
     }
 
@@ -135,6 +153,9 @@ public struct DataConfig: Equatable, Sendable {
             ("patch", patch.resolved), ("augmentation", augmentation.resolved),
             ("seed", .int(Int(seed))), ("threads", .int(threads)), ("prefetch", .int(prefetch)),
         ]
+        if let folds { pairs.append(("folds", .int(folds))) }
+        if let fold { pairs.append(("fold", .int(fold))) }
+        if let splits { pairs.append(("splits", .string(splits))) }
         return .map(pairs)
     }
 }

@@ -17,15 +17,23 @@ public enum TrainingRun {
     ///   - output: `--output` (default: the config's `output.dir`).
     ///   - resume: `--resume`: continue from `<output>/last.safetensors`.
     ///   - resumeFrom: `--resume-from`: continue from this checkpoint.
+    ///   - fold: `--fold`: train fold k of `data.folds` in `<output>/fold_k` (`selectingFold`).
     /// - Returns: the summary and the run folder.
     /// - Throws: `MorphoTrainError.config` when `--config` is given with a checkpoint to resume
     ///   and differs from the config saved in it (a resumed run always uses the saved config);
     ///   any error of loading, training or writing, naming the file or key at fault.
     public static func start(
         configPath: String?, output: String?, resume: Bool = false, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil,
-        progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
+        fold: Int? = nil, progress: ProgressReporter = .automatic(), parallel: DataParallel = DataParallel()
     ) throws -> (summary: TrainingSummary, output: String) {
-        let given = try configPath.map { try TaskConfig.load($0) }
+        var given = try configPath.map { try TaskConfig.load($0) }
+        var output = output
+        if let fold {
+            guard let loaded = given, let configPath else {
+                throw MorphoTrainError.config(file: "(command line)", key: "", message: "--fold needs --config")
+            }
+            (given, output) = try loaded.selectingFold(fold, base: output, file: configPath)
+        }
         var checkpoint = resumeFrom
         if resume, resumeFrom == nil {
             guard let given else { throw MorphoTrainError.config(file: "(command line)", key: "", message: "--resume needs --config (or use --resume-from CHECKPOINT)") }
