@@ -34,6 +34,9 @@ public struct ModelConfig: Equatable, Sendable {
             }
         } else {
             unet = try UNetConfig(try s.section("unet"))
+            if kind == .joint && unet.deepSupervision {
+                throw s.error("unet", "deep_supervision applies to segmentation runs, not joint ones")
+            }
         }
         try s.finish()
     }

@@ -17,7 +17,7 @@ final class DeepSupervisionTests: XCTestCase {
               phantom: {size: [32, 32], count: 3}
               patch: {size: [32, 32]}
               threads: 1
-            loss: {regional: dice_ce}
+            loss: {regional: dice_ce, boundary: {enabled: false}}
             training: {epochs: 1, steps_per_epoch: 1, batch_size: 2, seed: 5}
             """)
     }
@@ -26,7 +26,9 @@ final class DeepSupervisionTests: XCTestCase {
         let c = try config()
         let task = try SegmentationTask(config: c)
         let batch = task.makeBatch(7, 0)
-        let loss = withoutGradients { task.loss(batch, epoch: 0).total.item }
+        let value = withoutGradients { task.loss(batch, epoch: 0) }
+        let loss = value.total.item
+        XCTAssertEqual(Double(value["dice_ce"]!.value), Double(loss), accuracy: 1e-6, "the regional term is the whole loss here")
 
         // By hand: 4 levels give outputs at 1, 1/2 and 1/4 of the patch (level 3, nnU-Net's
         // weight-0 output, has no head); weights 1, 1/2, 1/4 normalised by their sum 7/4.
