@@ -37,6 +37,27 @@ final class CrossValidationSplitsTests: XCTestCase, QuietTraining {
         XCTAssertEqual(object.map { Set($0.keys) }, Array(repeating: ["train", "val"], count: 5))
     }
 
+    func testManifestSubjectColumnKeepsASubjectsCasesInOneFold() throws {
+        let dir = try temporaryFolder("manifest")
+        var rows = ["id,subject,image,label"]
+        for (subject, visits) in [("p1", 3), ("p2", 2), ("p3", 1), ("p4", 2)] {
+            for v in 0..<visits {
+                let id = "\(subject)_v\(v)"
+                for f in ["\(id).nii.gz", "\(id)_seg.nii.gz"] { FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: Data([0])) }
+                rows.append("\(id),\(subject),\(id).nii.gz,\(id)_seg.nii.gz")
+            }
+        }
+        try rows.joined(separator: "\n").write(toFile: dir + "/m.csv", atomically: true, encoding: .utf8)
+        let files = try CaseList.manifest(dir + "/m.csv", modalities: ["image"])
+        XCTAssertEqual(files.map(\.subject), ["p1", "p1", "p1", "p2", "p2", "p3", "p4", "p4"])
+        let folds = try CrossValidationSplits.make(cases: files.map { ($0.id, $0.subject) }, folds: 4, seed: 0, source: "m.csv")
+        // Four subjects, four folds: each fold validates on exactly one subject's visits.
+        for f in folds {
+            XCTAssertEqual(Set(f.val.map { $0.prefix(2) }).count, 1, "\(f.val)")
+        }
+        XCTAssertEqual(folds.map(\.val.count).sorted(), [1, 2, 2, 3])
+    }
+
     func testMoreFoldsThanSubjectsIsAnError() {
         XCTAssertThrowsError(try CrossValidationSplits.make(cases: Array(cases.prefix(5)), folds: 3, seed: 0, source: "x.csv")) {
             XCTAssertEqual("\($0)", "x.csv: data.folds: 3 needs at least 3 subjects, found 2")
