@@ -19,6 +19,13 @@ import MorphoTensor
 /// `ResidualUnit` (`refine[i]`; conv only at the top).
 /// Defaults are MONAI's: instance norm without affine, PReLU, no residual units.
 ///
+/// `deepSupervision` (nnU-Net's deep supervision) adds a 1×1 convolution `head[j]` to logits
+/// on the decoder output of level j + 1 for every level but the deepest decoder level, which
+/// nnU-Net's loss weights with 0: `deepSupervisionLogits` returns the logits at the input
+/// resolution and at levels 1…L−2 (L = `strides.count`), the call the first alone. The heads
+/// are drawn from `rng` after every other layer, so the rest of the network is the one without
+/// them, weight for weight.
+///
 /// Input `[N, inChannels, spatial...]` → logits `[N, outChannels, spatial...]`, any spatial
 /// size: stride-2 convolutions give ⌈n/2⌉ and each transposed convolution returns exactly its
 /// level's input size (its output padding is chosen per axis), so sizes need not be divisible
@@ -34,9 +41,12 @@ public final class UNet: Module {
     public let up: [UpConvBlock]
     /// With residual units: the one-block `ResidualUnit` after each `up` layer; empty otherwise.
     public let refine: [ResidualUnit]
+    /// With deep supervision: the 1×1 logit convolutions on `up.1` … `up.(L−2)` (after their
+    /// `refine`); empty otherwise.
+    public let heads: [Conv]
 
     public init(spatialRank: Int, inChannels: Int, outChannels: Int, channels: [Int] = [16, 32, 64, 128],
-                strides: [Int]? = nil, residualUnits: Int = 0, norm: NormKind = .instance, activation: ActivationKind = .prelu,
+                strides: [Int]? = nil, residualUnits: Int = 0, deepSupervision: Bool = false, norm: NormKind = .instance, activation: ActivationKind = .prelu,
                 rng: inout RandomGenerator) {
         precondition(channels.count >= 2, "UNet needs at least two channel widths, got \(channels)")
         precondition(residualUnits >= 0, "residualUnits must be >= 0")
@@ -67,25 +77,45 @@ public final class UNet: Module {
         }
         self.up = up
         self.refine = refine
+        heads = deepSupervision
+            ? (1..<max(1, levels - 1)).map { i in
+                Conv(spatialRank: spatialRank, inChannels: channels[i - 1], outChannels: outChannels, kernel: 1, rng: &rng)
+            }
+            : []
     }
 
     public var children: [(String, any Module)] {
         func list(_ name: String, _ modules: [any Module]) -> [(String, any Module)] {
             modules.enumerated().map { ("\(name).\($0.offset)", $0.element) }
         }
-        return list("down", down) + [("bottom", bottom)] + list("up", up) + list("refine", refine)
+        return list("down", down) + [("bottom", bottom)] + list("up", up) + list("refine", refine) + list("head", heads)
     }
 
     /// Logits `[N, outChannels, spatial...]` for `x` `[N, inChannels, spatial...]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank == spatialRank + 2, "a \(spatialRank)D UNet takes [N, C, \(spatialRank) sizes], got \(x.shape)")
-        return level(0, x)
+        var unused: [Tensor] = []
+        return level(0, x, supervised: &unused)
     }
 
-    private func level(_ i: Int, _ x: Tensor) -> Tensor {
+    /// Deep supervision's outputs for `x` `[N, inChannels, spatial...]`: the logits of the call
+    /// first, then those of `head[j]`, `[N, outChannels, spatial of level j + 1...]` (each level
+    /// ⌈size / stride⌉ of the one above). Only the first without deep supervision.
+    public func deepSupervisionLogits(_ x: Tensor) -> [Tensor] {
+        precondition(x.rank == spatialRank + 2, "a \(spatialRank)D UNet takes [N, C, \(spatialRank) sizes], got \(x.shape)")
+        var lower: [Tensor] = []
+        let top = level(0, x, supervised: &lower)
+        return [top] + lower
+    }
+
+    /// Level `i`'s decoder output; with deep supervision, the heads' logits of levels below
+    /// `i` are put in `supervised` (shallowest first).
+    private func level(_ i: Int, _ x: Tensor, supervised: inout [Tensor]) -> Tensor {
         let d = down[i](x)
-        let inner = i == down.count - 1 ? bottom(d) : level(i + 1, d)
+        let inner = i == down.count - 1 ? bottom(d) : level(i + 1, d, supervised: &supervised)
         let u = up[i](Tensor.concat([d, inner], axis: 1), outputSize: x.spatialShape)
-        return refine.isEmpty ? u : refine[i](u)
+        let out = refine.isEmpty ? u : refine[i](u)
+        if i >= 1, i - 1 < heads.count { supervised.insert(heads[i - 1](out), at: 0) }
+        return out
     }
 }

@@ -31,6 +31,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("resume-from"), help: "Continue from this checkpoint (its config is used).")
     var resumeFrom: String?
 
+    @Option(name: .long, help: "Train fold k (0-based) of data.folds, in <output>/fold_k; the split is saved as splits.json.")
+    var fold: Int?
+
     @OptionGroup var compute: ComputeOptions
 
     @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite image voxels by this value (sets data.nan_as; default: refuse such images).")
@@ -57,7 +60,8 @@ struct Train: ParsableCommand {
     func train(_ parallel: DataParallel) throws {
         let (summary, dir) = try TrainingRun.start(
             configPath: config, output: output, resume: resume, resumeFrom: resumeFrom, stopAfterEpoch: stopAfter,
-            resetOptimizer: resetOptimizer, nanAs: nanAs, progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
+            resetOptimizer: resetOptimizer, nanAs: nanAs, fold: fold,
+            progress: parallel.isRoot ? .automatic() : ProgressReporter(style: .quiet), parallel: parallel)
         if parallel.isRoot { report(summary, dir: dir) }
     }
 

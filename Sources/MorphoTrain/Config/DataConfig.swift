@@ -41,6 +41,14 @@ public struct DataConfig: Equatable, Sendable {
     /// The value NaN and infinite image voxels are replaced by (`nan_as`); nil refuses such
     /// images, naming the file and the count. Label maps are always refused.
     public var nanAs: Double?
+    /// `folds`: K ≥ 2 cross-validation folds by subject (`CrossValidationSplits`); nil: none.
+    public var folds: Int?
+    /// `fold` (set by `train --fold k`): the fold whose cases are validated on, 0..<folds;
+    /// it replaces `validation.fraction`. nil: the validation fraction as usual.
+    public var fold: Int?
+    /// `splits` (set by `train --fold`): the `splits.json` the folds are read from, written
+    /// there first when absent.
+    public var splits: String?
 
     init(_ s: ConfigSection, model: ModelConfig) throws {
         let sources = ["phantom", "manifest", "images", "dataset"].filter { s.contains($0) }
@@ -113,6 +121,16 @@ public struct DataConfig: Equatable, Sendable {
         threads = try s.int("threads", default: 2, min: 1, max: ConfigBounds.threads)
         prefetch = try s.int("prefetch", default: 4, min: 1, max: ConfigBounds.prefetch)
         nanAs = try s.double("nan_as")
+        // Cross-validation (CrossValidationSplits).
+        folds = try s.int("folds")
+        if let k = folds, k < 2 { throw s.error("folds", "must be at least 2, got \(k)") }
+        fold = try s.int("fold")
+        if let f = fold {
+            guard let k = folds else { throw s.error("fold", "needs data.folds") }
+            guard (0..<k).contains(f) else { throw s.error("fold", "must be in 0..<\(k) (data.folds: \(k)), got \(f)") }
+            guard validation.by == .subject else { throw s.error("fold", "folds split by subject; remove validation.by: position") }
+        }
+        splits = try s.string("splits")
         try s.finish()
     }
 
@@ -140,6 +158,9 @@ public struct DataConfig: Equatable, Sendable {
             ("seed", .int(Int(seed))), ("threads", .int(threads)), ("prefetch", .int(prefetch)),
             ("nan_as", nanAs.map { .number($0) } ?? .null),
         ]
+        if let folds { pairs.append(("folds", .int(folds))) }
+        if let fold { pairs.append(("fold", .int(fold))) }
+        if let splits { pairs.append(("splits", .string(splits))) }
         return .map(pairs)
     }
 }

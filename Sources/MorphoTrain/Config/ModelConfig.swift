@@ -34,6 +34,9 @@ public struct ModelConfig: Equatable, Sendable {
             }
         } else {
             unet = try UNetConfig(try s.section("unet"))
+            if kind == .joint && unet.deepSupervision {
+                throw s.error("unet", "deep_supervision applies to segmentation runs, not joint ones")
+            }
         }
         try s.finish()
     }
@@ -61,6 +64,12 @@ public struct UNetConfig: Equatable, Sendable {
     public var activation: ActivationKind.Name
     /// Output classes including background (≥ 2).
     public var classes: Int
+    /// `residual_units` (MONAI's `num_res_units`): residual units per encoder level (0: plain
+    /// conv blocks, the network of earlier runs, weight for weight).
+    public var residualUnits: Int = 0
+    /// `deep_supervision`: 1×1 logit heads on the decoder's lower levels and a loss summed over
+    /// resolutions (nnU-Net); inference reads the full-resolution head only.
+    public var deepSupervision: Bool = false
 
     /// The activations a U-Net block takes, in the order errors list them.
     public static let activations: [ActivationKind.Name] = [.prelu, .leaky_relu, .relu]
@@ -95,6 +104,9 @@ public struct UNetConfig: Equatable, Sendable {
         norm = try s.choice("norm", default: .instance)
         activation = try s.choice("activation", default: .leaky_relu, among: Self.activations)
         classes = try s.int("classes", default: 2, min: 2, max: ConfigBounds.classes)
+        residualUnits = try s.int("residual_units", default: 0, min: 0)
+        guard residualUnits <= 8 else { throw s.error("residual_units", "must be at most 8, got \(residualUnits)") }
+        deepSupervision = try s.bool("deep_supervision", default: false)
         try s.finish()
     }
 
@@ -112,6 +124,7 @@ public struct UNetConfig: Equatable, Sendable {
         .map([
             ("dims", .int(dims)), ("channels", .ints(channels)), ("strides", .ints(strides)),
             ("norm", .string(norm.rawValue)), ("activation", .string(activation.rawValue)), ("classes", .int(classes)),
-        ])
+        ] + (residualUnits > 0 ? [("residual_units", .int(residualUnits))] : [])
+            + (deepSupervision ? [("deep_supervision", .bool(true))] : []))
     }
 }

@@ -11,19 +11,22 @@ public struct CaseFiles: Equatable, Sendable {
     public var label: String?
     /// `train` or `validation` when the manifest says so.
     public var split: String?
+    /// The manifest's `subject` column: cases of one subject stay on one side of a fold.
+    public var subject: String?
 
-    public init(id: String, images: [String], label: String?, split: String? = nil) {
+    public init(id: String, images: [String], label: String?, split: String? = nil, subject: String? = nil) {
         self.id = id
         self.images = images
         self.label = label
         self.split = split
+        self.subject = subject
     }
 }
 
 /// Finding the subjects a config names: a CSV manifest or globs.
 public enum CaseList {
     /// Reads a manifest: a CSV (comma or tab separated) whose first row names the columns — one per
-    /// modality, `label`, and optionally `split` (`train`/`validation`) and `id`. Paths are relative
+    /// modality, `label`, and optionally `split` (`train`/`validation`), `id` and `subject`. Paths are relative
     /// to the manifest's folder; blank lines and lines starting with `#` are skipped.
     ///
     /// - Throws: `MorphoTrainError.fileNotFound` (the manifest or any file it lists, with its role),
@@ -54,6 +57,7 @@ public enum CaseList {
         let labelColumn = try column("label", required: requireLabels)
         let splitColumn = try column("split", required: false)
         let idColumn = try column("id", required: false)
+        let subjectColumn = try column("subject", required: false)
         guard !lines.isEmpty else { throw MorphoTrainError.dataset(source: path, message: "the manifest lists no subjects") }
 
         func resolve(_ p: String) -> String { p.hasPrefix("/") || folder.isEmpty ? p : "\(folder)/\(p)" }
@@ -71,7 +75,8 @@ public enum CaseList {
                 throw MorphoTrainError.dataset(source: "\(path):\(line.number)", message: "split must be train or validation, got \"\(s)\"")
             }
             let id = idColumn.map { f[$0] } ?? Self.stem(images[0])
-            let c = CaseFiles(id: id, images: images, label: label, split: split)
+            let subject = subjectColumn.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+            let c = CaseFiles(id: id, images: images, label: label, split: split, subject: subject)
             try checkExists(c)
             return c
         }

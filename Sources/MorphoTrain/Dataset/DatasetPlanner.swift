@@ -185,6 +185,10 @@ extension DatasetPlan {
     public var yaml: String {
         func list<T>(_ v: [T]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
         func g(_ v: Double) -> String { String(format: "%.6g", v) }
+        let cases = fingerprint.spacings.count
+        let folds = cases >= 2
+            ? "\n  folds: \(min(5, cases))   # `train --fold k` (k = 0…\(min(5, cases) - 1)) validates on fold k's cases (splits.json, by subject)"
+            : ""
         let flips = dims == 3 ? "[x, y, z]" : list(["x", "y", "z"].filter { $0 != sliceAxis.rawValue })
         return """
             # Planned by `morphoseg plan` from the fingerprint of \(dataset) (\(fingerprint.spacings.count) training cases,
@@ -219,7 +223,7 @@ extension DatasetPlan {
                 intensity: 0.1
                 probability: 0.2
               seed: 0
-              threads: 2
+              threads: 2\(folds)
             loss:
               regional: dice_ce
             training:

@@ -70,6 +70,9 @@ public struct RawSubject: Sendable {
     /// Where it came from (for error messages): image paths, then the label path.
     public var sources: [String]
     public var split: String?
+    /// The subject the case belongs to, when the case list names it (folds keep a subject's
+    /// cases together); nil: the case is its own subject.
+    public var subject: String? = nil
     /// The first modality's volume (geometry donor for outputs).
     public var reference: Volume
 
@@ -145,9 +148,11 @@ public struct SegmentationDataset: Sendable {
             try DatasetCheck.labelValues(label.data, path: labelPath, labels: declaredLabels)
         }
         try checkLabels(label.data, classes: classes, path: labelPath)
-        return RawSubject(
+        var raw = RawSubject(
             id: c.id, image: VoxelArray.stacked(volumes.map { VoxelArray($0) }), labels: VoxelArray(label),
             sources: c.images + [labelPath], split: c.split, reference: volumes[0])
+        raw.subject = c.subject
+        return raw
     }
 
     /// - Throws: `MorphoTrainError.gridMismatch` naming both files.
@@ -196,7 +201,9 @@ public struct SegmentationDataset: Sendable {
         switch v.by {
         case .subject:
             var heldOut = Set<Int>()
-            if raws.contains(where: { $0.split != nil }) {
+            if let fold = config.data.fold {
+                heldOut = try CrossValidationSplits.validationIndices(raws, config: config, fold: fold)
+            } else if raws.contains(where: { $0.split != nil }) {
                 heldOut = Set(raws.indices.filter { raws[$0].split == "validation" })
             } else if v.fraction > 0 && raws.count >= 2 {
                 var order = Array(raws.indices)

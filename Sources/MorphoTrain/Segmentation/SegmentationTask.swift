@@ -10,7 +10,8 @@ public func makeUNet(_ config: RunConfig) -> UNet {
     var rng = SeedStream.generator(seed: config.training.seed, 0x554E_4554)
     return UNet(
         spatialRank: u.dims, inChannels: config.inputChannels, outChannels: u.classes, channels: u.channels,
-        strides: u.strides, norm: NormKind(u.norm), activation: ActivationKind(u.activation), rng: &rng)
+        strides: u.strides, residualUnits: u.residualUnits, deepSupervision: u.deepSupervision, norm: NormKind(u.norm),
+        activation: ActivationKind(u.activation), rng: &rng)
 }
 
 /// Segmentation as a `TrainingTask`: a U-Net on patches (3D) or slices (2D), the loss
@@ -53,6 +54,8 @@ public final class SegmentationTask: TrainingTask {
         /// Softmax of the logits, when a term needs it (boundary, PRL).
         var probabilities: Tensor?
         var batch: SegmentationBatch
+        /// Deep supervision: the lower heads' logits, shallowest first (empty without it).
+        var lower: [Tensor] = []
     }
 
     /// Whether any term reads probabilities.
@@ -60,7 +63,7 @@ public final class SegmentationTask: TrainingTask {
 
     static func makeObjective(_ config: RunConfig) throws -> WeightedLoss<SegmentationOutput> {
         let l = config.loss
-        let regional: (SegmentationOutput) -> Tensor
+        var regional: (SegmentationOutput) -> Tensor
         switch l.regional {
         case .dice:
             let f = SoftDiceLoss(includeBackground: l.includeBackground)
@@ -75,6 +78,7 @@ public final class SegmentationTask: TrainingTask {
             let f = DiceCELoss(includeBackground: l.includeBackground)
             regional = { f(logits: $0.logits, labels: $0.batch.labels) }
         }
+        if config.model.unet.deepSupervision { regional = deeplySupervised(regional, strides: config.model.unet.strides) }
         var terms: [LossTerm<SegmentationOutput>]
         if l.boundary {
             let boundary = BoundaryLoss(idc: l.idc)
@@ -104,6 +108,25 @@ public final class SegmentationTask: TrainingTask {
             })
         }
         return try WeightedLoss(terms)
+    }
+
+    /// The regional term summed over the outputs of deep supervision (`DeepSupervision`): the
+    /// term on the full-resolution logits and on each lower head's against subsampled labels.
+    static func deeplySupervised(
+        _ regional: @escaping (SegmentationOutput) -> Tensor, strides: [Int]
+    ) -> (SegmentationOutput) -> Tensor {
+        { out in
+            let outputs = 1 + out.lower.count
+            let weights = DeepSupervision.weights(outputs: outputs)
+            let factors = DeepSupervision.factors(strides: strides, outputs: outputs)
+            var total = regional(out) * Float(weights[0])
+            for (j, logits) in out.lower.enumerated() {
+                var batch = out.batch
+                batch.labels = withoutGradients { DeepSupervision.subsampledLabels(out.batch.labels, factor: factors[j + 1]) }
+                total = total + regional(SegmentationOutput(logits: logits, probabilities: nil, batch: batch)) * Float(weights[j + 1])
+            }
+            return total
+        }
     }
 
     /// The whole global batch: `makeShard` at positions `0..<training.batch_size`.
@@ -142,9 +165,11 @@ public final class SegmentationTask: TrainingTask {
     }
 
     public func loss(_ batch: SegmentationBatch, epoch: Int) -> WeightedLossValue {
-        let logits = network(batch.images)
+        let outputs = config.model.unet.deepSupervision ? network.deepSupervisionLogits(batch.images) : [network(batch.images)]
+        let logits = outputs[0]
         let probabilities = needsProbabilities ? logits.softmax() : nil
-        return objective(SegmentationOutput(logits: logits, probabilities: probabilities, batch: batch), epoch: epoch)
+        return objective(
+            SegmentationOutput(logits: logits, probabilities: probabilities, batch: batch, lower: Array(outputs.dropFirst())), epoch: epoch)
     }
 
     /// Class probabilities `[K, D, H, W]` of a prepared image (network layout, padded).

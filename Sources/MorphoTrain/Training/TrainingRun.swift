@@ -21,16 +21,24 @@ public enum TrainingRun {
     ///   - resetOptimizer: `--reset-optimizer`: accept a checkpoint without optimiser state.
     ///   - nanAs: `--nan-as`: sets `data.nan_as` of a new run; a resumed run keeps the value
     ///     saved in its checkpoint, and another value is refused.
+    ///   - fold: `--fold`: train fold k of `data.folds` in `<output>/fold_k` (`selectingFold`).
     /// - Returns: the summary and the run folder.
     /// - Throws: `MorphoTrainError.config` when `--config` is given with a checkpoint to resume
     ///   and differs from the config saved in it (a resumed run always uses the saved config);
     ///   any error of loading, training or writing, naming the file or key at fault.
     public static func start(
         configPath: String?, output: String?, resume: Bool = false, resumeFrom: String? = nil, stopAfterEpoch: Int? = nil,
-        resetOptimizer: Bool = false, nanAs: Double? = nil, progress: ProgressReporter = .automatic(),
+        resetOptimizer: Bool = false, nanAs: Double? = nil, fold: Int? = nil, progress: ProgressReporter = .automatic(),
         parallel: DataParallel = DataParallel()
     ) throws -> (summary: TrainingSummary, output: String) {
-        let given = try configPath.map { try TaskConfig.load($0) }.map { config in nanAs.map { config.settingNaNAs($0) } ?? config }
+        var given = try configPath.map { try TaskConfig.load($0) }.map { config in nanAs.map { config.settingNaNAs($0) } ?? config }
+        var output = output
+        if let fold {
+            guard let loaded = given, let configPath else {
+                throw MorphoTrainError.config(file: "(command line)", key: "", message: "--fold needs --config")
+            }
+            (given, output) = try loaded.selectingFold(fold, base: output, file: configPath)
+        }
         var checkpoint = resumeFrom
         if resume, resumeFrom == nil {
             guard let folder = output ?? given?.run.output.dir else {

@@ -57,6 +57,10 @@ final class DatasetPlannerTests: XCTestCase {
         XCTAssertEqual(config.training.epochs, 18)
         XCTAssertEqual(config.data.normalization.kind, .zscore)
         XCTAssertTrue(plan.yaml.contains("# Why each value:"))
+        // Five folds (nnU-Net's), commented, with no fold chosen: train validates as configured.
+        XCTAssertEqual(config.data.folds, 5)
+        XCTAssertNil(config.data.fold)
+        XCTAssertTrue(plan.yaml.contains("folds: 5   # `train --fold k`"))
     }
 
     func testThickSlicesGiveA2DNetworkOnTheThinAxisAndCroppedImagesNormaliseOverNonzeroVoxels() throws {
