@@ -48,10 +48,13 @@ public struct RunReport: Sendable {
     }
 
     /// Reads the report's material from `runFolder` (missing files leave their section empty;
-    /// unparsable `metrics.jsonl` lines are skipped). `overlay` replaces `overlay.png` when given.
-    public static func load(runFolder: String, config: RunConfig, scoreName: String?, overlay: [UInt8]? = nil) -> RunReport {
-        let metrics = (try? String(contentsOfFile: runFolder + "/metrics.jsonl", encoding: .utf8)) ?? ""
-        let history = metrics.split(separator: "\n").compactMap { EpochRecord(json: String($0)) }
+    /// unparsable `metrics.jsonl` lines are skipped). `history` (the records of `metrics.jsonl`,
+    /// as the trainer holds them) saves parsing the file again; `overlay` replaces `overlay.png`.
+    public static func load(
+        runFolder: String, config: RunConfig, scoreName: String?, history: [EpochRecord]? = nil, overlay: [UInt8]? = nil
+    ) -> RunReport {
+        let history = history ?? ((try? String(contentsOfFile: runFolder + "/metrics.jsonl", encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { EpochRecord(json: String($0)) }
         let resolved = (try? String(contentsOfFile: runFolder + "/" + resolvedConfigFile(kind: config.model.kind), encoding: .utf8)) ?? config.yaml
         let picture = overlay ?? FileManager.default.contents(atPath: runFolder + "/overlay.png").map { [UInt8]($0) }
         return RunReport(
@@ -59,12 +62,14 @@ public struct RunReport: Sendable {
             scoreName: scoreName, resolvedConfig: resolved, overlay: picture)
     }
 
-    /// Writes `<runFolder>/report.html` from the folder as it is now. With `drawOverlay` (a run
+    /// Writes `<runFolder>/report.html` from the folder as it is now (see `load`). With `drawOverlay` (a run
     /// without `output.plots`, so without `overlay.png`) the task draws its overlay into a
     /// temporary file that is inlined and removed.
     ///
     /// - Throws: `MorphoTrainError.output` when the report cannot be written.
-    public static func refresh(runFolder: String, config: RunConfig, scoreName: String?, drawOverlay: ((String) throws -> Void)? = nil) throws {
+    public static func refresh(
+        runFolder: String, config: RunConfig, scoreName: String?, history: [EpochRecord]? = nil, drawOverlay: ((String) throws -> Void)? = nil
+    ) throws {
         var overlay: [UInt8]?
         if let drawOverlay {
             let temporary = NSTemporaryDirectory() + "/morphoseg-overlay-\(UUID().uuidString).png"
@@ -72,7 +77,8 @@ public struct RunReport: Sendable {
             try drawOverlay(temporary)
             overlay = FileManager.default.contents(atPath: temporary).map { [UInt8]($0) }
         }
-        try load(runFolder: runFolder, config: config, scoreName: scoreName, overlay: overlay).document.write(to: runFolder + "/report.html")
+        try load(runFolder: runFolder, config: config, scoreName: scoreName, history: history, overlay: overlay).document
+            .write(to: runFolder + "/report.html")
     }
 
     /// The charts of the learning curves: training loss first, then the validation groups.

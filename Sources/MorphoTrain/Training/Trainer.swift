@@ -238,7 +238,7 @@ public final class Trainer<Task: TrainingTask> {
                 // report.html (RunReport): after each validation and at the end of the run.
                 if validateNow || completedEpochs == lastEpoch {
                     try RunReport.refresh(
-                        runFolder: options.outputDirectory, config: config, scoreName: task.scoreName,
+                        runFolder: options.outputDirectory, config: config, scoreName: task.scoreName, history: history,
                         drawOverlay: config.output.plots ? nil : { try self.task.drawOverlay(to: $0) })
                 }
             }
