@@ -6,6 +6,9 @@ APT_PKGS   := libnifti2-dev zlib1g-dev
 # Open MPI for data-parallel training (`mpirun -np N morphoseg train`); `make test` installs it so
 # the 2-rank tests run. Builds without it work (Package.swift leaves the MPI target out).
 MPI_APT_PKGS := libopenmpi-dev openmpi-bin
+# Headless Chromium renders report.html in the tests (ReportRenderingTests; skipped without it).
+# Installing it takes about a minute (apt-get install -y chromium: 65 s on the Debian 12 dev machine).
+REPORT_APT_PKGS := chromium
 # MORPHOSEG_MPI=1 when Open MPI's header is installed, checked when the recipe runs (after deps):
 # SwiftPM caches the evaluated Package.swift per environment, so without it an Open MPI installed
 # after a first build would go unnoticed.
@@ -37,7 +40,7 @@ build: deps
 	$(SWIFT) build -c release --product morphoseg
 
 ## test: the whole suite, in release so the numeric tests run at full speed
-test: APT_PKGS += $(MPI_APT_PKGS)
+test: APT_PKGS += $(MPI_APT_PKGS) $(REPORT_APT_PKGS)
 # The binaries the tests run are built with the tests' flags, so the three steps share one build.
 TEST_FLAGS := -c release -Xswiftc -enable-testing
 test: deps

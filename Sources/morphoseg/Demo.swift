@@ -7,7 +7,7 @@ struct Demo: ParsableCommand {
         abstract: "Generate phantom NIfTI data, train Configs/demo-seg.yaml on it, segment a held-out phantom.",
         discussion: """
             Writes DIR/data (phantom images, labels and manifest.csv), DIR/run (the training run: \
-            config.yaml, metrics.jsonl, checkpoints, curves.png, overlay.png), and the held-out \
+            config.yaml, metrics.jsonl, checkpoints, curves.png, overlay.png, report.html), and the held-out \
             phantom with its segmentation (DIR/heldout_*.nii.gz). Needs no download.
             """)
 
@@ -25,7 +25,7 @@ struct Demo: ParsableCommand {
             held-out phantom: mean Dice \(String(format: "%.4f", r.heldOut.meanDice))
             \(r.heldOut.table)
             data:          \(r.dataDirectory)/ (manifest.csv)
-            run:           \(r.runDirectory)/ (config.yaml, metrics.jsonl, best/last.safetensors, curves.png, overlay.png)
+            run:           \(r.runDirectory)/ (config.yaml, metrics.jsonl, best/last.safetensors, curves.png, overlay.png, report.html)
             segmentation:  \(r.segmentation)
             probabilities: \(r.probabilities)
             """)

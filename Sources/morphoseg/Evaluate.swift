@@ -3,7 +3,7 @@ import Foundation
 import MorphoIO
 import MorphoTrain
 
-/// `morphoseg evaluate --prediction P --reference R [--json] [--csv FILE]`.
+/// `morphoseg evaluate --prediction P --reference R [--json] [--csv FILE] [--report FILE]`.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare label maps with references: Dice, HD95 and mean surface distance per label.",
@@ -14,7 +14,9 @@ struct Evaluate: ParsableCommand {
             directions, both in mm with the voxel spacing; a label missing from one file has infinite \
             distances (null in JSON). With two folders, files are paired by case name (the file name \
             without .nii/.nii.gz; every prediction needs its reference and the other way round): a \
-            per-case table and, per label, the mean and standard deviation over the cases.
+            per-case table and, per label, the mean and standard deviation over the cases; --csv \
+            writes them as CSV, and report.html (beside the CSV, or at --report) shows them in a \
+            browser with the overlay of the case with the lowest mean Dice.
             """)
 
     @Option(name: .long, help: "Predicted label map, or a folder of them.")
@@ -32,10 +34,13 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Also write the per-case rows and the summary as CSV here (folders only).")
     var csv: String?
 
+    @Option(help: "Write the HTML report here (folders only; default: report.html beside --csv, none without --csv).")
+    var report: String?
+
     func run() throws {
         let scored = labels.isEmpty ? nil : labels
         guard isFolder(prediction) || isFolder(reference) else {
-            if csv != nil { throw ValidationError("--csv needs folders for --prediction and --reference") }
+            if csv != nil || report != nil { throw ValidationError("--csv and --report need folders for --prediction and --reference") }
             let e = try Evaluation.files(prediction: prediction, reference: reference, labels: scored)
             print(json ? e.json : e.table, terminator: json ? "\n" : "")
             return
@@ -43,7 +48,9 @@ struct Evaluate: ParsableCommand {
         guard isFolder(prediction), isFolder(reference) else {
             throw ValidationError("--prediction and --reference must both be files or both be folders")
         }
-        if let csv { try OutputPaths.checkDistinct(inputs: [prediction, reference], outputs: [("--csv", csv)]) }
+        let reportPath = report ?? EvaluationReport.defaultPath(csv: csv)
+        let outputs = [("--csv", csv), ("--report", reportPath)].compactMap { name, path in path.map { (name, $0) } }
+        if !outputs.isEmpty { try OutputPaths.checkDistinct(inputs: [prediction, reference], outputs: outputs) }
         let e = try FolderEvaluation.folders(prediction: prediction, reference: reference, labels: scored)
         if let csv {
             do {
@@ -52,6 +59,7 @@ struct Evaluate: ParsableCommand {
                 throw MorphoTrainError.output(path: csv, message: "cannot write the CSV (\(error.localizedDescription))")
             }
         }
+        if let reportPath { try EvaluationReport(e).document.write(to: reportPath) }
         print(json ? e.json : e.table, terminator: json ? "\n" : "")
     }
 

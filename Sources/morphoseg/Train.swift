@@ -10,7 +10,8 @@ struct Train: ParsableCommand {
             Writes one folder per run (default runs/<config name>/): config.yaml (the resolved config), \
             metrics.jsonl (one line per epoch: loss terms, weights, learning rate, validation metrics), \
             best.safetensors and last.safetensors (weights, optimiser state, epoch, RNG state, config), \
-            curves.png and overlay.png. --resume continues from the run folder's last.safetensors with \
+            curves.png, overlay.png and report.html (one self-contained page: learning curves, overlay, \
+            epoch table, resolved config; refreshed after each validation). --resume continues from the run folder's last.safetensors with \
             the config saved in it; the loss curve continues exactly as an uninterrupted run would. \
             A NaN or infinite loss stops training with a message and keeps the last good checkpoint. \
             Under `mpirun -np N` (builds with Open MPI) the N processes train one network data-parallel: \

@@ -8,7 +8,7 @@ import MorphoTensor
 /// How a `Trainer` runs, beyond what the config says.
 public struct TrainerOptions {
     /// The run folder: `config.yaml`, `metrics.jsonl`, `best.safetensors`, `last.safetensors`,
-    /// `curves.png`, `overlay.png`.
+    /// `curves.png`, `overlay.png`, `report.html`.
     public var outputDirectory: String
     /// A checkpoint to continue from (usually `<output>/last.safetensors`).
     public var resumeFrom: String?
@@ -53,7 +53,8 @@ public struct TrainingSummary: Sendable {
 ///    checkpoint stays), `backward()`, global-norm clipping, optimiser step;
 /// 3. every `validate_every` epochs and after the last: `task.validate()`, best checkpoint when
 ///    the score improves, early stopping after `patience` validations without improvement;
-/// 4. a `metrics.jsonl` line, `last.safetensors`, and the plots.
+/// 4. a `metrics.jsonl` line, `last.safetensors`, the plots, and after a validation or the last
+///    epoch `report.html` (`RunReport`).
 ///
 /// Batches are made `data.prefetch` ahead on `data.threads` background threads.
 public final class Trainer<Task: TrainingTask> {
@@ -253,6 +254,12 @@ public final class Trainer<Task: TrainingTask> {
                 if config.output.plots {
                     try Plots.learningCurves(history).write(to: options.outputDirectory + "/curves.png")
                     if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
+                }
+                // report.html (RunReport): after each validation and at the end of the run.
+                if validateNow || completedEpochs == lastEpoch {
+                    try RunReport.refresh(
+                        runFolder: options.outputDirectory, config: config, scoreName: task.scoreName, history: history,
+                        drawOverlay: config.output.plots ? nil : { try self.task.drawOverlay(to: $0) })
                 }
             }
             options.progress.epochDone(Self.summaryLine(record, epochs: epochs, improved: improved))

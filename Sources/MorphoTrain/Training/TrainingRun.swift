@@ -7,8 +7,8 @@ import MorphoDistributed
 /// A run, file by file: `TaskConfig.load` reads the YAML once and dispatches on `model.kind`;
 /// `run` builds the task of that kind (`SegmentationTask`, `RegistrationTask`, `JointTask`) and
 /// hands it to the shared `Trainer`, which steps it with `TrainingStep` and writes the run folder
-/// (`config.yaml`, `metrics.jsonl`, `best.safetensors`, `last.safetensors`, plots; registration
-/// and joint runs also `registration.yaml` / `joint.yaml`, the whole resolved config).
+/// (`config.yaml`, `metrics.jsonl`, `best.safetensors`, `last.safetensors`, plots, `report.html`;
+/// registration and joint runs also `registration.yaml` / `joint.yaml`, the whole resolved config).
 public enum TrainingRun {
     /// Trains from a config file or continues a run, as `morphoseg train` does.
     ///
