@@ -29,7 +29,8 @@ final class JointAugmentationTests: XCTestCase, TinyJointRun {
     /// from its augmented labels. With rotation/zoom the carried maps are the image's own maps
     /// resampled (linear, × zoom) while the labels are resampled nearest, so they agree within
     /// interpolation: |Δ| ≤ 1.5 mm (1.5 pixels of 1 mm) at every pixel within 3 mm of a boundary
-    /// of the class, mean |Δ| ≤ 0.25 mm over those pixels. The PRL fluxes are recomputed from the
+    /// of the class, mean |Δ| ≤ 0.3 mm over those pixels (measured on these 4 batches: max 1.19 mm,
+    /// mean 0.22 mm over 19 342 pixels). The PRL fluxes are recomputed from the
     /// augmented labels on the loader: equal exactly.
     func testAugmentedLabelledImagesMapsEqualTheMapsOfTheirAugmentedLabels() throws {
         let task = try JointTask(config: config(augmentation: strong))
@@ -56,11 +57,10 @@ final class JointAugmentationTests: XCTestCase, TinyJointRun {
                 XCTAssertEqual(Array(batch.labelledFluxes.divJ.slice(axis: 0, r..<(r + 1)).scalars), Array(fluxes[1024...]))
             }
         }
-        print("joint augmentation: distance maps vs maps of the augmented labels, |Δ| ≤ 3 mm band: max \(worst), mean \(sum / Double(count)) over \(count) pixels; spacing \(spacing)")
         XCTAssertEqual(changed, 4, "every batch's labels are augmented")
         XCTAssertGreaterThan(count, 1000)
         XCTAssertLessThanOrEqual(worst, 1.5)
-        XCTAssertLessThanOrEqual(sum / Double(count), 0.25)
+        XCTAssertLessThanOrEqual(sum / Double(count), 0.3)
     }
 
     /// Mirrors alone move no pixel off the grid: the carried maps are exactly those of the
