@@ -3,12 +3,15 @@
 # label map, deformed by random smooth diffeomorphic fields into TRAIN training copies (the first
 # LABELLED of them labelled) and HELD held-out copies; then three runs on the same data:
 # joint (joint.yaml), U-Net alone (unet-alone.yaml), registration alone (reg-alone.yaml) and,
-# with RUNS including it, the U-Net alone as an augmented segmentation run (unet-augmented.yaml),
-# each with SEEDS weight-initialisation seeds; then a table of the final held-out figures.
+# with RUNS including them, the U-Net alone as an augmented segmentation run (unet-augmented.yaml)
+# and the joint run with the same augmentation (joint-augmented.yaml), each with SEEDS
+# weight-initialisation seeds; then a table of the final held-out figures. A run name is the
+# basename of its config here.
 #
 #   sh Examples/joint-mni152/run.sh                  # data + 3 runs × seed 0 (from the repository root)
 #   SEEDS="0 1 2" sh Examples/joint-mni152/run.sh    # 3 seeds each
 #   RUNS="joint unet-alone reg-alone unet-augmented" sh Examples/joint-mni152/run.sh
+#   RUNS="joint-augmented unet-augmented" sh Examples/joint-mni152/run.sh
 # On a shared machine prefix the heavy commands with a lock: LOCK="flock /tmp/morphoseg-cpu.lock".
 set -eu
 BIN=${MORPHOSEG:-.build/release/morphoseg}
@@ -21,6 +24,9 @@ LOCK=${LOCK:-}
 HERE=Examples/joint-mni152
 D=$OUT/data      # the configs read $D/manifest.csv = /tmp/jmni/data/manifest.csv
 
+for run in $RUNS; do
+    [ -f "$HERE/$run.yaml" ] || { echo "run.sh: no config $HERE/$run.yaml for RUNS entry $run" >&2; exit 1; }
+done
 [ -x "$BIN" ] || $LOCK swift build -c release --product morphoseg
 if [ ! -f "$D/manifest.csv" ]; then
     $LOCK swift "$HERE/make_slice.swift" "$DATA" "$D"
@@ -55,7 +61,7 @@ done
 
 # The last validation line of every run (the last epoch): held-out seg Dice (GM, WM, mean), reg
 # Dice of the warped labels, before registration, % folding, LCC similarity, the trainer's seconds.
-printf '%-12s %4s %7s %7s %7s %8s %8s %8s %8s %6s\n' run seed segGM segWM segMean regDice before folding% similar wall_s
+printf '%-16s %4s %7s %7s %7s %8s %8s %8s %8s %6s\n' run seed segGM segWM segMean regDice before folding% similar wall_s
 for run in $RUNS; do
     for seed in $SEEDS; do
         dir=$OUT/$run-s$seed
@@ -65,6 +71,6 @@ for run in $RUNS; do
               .["val.seg_dice_mean"] // .["val.dice_mean"], .["val.reg_dice_mean"] // "-", .["val.reg_dice_before"] // "-",
               .["val.folding_percent"] // "-", .["val.similarity"] // "-", $wall]
              | map(if type == "number" then (. * 1000 | round / 1000) else . end) | @tsv' \
-            | awk -F'\t' '{ printf "%-12s %4s %7s %7s %7s %8s %8s %8s %8s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+            | awk -F'\t' '{ printf "%-16s %4s %7s %7s %7s %8s %8s %8s %8s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
     done
 done

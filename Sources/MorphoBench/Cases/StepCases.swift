@@ -28,6 +28,29 @@ extension BenchCase {
             name: "seg3d/unet/80x96x80x2/jointterms/step", dims: 3, size: [80, 96, 80], batch: 2, classes: 3,
             activation: "leaky_relu",
             loss: "{regional: dice_ce, boundary: {enabled: true, idc: [1]}, prl: {weight: 0.1, K: 0.5}, schedule: {kind: constant, alpha0: 0.01}}"))
+        // Its loader's work per step (drawing the batch of 2 whole-volume patches with their
+        // distance maps and PRL target fluxes), without and with the augmentation of
+        // `Examples/joint-mni152/unet-augmented.yaml` at probability 1: the segmentation step's
+        // augmentation cost is the difference (compare `joint3d/80x96x80/augmented/batch`).
+        for augmented in [false, true] {
+            cases.append(BenchCase(name: "seg3d/unet/80x96x80x2/jointterms\(augmented ? "/augmented" : "")/batch") {
+                let config = try! RunConfig(yaml: """
+                    name: bench-seg
+                    model:
+                      kind: segmentation
+                      unet: {dims: 3, channels: [16, 32, 64, 128], strides: [2, 2, 2], norm: instance, classes: 3}
+                    data:
+                      phantom: {size: [80, 96, 80], count: 2, seed: 1}
+                      validation: {fraction: 0.5}
+                      patch: {size: [80, 96, 80], foreground: 0.5}
+                      augmentation: \(augmented ? "{flip: [x], rotation: 10, scaling: 0.1, intensity: 0.1, probability: 1}" : "{}")
+                    loss: {regional: dice_ce, boundary: {enabled: true, idc: [1]}, prl: {weight: 0.1, K: 0.5}, schedule: {kind: constant, alpha0: 0.01}}
+                    training: {batch_size: 2, optimizer: {kind: adam, lr: 0.0001}}
+                    """)
+                let task = try! SegmentationTask(config: config)
+                return { _ = task.makeBatch(1, 0) }
+            })
+        }
         return cases
     }
 

@@ -20,8 +20,24 @@ public struct JointConfig: Equatable, Sendable {
     /// How many training images keep their label maps (the first ones in data order; nil = all).
     /// The others train the networks only through the similarity and coupling terms.
     public var labelledImages: Int?
-    /// Weight of the coupling Dice between the fixed segmentation and the warped moving one.
+    /// Weight w_c of the coupling Dice between the fixed segmentation and the warped moving one —
+    /// DeepAtlas' anatomy loss: `1 − Dice(Ŝ_M∘(id+u), Ŝ_F)` over the foreground channels, Ŝ the
+    /// one-hot labels of a labelled image and the U-Net's softmax of an unlabelled one (so it is
+    /// the anatomy-aware similarity on every pair, labelled or not). 0 turns it off.
     public var couplingWeight: WeightConfig
+    /// Weight w_wl of the warped-labels term (`joint.warped_labels.weight`, default 0 = off): the
+    /// labels of a labelled moving image, warped onto the unlabelled fixed image it is paired
+    /// with, as a soft cross-entropy target of the U-Net on that fixed image,
+    ///
+    ///     L_wl = −(1 / (N·|Ω|)) Σ_{pairs i: M_i labelled, F_i not} Σ_v Σ_c T_ic(v) · log S_c(F_i)(v),
+    ///     T_i = onehot(L_{M_i})∘(id + u_i)  (linear warp; T_i0 = 1 − Σ_{c≥1} T_ic),
+    ///
+    /// a mean over all N pairs of the batch (pairs without such a target contribute 0).
+    public var warpedLabelsWeight: WeightConfig
+    /// `joint.warped_labels.detach` (default true): the warp of the target is a constant of the
+    /// step (u detached), so the term trains the U-Net only; false lets its gradient reach the
+    /// displacement network too (through T).
+    public var warpedLabelsDetach: Bool
 
     public init(_ s: ConfigSection) throws {
         strategy = try s.choice("strategy", default: .joint)
@@ -31,6 +47,10 @@ public struct JointConfig: Equatable, Sendable {
         let c = try s.section("coupling")
         couplingWeight = try WeightConfig.read(c, "weight", default: 1)
         try c.finish()
+        let w = try s.section("warped_labels")
+        warpedLabelsWeight = try WeightConfig.read(w, "weight", default: 0)
+        warpedLabelsDetach = try w.bool("detach", default: true)
+        try w.finish()
         try s.finish()
     }
 
@@ -38,6 +58,7 @@ public struct JointConfig: Equatable, Sendable {
         .map([
             ("strategy", .string(strategy.rawValue)), ("alternate_steps", .int(alternateSteps)),
             ("labelled_images", labelledImages.map { .int($0) } ?? .null), ("coupling", .map([("weight", couplingWeight.resolved)])),
+            ("warped_labels", .map([("weight", warpedLabelsWeight.resolved), ("detach", .bool(warpedLabelsDetach))])),
         ])
     }
 }

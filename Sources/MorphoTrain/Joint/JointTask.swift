@@ -10,13 +10,26 @@ import MorphoTensor
 ///     w_sim · L_sim(F, M∘(id+u)) + w_smooth · R(u)                          registration
 ///   + w_R(e) · regional(S, L) + α(e) · boundary(S, φ_L) + λ_PRL · PRL(S_fg, L_fg)   over labelled images
 ///   + w_c · (1 − Dice(Ŝ_M∘(id+u), Ŝ_F))                                      coupling
+///   + w_wl · L_wl (only when joint.warped_labels.weight > 0)                  warped labels
 ///
 /// where Ŝ is the one-hot ground truth of a labelled image and S of an unlabelled one, the warp
-/// is linear (gradients reach both networks), `w_R`, `α` follow `loss.schedule` (rebalance:
+/// is linear (gradients reach both networks). The coupling term is DeepAtlas' anatomy loss (the
+/// anatomy-aware similarity, segmentations standing in for missing labels);
+/// `L_wl = −(1/(N·|Ω|)) Σ_{i: M_i labelled, F_i not} Σ_v Σ_c T_ic(v) log S_c(F_i)(v)` with
+/// `T_i = onehot(L_{M_i})∘(id+u_i)` makes the warped labels of a labelled moving image a soft
+/// target of the U-Net on the unlabelled fixed image (u detached unless
+/// `joint.warped_labels.detach: false`; `warpedLabelsLoss`). `w_R`, `α` follow `loss.schedule` (rebalance:
 /// `max(floor, 1 − α_e)`, `α_e = min(cap, α0 + e·Δ)`), the registration weights and terms come
 /// from `registration.loss`, `w_c` from `joint.coupling.weight`. The boundary term reads signed
 /// distance maps cached once per labelled image (computed per batch only for synthetic pairs,
 /// which are new images every time). Segmentation terms of a batch without labelled images are 0.
+///
+/// `data.augmentation` (the segmentation pipeline's `SampleAugmentation`) is applied to every
+/// training image before pairing — moving and fixed independently, each from its own stream
+/// `(seed, step, k, augmentationStream + side)`, so batches stay pure functions of `(seed, step)`
+/// and a resumed run draws the same augmentations — on the loader threads (`makeShard`): labels
+/// nearest, cached distance maps resampled with the image (× zoom), PRL target fluxes recomputed
+/// from the augmented labels. Validation pairs are never augmented.
 ///
 /// Data-parallel (`mpirun`): pair k of a batch comes from its own stream, and each rank scales
 /// its segmentation terms by `DataParallel.itemShare` of its labelled images among the global
@@ -44,6 +57,9 @@ public final class JointTask: TrainingTask {
     /// The PRL target's `[div_I; div_J]` of the labelled images by image id (2 · voxels floats).
     let fluxCache: [String: [Float]]
     let objective: WeightedLoss<Output>
+    /// `data.augmentation` applied to every training image before pairing, on the loader; nil
+    /// when it is the identity.
+    let augmenter: SampleAugmentation?
     private var lastValidation: (image: VoxelArray, labels: VoxelArray, predicted: [Float])?
 
     public var model: any Module { network }
@@ -151,6 +167,9 @@ public final class JointTask: TrainingTask {
         fluxCache = fluxes
         network = JointModel(segmentation: makeUNet(run), registration: makeDisplacementNet(config.registrationRun))
         objective = try Self.makeObjective(config, classes: classes)
+        let augmentation = run.data.augmentation
+        // Registration data is prepared with slice axis z: the network order is the volume's (z, y, x).
+        augmenter = augmentation.isIdentity ? nil : SampleAugmentation(augmentation, order: [0, 1, 2], dims: run.model.unet.dims)
     }
 
     /// Loads the data set (`RegistrationDataset.load`: pre-alignment maps cached in
@@ -217,7 +236,35 @@ public final class JointTask: TrainingTask {
         terms.append(LossTerm("coupling", weight: config.joint.couplingWeight.schedule) { out in
             ProbabilityDiceLoss(smooth: 1e-5)(out.warpedMovingSegmentation, out.fixedSegmentation)
         })
+        let j = config.joint
+        if j.warpedLabelsWeight.start > 0 || j.warpedLabelsWeight.step > 0 {
+            let detach = j.warpedLabelsDetach
+            terms.append(LossTerm("warped_labels", weight: j.warpedLabelsWeight.schedule) { out in
+                warpedLabelsLoss(out, detach: detach)
+            })
+        }
         return try WeightedLoss(terms)
+    }
+
+    /// The warped-labels term `L_wl` (`JointConfig.warpedLabelsWeight`): the soft cross-entropy of
+    /// the U-Net on each unlabelled fixed image against the one-hot labels of its labelled moving
+    /// image warped by the pair's field (detached when `detach`), a mean over the batch's N pairs
+    /// and voxels; a scalar 0 when no pair has a labelled moving and an unlabelled fixed image.
+    static func warpedLabelsLoss(_ out: Output, detach: Bool) -> Tensor {
+        let b = out.batch, n = b.fixed.shape[0]
+        let targets = b.movingLabelled.indices.map { b.movingLabelled[$0] && !b.fixedLabelled[$0] }
+        guard targets.contains(true) else { return Tensor(scalar: 0) }
+        // Foreground channels T_c, c ≥ 1, of the warped one-hot moving labels (rows of moving
+        // images without labels are zero and masked out below).
+        let foreground = detach || !b.movingLabelled.allSatisfy({ $0 })
+            ? warp(b.movingForeground, detach ? out.flow.detached() : out.flow)
+            : out.warpedMovingSegmentation
+        let logS = out.logits.slice(axis: 0, n..<(2 * n)).logSoftmax()
+        let k = logS.shape[1]
+        let perVoxel = (1 - foreground.sum(axes: [1], keepDims: true)) * logS.slice(axis: 1, 0..<1)
+            + (foreground * logS.slice(axis: 1, 1..<k)).sum(axes: [1], keepDims: true)
+        let mask = Tensor(shape: [n, 1] + Array(repeating: 1, count: perVoxel.rank - 2), data: targets.map { $0 ? 1 : 0 })
+        return -(perVoxel * mask).mean()
     }
 
     /// The whole global batch: `makeShard` at positions `0..<training.batch_size`.
@@ -239,20 +286,61 @@ public final class JointTask: TrainingTask {
         let spatial = sliceWise ? Array(dataset.shape.dropFirst()) : dataset.shape
         let prl: PhysicalRegularizationLoss? = l.prlWeight > 0 ? PhysicalRegularizationLoss(K: Float(l.prlK)) : nil
         let strategy = config.joint.strategy, k = config.joint.alternateSteps
+        let augmenter = self.augmenter
         return { seed, step, positions in
-            let pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
+            var pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
             let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n))
             let phase: JointPhase = strategy == .joint ? .both : ((step / k) % 2 == 0 ? .registration : .segmentation)
+            // Augmented images get new ids and carry their own maps (`augmentedDistances`).
+            var augmentedDistances: [String: VoxelArray] = [:]
+            if let augmenter {
+                for (i, position) in positions.enumerated() {
+                    for side in 0..<2 {
+                        let x = side == 0 ? pairs[i].moving : pairs[i].fixed
+                        var rng = SeedStream.generator(seed: seed, step, position, Self.augmentationStream + side)
+                        let distances = boundary && x.labels != nil ? cache[x.id] : nil
+                        let (image, d) = Self.augment(
+                            x, distances: distances, augmenter: augmenter, id: "\(x.id)~\(step).\(position).\(side)",
+                            classes: boundary ? classes : nil, sliceWise: sliceWise, rng: &rng)
+                        if let d { augmentedDistances[image.id] = d }
+                        if side == 0 { pairs[i].moving = image } else { pairs[i].fixed = image }
+                    }
+                }
+            }
+            let augmented = augmenter != nil
             let fluxes = prl.map { prl in
                 { (x: RegistrationImage) -> [Float]? in
-                    x.labels.map { fluxCache[x.id] ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
+                    x.labels.map { (augmented ? nil : fluxCache[x.id]) ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
                 }
             }
             return dataset.jointBatch(pairs, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled, fluxes: fluxes) { x in
                 guard boundary, let labels = x.labels else { return nil }
-                return cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
+                return augmentedDistances[x.id] ?? cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
             }
         }
+    }
+
+    /// The last path element of the augmentation streams: image `side` (0 moving, 1 fixed) of
+    /// pair k of batch `step` draws from `(seed, step, k, augmentationStream + side)`, apart from
+    /// the pair's own stream `(seed, step, k)`.
+    static let augmentationStream = 0x6A75_6700
+
+    /// `x` augmented as a whole image (`SampleAugmentation`, origin 0, its own shape), renamed
+    /// `id`, and its signed distance maps when `classes` is set and it is labelled: `distances`
+    /// (the cached maps of `x`) augmented along with it, or, without cached maps, computed from
+    /// the augmented labels.
+    static func augment(
+        _ x: RegistrationImage, distances: VoxelArray?, augmenter: SampleAugmentation, id: String, classes: Int?,
+        sliceWise: Bool, rng: inout RandomGenerator
+    ) -> (image: RegistrationImage, distances: VoxelArray?) {
+        let s = augmenter.sample(
+            image: x.image, labels: x.labels, distances: distances, origin: [0, 0, 0], size: x.image.shape,
+            imageFill: [0], augment: true, rng: &rng)
+        var d = s.distances
+        if d == nil, let classes, let labels = s.labels {
+            d = Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
+        }
+        return (RegistrationImage(id: id, image: s.image, labels: s.labels), d)
     }
 
     /// Labelled images (moving and fixed) of the training pairs at `positions` of batch `step`.

@@ -31,4 +31,18 @@ final class JointConfigTests: XCTestCase, TinyJointRun {
         XCTAssertEqual(try TaskConfig.load(tempDir + "/j.yaml").kind, .joint)
         XCTAssertEqual(try JointRunConfig.load(tempDir + "/j.yaml").yaml, try config().yaml)
     }
+
+    /// `joint.warped_labels` and `data.augmentation` are read, echoed in the resolved YAML and
+    /// read back; a negative weight is refused naming its key.
+    func testWarpedLabelsAndAugmentationKeysRoundTripThroughTheResolvedConfig() throws {
+        let c = try config(augmentation: "{flip: [x], rotation: 10}", joint: "warped_labels: {weight: 0.25, detach: false}")
+        XCTAssertEqual(c.joint.warpedLabelsWeight.start, 0.25)
+        XCTAssertFalse(c.joint.warpedLabelsDetach)
+        XCTAssertEqual(c.run.data.augmentation.rotation, 10)
+        XCTAssertTrue(c.yaml.contains("warped_labels:"), c.yaml)
+        XCTAssertEqual(try JointRunConfig(yaml: c.yaml), c)
+        XCTAssertThrowsError(try config(joint: "warped_labels: {weight: -1}")) { error in
+            XCTAssertTrue("\(error)".contains("joint.warped_labels.weight"), "\(error)")
+        }
+    }
 }
