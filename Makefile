@@ -66,9 +66,13 @@ FUZZ_TARGETS ?= nifti config safetensors
 FUZZ_ARGS    ?=
 FUZZ_BUILD   := .build/fuzz
 FUZZ_ENV     := MORPHOSEG_MPI=0 MORPHOSEG_FUZZ=1
-# lld: with the default gold linker only the C targets' coverage counters reach libFuzzer (the
-# Swift objects' __sancov_cntrs sections are lost), and the fuzzer runs blind.
-FUZZ_FLAGS   := -c release --build-path $(FUZZ_BUILD) --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld
+# swiftc keeps only its last -sanitize= flag, and SwiftPM passes `--sanitize` values one flag each in
+# no fixed order: Swift code ends up with coverage or with ASan, not both. So SwiftPM is asked for
+# `fuzzer` only (it then builds executables for libFuzzer's main and C targets with coverage), and
+# the combined flag comes last for swiftc, ASan for clang. lld: with gold only the C targets'
+# coverage counters reached libFuzzer.
+FUZZ_FLAGS   := -c release --build-path $(FUZZ_BUILD) --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address \
+                -Xcc -fsanitize=address -Xswiftc -use-ld=lld
 fuzz: deps
 	@for t in $(FUZZ_TARGETS); do $(FUZZ_ENV) $(SWIFT) build $(FUZZ_FLAGS) --product fuzz-$$t || exit 1; done
 	@failed=""; for t in $(FUZZ_TARGETS); do \
