@@ -40,8 +40,8 @@ let mpiDependency: [Target.Dependency] = openMPI == nil ? [] : ["CMPI"]
 let mpiDefine: [SwiftSetting] = openMPI == nil ? [] : [.define("MORPHOSEG_MPI")]
 
 /// libFuzzer drivers (`make fuzz`), one executable per fuzz target, declared only when
-/// `MORPHOSEG_FUZZ=1`: they are built with `--sanitize=fuzzer --sanitize=address` into their own
-/// build folder, and an ordinary `swift build`/`swift test` neither sees nor compiles them. The
+/// `MORPHOSEG_FUZZ=1`: they are built for libFuzzer and AddressSanitizer (the Makefile's `FUZZ_FLAGS`)
+/// into their own build folder, and an ordinary `swift build`/`swift test` neither sees nor compiles them. The
 /// entry points they drive (`MorphoFuzzing`) are always declared, so the suite replays the saved
 /// crash inputs through the same code without instrumentation.
 let fuzzDrivers = ["nifti", "config", "safetensors"]
