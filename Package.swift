@@ -39,6 +39,16 @@ let mpiTargets: [Target] = openMPI.map { mpi in
 let mpiDependency: [Target.Dependency] = openMPI == nil ? [] : ["CMPI"]
 let mpiDefine: [SwiftSetting] = openMPI == nil ? [] : [.define("MORPHOSEG_MPI")]
 
+/// libFuzzer drivers (`make fuzz`), one executable per fuzz target, declared only when
+/// `MORPHOSEG_FUZZ=1`: they are built for libFuzzer and AddressSanitizer (the Makefile's `FUZZ_FLAGS`)
+/// into their own build folder, and an ordinary `swift build`/`swift test` neither sees nor compiles them. The
+/// entry points they drive (`MorphoFuzzing`) are always declared, so the suite replays the saved
+/// crash inputs through the same code without instrumentation.
+let fuzzDrivers = ["nifti", "config", "safetensors"]
+let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["MORPHOSEG_FUZZ"] == "1"
+    ? fuzzDrivers.map { .executableTarget(name: "fuzz-\($0)", dependencies: ["MorphoFuzzing"], path: "Tests/Fuzz/Drivers/fuzz-\($0)") }
+    : []
+
 let package = Package(
     name: "MorphoSeg",
     platforms: [.macOS(.v13)],
@@ -114,5 +124,10 @@ let package = Package(
         // The command line as a user meets it: runs the built `morphoseg` (next to the tests, as
         // `make test` builds it) in child processes.
         .testTarget(name: "morphosegTests", dependencies: ["MorphoIO", "MorphoTestSupport"], swiftSettings: optimize + niftiInclude),
-    ] + mpiTargets
+        // The fuzz targets' entry points (Tests/Fuzz/README.md): bytes in, a value or an error out.
+        .target(
+            name: "MorphoFuzzing", dependencies: ["MorphoIO", "MorphoTrain", "CNIfTI"], path: "Tests/Fuzz/MorphoFuzzing",
+            swiftSettings: niftiInclude),
+        .testTarget(name: "MorphoFuzzingTests", dependencies: ["MorphoFuzzing", "MorphoTestSupport"]),
+    ] + mpiTargets + fuzzTargets
 )
