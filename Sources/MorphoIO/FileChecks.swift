@@ -30,6 +30,12 @@ public enum FileChecks {
 
     static func isGzipName(_ path: String) -> Bool { path.lowercased().hasSuffix(".gz") }
 
+    /// `.nii` or `.nii.gz`: header and voxels in one file (not an Analyze-style `.hdr`/`.img` pair).
+    static func isSingleFileNIfTIName(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")
+    }
+
     /// Up to `count` bytes from the start of the file as stored (no decompression).
     static func rawPrefix(of path: String, count: Int) -> [UInt8] {
         guard let file = fopen(path, "rb") else { return [] }

@@ -45,6 +45,11 @@ final class NIfTIImage {
         }
         let headerPath = String(cString: found)
         free(found)
+        // A single-file image is read from its own name, never from a namesake with another extension.
+        if FileChecks.isSingleFileNIfTIName(path), headerPath != path {
+            throw MorphoIOError.unreadable(
+                path: path, reason: "libnifti would read the header of \(headerPath) instead (a file of the same name beside it); rename one of the two")
+        }
         if let defect = headerPrefixDefect(headerPath, reportAs: path) { throw defect }
         let format = try validateRawHeader(path)
 
@@ -71,6 +76,12 @@ final class NIfTIImage {
         }
         guard let imageName = image.iname.map({ String(cString: $0) }), FileChecks.exists(imageName) else {
             throw MorphoIOError.missingImageFile(path: path, expected: image.iname.map { String(cString: $0) } ?? "?")
+        }
+        // For a single file libnifti looks for the voxels under `x.nii` before `x.nii.gz`: asked for
+        // `x.nii.gz` with an `x.nii` beside it, it would take that file's voxels (found by fuzz-nifti).
+        if FileChecks.isSingleFileNIfTIName(path), imageName != path {
+            throw MorphoIOError.unreadable(
+                path: path, reason: "libnifti would read the voxels of \(imageName) instead (a file of the same name beside it); rename one of the two")
         }
         let (needed, overflow) = Int64(image.iname_offset).addingReportingOverflow(Int64(dataBytes))
         guard !overflow else { throw MorphoIOError.badDimensions(path: path, dim: dims, reason: "voxel bytes overflow") }

@@ -113,6 +113,18 @@ final class HostileNIfTITests: XCTestCase {
         return out
     }
 
+    /// libnifti searches other extensions for a header and voxels (`x.nii` before `x.nii.gz`); the
+    /// fuzz harness once saw `info x.nii.gz` report the voxels of an `x.nii` beside it. The reader
+    /// refuses any header or voxel file other than the name it was given (`NIfTIImage.open`); here
+    /// two such namesakes are each read from their own file.
+    func testPlainAndGzipNamesakesAreEachReadFromTheirOwnFile() throws {
+        let plain = "\(folder)/twin.nii", gzipped = "\(folder)/twin.nii.gz"
+        try writeBytes(floats([1, 2, 3, 4]).singleFile, to: plain)
+        try writeGzip(floats([5, 6, 7, 8, 9, 10]).singleFile, to: gzipped)
+        XCTAssertEqual(try NIfTI.read(plain).data, [1, 2, 3, 4])
+        XCTAssertEqual(try NIfTI.read(gzipped).data, [5, 6, 7, 8, 9, 10])
+    }
+
     /// libnifti's own load turns each of these into 0.
     func testNaNAndInfiniteVoxelsAreReadAsStored() throws {
         let values: [Float] = [1.5, .nan, .infinity, -.infinity, -2, .nan]
