@@ -62,15 +62,18 @@ public struct ModelRefinement: Sendable, Equatable {
     /// - Parameters:
     ///   - fixed, moving: the pair's images normalised as `Registration.register` normalises them
     ///     for instance optimisation, `[1, 1, spatial…]` on the fixed grid.
+    ///   - mask: optional `[1, 1, spatial…]` region (1 inside) the refinement's similarity is
+    ///     restricted to (`register --fixed-mask`/`--moving-mask`).
     public func register(
-        _ pair: RegistrationPair, model: RegistrationModel, fixed: Tensor, moving: Tensor, lccWindow: Int,
+        _ pair: RegistrationPair, model: RegistrationModel, fixed: Tensor, moving: Tensor, lccWindow: Int, mask: Tensor? = nil,
         progress: ((InstanceOptimization.Step) -> Void)? = nil
     ) throws -> (Tensor, Figures) {
         try validate()
         let start = Date()
         let predicted = try model.predict(pair)
         let networkSeconds = Date().timeIntervalSince(start)
-        let refined = InstanceOptimization(optimization).register(fixed: fixed, moving: moving, initial: predicted, progress: progress)
+        let refined = InstanceOptimization(optimization).register(
+            fixed: fixed, moving: moving, mask: mask, initial: predicted, progress: progress)
         let refinementSeconds = Date().timeIntervalSince(start) - networkSeconds
         let network = RegistrationResult(flow: predicted, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
         return (refined, Figures(

@@ -19,7 +19,8 @@ public enum Registration {
     /// `.optimize` normalises each image (percentiles 0.5–99.5 mapped to [0, 1], what LCC and the
     /// smoothness weight are tuned for) before optimising; `.model` applies its run's own
     /// preprocessing. The quality figures compare the percentile-normalised images either way.
-    /// `mask` (`[1, 1, spatial…]` on the fixed grid, 1 inside) restricts `.optimize`'s similarity.
+    /// `mask` (`[1, 1, spatial…]` on the fixed grid, 1 inside) restricts the similarity of `.optimize`
+    /// and of `.refinedModel`'s refinement (a network's own prediction takes no mask).
     public static func register(
         _ pair: RegistrationPair, method: RegistrationMethod, lccWindow: Int = 9, mask: Tensor? = nil,
         progress: ((InstanceOptimization.Step) -> Void)? = nil
@@ -36,7 +37,7 @@ public enum Registration {
             flow = try model.predict(pair)
         case .refinedModel(let model, let refine):
             (flow, refinement) = try refine.register(
-                pair, model: model, fixed: fixed, moving: moving, lccWindow: lccWindow, progress: progress)
+                pair, model: model, fixed: fixed, moving: moving, lccWindow: lccWindow, mask: mask, progress: progress)
         }
         var result = RegistrationResult(flow: flow, pair: pair, fixedImage: fixed, movingImage: moving, lccWindow: lccWindow)
         result.refinement = refinement

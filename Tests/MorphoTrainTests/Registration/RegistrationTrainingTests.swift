@@ -105,6 +105,12 @@ final class RegistrationTrainingTests: XCTestCase, TinyRegistrationRun {
         XCTAssertGreaterThanOrEqual(refined.quality.similarityAfter.lcc, network.quality.similarityAfter.lcc)
         XCTAssertLessThan(refined.quality.jacobian.foldingFraction, 0.01)
         XCTAssertNil(network.refinement)
+        // Masks reach the refinement: an all-ones mask changes nothing, half the image changes the field.
+        let ones = Tensor(shape: [1, 1, 32, 32], data: [Float](repeating: 1, count: 32 * 32))
+        let half = Tensor(shape: [1, 1, 32, 32], data: (0..<32 * 32).map { $0 % 32 < 16 ? 1 : 0 })
+        let method = RegistrationMethod.refinedModel(model, ModelRefinement(iterations: 40))
+        XCTAssertEqual(try Registration.register(pair, method: method, mask: ones).flow.scalars, refined.flow.scalars)
+        XCTAssertNotEqual(try Registration.register(pair, method: method, mask: half).flow.scalars, refined.flow.scalars)
         XCTAssertThrowsError(try ModelRefinement(iterations: 5, optimization: { var s = InstanceOptimization.Settings(); s.diffeomorphic = true; return s }()).validate())
     }
 
