@@ -12,14 +12,7 @@ final class RegisterCommandTests: XCTestCase {
     var folder = ""
 
     override func setUpWithError() throws {
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [products, Bundle.main.bundleURL.deletingLastPathComponent(), Bundle(for: Self.self).bundleURL.deletingLastPathComponent()]
-            .map { $0.appendingPathComponent("morphoseg").path }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            XCTFail("morphoseg is not built next to the tests (\(candidates)): swift build -c release -Xswiftc -enable-testing --product morphoseg")
-            throw XCTSkip("no morphoseg binary")
-        }
-        binary = found
+        binary = try MorphosegProcess.require()
         folder = try temporaryFolder("register-command")
         let fixed = try LinearTestCases.mni(spacing: 4)
         let c = LinearTestCases.centre(of: fixed)

@@ -2,22 +2,24 @@ import Foundation
 import XCTest
 
 /// The built `morphoseg` run as a child process, the way a user runs it.
-enum MorphosegProcess {
-    struct Result {
-        var status: Int32
-        var output: String
-        var errors: String
+/// The one home of "run the built binary" for every test target (the command-line tests, and the
+/// library tests that check a command end to end).
+public enum MorphosegProcess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var errors: String
     }
 
     /// `morphoseg` next to the test bundle (`swift build --product morphoseg` with the tests'
     /// flags, as `make test` does).
-    static var binary: String? {
+    public static var binary: String? {
         let folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [folder, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("morphoseg").path }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func require() throws -> String {
+    public static func require() throws -> String {
         guard let binary else {
             XCTFail("morphoseg is not built next to the tests: swift build -c release -Xswiftc -enable-testing --product morphoseg")
             throw XCTSkip("no morphoseg binary")
@@ -25,7 +27,7 @@ enum MorphosegProcess {
         return binary
     }
 
-    static func process(_ arguments: [String], directory: String?) throws -> Process {
+    public static func process(_ arguments: [String], directory: String?) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try require())
         process.arguments = arguments
@@ -34,7 +36,7 @@ enum MorphosegProcess {
     }
 
     /// A started child (for tests that kill it).
-    static func start(_ arguments: [String], directory: String? = nil) throws -> Process {
+    public static func start(_ arguments: [String], directory: String? = nil) throws -> Process {
         let process = try process(arguments, directory: directory)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -44,7 +46,7 @@ enum MorphosegProcess {
 
     /// Runs `morphoseg arguments` to its end. Output goes through files, not pipes, so a child
     /// that writes much cannot block on a full pipe.
-    static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
+    public static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
         let process = try process(arguments, directory: directory)
         let base = NSTemporaryDirectory() + "morphoseg-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: base + ".out", contents: nil)
