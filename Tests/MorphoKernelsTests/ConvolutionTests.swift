@@ -202,6 +202,24 @@ final class ConvolutionTests: XCTestCase {
 
     /// No im2col: the workspace depends on channels and row width, not on the volume, and stays
     /// within 64 MB for the project's largest layers on full-resolution brain MRI.
+    func testFewTilesShareEvenlyBetweenTheWorkers() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 2
+        // One 2D image: the row blocks that fit the slab (9 for 16 channels at 256², 5 for 32
+        // at 128²) are cut finer to an even count, covering every row once.
+        for (channels, size) in [(16, 256), (32, 128), (8, 37)] {
+            let g = ConvGeometry.planar(n: 1, cin: channels, cout: channels, size: (size, size), kernel: 3, stride: 1, padding: 1)
+            let tiling = ConvolutionTiling(Convolution.forwardPass(g), extraBytesPerRow: 0)
+            XCTAssertEqual(tiling.count % 2, 0, "\(channels) channels at \(size)²: \(tiling.count) tiles")
+            XCTAssertGreaterThanOrEqual(tiling.rows * tiling.count, size)
+            XCTAssertLessThan(tiling.rows * (tiling.count - 1), size)
+        }
+        // Many tiles are left as they are.
+        let batch = ConvGeometry.planar(n: 7, cin: 16, cout: 16, size: (256, 256), kernel: 3, stride: 1, padding: 1)
+        XCTAssertGreaterThanOrEqual(ConvolutionTiling(Convolution.forwardPass(batch), extraBytesPerRow: 0).count, 7)
+    }
+
     func testWorkspaceStaysBoundedWhateverTheVolume() {
         let limit = 64 << 20
         let shapes: [ConvGeometry] = [
