@@ -121,8 +121,9 @@ enum WinogradConvolution {
         for d in 0..<cd { biasValues[d] = bias?[d] ?? 0 }
 
         let blockCount = (plan.tileCount + tileBlock - 1) / tileBlock
-        let queue = TileQueue(count: blockCount)
         let workers = Swift.min(Parallel.threads, blockCount)
+        let grain = claimGrain(blocks: blockCount, workers: workers)
+        let queue = TileQueue(count: (blockCount + grain - 1) / grain)
         let stride = plan.blockStride
         Parallel.forEach(workers) { _ in
             // One cache line between consecutive points' rows: the transforms touch all 64 points
@@ -147,51 +148,61 @@ enum WinogradConvolution {
             let rectifierBases = channelBases + cs
             var loadedItem = -1
 
-            while let block = queue.claim() {
-                let first = block * tileBlock
-                let count = Swift.min(tileBlock, plan.tileCount - first)
-                // Input transform, segment by segment (≤ 16 tiles of one tile row).
-                forEachSegment(plan, first: first, count: count) { segment in
-                    if segment.n != loadedItem {
-                        source.channelBases(batchItem: segment.n, into: channelBases)
-                        source.rectifierBases(batchItem: segment.n, into: rectifierBases)
-                        loadedItem = segment.n
-                    }
-                    for s in 0..<cs {
-                        transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
-                                       rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
-                                       rows: rows, into: v + s * stride, pointStride: vPoint)
-                    }
-                }
-                // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
-                let vectors = (count + 15) / 16
-                for xi in 0..<points {
-                    var args = SpatialTileArguments(
-                        taps: cs, offsets: UnsafePointer(offsets), weights: UnsafePointer(filters), bias: UnsafePointer(zeros),
-                        source: UnsafePointer(v + xi * vPoint), sourceRowStride: 0, output: m, outputRowStride: 0,
-                        outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
-                    for b in blocks {
-                        args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset)
-                        args.output = m + xi * mPoint + b.first * stride
-                        var i = 0
-                        while i < vectors {
-                            let r = Swift.min(b.positions, vectors - i)
-                            args.vector = i
-                            ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                            i += r
+            while let claimed = queue.claim() {
+                for block in (claimed * grain)..<Swift.min(blockCount, (claimed + 1) * grain) {
+                    let first = block * tileBlock
+                    let count = Swift.min(tileBlock, plan.tileCount - first)
+                    // Input transform, segment by segment (≤ 16 tiles of one tile row).
+                    forEachSegment(plan, first: first, count: count) { segment in
+                        if segment.n != loadedItem {
+                            source.channelBases(batchItem: segment.n, into: channelBases)
+                            source.rectifierBases(batchItem: segment.n, into: rectifierBases)
+                            loadedItem = segment.n
+                        }
+                        for s in 0..<cs {
+                            transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
+                                           rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
+                                           rows: rows, into: v + s * stride, pointStride: vPoint)
                         }
                     }
-                }
-                // Output transform.
-                forEachSegment(plan, first: first, count: count) { segment in
-                    let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
-                    for d in 0..<cd {
-                        transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: mPoint,
-                                        bias: biasValues[d], slope: rectifierSlope, into: item + d * plan.depth * plan.height * plan.width)
+                    // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
+                    let vectors = (count + 15) / 16
+                    for xi in 0..<points {
+                        var args = SpatialTileArguments(
+                            taps: cs, offsets: UnsafePointer(offsets), weights: UnsafePointer(filters), bias: UnsafePointer(zeros),
+                            source: UnsafePointer(v + xi * vPoint), sourceRowStride: 0, output: m, outputRowStride: 0,
+                            outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
+                        for b in blocks {
+                            args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset)
+                            args.output = m + xi * mPoint + b.first * stride
+                            var i = 0
+                            while i < vectors {
+                                let r = Swift.min(b.positions, vectors - i)
+                                args.vector = i
+                                ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                i += r
+                            }
+                        }
+                    }
+                    // Output transform.
+                    forEachSegment(plan, first: first, count: count) { segment in
+                        let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
+                        for d in 0..<cd {
+                            transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: mPoint,
+                                            bias: biasValues[d], slope: rectifierSlope, into: item + d * plan.depth * plan.height * plan.width)
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Consecutive blocks a worker takes at a time: about 8 runs per worker. Consecutive blocks
+    /// share source rows (tile row ty + 1 reads two of tile row ty's four rows, the next tile
+    /// slice two of four slices), which then stay in that worker's cache, and the rows
+    /// `transformInput` prefetches for tile row ty + 1 are read by the same worker.
+    static func claimGrain(blocks: Int, workers: Int) -> Int {
+        Swift.max(1, blocks / (8 * Swift.max(1, workers)))
     }
 
     /// Up to 16 consecutive tiles of one tile row, at lane `lane` of the block's V and M rows.
@@ -377,6 +388,17 @@ enum WinogradConvolution {
                 odd[16] = last
             }
         }
+        // The rows the next tile row (ty + 1) adds, 2·ty + 3 and 2·ty + 4: in cache by the time it
+        // comes, which with a worker's consecutive blocks is usually its next block.
+        for k in 0..<zRows {
+            let z = deep ? 2 * segment.tz - 1 + k : segment.tz
+            guard z >= 0 && z < depth else { continue }
+            for y in Swift.stride(from: 2 * segment.ty + 3, to: Swift.min(2 * segment.ty + 5, height), by: 1) {
+                let rowOffset = (z * height + y) * width + base - 1
+                prefetchFloats(channel + rowOffset, count: 34)
+                if let (yBase, _) = rectifier { prefetchFloats(yBase + rowOffset, count: 34) }
+            }
+        }
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
         // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
         // (Rows past zRows·4 without depth are stale scratch, loaded and never stored.)
@@ -481,6 +503,14 @@ enum WinogradConvolution {
         let biasVector = ConvVector(repeating: bias)
         let x0 = 2 * segment.tx
         let columns = Swift.min(2 * segment.count, width - x0)
+        // The rows of the next tile row, for writing (see `transformInput`).
+        for pz in 0..<(deep ? 2 : 1) {
+            let z = deep ? 2 * segment.tz + pz : segment.tz
+            guard z < depth else { continue }
+            for y in Swift.stride(from: 2 * segment.ty + 2, to: Swift.min(2 * segment.ty + 4, height), by: 1) {
+                prefetchFloats(channel + (z * height + y) * width + x0, count: columns, forWriting: true)
+            }
+        }
         for pz in 0..<(deep ? 2 : 1) {
             let z = deep ? 2 * segment.tz + pz : segment.tz
             guard z < depth else { continue }

@@ -16,8 +16,9 @@ import Foundation
 /// gradient's `WeightGradientTile` (source channels as its taps, tiles as its positions). The
 /// workers' sums are added and transformed back (Gᵀ · Gᵀ · Gᵀ) once per call.
 ///
-/// Blocks go to workers round-robin (block b to worker b mod workers), so the gradient is the
-/// same bit for bit in every run with the same thread count, as the direct kernel's.
+/// Blocks go to workers in runs of `claimGrain` consecutive blocks, round-robin (run r to worker
+/// r mod workers), so the gradient is the same bit for bit in every run with the same thread
+/// count, as the direct kernel's, and a worker's consecutive blocks share source rows.
 /// Workspace per worker: `4·64·(Cs·(tileBlock + 16) + (tileBlock + 16)·Cd′ + Cs·Cd′)` bytes
 /// plus 14 KB of row scratch (Cd′ = Cd rounded up to 16; 1.1 MB for 32 → 32 channels).
 extension WinogradConvolution {
@@ -77,43 +78,46 @@ extension WinogradConvolution {
             let biasAcc = acc + points * cs * padded
             var loadedItem = -1
 
-            for block in Swift.stride(from: worker, to: blockCount, by: workers) {
-                let first = block * tileBlock
-                let count = Swift.min(tileBlock, plan.tileCount - first)
-                forEachSegment(plan, first: first, count: count) { segment in
-                    if segment.n != loadedItem {
-                        source.channelBases(batchItem: segment.n, into: channelBases)
-                        loadedItem = segment.n
-                    }
-                    for s in 0..<cs {
-                        transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
-                                       rows: rows, into: v + s * stride, pointStride: vPoint)
-                    }
-                    let item = segment.n * cd * volume
-                    var g0 = 0
-                    while g0 < cd {
-                        let group = Swift.min(16, cd - g0)
-                        gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
-                                       channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
-                                       staging: staging, into: channelLast, biasSums: biasAcc + g0)
-                        transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
-                                               into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
-                        g0 += 16
-                    }
-                }
-                // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
-                for xi in 0..<points {
-                    var vv = 0
-                    while vv < vectors {
-                        let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
-                        for block in sourceBlocks {
-                            let s0 = block.lowerBound
-                            ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
-                                positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
-                                slab: v + xi * vPoint, offsets: offsets + s0,
-                                accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
+            let grain = claimGrain(blocks: blockCount, workers: workers)
+            for chunk in Swift.stride(from: worker, to: (blockCount + grain - 1) / grain, by: workers) {
+                for block in (chunk * grain)..<Swift.min(blockCount, (chunk + 1) * grain) {
+                    let first = block * tileBlock
+                    let count = Swift.min(tileBlock, plan.tileCount - first)
+                    forEachSegment(plan, first: first, count: count) { segment in
+                        if segment.n != loadedItem {
+                            source.channelBases(batchItem: segment.n, into: channelBases)
+                            loadedItem = segment.n
                         }
-                        vv += vb
+                        for s in 0..<cs {
+                            transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
+                                           rows: rows, into: v + s * stride, pointStride: vPoint)
+                        }
+                        let item = segment.n * cd * volume
+                        var g0 = 0
+                        while g0 < cd {
+                            let group = Swift.min(16, cd - g0)
+                            gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
+                                           channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
+                                           staging: staging, into: channelLast, biasSums: biasAcc + g0)
+                            transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
+                                                   into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
+                            g0 += 16
+                        }
+                    }
+                    // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
+                    for xi in 0..<points {
+                        var vv = 0
+                        while vv < vectors {
+                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
+                            for block in sourceBlocks {
+                                let s0 = block.lowerBound
+                                ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
+                                    positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
+                                    slab: v + xi * vPoint, offsets: offsets + s0,
+                                    accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
+                            }
+                            vv += vb
+                        }
                     }
                 }
             }
@@ -164,6 +168,13 @@ extension WinogradConvolution {
                     continue
                 }
                 let offset = (z * height + y) * width + x0
+                // The same row of the next tile row (y + 2), for when it comes (see `transformInput`).
+                if y + 2 < height {
+                    for k in 0..<channels {
+                        prefetchFloats(gradOutput + k * volume + offset + 2 * width, count: columns)
+                        if let (yBase, _) = rectifier { prefetchFloats(yBase + k * volume + offset + 2 * width, count: columns) }
+                    }
+                }
                 for k in 0..<channels {
                     var row = read(gradOutput + k * volume + offset)
                     if let (yBase, slope) = rectifier {

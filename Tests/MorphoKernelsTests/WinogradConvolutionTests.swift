@@ -61,6 +61,14 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertFalse(WinogradConvolution.applies(planar, sourceChannels: 32, destinationChannels: 32))
     }
 
+    func testBlocksGoToWorkersInRunsOfConsecutiveBlocks() {
+        // 64³ at 16 channels: 32 768 tiles, 1 024 blocks, runs of 64 on 2 workers (8 each).
+        XCTAssertEqual(WinogradConvolution.claimGrain(blocks: 1024, workers: 2), 64)
+        // Few blocks: one at a time, so that both workers get some.
+        XCTAssertEqual(WinogradConvolution.claimGrain(blocks: 12, workers: 2), 1)
+        XCTAssertEqual(WinogradConvolution.claimGrain(blocks: 1, workers: 1), 1)
+    }
+
     func testItTakesStrideOnePaddingOneKernelThreeLayersOfAtLeastEightChannels() {
         XCTAssertTrue(WinogradConvolution.applies(.cubic(cin: 16, cout: 16, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1),
                                                   sourceChannels: 16, destinationChannels: 16) || !WinogradConvolution.enabled)
