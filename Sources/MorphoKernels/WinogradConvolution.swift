@@ -49,10 +49,12 @@ enum WinogradConvolution {
     /// 16 → 16 @ 64³ 16.2 ms against 21.8 ms, 16 → 32 @ 64³ 33.4 against 43.9, 32 → 32 @ 32³
     /// 5.4 against 11.1, 64 → 64 @ 16³ 3.9 against 5.2.
     nonisolated(unsafe) static var minimumChannels = 16
-    /// The same for 2D layers (F(2×2, 3×3), 2.25× fewer multiplies): off by default, since
-    /// 16 → 16 and 32 → 32 at 8 × 256² / 128² measured 21.8 / 14.3 ms against 17.0 / 15.8 ms
-    /// direct (the 16-deep products are too short to pay for the transforms).
-    nonisolated(unsafe) static var minimumPlanarChannels = Int.max
+    /// The same for 2D layers (F(2×2, 3×3), 2.25× fewer multiplies): 32, since 16 → 16 and
+    /// 32 → 32 at 8 × 256² / 128² measured 21.8 / 14.3 ms against 17.0 / 15.8 ms direct on AVX2
+    /// (Zen 3), and on AVX-512 (Sapphire Rapids, 2 threads, CPU time of a loaded host) 16 → 16 @
+    /// 256² 2.8 against 2.2 ms, 32 → 32 @ 128² 1.78 against 2.05 ms (b1) and 15.9 against 16.9
+    /// (b8): the 16-deep products are too short to pay for the transforms, 32-deep ones are not.
+    nonisolated(unsafe) static var minimumPlanarChannels = 32
     /// Fewest tiles: with few blocks the last ones leave a core idle. 64 → 64 @ 16³ is 512
     /// tiles, 16 blocks, and gains (above). A fixed count, not one per worker, so the choice
     /// (and the rounding) does not change with the thread count.

@@ -44,7 +44,7 @@ final class WinogradConvolutionTests: XCTestCase {
         .planar(n: 2, cin: 20, cout: 11, size: (1, 70), kernel: 3, stride: 1, padding: 1),
     ]
 
-    func testByDefaultItTakesOnlyWide3DLayersWithManyTiles() {
+    func testByDefaultItTakesWide3DLayersAnd2DLayersOfThirtyTwoChannelsWithManyTiles() {
         tearDown()
         defer { setUp() }
         let wide = ConvGeometry.cubic(cin: 32, cout: 32, size: (32, 32, 32), kernel: 3, stride: 1, padding: 1)
@@ -57,8 +57,12 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertEqual(WinogradConvolution.applies(deep, sourceChannels: 64, destinationChannels: 64), WinogradConvolution.enabled)
         let small = ConvGeometry.cubic(cin: 64, cout: 64, size: (8, 8, 8), kernel: 3, stride: 1, padding: 1)
         XCTAssertFalse(WinogradConvolution.applies(small, sourceChannels: 64, destinationChannels: 64))
-        let planar = ConvGeometry.planar(n: 8, cin: 32, cout: 32, size: (128, 128), kernel: 3, stride: 1, padding: 1)
-        XCTAssertFalse(WinogradConvolution.applies(planar, sourceChannels: 32, destinationChannels: 32))
+        let planar = ConvGeometry.planar(n: 1, cin: 32, cout: 32, size: (128, 128), kernel: 3, stride: 1, padding: 1)
+        XCTAssertEqual(WinogradConvolution.applies(planar, sourceChannels: 32, destinationChannels: 32), WinogradConvolution.enabled)
+        let planarSixteen = ConvGeometry.planar(n: 1, cin: 16, cout: 16, size: (256, 256), kernel: 3, stride: 1, padding: 1)
+        XCTAssertFalse(WinogradConvolution.applies(planarSixteen, sourceChannels: 16, destinationChannels: 16))
+        let planarNarrow = ConvGeometry.planar(n: 8, cin: 16, cout: 32, size: (128, 128), kernel: 3, stride: 1, padding: 1)
+        XCTAssertFalse(WinogradConvolution.applies(planarNarrow, sourceChannels: 16, destinationChannels: 32))
     }
 
     func testBlocksGoToWorkersInRunsOfConsecutiveBlocks() {
