@@ -175,12 +175,18 @@ struct WeightGradientTile<let V: Int, let R: Int> {
 }
 
 enum ConvolutionMicrokernel {
+    /// Whether the register blocks below are sized for 32 zmm (AVX-512) or 16 ymm (AVX2):
+    /// the CPU's (`VectorRegisters.hasAVX512`). Tests set it to false to run the AVX2 blocks
+    /// (and AVX2's reduction chunks) on an AVX-512 machine too: the same code with other block
+    /// sizes, which must give the same results (it only spills registers there).
+    nonisolated(unsafe) static var blocksForAVX512 = VectorRegisters.hasAVX512
+
     /// Widest position block `R` (in vectors) for `m` output channels. The M·R accumulators,
     /// the R loaded vectors and one broadcast must fit the register file (`VectorRegisters`):
     /// with 32 zmm, M·R ≤ 24; with 16 ymm (two per vector), 2·M·R + 2·R + 1 ≤ 16, which leaves
     /// M ≤ 6 and the classic 6 × 16 AVX2 block.
     static func spatialBlock(channels m: Int) -> Int {
-        if !VectorRegisters.hasAVX512 {
+        if !blocksForAVX512 {
             switch m {
             case 1: return 3
             case 2: return 2
@@ -197,10 +203,10 @@ enum ConvolutionMicrokernel {
     }
 
     /// Largest channel block of `SpatialTile`: 8 with 32 zmm, 6 with 16 ymm.
-    static let spatialChannels = VectorRegisters.hasAVX512 ? 8 : 6
+    static var spatialChannels: Int { blocksForAVX512 ? 8 : 6 }
     /// Largest tap block of `WeightGradientTile`: V·R accumulators + V loads + 1 broadcast
     /// (8·2 + 2 with AVX-512's memory broadcasts; with AVX2 2·6 + 2 + 1 = 15 ymm).
-    static let weightGradientTaps = VectorRegisters.hasAVX512 ? 8 : 6
+    static var weightGradientTaps: Int { blocksForAVX512 ? 8 : 6 }
     /// `0 ..< taps` cut into `WeightGradientTile` tap blocks of near-equal size (27 → 7, 7, 7, 6):
     /// a short last block would leave too few independent accumulators to hide the FMA latency.
     static func weightGradientTapBlocks(_ taps: Int) -> [Range<Int>] {
@@ -208,12 +214,12 @@ enum ConvolutionMicrokernel {
         return (0..<blocks).map { b in (b * taps / blocks)..<((b + 1) * taps / blocks) }
     }
     /// Largest channel-vector block of `WeightGradientTile`.
-    static let weightGradientVectors = VectorRegisters.hasAVX512 ? 2 : 1
+    static var weightGradientVectors: Int { blocksForAVX512 ? 2 : 1 }
     /// Taps per reduction chunk of `SpatialTile` calls (`Convolution.tapChunks`); 0 = whole
     /// reductions. Chunked on AVX2, whose 16-voxel calls otherwise overflow L1 (measured on a
     /// Zen 3); the AVX-512 blocks were tuned unchunked. `MORPHOSEG_TAP_CHUNK=N` overrides it.
-    static let tapChunk: Int = ProcessInfo.processInfo.environment["MORPHOSEG_TAP_CHUNK"].flatMap { Int($0) }
-        ?? (VectorRegisters.hasAVX512 ? 0 : 128)
+    static var tapChunk: Int { tapChunkOverride ?? (blocksForAVX512 ? 0 : 128) }
+    private static let tapChunkOverride: Int? = ProcessInfo.processInfo.environment["MORPHOSEG_TAP_CHUNK"].flatMap { Int($0) }
 
     /// Runs `SpatialTile<m, r>` (1 ≤ m ≤ 8, 1 ≤ r ≤ spatialBlock(m)).
     static func spatial(m: Int, r: Int, _ a: SpatialTileArguments) {

@@ -83,6 +83,47 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The AVX2 register blocks (6 channels × 1 vector, 16 × 6 for the weight gradient, reductions
+    /// in chunks of 128 taps) on this machine whatever its ISA, on the direct kernels and on the
+    /// Winograd paths (every shape that qualifies): an AVX-512 machine otherwise never runs them.
+    func testTheAVX2RegisterBlocksMatchTheReference() {
+        let saved = (ConvolutionMicrokernel.blocksForAVX512, WinogradConvolution.minimumChannels,
+                     WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles)
+        defer {
+            (ConvolutionMicrokernel.blocksForAVX512, WinogradConvolution.minimumChannels,
+             WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = saved
+        }
+        ConvolutionMicrokernel.blocksForAVX512 = false
+        XCTAssertEqual(ConvolutionMicrokernel.spatialChannels, 6)
+        XCTAssertEqual(ConvolutionMicrokernel.tapChunk > 0, ProcessInfo.processInfo.environment["MORPHOSEG_TAP_CHUNK"] == nil)
+        for winograd in [false, true] {
+            if winograd {
+                (WinogradConvolution.minimumChannels, WinogradConvolution.minimumPlanarChannels, WinogradConvolution.minimumTiles) = (8, 8, 1)
+            }
+            let shapes = winograd ? Self.shapes.filter { WinogradConvolution.applies($0, sourceChannels: $0.cin, destinationChannels: $0.cout) }
+                : Self.shapes
+            if winograd { XCTAssertFalse(shapes.isEmpty) }
+            for g in shapes {
+                let x = randomArray(g.inputCount, seed: 31)
+                let w = randomArray(g.weightCount, seed: 32)
+                let b = randomArray(g.cout, seed: 33)
+                let gy = randomArray(g.outputCount, seed: 34)
+                var y = [Float](repeating: .nan, count: g.outputCount)
+                var gx = [Float](repeating: .nan, count: g.inputCount)
+                var gw = [Float](repeating: .nan, count: g.weightCount)
+                Convolution.forward(g, input: x, weight: w, bias: b, output: &y)
+                Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
+                Convolution.backwardWeight(g, input: x, gradOutput: gy, gradWeight: &gw, gradBias: nil)
+                let (ry, sy) = ConvolutionReference.forward(g, x, w, b)
+                assertWithinConvolutionRounding(y, ry, sy, "AVX2 blocks forward \(g)")
+                let (rx, sx) = ConvolutionReference.backwardData(g, gy, w)
+                assertWithinConvolutionRounding(gx, rx, sx, "AVX2 blocks backwardData \(g)")
+                let (rw, sw, _, _) = ConvolutionReference.backwardWeight(g, x, gy)
+                assertWithinConvolutionRounding(gw, rw, sw, "AVX2 blocks backwardWeight \(g)")
+            }
+        }
+    }
+
     func testResultsDoNotDependOnTheThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
