@@ -15,8 +15,8 @@
 /// the forward pass and the data gradient (stored straight into the output rows), and 32
 /// output channels × 8 taps summed over the tile's voxels for the weight gradient (on a
 /// channel-last copy of the output gradient); with AVX2, 6 × 1 and 16 × 6.
-/// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) take
-/// Winograd's minimal filtering instead, for the forward pass, the data gradient
+/// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) and 3×3
+/// 2D layers (≥ 32 channels each side) take Winograd's minimal filtering instead, for the forward pass, the data gradient
 /// (`WinogradConvolution.applies`) and, in 3D, the weight gradient (`appliesToWeightGradient`). The data gradient of a stride-s
 /// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
