@@ -78,4 +78,26 @@ final class RegisterCommandTests: XCTestCase {
                       labels.errors)
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/ml2.nii.gz"))
     }
+
+    /// `--output-warped` could equal `--moving` (the scan lost) or `--output-field` (one output
+    /// lost). Both are refused up front in one line naming the options; nothing is written.
+    func testOutputWarpedOnTheMovingImageOrOnTheFieldIsRefused() throws {
+        let folder = try temporaryFolder("register-alias")
+        try blob(folder + "/f.nii.gz", shift: 0)
+        try blob(folder + "/m.nii.gz", shift: 2)
+        let original = try Data(contentsOf: URL(fileURLWithPath: folder + "/m.nii.gz"))
+        let base = ["register", "--optimize", "--levels", "1", "--iterations", "2", "--fixed", folder + "/f.nii.gz", "--moving", folder + "/m.nii.gz"]
+        let cases: [(extra: [String], says: String)] = [
+            (["--output-warped", folder + "/m.nii.gz"], "--output-warped is the input"),
+            (["--output-warped", folder + "/w.nii.gz", "--output-field", folder + "/./w.nii.gz"], "--output-field"),
+        ]
+        for (extra, says) in cases {
+            let run = try MorphosegProcess.run(base + extra)
+            XCTAssertNotEqual(run.status, 0, "\(extra)")
+            XCTAssertEqual(run.errors.split(separator: "\n").count, 1, "\(extra): \(run.errors)")
+            XCTAssertTrue(run.errors.contains(says), "\(extra): \(run.errors)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/m.nii.gz")), original, "\(extra): the moving image was changed")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["f.nii.gz", "m.nii.gz"], "\(extra)")
+        }
+    }
 }

@@ -79,6 +79,36 @@ final class SegmentCommandTests: XCTestCase {
         }
     }
 
+    /// `segment --input X --output X` used to overwrite the scan with labels and exit 0; folder
+    /// mode with one folder overwrote every input; `--probabilities` could be the input or
+    /// `--output`. Each is refused up front in one line naming the option, the input is unchanged
+    /// and nothing is written.
+    func testOutputOrProbabilitiesOnTheInputOrOnEachOtherIsRefusedAndTheInputKept() throws {
+        let model = try trainedModel()
+        let folder = try temporaryFolder("segment-alias")
+        try FileManager.default.createDirectory(atPath: folder + "/in", withIntermediateDirectories: true)
+        let scan = folder + "/in/scan.nii.gz"
+        try writeImage(scan) { Float($0 % 7) }
+        let original = try Data(contentsOf: URL(fileURLWithPath: scan))
+        let cases: [(extra: [String], says: String)] = [
+            (["--input", scan, "--output", scan], "--output is the input"),
+            (["--input", scan, "--output", folder + "/in/./scan.nii.gz"], "--output is the input"),
+            (["--input", scan, "--output", folder + "/l.nii.gz", "--probabilities", scan], "--probabilities is the input"),
+            (["--input", scan, "--output", folder + "/l.nii.gz", "--probabilities", folder + "/l.nii.gz"], "--output"),
+            (["--input", folder + "/in", "--output", folder + "/in"], "--output is the input"),
+            (["--input", folder + "/in", "--output", folder + "/out", "--probabilities", folder + "/in/"], "--probabilities is the input"),
+        ]
+        for (extra, says) in cases {
+            let run = try MorphosegProcess.run(["segment", "--model", model] + extra)
+            XCTAssertNotEqual(run.status, 0, "\(extra)")
+            XCTAssertEqual(run.errors.split(separator: "\n").count, 1, "\(extra): \(run.errors)")
+            XCTAssertTrue(run.errors.contains(says), "\(extra): \(run.errors)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: scan)), original, "\(extra): the input was changed")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["in"], "\(extra): something was written")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/in"), ["scan.nii.gz"], "\(extra)")
+        }
+    }
+
     func testImageWithNaNVoxelsIsRefusedUnlessNanAsIsGiven() throws {
         let model = try trainedModel()
         let folder = try temporaryFolder("segment-nan")
