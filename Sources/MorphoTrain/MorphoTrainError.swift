@@ -20,6 +20,8 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
     case gridMismatch(first: String, second: String, detail: String)
     /// A volume holds NaN or infinite voxels.
     case nonFiniteVoxels(path: String, count: Int)
+    /// A label map (or tissue probability map) holds NaN or infinite voxels; never replaced.
+    case nonFiniteLabels(path: String, count: Int)
     /// A label map holds a value that is not a class index `0..<classes`.
     case badLabel(path: String, value: Float, classes: Int)
     /// The loss became NaN or infinite; training stopped, the last good checkpoint is kept.
@@ -74,6 +76,8 @@ public enum MorphoTrainError: Error, CustomStringConvertible, Equatable, Sendabl
             return "\(first) and \(second) are not on the same voxel grid: \(detail)"
         case .nonFiniteVoxels(let path, let count):
             return "\(path): \(count) voxel\(count == 1 ? " is" : "s are") NaN or infinite (to replace them: --nan-as V, or data.nan_as in a training config)"
+        case .nonFiniteLabels(let path, let count):
+            return "\(path): \(count) voxel\(count == 1 ? " is" : "s are") NaN or infinite; a label or tissue map is refused, not replaced (--nan-as applies to images and fields only)"
         case .badLabel(let path, let value, let classes):
             return "\(path): label value \(value) is not a class index in 0..<\(classes)"
         case .nonFiniteLoss(let epoch, let step, let terms):

@@ -12,7 +12,8 @@ import MorphoTrain
 ///     dataparallel-probe equivalence --steps 3 --batch 4 --output weights.f32 [--nan-rank R --nan-step S]
 ///         trains a small 3D U-Net on synthetic 16³ patches with the global batch sharded over
 ///         the ranks; rank 0 writes the final parameters (raw little-endian float32,
-///         `gatherParameters` order) and prints one JSON line with the replicas' divergence.
+///         `gatherParameters` order) and prints one JSON line with the replicas' divergence
+///         (and "step k of N" on stderr after each step, the progress its tests watch).
 ///     dataparallel-probe throughput --network unet|voxelmorph|joint [--local-batch 1 --steps 4 --warmup 1 --size S]
 ///         times whole steps (local forward/backward, the fused all-reduce, Adam) with
 ///         `Parallel.threads` = 1 per rank; rank 0 prints one JSON line (samples/s over all
@@ -107,6 +108,8 @@ struct Probe {
                     return WeightedLossValue(total: step == nanStep && parallel.rank == nanRank ? value * Float.nan : value)
                 }
                 losses.append(Double(outcome.total))
+                // A progress line per step: the tests bound a job by its progress, not by a clock.
+                if parallel.isRoot { FileHandle.standardError.write(Data("step \(step + 1) of \(steps)\n".utf8)) }
             } catch {
                 fail(parallel, ProbeError.nonFiniteLoss(step: step + 1), collective: true)
             }

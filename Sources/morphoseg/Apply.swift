@@ -17,7 +17,10 @@ struct Apply: ParsableCommand {
             voxel field (recognised by its intent name). `[file,1]` or `--invert N` uses the inverse \
             of an affine. The output is on the reference grid with the reference's geometry; \
             multi-channel images are resampled channel by channel; with nearest or label \
-            interpolation integer label maps keep their integer type.
+            interpolation integer label maps keep their integer type. An image with NaN or infinite \
+            voxels, or a field with such components, is refused unless --nan-as gives them a value; \
+            with nearest or label interpolation the input is a label map, whose non-finite voxels \
+            are always refused.
             """)
 
     @Option(help: "Reference image: the output grid and geometry.")
@@ -47,12 +50,16 @@ struct Apply: ParsableCommand {
     @Option(name: .customLong("output-jacobian"), help: "Also write the Jacobian determinant of the chain on the reference grid (float NIfTI).")
     var outputJacobian: String?
 
+    @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite voxels of the image (linear interpolation) and of displacement fields by this value (default: refuse them; never applied to label maps).")
+    var nanAs: Float?
+
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if let bad = invert.first(where: { $0 < 1 || $0 > transforms.count }) {
             throw ValidationError("--invert \(bad): there are \(transforms.count) transforms")
         }
+        if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
     }
 
     func run() throws {
@@ -63,8 +70,9 @@ struct Apply: ParsableCommand {
                 + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
         let start = Date()
         let referenceVolume = try NIfTI.read(reference)
-        let inputVolume = try NIfTI.read(input)
-        let chain = try TransformChain.load(transforms, inverted: Set(invert.map { $0 - 1 }))
+        // Nearest and label interpolation are for label maps: their NaN voxels have no class to become.
+        let inputVolume = interpolation == .linear ? try Volume.readImage(input, nanAs: nanAs) : try Volume.readLabelMap(input)
+        let chain = try TransformChain.load(transforms, inverted: Set(invert.map { $0 - 1 }), nanAs: nanAs)
         let result = TransformApplication.apply(
             chain, to: inputVolume, reference: referenceVolume, interpolation: interpolation, defaultValue: defaultValue)
         try NIfTI.write(result, to: output, datatype: result.header.datatype, like: referenceVolume)

@@ -347,6 +347,9 @@ extension Register {
         @Option(help: "Shift along world x, y, z, mm: one value = random within ± it per axis, three = exact.")
         var shift: String?
 
+        @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite voxels of the image by this value (default: refuse such an image; never applied to --labels or --tissue-maps).")
+        var nanAs: Float?
+
         @Option(help: "Contrast of the moving image: t1 (unchanged) or t2 (T2-like remap; needs labels).")
         var contrast: SyntheticContrast = .t1
 
@@ -393,6 +396,7 @@ extension Register {
             }
             if smoothing < 1 || smoothing % 2 == 0 { throw ValidationError("--smoothing must be odd and positive") }
             if let spacing, !(spacing > 0) { throw ValidationError("--spacing must be positive") }
+            if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
         }
 
         func run() throws {
@@ -402,11 +406,11 @@ extension Register {
                     ("--output-fixed-labels", outputFixedLabels), ("--output-moving-labels", outputMovingLabels),
                     ("--output-field", outputField),
                 ].compactMap { option, path in path.map { (option, $0) } })
-            var image = try NIfTI.read(image)
+            var image = try Volume.readImage(image, nanAs: nanAs)
             var labelMap: Volume?
-            if let labels { labelMap = try NIfTI.read(labels) }
+            if let labels { labelMap = try Volume.readLabelMap(labels) }
             if let tissueMaps {
-                let maps = try tissueMaps.split(separator: ",").map { try NIfTI.read(String($0)) }
+                let maps = try tissueMaps.split(separator: ",").map { try Volume.readLabelMap(String($0)) }
                 labelMap = TissueLabels.fromProbabilityMaps(maps)
             }
             if let spacing {

@@ -39,7 +39,11 @@ extension TransformCommand {
         @Option(name: .customLong("output-jacobian"), help: "Also write its Jacobian determinant (float NIfTI).")
         var outputJacobian: String?
 
+        @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite displacement-field components by this value, mm (default: refuse such fields).")
+        var nanAs: Float?
+
         func validate() throws {
+            if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
             if transforms.isEmpty { throw ValidationError("give at least one -t") }
             if let bad = invert.first(where: { !(1...transforms.count).contains($0) }) {
                 throw ValidationError("--invert \(bad): there are \(transforms.count) transforms")
@@ -51,7 +55,7 @@ extension TransformCommand {
                 inputs: [reference] + transforms.map { try PointTransform.argumentParts($0).path },
                 outputs: [("--output", output)] + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
             let grid = try NIfTI.read(reference)
-            let chain = try TransformChain.load(transforms, inverted: Set(invert.map { $0 - 1 }))
+            let chain = try TransformChain.load(transforms, inverted: Set(invert.map { $0 - 1 }), nanAs: nanAs)
             let field = chain.displacementField(on: grid)
             try field.write(to: output, like: grid)
             if let outputJacobian { try NIfTI.write(try FieldJacobian.determinant(of: field), to: outputJacobian, like: grid) }
@@ -86,10 +90,17 @@ extension TransformCommand {
         @Flag(help: "Print the summary as JSON.")
         var json = false
 
+        @Option(name: .customLong("nan-as"), help: "Replace NaN and infinite components of the field by this value, mm (default: refuse such a field).")
+        var nanAs: Float?
+
+        func validate() throws {
+            if let nanAs, !nanAs.isFinite { throw ValidationError("--nan-as must be a finite number") }
+        }
+
         func run() throws {
             try OutputPaths.checkDistinct(
                 inputs: [field], outputs: [("--output", output)] + (outputJacobian.map { [("--output-jacobian", $0)] } ?? []))
-            let u = try ITKDisplacementField.read(field)
+            let u = try ITKDisplacementField.read(field).replacingNonFiniteComponents(with: nanAs, path: field)
             let result = FieldInversion.invert(u, maxIterations: iterations, tolerance: tolerance, stall: stall)
             try result.inverse.write(to: output)
             if let outputJacobian { try NIfTI.write(try FieldJacobian.determinant(of: result.inverse), to: outputJacobian) }

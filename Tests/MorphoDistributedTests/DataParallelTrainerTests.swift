@@ -144,7 +144,7 @@ final class DataParallelTrainerTests: XCTestCase {
 
     func assertClose(_ a: [Float], _ b: [Float], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.count, b.count, message, file: file, line: line)
-        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+        let worst = zip(a, b).map { abs($0 - $1) }.reduce(0, nanStrictMax)
         XCTAssertLessThan(worst, 1e-6, "\(message): differ by \(worst)", file: file, line: line)
     }
 

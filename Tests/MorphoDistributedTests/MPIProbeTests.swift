@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import MorphoDistributed
+import MorphoTestSupport
 
 /// `dataparallel-probe` under `mpirun`: the communicator and the data-parallel step outside the trainer.
 final class MPIProbeTests: MPIProcessTestCase {
@@ -18,14 +19,14 @@ final class MPIProbeTests: MPIProcessTestCase {
             let a = try readFloats(one), b = try readFloats(two)
             XCTAssertEqual(a.count, b.count)
             XCTAssertGreaterThan(a.count, 1000)
-            let scale = a.map(abs).max()!
-            let worst = zip(a, b).map { abs($0 - $1) }.max()!
+            let scale = a.map(abs).reduce(0, nanStrictMax)
+            let worst = zip(a, b).map { abs($0 - $1) }.reduce(0, nanStrictMax)
             XCTAssertGreaterThan(scale, 0.1)
             XCTAssertLessThan(worst, 1e-6, "batch \(batch): 2 ranks differ from 1 process by \(worst) (weights up to \(scale))")
             // The weights did move: the comparison is not between two untouched initialisations.
             let initial = temporaryPath("zero-\(batch).f32")
             XCTAssertEqual(try run(tools.program, ["equivalence", "--steps", "0", "--batch", String(batch), "--output", initial]).status, 0)
-            XCTAssertGreaterThan(zip(a, try readFloats(initial)).map { abs($0 - $1) }.max()!, 1e-3)
+            XCTAssertGreaterThan(zip(a, try readFloats(initial)).map { abs($0 - $1) }.reduce(0, nanStrictMax), 1e-3)
         }
     }
 

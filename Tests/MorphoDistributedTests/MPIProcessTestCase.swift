@@ -10,6 +10,8 @@ class MPIProcessTestCase: XCTestCase {
         var output: String
         var errors: String
         var seconds: Double
+        /// Ended by the test for making no progress (a hung job; already reported as a failure).
+        var stalled: Bool
     }
 
     /// The directory of the built products (where the test bundle and the probe live).
@@ -38,9 +40,15 @@ class MPIProcessTestCase: XCTestCase {
         return (mpirun, program)
     }
 
-    /// Runs `executable arguments` with a deadline (a hung job is killed and reported).
-    func run(_ executable: String, _ arguments: [String], timeout: Double = 60, directory: String? = nil,
-             environment extra: [String: String] = [:]) throws -> Run {
+    /// Runs `executable arguments` to its end, bounded by progress rather than by wall-clock time:
+    /// a job that keeps writing (its standard output or error, or one of the `progress` files)
+    /// may take as long as a busy machine makes it; one that writes nothing new for `stallLimit`
+    /// seconds is hung, and is ended and reported as a failure (unless `reportStall` is false:
+    /// for the tests of this rule). Output goes through files, so a chatty child cannot block on
+    /// a full pipe.
+    func run(_ executable: String, _ arguments: [String], directory: String? = nil,
+             environment extra: [String: String] = [:], progress: [String] = [], stallLimit: Double = 180,
+             reportStall: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -52,27 +60,67 @@ class MPIProcessTestCase: XCTestCase {
         for key in env.keys where key.hasPrefix("OMPI_COMM_WORLD") || key.hasPrefix("PMIX_") { env[key] = nil }
         env.merge(extra) { $1 }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let base = temporaryPath("run-\(UUID().uuidString)")
+        let outPath = base + ".out", errPath = base + ".err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardOutput = out
         process.standardError = err
         let start = Date()
         try process.run()
-        let deadline = DispatchWorkItem { process.terminate() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: deadline)
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        var seen = Self.progressSignature([outPath, errPath] + progress)
+        var lastProgress = Date()
+        var stalled = false
+        while process.isRunning {
+            usleep(100_000)
+            let now = Self.progressSignature([outPath, errPath] + progress)
+            if now != seen {
+                seen = now
+                lastProgress = Date()
+            } else if Date().timeIntervalSince(lastProgress) > stallLimit {
+                stalled = true
+                process.terminate()
+                let grace = Date()
+                while process.isRunning && Date().timeIntervalSince(grace) < 10 { usleep(100_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                break
+            }
+        }
         process.waitUntilExit()
-        deadline.cancel()
-        let seconds = Date().timeIntervalSince(start)
-        XCTAssertLessThan(seconds, timeout, "\(executable) \(arguments) did not finish in \(timeout) s")
-        return Run(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
-                   errors: String(decoding: errData, as: UTF8.self), seconds: seconds)
+        try out.close()
+        try err.close()
+        let result = Run(status: process.terminationStatus,
+                         output: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                         errors: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+                         seconds: Date().timeIntervalSince(start), stalled: stalled)
+        if stalled && reportStall {
+            XCTFail("\(executable) \(arguments) made no progress for \(Int(stallLimit)) s (hung) and was ended; "
+                    + "its last output: \(result.output.suffix(300)) \(result.errors.suffix(300))", file: file, line: line)
+        }
+        return result
+    }
+
+    /// The sizes and modification times of `paths` (absent files count as -1): any change is progress.
+    static func progressSignature(_ paths: [String]) -> [Double] {
+        paths.flatMap { path -> [Double] in
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return [-1, -1] }
+            let size = (attributes[.size] as? NSNumber)?.doubleValue ?? -1
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1
+            return [size, modified]
+        }
     }
 
     func mpirun(_ tools: (mpirun: String, program: String), ranks: Int, _ arguments: [String], directory: String? = nil,
-                environment: [String: String] = [:]) throws -> Run {
+                environment: [String: String] = [:], progress: [String] = [], stallLimit: Double = 180,
+                file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         try run(tools.mpirun, ["--oversubscribe", "--bind-to", "none", "-np", String(ranks), tools.program] + arguments,
-                directory: directory, environment: environment)
+                directory: directory, environment: environment, progress: progress, stallLimit: stallLimit, file: file, line: line)
     }
 
     func readFloats(_ path: String) throws -> [Float] {

@@ -21,6 +21,62 @@ final class NIfTIReadTests: XCTestCase {
         } } }
     }
 
+    /// A file with a qform only (sform_code 0, as many converters write): its world affine is
+    /// nibabel's `Nifti1Header.get_qform`, written out here from the quaternion,
+    ///
+    ///     R = [[a²+b²−c²−d², 2(bc−ad), 2(bd+ac)], [2(bc+ad), a²+c²−b²−d², 2(cd−ab)], [2(bd−ac), 2(cd+ab), a²+d²−b²−c²]]
+    ///     A = [R · diag(dx, dy, qfac·dz) | qoffset],  a = √(1 − b² − c² − d²),  qfac = pixdim[0]
+    ///
+    /// with qfac = −1 (a left-handed grid, the flip libnifti must apply to z). The srow entries,
+    /// left non-trivial, must be ignored.
+    func testQformOnlyFileReadsTheAffineOfItsQuaternion() throws {
+        let folder = try temporaryFolder("morphoio")
+        var fixture = NIfTI1Fixture(dim: [3, 4, 5], datatype: 16, bitpix: 32)
+        fixture.qfac = -1
+        fixture.pixdim = [1.5, 2, 2.5, 1, 1, 1, 1]
+        fixture.qformCode = 1
+        fixture.sformCode = 0
+        fixture.srow = [[9, 1, 0, 7], [0, 9, 1, 7], [1, 0, 9, 7]]
+        fixture.quatern = [0.1, -0.2, 0.3]
+        fixture.qoffset = [10, -20, 30]
+        fixture.payload = fixture.encode((0..<60).map { Float(Double($0)).bitPattern })
+        try writeBytes(fixture.singleFile, to: "\(folder)/qform.nii")
+
+        let volume = try NIfTI.read("\(folder)/qform.nii")
+        XCTAssertEqual(volume.header.sformCode, 0)
+        XCTAssertEqual(volume.header.qformCode, 1)
+        // The header stores float32: compute from the stored values, in Double, as nibabel does.
+        let (b, c, d) = (Double(Float(0.1)), Double(Float(-0.2)), Double(Float(0.3)))
+        let a = (1 - b * b - c * c - d * d).squareRoot()
+        let r = [[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                 [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+                 [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]]
+        let scale = [1.5, 2, -2.5]   // dz times qfac = −1
+        let offset = [10.0, -20, 30]
+        for row in 0..<3 {
+            for col in 0..<3 {
+                XCTAssertEqual(volume.affine.matrix[row][col], r[row][col] * scale[col], accuracy: 1e-6, "affine[\(row)][\(col)]")
+            }
+            XCTAssertEqual(volume.affine.matrix[row][3], offset[row], accuracy: 1e-6, "affine[\(row)][3]")
+        }
+        XCTAssertEqual(volume.affine.matrix[3], [0, 0, 0, 1])
+        // A voxel's world position through that matrix (nibabel: img.affine @ [i, j, k, 1]).
+        let world = volume.affine.apply(SIMD3(2, 3, 4))
+        for row in 0..<3 {
+            let expected = r[row][0] * 1.5 * 2 + r[row][1] * 2 * 3 + r[row][2] * -2.5 * 4 + offset[row]
+            XCTAssertEqual(world[row], expected, accuracy: 1e-6)
+        }
+        // nibabel 5 (the /tmp/ref venv) on the same header fields:
+        //     h = nib.Nifti1Header(); h.set_data_shape((3, 4, 5)); h['pixdim'] = [-1, 1.5, 2, 2.5, 1, 1, 1, 1]
+        //     h['quatern_b'], h['quatern_c'], h['quatern_d'] = 0.1, -0.2, 0.3
+        //     h['qoffset_x'], h['qoffset_y'], h['qoffset_z'] = 10, -20, 30; h['qform_code'] = 1; h['sform_code'] = 0
+        //     h.get_qform() @ [2, 3, 4, 1]  →  [11.7509445706, -10.5960249229, 22.6856684612, 1]
+        for (got, nibabel) in zip([world.x, world.y, world.z], [11.7509445706, -10.5960249229, 22.6856684612]) {
+            XCTAssertEqual(got, nibabel, accuracy: 1e-6)
+        }
+        XCTAssertEqual(volume.spacing, SIMD3(1.5, 2, 2.5))
+    }
+
     func testBigAndLittleEndianFilesReadTheSameValues() throws {
         let folder = try temporaryFolder("morphoio")
         let values: [Int32] = [-70000, -1, 0, 1, 2, 65536, 123456, Int32.max]

@@ -29,7 +29,10 @@ struct NIfTI1Fixture {
     var dim: [Int]                      // NIfTI order, dim[0] is dim.count
     var datatype: Int16 = 16
     var bitpix: Int16 = 32
+    /// pixdim[1...7] (voxel sizes, then time and others).
     var pixdim: [Float] = [1, 1, 1, 1, 1, 1, 1]
+    /// pixdim[0], the qform's qfac: −1 flips the third axis of the quaternion's rotation.
+    var qfac: Float = 1
     var sclSlope: Float = 0
     var sclInter: Float = 0
     var bigEndian = false
@@ -37,6 +40,10 @@ struct NIfTI1Fixture {
     var qformCode: Int16 = 0
     var sformCode: Int16 = 1
     var srow: [[Float]] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
+    /// quatern_b, quatern_c, quatern_d (the qform's rotation; a = √(1 − b² − c² − d²)).
+    var quatern: [Float] = [0, 0, 0]
+    /// qoffset_x, qoffset_y, qoffset_z (mm).
+    var qoffset: [Float] = [0, 0, 0]
     var sizeofHdr: Int32 = 348
     /// Voxel bytes as stored (already in the file's byte order).
     var payload: [UInt8] = []
@@ -55,7 +62,7 @@ struct NIfTI1Fixture {
         for i in dim.count..<7 { put(Int16(1), 42 + 2 * i) }
         put(datatype, 70)
         put(bitpix, 72)
-        putF(1, 76)
+        putF(qfac, 76)
         for (i, p) in pixdim.prefix(7).enumerated() { putF(p, 80 + 4 * i) }
         putF(voxOffset, 108)
         putF(sclSlope, 112)
@@ -63,6 +70,8 @@ struct NIfTI1Fixture {
         h[123] = 2  // mm
         put(qformCode, 252)
         put(sformCode, 254)
+        for (i, v) in quatern.enumerated() { putF(v, 256 + 4 * i) }
+        for (i, v) in qoffset.enumerated() { putF(v, 268 + 4 * i) }
         for (r, row) in srow.enumerated() { for (c, v) in row.enumerated() { putF(v, 280 + 16 * r + 4 * c) } }
         for (i, b) in magic.prefix(4).enumerated() { h[344 + i] = b }
         return h

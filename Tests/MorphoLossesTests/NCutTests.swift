@@ -46,15 +46,22 @@ final class NCutTests: XCTestCase {
         assertGradient([randomProbabilities([2, 3, 5, 4], using: &rng)]) { SoftNCutLoss(sigma2: 3)(probs: $0[0], image: image) }
     }
 
-    func testAnEmptyClassKeepsTheLossFinite() {
+    func testAnEmptyClassGivesTheSeedsValueAndTheOtherClassesTheirGradient() {
         var probs = randomProbabilities([1, 3, 4, 4], using: &rng)
         probs.withUnsafeMutablePointer { p in
             for v in 0..<16 { p[32 + v] = 0; let s = p[v] + p[16 + v]; p[v] /= s; p[16 + v] /= s }
         }
+        let image = Tensor.randomUniform([1, 1, 4, 4], using: &rng)
         let leaf = probs.requiringGrad()
-        let loss = SoftNCutLoss()(probs: leaf, image: Tensor.randomUniform([1, 1, 4, 4], using: &rng))
-        XCTAssertTrue(loss.item.isFinite)
+        let loss = SoftNCutLoss()(probs: leaf, image: image)
+        // The empty class adds 0/(0 + 1e-6) = 0 to the sum: the seed's formula in Double.
+        assertClose(loss.item, naiveNCut(probs, image, sigma2: 10), 1e-5, "empty class")
         loss.backward()
         XCTAssertTrue(leaf.grad!.isFinite)
+        // The classes that hold probability: their gradient against finite differences, with the
+        // empty class held at 0 (there |ratio| has a kink, where no derivative exists to compare).
+        let held = Tensor.zeros([1, 1, 4, 4])
+        let occupied = Tensor(shape: [1, 2, 4, 4], data: Array(probs.scalars[0..<32]))
+        assertGradient([occupied], h: 1e-3) { SoftNCutLoss()(probs: Tensor.concat([$0[0], held], axis: 1), image: image) }
     }
 }

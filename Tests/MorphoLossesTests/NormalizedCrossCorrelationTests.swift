@@ -36,6 +36,34 @@ final class NormalizedCrossCorrelationTests: XCTestCase {
         }
     }
 
+    /// The seed's window 9 on volumes larger than it, so most windows lie wholly inside the image
+    /// (the other window-9 case, 5 × 6 × 7, is all padding), and longer than one 8192-voxel
+    /// reduction block (2 × 20·21·22 = 18 480 voxels): the value against the brute-force Double
+    /// LCC, and the gradient at voxels whose windows touch no padding against central
+    /// differences of that same brute-force LCC.
+    func testLocalNCCWindow9AwayFromThePaddingAndOverSeveralReductionBlocks() {
+        let shape = [2, 1, 20, 21, 22]
+        let i = Tensor.randomUniform(shape, using: &rng)
+        let j = i * 0.6 + Tensor.randomUniform(shape, using: &rng) * 0.4   // correlated: cc far from 0 inside
+        let moving = j.requiringGrad()
+        let loss = LocalNCC(window: 9)(i, moving)
+        assertClose(loss.item, naiveLCC(i, j, window: 9), 2e-5, "LCC w9 on 2 × 20 × 21 × 22")
+        loss.backward()
+        let gradient = moving.grad!
+        // (item, z, y, x), each at least 4 voxels from every face.
+        for (item, z, y, x) in [(0, 10, 10, 11), (1, 6, 14, 9), (0, 13, 5, 15), (1, 15, 16, 17)] {
+            let k = ((item * 20 + z) * 21 + y) * 22 + x
+            var plus = j.scalars, minus = j.scalars
+            plus[k] += 1e-2
+            minus[k] -= 1e-2
+            let step = Double(plus[k]) - Double(minus[k])
+            let difference = (naiveLCC(i, Tensor(shape: shape, data: plus), window: 9)
+                - naiveLCC(i, Tensor(shape: shape, data: minus), window: 9)) / step
+            XCTAssertEqual(Double(gradient[flat: k]), difference, accuracy: 2e-3 * abs(difference) + 1e-9,
+                           "gradient at item \(item), (z, y, x) = (\(z), \(y), \(x))")
+        }
+    }
+
     func testLocalNCCOfAnImageWithItselfIsNearZeroAwayFromFlatWindows() {
         let i = Tensor.randomUniform([1, 1, 12, 12], using: &rng)
         XCTAssertLessThan(LocalNCC(window: 5)(i, i).item, 1e-3)
@@ -56,7 +84,7 @@ final class NormalizedCrossCorrelationTests: XCTestCase {
         assertGradient([moving]) { LocalNCC(window: 7)($0[0], fixed) }
     }
 
-    func testLocalNCCOnConstantImagesIsFinite() {
+    func testLocalNCCOnConstantImagesMatchesTheSeedAndFiniteDifferences() {
         // Inside, every window of a constant image is flat: cross = var = 0 and cc = 0/eps = 0.
         // Near the border the zero padding makes windows non-flat, as in the seed.
         let constant = Tensor(shape: [1, 1, 6, 6, 6], repeating: 0.5)
@@ -65,11 +93,15 @@ final class NormalizedCrossCorrelationTests: XCTestCase {
         assertClose(loss.item, naiveLCC(constant, other.detached(), window: 3), 2e-5, "constant vs random")
         loss.backward()
         XCTAssertTrue(other.grad!.isFinite)
+        assertGradient([other.detached()], h: 1e-2) { LocalNCC(window: 3)(constant, $0[0]) }
         let both = LocalNCC(window: 3)(constant.requiringGrad(), constant)
         assertClose(both.item, naiveLCC(constant, constant, window: 3), 2e-5, "constant vs itself")
-        let flatInside = LocalNCC(window: 3)(Tensor.zeros([1, 1, 5, 5]), Tensor.zeros([1, 1, 5, 5]).requiringGrad())
+        let zeros = Tensor.zeros([1, 1, 5, 5]).requiringGrad()
+        let flatInside = LocalNCC(window: 3)(Tensor.zeros([1, 1, 5, 5]), zeros)
         XCTAssertEqual(flatInside.item, 1, "all-zero images: cc = 0 everywhere, no NaN")
         flatInside.backward()
+        // cc = cross² / (var·var + eps) with cross = 0 in every window: ∂cc = 2·cross·∂cross/(…) = 0.
+        XCTAssertEqual(zeros.grad!.scalars, [Float](repeating: 0, count: 25))
     }
 
     func testGlobalNCCMatchesTheSeedFormula() {
@@ -89,13 +121,20 @@ final class NormalizedCrossCorrelationTests: XCTestCase {
         assertGradient([i, j]) { GlobalNCC()($0[0], $0[1]) }
     }
 
-    func testGlobalNCCOfAConstantImageIsOneWithAFiniteGradient() {
+    func testGlobalNCCOfAConstantImageIsOneWithTheGradientOfItsFormula() {
         let constant = Tensor(shape: [1, 1, 4, 4], repeating: 2).requiringGrad()
         let other = Tensor.randomUniform([1, 1, 4, 4], using: &rng).requiringGrad()
         let loss = GlobalNCC()(constant, other)
         XCTAssertEqual(loss.item, 1, accuracy: 1e-6)
         loss.backward()
-        XCTAssertTrue(constant.grad!.isFinite && other.grad!.isFinite)
+        // L = 1 − cov/(σ_I σ_J + ε) with σ_I = cov = 0: moving J changes nothing (∂cov/∂J_v =
+        // (I_v − μ_I)/M = 0), while ∂L/∂I_v = −(J_v − μ_J)/(M·ε) (the σ_I term is multiplied by cov = 0).
+        XCTAssertEqual(other.grad!.scalars, [Float](repeating: 0, count: 16))
+        let j = other.scalars.map(Double.init), mean = j.reduce(0, +) / 16, eps = GlobalNCC().eps
+        for (v, g) in constant.grad!.scalars.enumerated() {
+            let expected = -(j[v] - mean) / (16 * eps)
+            XCTAssertEqual(Double(g), expected, accuracy: 1e-5 * abs(expected), "voxel \(v)")
+        }
     }
 
     func testMeanSquaredErrorValueAndGradient() {

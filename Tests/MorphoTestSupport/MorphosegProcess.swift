@@ -35,11 +35,17 @@ public enum MorphosegProcess {
         return process
     }
 
-    /// A started child (for tests that kill it).
-    public static func start(_ arguments: [String], directory: String? = nil) throws -> Process {
+    /// A started child (for tests that kill it); its standard error goes to `errors` if given
+    /// (so a child that fails on its own can say why), else nowhere.
+    public static func start(_ arguments: [String], directory: String? = nil, errors: String? = nil) throws -> Process {
         let process = try process(arguments, directory: directory)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let errors {
+            FileManager.default.createFile(atPath: errors, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         return process
     }

@@ -42,6 +42,73 @@ final class SegmentCommandTests: XCTestCase {
         XCTAssertTrue(run.errors.contains("1 of 3 files failed and have no output:\n  \(folder)/in/b.nii: not a NIfTI file"), run.errors)
     }
 
+    /// Folder mode as a user runs it: every .nii and .nii.gz of the folder (other files ignored)
+    /// gets a label map and a probability map under its own name, each the same as segmenting
+    /// that file alone, on that file's grid (the inputs differ in size and geometry).
+    func testFolderSegmentWritesForEachFileWhatSegmentingItAloneWrites() throws {
+        let model = try trainedModel()
+        let folder = try temporaryFolder("segment-folder-all")
+        try FileManager.default.createDirectory(atPath: folder + "/in", withIntermediateDirectories: true)
+        try writeImage(folder + "/in/a.nii.gz") { Float($0 % 7) }
+        // Another size, spacing and origin, stored uncompressed.
+        var affine = Affine.diagonal([0.8, 1.25, 1])
+        affine.matrix[0][3] = -12
+        affine.matrix[1][3] = 7
+        let values: [Float] = (0..<(40 * 56)).map { (i: Int) -> Float in Float((i / 56 + i % 56) % 9) }
+        let other = Volume(depth: 1, height: 40, width: 56, data: values, spacing: SIMD3<Double>(0.8, 1.25, 1), affine: affine)
+        try NIfTI.write(other, to: folder + "/in/b.nii")
+        try "notes".write(toFile: folder + "/in/readme.txt", atomically: true, encoding: .utf8)
+        let run = try MorphosegProcess.run(
+            ["segment", "--model", model, "--input", folder + "/in", "--output", folder + "/out", "--probabilities", folder + "/p"])
+        XCTAssertEqual(run.status, 0, run.errors)
+        XCTAssertTrue(run.output.contains("segmented 2 of 2 files"), run.output)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/out").sorted(), ["a.nii.gz", "b.nii"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/p").sorted(), ["a.nii.gz", "b.nii"])
+        for name in ["a.nii.gz", "b.nii"] {
+            let alone = try MorphosegProcess.run(
+                ["segment", "--model", model, "--input", folder + "/in/" + name, "--output", folder + "/alone-" + name,
+                 "--probabilities", folder + "/alone-p-" + name])
+            XCTAssertEqual(alone.status, 0, alone.errors)
+            let input = try NIfTI.read(folder + "/in/" + name)
+            for (batch, single) in [("out/", "alone-"), ("p/", "alone-p-")] {
+                let fromFolder = try NIfTI.read(folder + "/" + batch + name), fromFile = try NIfTI.read(folder + "/" + single + name)
+                XCTAssertEqual(fromFolder.data, fromFile.data, "\(batch)\(name)")
+                XCTAssertEqual(fromFolder.spatialShape, input.spatialShape, "\(batch)\(name)")
+                XCTAssertTrue(fromFolder.affine.isApproximatelyEqual(to: input.affine, tolerance: 1e-6), "\(batch)\(name)")
+            }
+        }
+    }
+
+    /// `segment --input X --output X` used to overwrite the scan with labels and exit 0; folder
+    /// mode with one folder overwrote every input; `--probabilities` could be the input or
+    /// `--output`. Each is refused up front in one line naming the option, the input is unchanged
+    /// and nothing is written.
+    func testOutputOrProbabilitiesOnTheInputOrOnEachOtherIsRefusedAndTheInputKept() throws {
+        let model = try trainedModel()
+        let folder = try temporaryFolder("segment-alias")
+        try FileManager.default.createDirectory(atPath: folder + "/in", withIntermediateDirectories: true)
+        let scan = folder + "/in/scan.nii.gz"
+        try writeImage(scan) { Float($0 % 7) }
+        let original = try Data(contentsOf: URL(fileURLWithPath: scan))
+        let cases: [(extra: [String], says: String)] = [
+            (["--input", scan, "--output", scan], "--output is the input"),
+            (["--input", scan, "--output", folder + "/in/./scan.nii.gz"], "--output is the input"),
+            (["--input", scan, "--output", folder + "/l.nii.gz", "--probabilities", scan], "--probabilities is the input"),
+            (["--input", scan, "--output", folder + "/l.nii.gz", "--probabilities", folder + "/l.nii.gz"], "--output"),
+            (["--input", folder + "/in", "--output", folder + "/in"], "--output is the input"),
+            (["--input", folder + "/in", "--output", folder + "/out", "--probabilities", folder + "/in/"], "--probabilities is the input"),
+        ]
+        for (extra, says) in cases {
+            let run = try MorphosegProcess.run(["segment", "--model", model] + extra)
+            XCTAssertNotEqual(run.status, 0, "\(extra)")
+            XCTAssertEqual(run.errors.split(separator: "\n").count, 1, "\(extra): \(run.errors)")
+            XCTAssertTrue(run.errors.contains(says), "\(extra): \(run.errors)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: scan)), original, "\(extra): the input was changed")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["in"], "\(extra): something was written")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/in"), ["scan.nii.gz"], "\(extra)")
+        }
+    }
+
     func testImageWithNaNVoxelsIsRefusedUnlessNanAsIsGiven() throws {
         let model = try trainedModel()
         let folder = try temporaryFolder("segment-nan")

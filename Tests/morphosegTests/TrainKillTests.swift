@@ -57,14 +57,24 @@ final class TrainKillTests: XCTestCase {
         for attempt in 0..<60 where kills < 10 {
             let resume = FileManager.default.fileExists(atPath: run + "/last.safetensors")
             let arguments = resume ? ["train", "--resume", "--output", run] : ["train", "--config", config, "--output", run]
-            let child = try MorphosegProcess.start(arguments)
+            let errors = folder + "/attempt-\(attempt).err"
+            let child = try MorphosegProcess.start(arguments, errors: errors)
             let delay = Double.random(in: 0.001...window, using: &generator)
             usleep(useconds_t(delay * 1e6))
+            var killed = false
             if child.isRunning {
                 kill(child.processIdentifier, SIGKILL)
                 kills += 1
+                killed = true
             }
             child.waitUntilExit()
+            // A child that ended on its own must have succeeded: a refusal here (an unreadable or
+            // untakeable lock a kill left, a checkpoint it cannot read) is what this test looks for.
+            if !killed && child.terminationStatus != 0 {
+                let message = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+                XCTFail("attempt \(attempt): \(arguments.joined(separator: " ")) failed (\(child.terminationStatus)): \(message)")
+                break
+            }
             try checkConsistent(run, after: "attempt \(attempt), killed after \(String(format: "%.2f", delay)) s")
             if let last = try slot(run + "/last.safetensors"), last.epoch == epochs {
                 if kills >= 3 { break }

@@ -28,3 +28,36 @@ extension Volume {
         return v
     }
 }
+
+extension Volume {
+    /// An intensity image a command reads (`apply`, `register deform`): NaN and infinite voxels
+    /// become `nanAs` when the user gave `--nan-as V`; otherwise such an image is refused, naming
+    /// the file and the count (`checkFiniteVoxels`).
+    public static func readImage(_ path: String, nanAs: Float?) throws -> Volume {
+        let volume = try NIfTI.read(path).replacingNonFiniteVoxels(with: nanAs)
+        try checkFiniteVoxels(volume.data, path: path)
+        return volume
+    }
+
+    /// A label map or tissue probability map a command reads: NaN and infinite voxels are
+    /// refused and never replaced (`--nan-as` gives intensities a value; a class has none to give).
+    public static func readLabelMap(_ path: String) throws -> Volume {
+        let volume = try NIfTI.read(path)
+        var bad = 0
+        for v in volume.data where !v.isFinite { bad += 1 }
+        if bad > 0 { throw MorphoTrainError.nonFiniteLabels(path: path, count: bad) }
+        return volume
+    }
+}
+
+extension ITKDisplacementField {
+    /// This field read from `path` with `--nan-as V` applied to its components (mm), then
+    /// refused if any component is still NaN or infinite: a non-finite displacement would send
+    /// its voxel nowhere.
+    public func replacingNonFiniteComponents(with nanAs: Float?, path: String) throws -> ITKDisplacementField {
+        var field = self
+        field.volume = volume.replacingNonFiniteVoxels(with: nanAs)
+        try checkFiniteVoxels(field.volume.data, path: path)
+        return field
+    }
+}

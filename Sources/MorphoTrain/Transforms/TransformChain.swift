@@ -19,9 +19,14 @@ public struct TransformChain: Sendable {
     public init(_ transforms: [PointTransform]) { self.transforms = transforms }
 
     /// Loads `-t` arguments (see `PointTransform.load`); `inverted` holds 0-based positions in
-    /// `arguments` to invert (`--invert N`).
-    public static func load(_ arguments: [String], inverted: Set<Int> = []) throws -> TransformChain {
-        TransformChain(try arguments.enumerated().map { try PointTransform.load($1, invert: inverted.contains($0)) })
+    /// `arguments` to invert (`--invert N`). A displacement field with NaN or infinite components
+    /// is refused unless `nanAs` (`--nan-as V`) gives them a value.
+    public static func load(_ arguments: [String], inverted: Set<Int> = [], nanAs: Float? = nil) throws -> TransformChain {
+        TransformChain(try arguments.enumerated().map { position, argument in
+            let transform = try PointTransform.load(argument, invert: inverted.contains(position))
+            guard case .field(let field) = transform else { return transform }
+            return .field(try field.replacingNonFiniteComponents(with: nanAs, path: try PointTransform.argumentParts(argument).path))
+        })
     }
 
     /// The LPS positions (mm) of the voxel centres of `grid`: `[3, count]` channel-major.

@@ -1,3 +1,4 @@
+import Foundation
 import MorphoTensor
 import XCTest
 @testable import MorphoTrain
@@ -32,6 +33,63 @@ final class SlidingWindowTests: XCTestCase {
             return self.pointwise(t)
         })
         for i in expected.indices { XCTAssertEqual(p2.data[i], expected[i], accuracy: 1e-5) }
+    }
+
+    /// Windows that disagree: a fake network whose output depends only on where its window lies
+    /// (it reads the window's origin from the image, whose voxels hold `100·y + x`). Every voxel
+    /// must be the weighted mean of the probabilities of the windows covering it, with the blend
+    /// weights of its offset in each window, written out here from the formulas (not from
+    /// `weights()`): Gaussian σ = n/8 about (n − 1)/2, tent 1 − |2t − 1| at t = (i + ½)/n, both
+    /// floored at 1e-3; constant 1.
+    func testBlendOfDisagreeingWindowsIsTheirWeightedMeanAtEveryOverlap() {
+        let (h, w) = (6, 20)
+        let image = VoxelArray(data: (0..<(h * w)).map { Float(100 * ($0 / w) + $0 % w) }, channels: 1, shape: [1, h, w], spacing: [1, 1, 1])
+        /// The probability of class 0 a window at origin (oy, ox) predicts everywhere in it.
+        func windowProbability(_ oy: Int, _ ox: Int) -> Double { 1 / (1 + Foundation.exp(-Double(ox - 3 * oy) / 4)) }
+        let network: (Tensor) -> Tensor = { batch in
+            let n = batch.shape[0], size = batch.count / n
+            return Tensor(shape: [n, 2] + Array(batch.shape.dropFirst(2))) { p in
+                for item in 0..<n {
+                    let first = Int(batch[flat: item * size])   // the window's origin voxel
+                    let logit = Float(first % 100 - 3 * (first / 100)) / 4
+                    for v in 0..<size { p[(item * 2) * size + v] = logit; p[(item * 2 + 1) * size + v] = 0 }
+                }
+            }
+        }
+        func weight(_ i: Int, _ n: Int, _ blending: BlendingKind) -> Double {
+            switch blending {
+            case .constant: return 1
+            case .linear: return max(1e-3, 1 - abs(2 * (Double(i) + 0.5) / Double(n) - 1))
+            case .gaussian:
+                let sigma = Double(n) / 8, x = Double(i) - Double(n - 1) / 2
+                return max(1e-3, Foundation.exp(-x * x / (2 * sigma * sigma)))
+            }
+        }
+        // Window 4 × 8 with overlap 1/2: origins y ∈ {0, 2}, x ∈ {0, 4, 8, 12}; most voxels lie in 2 or 4 windows.
+        for blending in BlendingKind.allCases {
+            let sw = SlidingWindow(window: [1, 4, 8], overlap: 0.5, blending: blending, batchSize: 3, dims: 3)
+            XCTAssertEqual(sw.origins(length: h, window: 4), [0, 2])
+            XCTAssertEqual(sw.origins(length: w, window: 8), [0, 4, 8, 12])
+            let p = sw.probabilities(image, fill: [0], network: network)
+            var disagreeing = 0
+            for y in 0..<h {
+                for x in 0..<w {
+                    var sum = 0.0, total = 0.0, seen = Set<Double>()
+                    for oy in [0, 2] where (oy..<oy + 4).contains(y) {
+                        for ox in [0, 4, 8, 12] where (ox..<ox + 8).contains(x) {
+                            let wt = weight(y - oy, 4, blending) * weight(x - ox, 8, blending)
+                            sum += wt * windowProbability(oy, ox)
+                            total += wt
+                            seen.insert(windowProbability(oy, ox))
+                        }
+                    }
+                    if seen.count > 1 { disagreeing += 1 }
+                    XCTAssertEqual(Double(p.data[y * w + x]), sum / total, accuracy: 1e-5, "\(blending) at y \(y), x \(x)")
+                    XCTAssertEqual(Double(p.data[h * w + y * w + x]), 1 - sum / total, accuracy: 1e-5)
+                }
+            }
+            XCTAssertGreaterThan(disagreeing, h * w / 2, "most voxels lie where windows disagree")
+        }
     }
 
     func testWindowShrinksToAnImageSmallerThanIt() {

@@ -51,6 +51,70 @@ final class RunFolderLockTests: XCTestCase, TinySegmentationRun {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/run.lock"))
     }
 
+    func testLockWrittenOnAnotherHostIsRefusedNamingHostAndPidAndHowToTakeItOver() throws {
+        let folder = tempDir + "/other-host"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let line = "pid 4242 host not-\(RunFolderLock.hostName) start 17\n"
+        try line.write(toFile: folder + "/run.lock", atomically: true, encoding: .utf8)
+        var warnings: [String] = []
+        XCTAssertThrowsError(try RunFolderLock.acquire(folder) { warnings.append($0) }) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "\(folder): run.lock was written on host not-\(RunFolderLock.hostName) by pid 4242, which cannot be checked from this host "
+                    + "(\(RunFolderLock.hostName)); if that run is gone, remove \(folder)/run.lock and train again")
+            XCTAssertFalse("\(error)".contains("\n"), "one line")
+        }
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(try String(contentsOfFile: folder + "/run.lock", encoding: .utf8), line, "another host's lock is left alone")
+        // Taken over the way the message says.
+        try FileManager.default.removeItem(atPath: folder + "/run.lock")
+        let lock = try RunFolderLock.acquire(folder) { warnings.append($0) }
+        XCTAssertEqual(try String(contentsOfFile: folder + "/run.lock", encoding: .utf8), RunFolderLock.holderLine + "\n")
+        lock.release()
+    }
+
+    func testLockOfARecycledPidIsTakenOver() throws {
+        // The pid is alive (this test's parent) but started at another time than the lock says:
+        // the run that wrote the lock is gone and its pid was given to a later process.
+        let folder = tempDir + "/recycled"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let pid = getppid()
+        let started = try XCTUnwrap(RunFolderLock.startTicks(of: pid), "no /proc start time")
+        let holder = "pid \(pid) host \(RunFolderLock.hostName) start \(started + 1)"
+        try (holder + "\n").write(toFile: folder + "/run.lock", atomically: true, encoding: .utf8)
+        var warnings: [String] = []
+        let lock = try RunFolderLock.acquire(folder) { warnings.append($0) }
+        XCTAssertEqual(warnings, ["\(folder): warning: taking over the lock of a run that is gone (\(holder))"])
+        lock.release()
+        // With its true start time the same pid is a live holder.
+        try "pid \(pid) host \(RunFolderLock.hostName) start \(started)\n".write(toFile: folder + "/run.lock", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunFolderLock.acquire(folder) { warnings.append($0) })
+    }
+
+    func testLockAppearsWholeWithItsStartTimeAndLeavesNoTemporaryFile() throws {
+        let folder = tempDir + "/whole"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lock = try RunFolderLock.acquire(folder)
+        let line = try String(contentsOfFile: folder + "/run.lock", encoding: .utf8)
+        XCTAssertEqual(line, "pid \(getpid()) host \(RunFolderLock.hostName) start \(try XCTUnwrap(RunFolderLock.startTicks(of: getpid())))\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["run.lock"])
+        lock.release()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [])
+    }
+
+    func testTemporaryLockOfAKilledRunIsRemovedByTheNextRun() throws {
+        // Killed after writing its line and before linking it into place: no lock, one temporary.
+        let folder = tempDir + "/killed-before-link"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let dead = try deadPid()
+        let temporary = folder + "/.run.lock.tmp-\(dead)-12345"
+        try "pid \(dead) host \(RunFolderLock.hostName) start 1\n".write(toFile: temporary, atomically: false, encoding: .utf8)
+        let lock = try Trainer<SegmentationTask>.lockRunFolder(folder)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: temporary))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["run.lock"])
+        lock.release()
+    }
+
     func testLockIsHeldDuringTheRunAndRemovedAfterIt() throws {
         let run = tempDir + "/run"
         _ = try TrainingRun.run(.segmentation(phantomConfig(epochs: 1, steps: 1)), output: run, progress: quiet())

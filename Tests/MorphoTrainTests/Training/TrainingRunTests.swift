@@ -71,11 +71,11 @@ final class TrainingRunTests: XCTestCase, TinySegmentationRun {
         XCTAssertEqual(Set(ca.model.keys), Set(cb.model.keys))
         XCTAssertEqual(Set(ca.optimizer.keys), Set(cb.optimizer.keys))
         for (name, t) in ca.model.sorted(by: { $0.key < $1.key }) {
-            let d = zip(t.scalars, cb.model[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
+            let d = zip(t.scalars, cb.model[name]!.scalars).map { abs($0 - $1) }.reduce(0, nanStrictMax)
             XCTAssertEqual(d, 0, "model.\(name)")
         }
         for (name, t) in ca.optimizer.sorted(by: { $0.key < $1.key }) {
-            let d = zip(t.scalars, cb.optimizer[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
+            let d = zip(t.scalars, cb.optimizer[name]!.scalars).map { abs($0 - $1) }.reduce(0, nanStrictMax)
             XCTAssertEqual(d, 0, "optimizer.\(name)")
         }
     }
