@@ -26,7 +26,7 @@ extension Fixture {
     /// The FORMAT.md pass rule: `max |ours − ref| ≤ atol + rtol · max |ref|`.
     public func assertClose(_ ours: [Float], _ ref: FixtureTensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(ours.count, ref.data.count, "\(name) \(what): element count", file: file, line: line)
-        let maxRef = ref.data.map(abs).max() ?? 0
+        let maxRef = ref.data.map(abs).reduce(0, nanStrictMax)
         var worst = 0.0, at = 0
         for (i, (a, b)) in zip(ours, ref.data).enumerated() where !(abs(Double(a) - b) <= worst) {
             worst = abs(Double(a) - b); at = i

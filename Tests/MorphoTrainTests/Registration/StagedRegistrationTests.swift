@@ -53,7 +53,7 @@ final class StagedRegistrationTests: XCTestCase {
         let inputs = try pair()
         let rigid = try StagedRegistration(transform: .rigid, method: .optimize(quickSettings())).run(inputs)
         XCTAssertEqual(rigid.stages.map(\.stage), ["rigid"])
-        XCTAssertEqual(rigid.result.flow.scalars.map(abs).max(), 0)
+        XCTAssertEqual(rigid.result.flow.scalars.map(abs).reduce(0, nanStrictMax), 0)
         XCTAssertEqual(rigid.linear?.kind, .rigid)
         let deformable = try StagedRegistration(transform: .deformable, method: .optimize(quickSettings())).run(inputs)
         XCTAssertEqual(deformable.stages.map(\.stage), ["deformable"])

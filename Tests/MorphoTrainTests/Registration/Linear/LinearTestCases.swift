@@ -1,5 +1,6 @@
 import Foundation
 import MorphoIO
+import MorphoTestSupport
 import XCTest
 @testable import MorphoTrain
 
@@ -60,7 +61,7 @@ enum LinearTestCases {
 
     /// The largest distance (mm) between two maps' images of the points `points`.
     static func mapError(_ a: LinearTransform, _ b: LinearTransform, at points: [SIMD3<Double>]) -> Double {
-        points.map { p in let d = a.apply(p) - b.apply(p); return (d * d).sum().squareRoot() }.max() ?? 0
+        points.map { p in let d = a.apply(p) - b.apply(p); return (d * d).sum().squareRoot() }.reduce(0, nanStrictMax)
     }
 
     /// The centre and six points 60–70 mm from it along the axes: where a head's content is.
