@@ -13,8 +13,10 @@ struct Segment: ParsableCommand {
             grid and writes it with the input's geometry: labels as uint8 (int16 above 256 classes), \
             probabilities as float32 with one volume per class. A model with several modalities takes \
             one --input per modality, in the config's order (or one 4D file holding them all). With a \
-            folder as --input (single-modality models), every .nii/.nii.gz in it is segmented into the \
-            --output folder under the same name. A file that fails is reported and the others are still \
+            folder as --input, its cases are segmented into the --output folder: an nnU-Net imagesTs \
+            folder (every file <case>_<XXXX>.nii.gz, one per channel) gives <case>.nii.gz, the name of \
+            the case's reference in labelsTs; any other folder (single-modality models) keeps each \
+            file's name. A file that fails is reported and the others are still \
             segmented, then the failures are listed and the exit status is 1. Several --model checkpoints (e.g. the folds of one \
             dataset) are an ensemble: their probabilities are averaged. --tta averages over the inputs \
             mirrored along every axis (8 passes in 3D, 4 in 2D). The largest-component postprocessing \
@@ -80,31 +82,29 @@ struct Segment: ParsableCommand {
         }
     }
 
-    /// Every file of the folder that can be segmented is; each failure is one line on stderr as
-    /// it happens and again in the closing list, and makes the exit status 1.
+    /// Every case of the folder (`InputFolder`: nnU-Net `<case>_<XXXX>` channel files or plain
+    /// single-channel files) that can be segmented is; each failure is one line on stderr as it
+    /// happens and again in the closing list, and makes the exit status 1.
     func segmentFolder(_ segmenter: SegmentationEnsemble, _ folder: String) throws {
-        guard segmenter.config.data.modalities.count == 1 else {
-            throw ValidationError("folder input needs a single-modality model; this one takes \(segmenter.config.data.modalities.joined(separator: ", "))")
-        }
-        let files = try Segmenter.niftiFiles(in: folder)
+        let cases = try InputFolder.cases(in: folder, channels: segmenter.config.data.modalities.count)
         for target in [output] + (probabilities.map { [$0] } ?? []) { try OutputPaths.createFolder(target) }
         var failures: [String] = []
-        for file in files {
-            let name = (file as NSString).lastPathComponent
+        for c in cases {
+            let name = c.outputName, file = c.inputs[0]
             do {
                 try segmenter.segmentFiles(
-                    inputs: [file], output: "\(output)/\(name)", probabilities: probabilities.map { "\($0)/\(name)" }, nanAs: nanAs)
-                print("\(file) -> \(output)/\(name)")
+                    inputs: c.inputs, output: "\(output)/\(name)", probabilities: probabilities.map { "\($0)/\(name)" }, nanAs: nanAs)
+                print("\(c.inputs.joined(separator: " + ")) -> \(output)/\(name)")
             } catch {
                 let line = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
                 failures.append(line.hasPrefix(file) ? line : "\(file): \(line)")
                 FileHandle.standardError.write(Data("error: \(failures.last!)\n".utf8))
             }
         }
-        print("segmented \(files.count - failures.count) of \(files.count) files into \(output)")
+        print("segmented \(cases.count - failures.count) of \(cases.count) cases into \(output)")
         guard failures.isEmpty else {
             FileHandle.standardError.write(Data(
-                ("\(failures.count) of \(files.count) files failed and have no output:\n" + failures.map { "  \($0)\n" }.joined()).utf8))
+                ("\(failures.count) of \(cases.count) cases failed and have no output:\n" + failures.map { "  \($0)\n" }.joined()).utf8))
             throw ExitCode(1)
         }
     }

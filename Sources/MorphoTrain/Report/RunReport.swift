@@ -3,8 +3,9 @@ import Foundation
 /// A training run's `report.html`, built from its run folder: learning curves from
 /// `metrics.jsonl` (the training loss and each loss term; the validation metrics grouped by
 /// scale: overlaps, surface distances in mm, and each other metric alone), the latest validation's
-/// metrics, one row per epoch, the middle-slice overlay of the first validation case
-/// (`overlay.png`) and the resolved config.
+/// metrics, the latest validation's metrics per case (`validation_cases.json`), one row per
+/// epoch, the middle-slice overlay of the first validation case (`overlay.png`) and the
+/// resolved config.
 ///
 /// The trainer refreshes it after each validation and at the end of the run (`refresh`): it reads
 /// a few small files and writes one, so it costs milliseconds beside an epoch.
@@ -22,11 +23,14 @@ public struct RunReport: Sendable {
     public var resolvedConfig: String
     /// The overlay picture as PNG bytes, when there is one.
     public var overlay: [UInt8]?
+    /// The latest validation per case, when the run kept it.
+    public var cases: ValidationCases?
 
     public init(
         title: String, kind: String, history: [EpochRecord], plannedEpochs: Int? = nil, scoreName: String? = nil, resolvedConfig: String,
-        overlay: [UInt8]? = nil
+        overlay: [UInt8]? = nil, cases: ValidationCases? = nil
     ) {
+        self.cases = cases
         self.title = title
         self.kind = kind
         self.history = history
@@ -59,7 +63,7 @@ public struct RunReport: Sendable {
         let picture = overlay ?? FileManager.default.contents(atPath: runFolder + "/overlay.png").map { [UInt8]($0) }
         return RunReport(
             title: "MorphoSeg run \(config.name)", kind: config.model.kind.rawValue, history: history, plannedEpochs: config.training.epochs,
-            scoreName: scoreName, resolvedConfig: resolved, overlay: picture)
+            scoreName: scoreName, resolvedConfig: resolved, overlay: picture, cases: ValidationCases.load(runFolder: runFolder))
     }
 
     /// Writes `<runFolder>/report.html` from the folder as it is now (see `load`). With `drawOverlay` (a run
@@ -147,6 +151,15 @@ public struct RunReport: Sendable {
                 caption: "epoch \(last.epoch); distances in mm, ∞ where a class is missing from the prediction")
         } else {
             doc.paragraph("No validation yet.")
+        }
+
+        doc.heading("Per-case validation")
+        if let cases {
+            doc.table(
+                header: ["case"] + cases.metrics, rows: cases.cases.map { [$0.name] + $0.values.map(Self.number) },
+                caption: "validation at epoch \(cases.epoch), one row per held-out case; distances in mm, ∞ where a class is missing from the prediction")
+        } else {
+            doc.paragraph(history.contains { !$0.validation.isEmpty } ? "No per-case metrics for this run." : "No validation yet.")
         }
 
         doc.heading("Epochs")

@@ -186,6 +186,9 @@ public final class SegmentationTask: TrainingTask {
         DataParallel().meanOverSamples(try validateShard(rank: 0, size: 1) ?? [])
     }
 
+    /// The validation subjects' ids, in `validateShard`'s order.
+    public var validationCaseNames: [String] { dataset.validation.map(\.id) }
+
     /// One row per validation subject `i` with `i % size == rank`: `dice_mean` (the subject's
     /// mean over foreground classes, so that its mean over subjects is the mean of the `dice.k`),
     /// then `dice.k`, `hd95.k`, `msd.k` per foreground class k.

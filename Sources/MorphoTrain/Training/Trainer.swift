@@ -71,6 +71,8 @@ public final class Trainer<Task: TrainingTask> {
     private var bestEpoch = 0
     private var staleValidations = 0
     private var history: [EpochRecord] = []
+    /// The latest validation's per-case rows (one process, tasks that name their cases).
+    private var latestCases: ValidationCases?
     /// `metrics.jsonl` lines of `history`, verbatim (re-encoding parsed numbers could change digits).
     private var logLines: [String] = []
 
@@ -256,6 +258,7 @@ public final class Trainer<Task: TrainingTask> {
                     if validateNow { try task.drawOverlay(to: options.outputDirectory + "/overlay.png") }
                 }
                 // report.html (RunReport): after each validation and at the end of the run.
+                if let latestCases, validateNow { try latestCases.write(runFolder: options.outputDirectory) }
                 if validateNow || completedEpochs == lastEpoch {
                     try RunReport.refresh(
                         runFolder: options.outputDirectory, config: config, scoreName: task.scoreName, history: history,
@@ -280,7 +283,17 @@ public final class Trainer<Task: TrainingTask> {
     /// decide the same on every rank).
     private func validateOnAllRanks() throws -> [(name: String, value: Double)] {
         let parallel = options.parallel
-        if parallel.size == 1 { return try task.validate() }
+        latestCases = nil
+        if parallel.size == 1 {
+            // The per-case rows, kept for report.html, and their mean (= `validate()`).
+            let names = task.validationCaseNames
+            if !names.isEmpty, let rows = try task.validateShard(rank: 0, size: 1),
+                let cases = ValidationCases(epoch: completedEpochs, names: names, rows: rows) {
+                latestCases = cases
+                return parallel.meanOverSamples(rows)
+            }
+            return try task.validate()
+        }
         if let rows = try task.validateShard(rank: parallel.rank, size: parallel.size) { return parallel.meanOverSamples(rows) }
         return parallel.broadcastMetrics(parallel.isRoot ? try task.validate() : [])
     }

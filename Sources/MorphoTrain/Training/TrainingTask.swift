@@ -58,6 +58,11 @@ public protocol TrainingTask: AnyObject {
     /// rows (per metric, the mean of its finite values; +∞ when none is finite), which must equal
     /// `validate()`. Default nil: rank 0 runs `validate()` alone and shares the result.
     func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]?
+
+    /// The names of the held-out cases, in the order of `validateShard(rank: 0, size: 1)`'s
+    /// rows: with them a one-process run keeps each case's metrics (`ValidationCases`,
+    /// `report.html`'s per-case table). Default: none (no per-case table).
+    var validationCaseNames: [String] { get }
 }
 
 extension TrainingTask {
@@ -66,4 +71,5 @@ extension TrainingTask {
     public var checkpointMetadata: [String: String] { [:] }
     public var makeShard: (@Sendable (_ seed: UInt64, _ step: Int, _ positions: [Int]) -> Batch)? { nil }
     public func validateShard(rank: Int, size: Int) throws -> [[(name: String, value: Double)]]? { nil }
+    public var validationCaseNames: [String] { [] }
 }

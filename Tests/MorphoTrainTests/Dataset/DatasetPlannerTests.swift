@@ -63,6 +63,26 @@ final class DatasetPlannerTests: XCTestCase {
         XCTAssertTrue(plan.yaml.contains("folds: 5   # `train --fold k`"))
     }
 
+    /// `plan --budget`: with the same measured step time, a bigger budget buys proportionally
+    /// more training steps (¾ of it), and the plan says how many and why.
+    func testABiggerBudgetPlansMoreStepsAndSaysSo() throws {
+        let fp = fingerprint(spacings: Array(repeating: [2, 2, 2], count: 12), shapes: Array(repeating: [90, 110, 90], count: 12))
+        let plans = try [5.0, 20, 60].map { budget in
+            try DatasetPlanner.plan(fp, dataset: "d", name: "d", budgetMinutes: budget) { _ in 0.25 }
+        }
+        let steps = plans.map { $0.epochs * $0.stepsPerEpoch }
+        // 5 / 20 / 60 min · 60 s · ¾ / 0.25 s = 900 / 3600 / 10 800 steps, 50 per epoch.
+        XCTAssertEqual(steps, [900, 3600, 10_800])
+        XCTAssertEqual(plans.map(\.epochs), [18, 72, 216])
+        XCTAssertEqual(Set(plans.map(\.patch)).count, 1, "the patch follows the data, not the budget")
+        for (plan, budget) in zip(plans, ["5", "20", "60"]) {
+            let line = "\(plan.epochs) epochs × 50 steps: one step took 0.25 s here, \(budget) min budget (¾ for steps)"
+            XCTAssertTrue(plan.reasons.contains(line), "\(plan.reasons)")
+            XCTAssertTrue(plan.yaml.contains("#   - " + line))
+            XCTAssertTrue(plan.yaml.contains("epochs: \(plan.epochs)\n"))
+        }
+    }
+
     func testThickSlicesGiveA2DNetworkOnTheThinAxisAndCroppedImagesNormaliseOverNonzeroVoxels() throws {
         let spacings = [5.0, 8, 6, 5, 7].map { [0.7, 0.7, $0] }
         let fp = fingerprint(spacings: spacings, shapes: Array(repeating: [200, 180, 20], count: 5), nonzero: 0.5)

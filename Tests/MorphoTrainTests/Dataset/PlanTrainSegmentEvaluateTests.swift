@@ -10,13 +10,14 @@ final class PlanTrainSegmentEvaluateTests: XCTestCase {
     func testPhantomDatasetFromPlanToEvaluation() throws {
         let dir = try temporaryFolder("pipeline")
         let root = dir + "/Dataset001_Phantom"
-        // 10 labelled cases: 8 for training (the plan holds out 20 %), 2 kept aside as test cases.
+        // 10 labelled cases: 8 for training (the plan holds out 20 %), 2 kept aside as test cases,
+        // named as in imagesTs (<case>_0000): segment names the predictions <case> like the references.
         try PhantomDatasetFolder.nnUNet(at: root, training: 10)
         for folder in ["test", "reference", "prediction"] {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(folder)", withIntermediateDirectories: true)
         }
         for id in ["case_008", "case_009"] {
-            try FileManager.default.moveItem(atPath: "\(root)/imagesTr/\(id)_0000.nii.gz", toPath: "\(dir)/test/\(id).nii.gz")
+            try FileManager.default.moveItem(atPath: "\(root)/imagesTr/\(id)_0000.nii.gz", toPath: "\(dir)/test/\(id)_0000.nii.gz")
             try FileManager.default.moveItem(atPath: "\(root)/labelsTr/\(id).nii.gz", toPath: "\(dir)/reference/\(id).nii.gz")
         }
         let json = "\(root)/dataset.json"

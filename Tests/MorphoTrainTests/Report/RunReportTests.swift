@@ -98,6 +98,30 @@ final class RunReportTests: XCTestCase, TinySegmentationRun, TinyJointRun {
         XCTAssertTrue(html.contains("<h1>MorphoSeg run tiny</h1>"))
     }
 
+    /// One table row per held-out case, each case's metrics as validation computed them: their
+    /// mean over the cases is the logged validation mean.
+    func testASegmentationRunReportsItsLatestValidationPerCase() throws {
+        let config = try phantomConfig(epochs: 2, steps: 2)
+        _ = try TrainingRun.run(.segmentation(config), output: dir, progress: quiet())
+        let cases = try XCTUnwrap(ValidationCases.load(runFolder: dir))
+        XCTAssertEqual(cases.epoch, 2)
+        XCTAssertGreaterThanOrEqual(cases.cases.count, 2, "the phantom run holds out several subjects")
+        XCTAssertEqual(Set(cases.cases.map(\.name)).count, cases.cases.count)
+        XCTAssertEqual(Array(cases.metrics.prefix(2)), ["dice_mean", "dice.1"])
+        let last = try XCTUnwrap(String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").last
+            .flatMap { EpochRecord(json: String($0)) })
+        for (j, name) in cases.metrics.enumerated() where name.hasPrefix("dice") {
+            let mean = cases.cases.map { $0.values[j] }.reduce(0, +) / Double(cases.cases.count)
+            XCTAssertEqual(mean, try XCTUnwrap(last.metric(name)), accuracy: 1e-12, name)
+        }
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        ReportChecks.assertSelfContainedAndWellFormed(html)
+        let rows = try XCTUnwrap(ReportChecks.bodyRows(html, caption: "validation at epoch 2, one row per held-out case"))
+        XCTAssertEqual(rows.count, cases.cases.count)
+        for c in cases.cases { XCTAssertTrue(html.contains("<td>\(HTMLDocument.escape(c.name))</td>"), c.name) }
+        XCTAssertEqual(ValidationCases(json: cases.json), cases)
+    }
+
     func testARunWithoutPlotsStillShowsTheOverlay() throws {
         let config = try phantomConfig(epochs: 1, steps: 2, extra: "output: {plots: false}")
         _ = try TrainingRun.run(.segmentation(config), output: dir, progress: quiet())
