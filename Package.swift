@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "MorphoTrainTests", dependencies: ["MorphoTrain", "MorphoIO", "MorphoTestSupport"],
             swiftSettings: optimize + niftiInclude),
-        .testTarget(name: "MorphoBenchTests", dependencies: ["MorphoBench"], swiftSettings: optimize),
+        .testTarget(name: "MorphoBenchTests", dependencies: ["MorphoBench", "MorphoTensor"], swiftSettings: optimize),
         // The command line as a user meets it: runs the built `morphoseg` (next to the tests, as
         // `make test` builds it) in child processes.
         .testTarget(name: "morphosegTests", dependencies: ["MorphoIO", "MorphoTestSupport"], swiftSettings: optimize + niftiInclude),

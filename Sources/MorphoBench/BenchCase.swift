@@ -10,11 +10,25 @@ public struct BenchCase: Sendable {
     /// Floating-point operations of one call of the timed closure, when known; gives GFLOP/s
     /// and the share of the machine's FMA peak.
     public let flops: Double?
+    /// The flops are counted instead, by running the timed closure once under
+    /// `FLOPCounting.count` (untimed, as the first warm-up): the convolution layers report
+    /// what they compute, forward and backward (convention on `FLOPCount`). For whole steps,
+    /// whose arithmetic depends on the network and which inputs need gradients.
+    public let countsFLOPs: Bool
     public let make: @Sendable () -> (() -> Void)
 
     public init(name: String, flops: Double? = nil, make: @escaping @Sendable () -> (() -> Void)) {
         self.name = name
         self.flops = flops
+        countsFLOPs = false
+        self.make = make
+    }
+
+    /// A case whose flops its convolution layers count (`countsFLOPs`).
+    public init(name: String, countingFLOPs make: @escaping @Sendable () -> (() -> Void)) {
+        self.name = name
+        flops = nil
+        countsFLOPs = true
         self.make = make
     }
 }

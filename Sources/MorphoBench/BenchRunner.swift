@@ -13,6 +13,8 @@ public struct BenchResult: Codable, Sendable {
     /// Median CPU time (user + system, all threads) of one run, ms. Near `threads × median_ms`
     /// when the case had its cores to itself; well below when other processes took turns.
     public var cpuMs: Double
+    /// Floating-point operations of one call, when known (declared, or counted by the layers).
+    public var flops: Double?
     /// flops / median time, when the case's flops are known.
     public var gflops: Double?
     /// flops / (median CPU time / threads): what the case would reach with its cores to itself
@@ -30,7 +32,7 @@ public struct BenchResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, runs, cpuMs = "cpu_ms"
         case medianMs = "median_ms", minMs = "min_ms", maxMs = "max_ms"
-        case gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb", peakTensorMb = "peak_tensor_mb"
+        case flops, gflops, cpuGflops = "cpu_gflops", peakPct = "peak_pct", peakRssMb = "peak_rss_mb", peakTensorMb = "peak_tensor_mb"
     }
 
     /// (max − min) / median: the run-to-run noise of this case.
@@ -65,9 +67,10 @@ public enum BenchRunner {
         resetPeakRSS()
         var times = [Double]()
         var cpuTimes = [Double]()
+        var flops = benchCase.flops
         do {
             let body = benchCase.make()
-            for _ in 0..<options.warmups { body() }
+            flops = warmUp(benchCase, body, times: options.warmups) ?? flops
             var total = 0.0
             while times.count < options.maxRuns && (times.count < options.minRuns || total < options.minSeconds) {
                 let (ms, cpuMs) = timedCall(body)
@@ -76,8 +79,22 @@ public enum BenchRunner {
                 total += ms / 1e3
             }
         }
-        return summary(benchCase, times: times, cpuTimes: cpuTimes, peakGflops: peakGflops,
+        return summary(benchCase, flops: flops, times: times, cpuTimes: cpuTimes, peakGflops: peakGflops,
                        peakRssMb: peakRSSMegabytes(), peakTensorMb: Double(StoragePool.peakLiveBytes) / Double(1 << 20))
+    }
+
+    /// Calls `body` `times` times untimed; for a case that `countsFLOPs`, at least once, the
+    /// first call under `FLOPCounting.count`, whose total it returns (nil otherwise).
+    static func warmUp(_ benchCase: BenchCase, _ body: () -> Void, times: Int) -> Double? {
+        var counted: Double?
+        for i in 0..<max(times, benchCase.countsFLOPs ? 1 : 0) {
+            if i == 0 && benchCase.countsFLOPs {
+                counted = FLOPCounting.count(body).flops.total
+            } else {
+                body()
+            }
+        }
+        return counted
     }
 
     /// Wall and CPU milliseconds of one call of `body`.
@@ -92,14 +109,16 @@ public enum BenchRunner {
     /// A case's result from its timed calls: median/min/max, median CPU time, and the FLOP-based
     /// figures where the case's flops are known.
     static func summary(
-        _ benchCase: BenchCase, times: [Double], cpuTimes: [Double], peakGflops: Double?, peakRssMb: Double?, peakTensorMb: Double?
+        _ benchCase: BenchCase, flops: Double?, times: [Double], cpuTimes: [Double], peakGflops: Double?, peakRssMb: Double?,
+        peakTensorMb: Double?
     ) -> BenchResult {
         let times = times.sorted()
         let median = BenchRunner.median(times)
         var result = BenchResult(name: benchCase.name, medianMs: median, minMs: times.first!, maxMs: times.last!,
                                  runs: times.count, cpuMs: BenchRunner.median(cpuTimes.sorted()), peakRssMb: peakRssMb,
                                  peakTensorMb: peakTensorMb)
-        if let flops = benchCase.flops {
+        if let flops, flops > 0 {
+            result.flops = flops
             let gflops = flops / (median / 1e3) / 1e9
             result.gflops = gflops
             if result.cpuMs > 0 { result.cpuGflops = flops / (result.cpuMs / 1e3 / Double(Parallel.threads)) / 1e9 }
@@ -119,7 +138,7 @@ public enum BenchRunner {
         StoragePool.drain()
         StoragePool.resetPeak()
         let bodies = cases.map { $0.make() }
-        for body in bodies { for _ in 0..<warmups { body() } }
+        let flops = cases.indices.map { i in warmUp(cases[i], bodies[i], times: warmups) ?? cases[i].flops }
         var perRound = [[Double]](repeating: [Double](repeating: 0, count: cases.count), count: rounds)
         var cpu = [[Double]](repeating: [], count: cases.count)
         for r in 0..<rounds {
@@ -131,7 +150,8 @@ public enum BenchRunner {
             }
         }
         let results = cases.indices.map { i in
-            summary(cases[i], times: perRound.map { $0[i] }, cpuTimes: cpu[i], peakGflops: peakGflops, peakRssMb: nil, peakTensorMb: nil)
+            summary(cases[i], flops: flops[i], times: perRound.map { $0[i] }, cpuTimes: cpu[i], peakGflops: peakGflops, peakRssMb: nil,
+                    peakTensorMb: nil)
         }
         return (results, perRound)
     }
@@ -230,7 +250,7 @@ public enum BenchRunner {
             + "\(f(use, 0)) % | \(f(r.gflops, 1)) | \(f(r.peakPct, 1)) | \(f(r.cpuGflops, 1)) | \(f(r.peakRssMb, 0)) | \(f(r.peakTensorMb, 0)) |"
     }
 
-    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "gflops", "peak_pct",
+    /// A JSON list of `{"name", "median_ms", "min_ms", "max_ms", "flops", "gflops", "peak_pct",
     /// "peak_rss_mb", "runs", "cpu_ms", "cpu_gflops"}` in that key order; the FLOP-based keys
     /// only where the case's flops are known, peak_rss_mb only where /proc is readable.
     public static func json(_ results: [BenchResult]) -> String {
@@ -241,6 +261,7 @@ public enum BenchRunner {
         let objects = results.map { r -> String in
             var fields = [("name", string(r.name)), ("median_ms", number(r.medianMs)),
                           ("min_ms", number(r.minMs)), ("max_ms", number(r.maxMs))]
+            if let v = r.flops { fields.append(("flops", number(v))) }
             if let v = r.gflops { fields.append(("gflops", number(v))) }
             if let v = r.peakPct { fields.append(("peak_pct", number(v))) }
             if let v = r.peakRssMb { fields.append(("peak_rss_mb", number(v))) }

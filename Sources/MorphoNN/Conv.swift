@@ -73,6 +73,12 @@ public final class Conv: Module {
     public func callAsFunction(parts: [Tensor], activation: Rectifier = .none) -> Tensor {
         conv(parts: parts, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
     }
+
+    /// The convolution of `coarse` up-sampled (nearest) onto `skip`'s grid, concatenated with
+    /// `skip`, without keeping the up-sampled tensor (see `conv(upsampling:skip:)`).
+    public func callAsFunction(upsampling coarse: Tensor, skip: Tensor, activation: Rectifier = .none) -> Tensor {
+        conv(upsampling: coarse, skip: skip, weight.value, bias?.value, stride: stride, padding: padding, activation: activation)
+    }
 }
 
 /// A 2D or 3D transposed convolution (learned up-sampling) over `[N, Cin, spatial...]`:

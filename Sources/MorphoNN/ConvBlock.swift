@@ -30,11 +30,23 @@ public final class ConvBlock: ImageLayer {
     /// The block applied to the channel concatenation of `parts` (a skip connection), which the
     /// convolution reads in place.
     public func callAsFunction(parts: [Tensor]) -> Tensor {
+        apply { conv(parts: parts, activation: $0) }
+    }
+
+    /// The block applied to `coarse` up-sampled (nearest) onto `skip`'s grid and concatenated
+    /// with `skip`, without keeping the up-sampled tensor (`Conv.callAsFunction(upsampling:skip:)`).
+    public func callAsFunction(upsampling coarse: Tensor, skip: Tensor) -> Tensor {
+        apply { conv(upsampling: coarse, skip: skip, activation: $0) }
+    }
+
+    /// `convolution(fused)` with the activation fused into it when it can be, else followed by
+    /// the norm and activation.
+    private func apply(_ convolution: (Rectifier) -> Tensor) -> Tensor {
         // Without a norm, a non-negative leaky slope is applied inside the convolution.
         if norm.kind == .none, let r = activation.rectifier, case .leaky(let s) = r, s >= 0 {
-            return conv(parts: parts, activation: r)
+            return convolution(r)
         }
-        return norm(conv(parts: parts), activation: activation)
+        return norm(convolution(.none), activation: activation)
     }
 }
 

@@ -78,8 +78,9 @@ public final class DisplacementNet: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor { self(parts: [x]) }
 
     /// The displacement for the channel concatenation of `parts` (e.g. moving and fixed). Each
-    /// skip connection is likewise handed to the next convolution as two parts (up-sampled
-    /// decoder output, encoder skip) instead of a concatenated copy.
+    /// skip connection is likewise handed to the next convolution as the decoder output and the
+    /// encoder skip, which it reads up-sampled and concatenated in place
+    /// (`conv(upsampling:skip:)`): neither the concatenation nor the up-sampled tensor is kept.
     public func callAsFunction(parts: [Tensor]) -> Tensor {
         let x = parts[0]
         precondition(x.rank == spatialRank + 2, "a \(spatialRank)D DisplacementNet takes [N, C, \(spatialRank) sizes], got \(x.shape)")
@@ -90,17 +91,28 @@ public final class DisplacementNet: Module {
             skips.append(e)
             h = [maxPool(e)]
         }
+        // The next convolution's input: `h`, or `coarse` up-sampled onto `skip` beside it.
+        var upsampled: (coarse: Tensor, skip: Tensor)?
+        func apply(_ block: ConvBlock) -> Tensor {
+            guard let up = upsampled else { return block(parts: h) }
+            upsampled = nil
+            return block(upsampling: up.coarse, skip: up.skip)
+        }
         for (level, block) in decoder.enumerated() {
-            let d = block(parts: h)
+            let d = apply(block)
             if !halfResolution || level < decoder.count - 1 {
-                let skip = skips.removeLast()
-                h = [resize(d, to: skip.spatialShape, mode: .nearest), skip]
+                upsampled = (d, skips.removeLast())
             } else {
                 h = [d]
             }
         }
-        for block in remaining { h = [block(parts: h)] }
-        var field = flow(parts: h)
+        for block in remaining { h = [apply(block)] }
+        var field: Tensor
+        if let up = upsampled {
+            field = flow(upsampling: up.coarse, skip: up.skip)
+        } else {
+            field = flow(parts: h)
+        }
         if integrationSteps > 0 { field = integrate(field, steps: integrationSteps) }
         if halfResolution { field = resizeDisplacement(field, to: x.spatialShape) }
         return field

@@ -3,7 +3,8 @@ import MorphoKernels
 // Differentiable 2D/3D convolution and transposed convolution over the `Convolution` kernels
 // (PyTorch semantics and weight layouts). A transposed convolution is the adjoint of the
 // convolution that maps its output grid back onto its input grid, so both ops run on the same
-// three kernels with the roles of forward and data gradient exchanged.
+// three kernels with the roles of forward and data gradient exchanged. Every pass reports its
+// direct-convolution FLOPs to `FLOPCounting` (the convention is stated on `FLOPCount`).
 
 /// The kernel geometry of a convolution from `large` `[N, Cin, spatial...]` to the small grid,
 /// with weight `[Cout, Cin, k...]`; 2D tensors are the D = 1 case.
@@ -44,15 +45,102 @@ public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: I
 /// channels, 1.3 GB each). Differentiable in every part, weight and bias.
 public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                  activation: Rectifier = .none) -> Tensor {
-    precondition(!parts.isEmpty, "conv of no input parts")
-    let first = parts[0]
-    for p in parts {
-        precondition(p.rank == first.rank && p.shape[0] == first.shape[0] && p.spatialShape == first.spatialShape,
-                     "conv input parts \(parts.map(\.shape)) differ in batch or grid")
+    convolution(ConvolutionInput(parts: parts, upsampledTo: nil), weight, bias, stride: stride, padding: padding, activation: activation)
+}
+
+/// `conv(parts: [resize(coarse, to: skip.spatialShape, mode: .nearest), skip], …)`, VoxelMorph's
+/// decoder step after an up-sampling, without keeping the up-sampled tensor: the forward
+/// builds it, convolves and drops it; the backward rebuilds it for the weight gradient, drops
+/// it again, then takes the coarse gradient 16 channels at a time (data gradient of a channel
+/// block, then the adjoint of the up-sampling). At 160×192×224 with 32 coarse channels that is
+/// 880 MB not held from the forward to the backward, and at most 440 MB of up-sampled gradient
+/// at once instead of 880 MB. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
+/// weight `[Cout, Cc + Cs, k...]`. Differentiable in coarse, skip, weight and bias.
+public func conv(upsampling coarse: Tensor, skip: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1,
+                 padding: Int = 0, activation: Rectifier = .none) -> Tensor {
+    precondition(coarse.rank == skip.rank && coarse.shape[0] == skip.shape[0],
+                 "conv(upsampling:) of \(coarse.shape) onto \(skip.shape): batch or rank differ")
+    return convolution(ConvolutionInput(parts: [coarse, skip], upsampledTo: skip.spatialShape), weight, bias, stride: stride,
+                       padding: padding, activation: activation)
+}
+
+/// What a convolution op reads as its input: tensors taken as their channel concatenation, the
+/// first of which may be read up-sampled (nearest) onto the grid of the others.
+private struct ConvolutionInput {
+    /// The graph inputs, in channel order.
+    let parts: [Tensor]
+    /// The grid the first part is up-sampled to (nearest, `resize`); nil: every part as it is.
+    let upsampledTo: [Int]?
+    /// Channels of block of up-sampled gradient materialised at once (≥ 16 keeps the data
+    /// gradient on the Winograd path).
+    static let gradientBlock = 16
+
+    init(parts: [Tensor], upsampledTo: [Int]?) {
+        precondition(!parts.isEmpty, "conv of no input parts")
+        self.parts = parts
+        self.upsampledTo = upsampledTo
+        let first = parts[0]
+        for p in parts.dropFirst(upsampledTo == nil ? 0 : 1) {
+            precondition(p.rank == first.rank && p.shape[0] == first.shape[0] && p.spatialShape == grid,
+                         "conv input parts \(parts.map(\.shape)) differ in batch or grid")
+        }
     }
-    let channels = parts.map { $0.shape[1] }
-    var shape = first.shape
-    shape[1] = channels.reduce(0, +)
+
+    var channels: [Int] { parts.map { $0.shape[1] } }
+    /// The spatial grid the convolution reads.
+    var grid: [Int] { upsampledTo ?? parts[0].spatialShape }
+    /// The concatenated input's shape `[N, ΣC_k, grid...]`.
+    var shape: [Int] { [parts[0].shape[0], channels.reduce(0, +)] + grid }
+
+    /// `body` on a source over the parts; an up-sampled first part exists only during the call.
+    func withSource<R>(_ body: (ConvolutionSource) -> R) -> R {
+        var storages = parts.map(\.storage)
+        if let upsampledTo {
+            let coarse = parts[0]
+            let planes = coarse.shape[0] * coarse.shape[1]
+            let up = TensorStorage(uninitializedCount: planes * upsampledTo.reduce(1, *))
+            resize(coarse.storage.pointer, extent: SpatialExtent(coarse.spatialShape), into: up.pointer,
+                   newExtent: SpatialExtent(upsampledTo), planes: planes, linear: false)
+            storages[0] = up
+        }
+        let volume = grid.reduce(1, *)
+        return withExtendedLifetime(storages) {
+            body(ConvolutionSource(parts: zip(storages, channels).map { ConvolutionSource.Part(UnsafePointer($0.pointer), channels: $1) },
+                                   volume: volume))
+        }
+    }
+
+    /// d(loss)/d(part k), whose channels start at `offset` in the concatenation, from
+    /// `dataGradient(channels, into)`: the gradient of the concatenated input's `channels`,
+    /// written as `[N, channels.count, grid...]`.
+    func gradient(_ k: Int, offset: Int, _ dataGradient: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let part = parts[k]
+        guard k == 0, let upsampledTo else {
+            return Tensor(shape: part.shape) { dataGradient(offset ..< offset + part.shape[1], $0) }
+        }
+        let n = part.shape[0], c = part.shape[1]
+        let fine = SpatialExtent(upsampledTo), coarse = SpatialExtent(part.spatialShape)
+        let block = min(c, Self.gradientBlock)
+        let upBlock = TensorStorage(uninitializedCount: n * block * fine.count)
+        let coarseBlock = TensorStorage(uninitializedCount: n * block * coarse.count)
+        return Tensor(shape: part.shape) { out in
+            for c0 in stride(from: 0, to: c, by: block) {
+                let cb = min(block, c - c0)
+                dataGradient(offset + c0 ..< offset + c0 + cb, upBlock.pointer)
+                resizeBackward(upBlock.pointer, newExtent: fine, into: coarseBlock.pointer, extent: coarse, planes: n * cb, linear: false)
+                for item in 0..<n {
+                    (out + (item * c + c0) * coarse.count).update(from: coarseBlock.pointer + item * cb * coarse.count,
+                                                                  count: cb * coarse.count)
+                }
+            }
+        }
+    }
+}
+
+/// The convolution of `input` (see `conv(parts:…)`), forward and backward.
+private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int,
+                         activation: Rectifier) -> Tensor {
+    let shape = input.shape
     let cout = weight.shape[0]
     let g = geometry(shape, cout: cout, weight: weight.shape, stride: stride, padding: padding)
     precondition(weight.shape[1] == shape[1], "conv of \(shape) with weight \(weight.shape): input channels differ")
@@ -65,16 +153,14 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
         slope = s
     case .learned: preconditionFailure("conv cannot fuse a learned rectifier slope; apply prelu after it")
     }
-    // Pointers into the parts' storages, which the closures below keep alive.
-    func source() -> ConvolutionSource {
-        ConvolutionSource(parts: parts.map { ConvolutionSource.Part(UnsafePointer($0.storage.pointer), channels: $0.shape[1]) },
-                          volume: g.inVoxels)
+    let y = Tensor(shape: outputShape(g, rank: shape.count, channels: cout)) { out in
+        input.withSource { source in
+            Convolution.forward(g, inputs: source, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out,
+                                rectifierSlope: slope)
+        }
     }
-    let y = Tensor(shape: outputShape(g, rank: first.rank, channels: cout)) { out in
-        Convolution.forward(g, inputs: source(), weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out,
-                            rectifierSlope: slope)
-    }
-    var inputs = parts + [weight]
+    FLOPCounting.record(.forward, g.flops)
+    var inputs = input.parts + [weight]
     if let bias { inputs.append(bias) }
     // The output's values without its graph node (capturing the node would be a cycle).
     let output = Tensor(shape: y.shape, storage: y.storage)
@@ -82,27 +168,32 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
         // The rectifier's derivative is applied by the kernels as they read `grad` (no dy tensor).
         let rectifier = slope.map { Rectification(output: UnsafePointer(output.storage.pointer), slope: $0) }
         let dy = grad.storage.pointer
-        var grads: [Tensor?] = []
-        var c0 = 0
-        // One data-gradient pass per part: each re-reads (and re-rectifies) `grad` into its slab,
-        // k fills for k parts instead of one. A single pass writing k destinations would need
-        // channel blocks that may straddle parts; not done.
-        for (part, ck) in zip(parts, channels) {
-            let range = c0 ..< c0 + ck
-            c0 += ck
-            grads.append(part.requiresGrad ? Tensor(shape: part.shape) { dx in
-                Convolution.backwardData(g, gradOutput: dy, rectifiedBy: rectifier, weight: weight.storage.pointer, inputChannels: range,
-                                         gradInput: dx)
-            } : nil)
-        }
+        // The weight gradient first: an up-sampled part it rebuilds is gone before the data
+        // gradients are allocated.
         var dw: Tensor?, db: Tensor?
         if weight.requiresGrad || bias?.requiresGrad == true {
             let gradBias = bias?.requiresGrad == true ? TensorStorage(uninitializedCount: cout) : nil
             dw = Tensor(shape: weight.shape) { dw in
-                Convolution.backwardWeight(g, inputs: source(), gradOutput: dy, rectifiedBy: rectifier, gradWeight: dw,
-                                           gradBias: gradBias?.pointer)
+                input.withSource { source in
+                    Convolution.backwardWeight(g, inputs: source, gradOutput: dy, rectifiedBy: rectifier, gradWeight: dw,
+                                               gradBias: gradBias?.pointer)
+                }
             }
+            FLOPCounting.record(.weightGradient, g.flops)
             db = gradBias.map { Tensor(shape: [cout], storage: $0) }
+        }
+        // One data-gradient pass per part: each re-reads (and re-rectifies) `grad` into its slab,
+        // k fills for k parts instead of one. A single pass writing k destinations would need
+        // channel blocks that may straddle parts; not done.
+        var grads: [Tensor?] = []
+        var offset = 0
+        for (k, part) in input.parts.enumerated() {
+            grads.append(part.requiresGrad ? input.gradient(k, offset: offset) { channels, dx in
+                Convolution.backwardData(g, gradOutput: dy, rectifiedBy: rectifier, weight: weight.storage.pointer,
+                                         inputChannels: channels, gradInput: dx)
+                FLOPCounting.record(.dataGradient, g.flops * Double(channels.count) / Double(g.cin))
+            } : nil)
+            offset += part.shape[1]
         }
         grads.append(dw)
         if bias != nil { grads.append(db) }
@@ -134,14 +225,17 @@ public func convTransposed(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
         Convolution.backwardData(g, gradOutput: x.storage.pointer, weight: weight.storage.pointer, gradInput: out)
         if let bias { addChannelBias(out, bias.storage.pointer, batch: x.shape[0], channels: cout, voxels: spatial) }
     }
+    FLOPCounting.record(.forward, g.flops)
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
     return Tensor.record(y, inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(shape: x.shape) { dx in
             Convolution.forward(g, input: dy.storage.pointer, weight: weight.storage.pointer, bias: nil, output: dx)
+            FLOPCounting.record(.dataGradient, g.flops)
         } : nil
         let dw = weight.requiresGrad ? Tensor(shape: weight.shape) { dw in
             Convolution.backwardWeight(g, input: dy.storage.pointer, gradOutput: x.storage.pointer, gradWeight: dw, gradBias: nil)
+            FLOPCounting.record(.weightGradient, g.flops)
         } : nil
         guard let bias else { return [dx, dw] }
         let db = bias.requiresGrad ? Tensor(shape: [cout]) { db in

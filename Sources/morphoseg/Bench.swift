@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     @Argument(help: "Case names or name prefixes (see --list).")
     var groups: [String] = []
 
-    @Flag(help: "Print a JSON list of {name, median_ms, min_ms, max_ms, gflops, peak_pct, peak_rss_mb, peak_tensor_mb, runs, cpu_ms, cpu_gflops}.")
+    @Flag(help: "Print a JSON list of {name, median_ms, min_ms, max_ms, flops, gflops, peak_pct, peak_rss_mb, peak_tensor_mb, runs, cpu_ms, cpu_gflops}.")
     var json = false
 
     @OptionGroup var compute: ComputeOptions

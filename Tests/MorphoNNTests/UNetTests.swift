@@ -30,6 +30,29 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(net.parameterCount, down0 + down1 + down2 + bottom + up2 + up1 + up0)
     }
 
+    /// A training pass (forward + backward) of a U-Net counts, layer by layer, 2·Cin·Cout·k³ per
+    /// output voxel of each convolution (per input voxel of each transposed one) forward, the
+    /// same for the weight gradient and again for the data gradient, except at the first layer,
+    /// whose input (the image) needs none.
+    func testUNetTrainingPassCountsTheSumOfItsLayersFLOPs() {
+        var rng = RandomGenerator(seed: 3)
+        let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 2, channels: [4, 8, 16], strides: [2, 2], rng: &rng)
+        let x = Tensor.randomNormal([1, 1, 8, 8, 8], using: &rng)
+        func layer(_ cin: Int, _ cout: Int, voxels: Int) -> Double { 2 * Double(cin * cout * 27 * voxels) }
+        let down0 = layer(1, 4, voxels: 4 * 4 * 4)      // 8³ → 4³, stride 2
+        let down1 = layer(4, 8, voxels: 2 * 2 * 2)      // 4³ → 2³
+        let bottom = layer(8, 16, voxels: 2 * 2 * 2)    // stride 1 at 2³
+        let up1 = layer(8 + 16, 4, voxels: 2 * 2 * 2)   // transposed, from 2³ (skip + bottom)
+        let up0 = layer(4 + 4, 2, voxels: 4 * 4 * 4)    // transposed, from 4³
+        let forward = down0 + down1 + bottom + up1 + up0
+        let (_, count) = FLOPCounting.count { net(x).squared().mean().backward() }
+        XCTAssertEqual(count.forwardCalls, 5)
+        XCTAssertEqual(count.forward, forward)
+        XCTAssertEqual(count.weightGradient, forward)
+        XCTAssertEqual(count.dataGradient, forward - down0)
+        XCTAssertEqual(count.total, 3 * forward - down0)
+    }
+
     func testResidualUNetKeepsTheInputSize() {
         var rng = RandomGenerator(seed: 2)
         let net = UNet(spatialRank: 3, inChannels: 1, outChannels: 3, channels: [4, 8, 8], residualUnits: 2, rng: &rng)

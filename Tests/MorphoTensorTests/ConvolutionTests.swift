@@ -208,6 +208,35 @@ final class ConvolutionOverPartsTests: XCTestCase {
         assertGradientMatchesFiniteDifferences(parts + [w]) { conv(parts: [$0[0], $0[1]], $0[2], stride: 2, padding: 1) }
     }
 
+    /// The up-sampled read equals resizing (nearest) and convolving the parts, values and
+    /// gradients: batch 2, an odd target grid (not exactly 2×), 18 coarse channels (a 16-channel
+    /// gradient block and a rest of 2), 2D and 3D, with the fused rectifier.
+    func testConvOverUpsampledPartEqualsConvOfTheResizedPartsWithItsGradients() {
+        for (coarseGrid, grid) in [([3, 2, 3], [5, 4, 6]), ([4, 3], [8, 6])] {
+            let coarse = random([2, 18] + coarseGrid), skip = random([2, 3] + grid)
+            let w = random([5, 21] + Array(repeating: 3, count: grid.count)), b = random([5])
+            let fused = conv(upsampling: coarse, skip: skip, w, b, padding: 1, activation: .leaky(0.2))
+            let plain = conv(parts: [resize(coarse, to: grid, mode: .nearest), skip], w, b, padding: 1, activation: .leaky(0.2))
+            XCTAssertEqual(fused.shape, [2, 5] + grid)
+            XCTAssertEqual(fused.scalars, plain.scalars, "the kernels read the same values in the same order")
+            let r = random(fused.shape)
+            let gFused = gradients([coarse, skip], weight: w, r: r) { conv(upsampling: $0[0], skip: $0[1], $0[2], b, padding: 1, activation: .leaky(0.2)) }
+            let gPlain = gradients([coarse, skip], weight: w, r: r) {
+                conv(parts: [resize($0[0], to: grid, mode: .nearest), $0[1]], $0[2], b, padding: 1, activation: .leaky(0.2))
+            }
+            for (a, c) in zip(gFused, gPlain) {
+                XCTAssertEqual(a.count, c.count)
+                for (u, v) in zip(a, c) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v))) }
+            }
+        }
+    }
+
+    func testConvOverUpsampledPartGradientsMatchFiniteDifferences() {
+        let coarse = random([1, 2, 2, 3, 2]), skip = random([1, 3, 4, 5, 4])
+        let w = random([3, 5, 3, 3, 3]), b = random([3])
+        assertGradientMatchesFiniteDifferences([coarse, skip, w, b]) { conv(upsampling: $0[0], skip: $0[1], $0[2], $0[3], padding: 1) }
+    }
+
     func testOnlyThePartsThatNeedAGradientGetOne() {
         let a = random([1, 2, 4, 4]), b = random([1, 3, 4, 4]).requiringGrad(), w = random([2, 5, 3, 3]).requiringGrad()
         conv(parts: [a, b], w, padding: 1).sum().backward()

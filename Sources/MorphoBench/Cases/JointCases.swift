@@ -17,16 +17,16 @@ extension BenchCase {
     /// of augmented labels included).
     static var jointCases: [BenchCase] {
         [
-            BenchCase(name: "joint3d/80x96x80/step") {
+            BenchCase(name: "joint3d/80x96x80/step", countingFLOPs: {
                 let task = joint3dTask(augmented: false)
                 let batch = task.makeBatch(1, 0)
                 precondition(batch.movingLabelled == [true] && batch.fixedLabelled == [true])
                 return trainingStep(task, task.config.run)
-            },
-            BenchCase(name: "joint3d/80x96x80/augmented/step") {
+            }),
+            BenchCase(name: "joint3d/80x96x80/augmented/step", countingFLOPs: {
                 let task = joint3dTask(augmented: true)
                 return trainingStep(task, task.config.run)
-            },
+            }),
             BenchCase(name: "joint3d/80x96x80/batch") {
                 let task = joint3dTask(augmented: false)
                 return { _ = task.makeBatch(1, 0) }
@@ -39,7 +39,7 @@ extension BenchCase {
             // `morphoseg train` runs for registration with label maps (VoxelMorph's semi-supervised
             // objective: LCC + grad-l2 + Dice of the warped one-hot moving labels, weight 1 as the
             // joint coupling's), on the same phantoms.
-            BenchCase(name: "reg3d/vxm/80x96x80/labels/step") {
+            BenchCase(name: "reg3d/vxm/80x96x80/labels/step", countingFLOPs: {
                 let config = try! RegistrationRunConfig(yaml: """
                     name: bench-reg-labels
                     model:
@@ -57,7 +57,7 @@ extension BenchCase {
                 let task = try! RegistrationTask(config: config)
                 precondition(task.makeBatch(1, 0).movingLabels != nil)
                 return trainingStep(task, config.run)
-            },
+            }),
         ]
     }
 

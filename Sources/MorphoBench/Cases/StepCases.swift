@@ -67,7 +67,7 @@ extension BenchCase {
         name: String, dims: Int, size: [Int], batch: Int, classes: Int = 2, activation: String = "prelu",
         loss: String = "{regional: dice_ce, boundary: {enabled: false}}"
     ) -> BenchCase {
-        BenchCase(name: name) {
+        BenchCase(name: name, countingFLOPs: {
             let config = try! RunConfig(yaml: """
                 name: bench-seg
                 model:
@@ -81,7 +81,7 @@ extension BenchCase {
                 training: {batch_size: \(batch), optimizer: {kind: adam, lr: 0.0001}}
                 """)
             return trainingStep(try! SegmentationTask(config: config), config)
-        }
+        })
     }
 
     /// One training step of `task` as the trainer runs it (`TrainingStep` with the optimiser and
@@ -106,7 +106,7 @@ extension BenchCase {
             registrationStep(name: "reg2d/vxm/192x160x8/step", dims: 2, size: [160, 192], batch: 8),
             registrationStep(name: "reg3d/vxm/80x96x80/step", dims: 3, size: [80, 96, 80], batch: 1),
             registrationStep(name: "reg3d/vxm/160x192x224/step", dims: 3, size: [224, 192, 160], batch: 1),
-            BenchCase(name: "reg3d/vxm/160x192x224/register") {
+            BenchCase(name: "reg3d/vxm/160x192x224/register", countingFLOPs: {
                 var rng = RandomGenerator(seed: 2)
                 let shape = [1, 1, 160, 192, 224]
                 let net = DisplacementNet(spatialRank: 3, rng: &rng)
@@ -118,13 +118,13 @@ extension BenchCase {
                         _ = warp(moving, flow)
                     }
                 }
-            },
+            }),
         ]
     }
 
     /// A registration run's step on random pairs of phantoms of `size` (x, y, z).
     static func registrationStep(name: String, dims: Int, size: [Int], batch: Int) -> BenchCase {
-        BenchCase(name: name) {
+        BenchCase(name: name, countingFLOPs: {
             let config = try! RegistrationRunConfig(yaml: """
                 name: bench-reg
                 model:
@@ -140,6 +140,6 @@ extension BenchCase {
                 training: {batch_size: \(batch), optimizer: {kind: adam, lr: 0.0001}}
                 """)
             return trainingStep(try! RegistrationTask(config: config), config.run)
-        }
+        })
     }
 }
