@@ -38,8 +38,8 @@ final class SegmentCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out/a.nii.gz"), "the file before the bad one")
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out/c.nii.gz"), "the file after the bad one")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out/b.nii"))
-        XCTAssertTrue(run.output.contains("segmented 2 of 3 files"), run.output)
-        XCTAssertTrue(run.errors.contains("1 of 3 files failed and have no output:\n  \(folder)/in/b.nii: not a NIfTI file"), run.errors)
+        XCTAssertTrue(run.output.contains("segmented 2 of 3 cases"), run.output)
+        XCTAssertTrue(run.errors.contains("1 of 3 cases failed and have no output:\n  \(folder)/in/b.nii: not a NIfTI file"), run.errors)
     }
 
     /// Folder mode as a user runs it: every .nii and .nii.gz of the folder (other files ignored)
@@ -61,7 +61,7 @@ final class SegmentCommandTests: XCTestCase {
         let run = try MorphosegProcess.run(
             ["segment", "--model", model, "--input", folder + "/in", "--output", folder + "/out", "--probabilities", folder + "/p"])
         XCTAssertEqual(run.status, 0, run.errors)
-        XCTAssertTrue(run.output.contains("segmented 2 of 2 files"), run.output)
+        XCTAssertTrue(run.output.contains("segmented 2 of 2 cases"), run.output)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/out").sorted(), ["a.nii.gz", "b.nii"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/p").sorted(), ["a.nii.gz", "b.nii"])
         for name in ["a.nii.gz", "b.nii"] {
