@@ -37,6 +37,11 @@ public struct JointConfig: Equatable, Sendable {
     /// one-hot labels of a labelled image and the U-Net's softmax of an unlabelled one (so it is
     /// the anatomy-aware similarity on every pair, labelled or not). 0 turns it off.
     public var couplingWeight: WeightConfig
+    /// `joint.coupling.detach_segmentation` (default false): the U-Net's softmax on the coupling
+    /// term's two sides is a constant of the step, so the term trains the displacement network
+    /// only (an anatomy-aware similarity that leaves the segmentation to its own terms); false:
+    /// its gradient reaches both networks (DeepAtlas' anatomy loss).
+    public var couplingDetachSegmentation: Bool
     /// Weight w_wl of the warped-labels term (`joint.warped_labels.weight`, default 0 = off): the
     /// labels of a labelled moving image, warped onto the unlabelled fixed image it is paired
     /// with, as a soft cross-entropy target of the U-Net on that fixed image,
@@ -67,6 +72,7 @@ public struct JointConfig: Equatable, Sendable {
         if let n = labelledImages, n < 0 { throw s.error("labelled_images", "must be at least 0, got \(n)") }
         let c = try s.section("coupling")
         couplingWeight = try WeightConfig.read(c, "weight", default: 1)
+        couplingDetachSegmentation = try c.bool("detach_segmentation", default: false)
         try c.finish()
         let w = try s.section("warped_labels")
         warpedLabelsWeight = try WeightConfig.read(w, "weight", default: 0)
@@ -80,7 +86,8 @@ public struct JointConfig: Equatable, Sendable {
     public var resolved: ConfigValue {
         .map([
             ("strategy", .string(strategy.rawValue)), ("alternate_steps", .int(alternateSteps)),
-            ("labelled_images", labelledImages.map { .int($0) } ?? .null), ("coupling", .map([("weight", couplingWeight.resolved)])),
+            ("labelled_images", labelledImages.map { .int($0) } ?? .null),
+            ("coupling", .map([("weight", couplingWeight.resolved), ("detach_segmentation", .bool(couplingDetachSegmentation))])),
             ("warped_labels", .map([("weight", warpedLabelsWeight.resolved), ("detach", .bool(warpedLabelsDetach))])),
             ("segmentation_batch", .int(segmentationBatch)), ("pair_augmentation", .string(pairAugmentation.rawValue)),
         ])

@@ -100,11 +100,15 @@ public final class JointTask: TrainingTask {
         let warpedMoving: Tensor
         /// The foreground channels (1..<classes) of the moving segmentation — one-hot labels where
         /// the moving image has them, the U-Net's probabilities otherwise — warped by the flow, and
-        /// the same channels of the fixed segmentation: the coupling term's two sides.
+        /// the same channels of the fixed segmentation: the coupling term's two sides (the U-Net's
+        /// probabilities detached when `detachSegmentation`: `joint.coupling.detach_segmentation`).
         let warpedMovingSegmentation: Tensor
         let fixedSegmentation: Tensor
 
-        init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int) {
+        init(
+            batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int,
+            detachSegmentation: Bool = false
+        ) {
             (self.batch, self.logits, self.probs, self.flow, self.labelledShare) = (batch, logits, probs, flow, labelledShare)
             labelledRows = batch.labelledRows
             (labelledLogits, labelledProbs) = labelledRows.isEmpty
@@ -112,10 +116,11 @@ public final class JointTask: TrainingTask {
                 : (JointTask.rows(logits, labelledRows), JointTask.rows(probs, labelledRows))
             // Foreground channels only: the coupling Dice ignores the background, so it is not warped.
             let n = batch.fixed.shape[0], fg = 1..<classes
+            let couplingProbs = detachSegmentation ? probs.detached() : probs
             let movingS = JointTask.choose(batch.movingLabelled, { batch.movingForeground },
-                                           { probs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
+                                           { couplingProbs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
             fixedSegmentation = JointTask.choose(batch.fixedLabelled, { batch.fixedForeground },
-                                                 { probs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
+                                                 { couplingProbs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
             // Two warps rather than one of `[image; segmentation]`: the concatenation, the two
             // channel slices and their padded gradients cost more than the second pass's
             // coordinates (the shared pass made the joint step 9.6 ms slower: median per-round
@@ -403,7 +408,8 @@ public final class JointTask: TrainingTask {
         let share = DataParallel.itemShare(
             localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
             globalSamples: batch.globalPairs)
-        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes)
+        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes,
+            detachSegmentation: config.joint.couplingDetachSegmentation)
         return objective(output, epoch: epoch)
     }
 
