@@ -11,6 +11,18 @@ public enum JointStrategy: String, CaseIterable, Sendable {
     case alternating
 }
 
+/// How `data.augmentation` treats the two images of a training pair in a joint run
+/// (`joint.pair_augmentation`).
+public enum JointPairAugmentation: String, CaseIterable, Sendable {
+    /// Moving and fixed each from their own draw (the pairs differ by two random transforms).
+    case independent
+    /// One draw per pair, applied to both images: the same rotation, zoom, mirror and intensity
+    /// change, so the pair differs only as the unaugmented pair does (as the held-out pairs do).
+    case shared
+    /// The pairs are not augmented; only the `segmentation_batch` samples are.
+    case none
+}
+
 /// `joint:` — the coupling of a joint segmentation + registration run (the segmentation terms
 /// come from `loss:`, the registration terms and the field network from `registration:`).
 public struct JointConfig: Equatable, Sendable {
@@ -25,6 +37,11 @@ public struct JointConfig: Equatable, Sendable {
     /// one-hot labels of a labelled image and the U-Net's softmax of an unlabelled one (so it is
     /// the anatomy-aware similarity on every pair, labelled or not). 0 turns it off.
     public var couplingWeight: WeightConfig
+    /// `joint.coupling.detach_segmentation` (default false): the U-Net's softmax on the coupling
+    /// term's two sides is a constant of the step, so the term trains the displacement network
+    /// only (an anatomy-aware similarity that leaves the segmentation to its own terms); false:
+    /// its gradient reaches both networks (DeepAtlas' anatomy loss).
+    public var couplingDetachSegmentation: Bool
     /// Weight w_wl of the warped-labels term (`joint.warped_labels.weight`, default 0 = off): the
     /// labels of a labelled moving image, warped onto the unlabelled fixed image it is paired
     /// with, as a soft cross-entropy target of the U-Net on that fixed image,
@@ -38,6 +55,15 @@ public struct JointConfig: Equatable, Sendable {
     /// step (u detached), so the term trains the U-Net only; false lets its gradient reach the
     /// displacement network too (through T).
     public var warpedLabelsDetach: Bool
+    /// `joint.segmentation_batch` (default 0): S extra labelled-only samples per step beside the
+    /// N pairs — labelled training images drawn uniformly with replacement, each augmented with
+    /// `data.augmentation` from its own draw — that enter only the segmentation terms (the
+    /// U-Net's stream of a segmentation run of batch S). The segmentation terms then average over
+    /// the L labelled images of the pairs plus these S.
+    public var segmentationBatch: Int
+    /// `joint.pair_augmentation` (default `independent`): how `data.augmentation` applies to the
+    /// two images of a pair.
+    public var pairAugmentation: JointPairAugmentation
 
     public init(_ s: ConfigSection) throws {
         strategy = try s.choice("strategy", default: .joint)
@@ -46,19 +72,24 @@ public struct JointConfig: Equatable, Sendable {
         if let n = labelledImages, n < 0 { throw s.error("labelled_images", "must be at least 0, got \(n)") }
         let c = try s.section("coupling")
         couplingWeight = try WeightConfig.read(c, "weight", default: 1)
+        couplingDetachSegmentation = try c.bool("detach_segmentation", default: false)
         try c.finish()
         let w = try s.section("warped_labels")
         warpedLabelsWeight = try WeightConfig.read(w, "weight", default: 0)
         warpedLabelsDetach = try w.bool("detach", default: true)
         try w.finish()
+        segmentationBatch = try s.int("segmentation_batch", default: 0, min: 0)
+        pairAugmentation = try s.choice("pair_augmentation", default: .independent)
         try s.finish()
     }
 
     public var resolved: ConfigValue {
         .map([
             ("strategy", .string(strategy.rawValue)), ("alternate_steps", .int(alternateSteps)),
-            ("labelled_images", labelledImages.map { .int($0) } ?? .null), ("coupling", .map([("weight", couplingWeight.resolved)])),
+            ("labelled_images", labelledImages.map { .int($0) } ?? .null),
+            ("coupling", .map([("weight", couplingWeight.resolved), ("detach_segmentation", .bool(couplingDetachSegmentation))])),
             ("warped_labels", .map([("weight", warpedLabelsWeight.resolved), ("detach", .bool(warpedLabelsDetach))])),
+            ("segmentation_batch", .int(segmentationBatch)), ("pair_augmentation", .string(pairAugmentation.rawValue)),
         ])
     }
 }

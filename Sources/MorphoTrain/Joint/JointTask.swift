@@ -24,10 +24,17 @@ import MorphoTensor
 /// distance maps cached once per labelled image (computed per batch only for synthetic pairs,
 /// which are new images every time). Segmentation terms of a batch without labelled images are 0.
 ///
+/// `joint.segmentation_batch: S` adds S labelled-only samples to every batch (the U-Net's input
+/// becomes `[moving; fixed; S samples]`): labelled training images drawn uniformly with
+/// replacement, each augmented, from the stream `(seed, step, j, segmentationStream)`; they enter
+/// the segmentation terms only, which then average over the pairs' labelled images and these S.
+///
 /// `data.augmentation` (the segmentation pipeline's `SampleAugmentation`) is applied to every
-/// training image before pairing — moving and fixed independently, each from its own stream
-/// `(seed, step, k, augmentationStream + side)`, so batches stay pure functions of `(seed, step)`
-/// and a resumed run draws the same augmentations — on the loader threads (`makeShard`): labels
+/// training image before pairing — with `joint.pair_augmentation: independent` (default) moving
+/// and fixed each from its own stream `(seed, step, k, augmentationStream + side)`, with `shared`
+/// both from the moving image's stream (one transform per pair), with `none` not at all (then only
+/// the segmentation-only samples are augmented) — so batches stay pure functions of
+/// `(seed, step)` and a resumed run draws the same augmentations — on the loader threads (`makeShard`): labels
 /// nearest, cached distance maps resampled with the image (× zoom), PRL target fluxes recomputed
 /// from the augmented labels. Validation pairs are never augmented.
 ///
@@ -93,11 +100,15 @@ public final class JointTask: TrainingTask {
         let warpedMoving: Tensor
         /// The foreground channels (1..<classes) of the moving segmentation — one-hot labels where
         /// the moving image has them, the U-Net's probabilities otherwise — warped by the flow, and
-        /// the same channels of the fixed segmentation: the coupling term's two sides.
+        /// the same channels of the fixed segmentation: the coupling term's two sides (the U-Net's
+        /// probabilities detached when `detachSegmentation`: `joint.coupling.detach_segmentation`).
         let warpedMovingSegmentation: Tensor
         let fixedSegmentation: Tensor
 
-        init(batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int) {
+        init(
+            batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int,
+            detachSegmentation: Bool = false
+        ) {
             (self.batch, self.logits, self.probs, self.flow, self.labelledShare) = (batch, logits, probs, flow, labelledShare)
             labelledRows = batch.labelledRows
             (labelledLogits, labelledProbs) = labelledRows.isEmpty
@@ -105,10 +116,11 @@ public final class JointTask: TrainingTask {
                 : (JointTask.rows(logits, labelledRows), JointTask.rows(probs, labelledRows))
             // Foreground channels only: the coupling Dice ignores the background, so it is not warped.
             let n = batch.fixed.shape[0], fg = 1..<classes
+            let couplingProbs = detachSegmentation ? probs.detached() : probs
             let movingS = JointTask.choose(batch.movingLabelled, { batch.movingForeground },
-                                           { probs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
+                                           { couplingProbs.slice(axis: 0, 0..<n).slice(axis: 1, fg) })
             fixedSegmentation = JointTask.choose(batch.fixedLabelled, { batch.fixedForeground },
-                                                 { probs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
+                                                 { couplingProbs.slice(axis: 0, n..<(2 * n)).slice(axis: 1, fg) })
             // Two warps rather than one of `[image; segmentation]`: the concatenation, the two
             // channel slices and their padded gradients cost more than the second pass's
             // coordinates (the shared pass made the joint step 9.6 ms slower: median per-round
@@ -144,6 +156,10 @@ public final class JointTask: TrainingTask {
         }
         if let keep = config.joint.labelledImages {
             for i in dataset.images.indices where i >= keep { dataset.images[i].labels = nil }
+        }
+        if config.joint.segmentationBatch > 0 && !dataset.images.contains(where: { $0.labels != nil }) {
+            throw MorphoTrainError.config(
+                file: run.name, key: "joint.segmentation_batch", message: "needs labelled training images, but none keeps its labels")
         }
         guard dataset.validation.allSatisfy({ $0.fixed.labels != nil && $0.moving.labels != nil }) else {
             throw MorphoTrainError.config(file: run.name, key: "data", message: "every validation image needs a label map")
@@ -286,34 +302,49 @@ public final class JointTask: TrainingTask {
         let spatial = sliceWise ? Array(dataset.shape.dropFirst()) : dataset.shape
         let prl: PhysicalRegularizationLoss? = l.prlWeight > 0 ? PhysicalRegularizationLoss(K: Float(l.prlK)) : nil
         let strategy = config.joint.strategy, k = config.joint.alternateSteps
-        let augmenter = self.augmenter
+        let augmenter = self.augmenter, pairAugmentation = config.joint.pairAugmentation
+        let extras = config.joint.segmentationBatch
+        let pool = dataset.images.filter { $0.labels != nil }
         return { seed, step, positions in
             var pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
-            let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n))
+            let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n)) + extras
             let phase: JointPhase = strategy == .joint ? .both : ((step / k) % 2 == 0 ? .registration : .segmentation)
             // Augmented images get new ids and carry their own maps (`augmentedDistances`).
             var augmentedDistances: [String: VoxelArray] = [:]
-            if let augmenter {
+            func augmented(_ x: RegistrationImage, id: String, rng: inout RandomGenerator) -> RegistrationImage {
+                guard let augmenter else { return x }
+                let distances = boundary && x.labels != nil ? cache[x.id] : nil
+                let (image, d) = Self.augment(
+                    x, distances: distances, augmenter: augmenter, id: id, classes: boundary ? classes : nil, sliceWise: sliceWise, rng: &rng)
+                if let d { augmentedDistances[image.id] = d }
+                return image
+            }
+            if pairAugmentation != .none {
                 for (i, position) in positions.enumerated() {
                     for side in 0..<2 {
                         let x = side == 0 ? pairs[i].moving : pairs[i].fixed
-                        var rng = SeedStream.generator(seed: seed, step, position, Self.augmentationStream + side)
-                        let distances = boundary && x.labels != nil ? cache[x.id] : nil
-                        let (image, d) = Self.augment(
-                            x, distances: distances, augmenter: augmenter, id: "\(x.id)~\(step).\(position).\(side)",
-                            classes: boundary ? classes : nil, sliceWise: sliceWise, rng: &rng)
-                        if let d { augmentedDistances[image.id] = d }
+                        // `shared`: both images replay the moving image's draw.
+                        let stream = Self.augmentationStream + (pairAugmentation == .shared ? 0 : side)
+                        var rng = SeedStream.generator(seed: seed, step, position, stream)
+                        let image = augmented(x, id: "\(x.id)~\(step).\(position).\(side)", rng: &rng)
                         if side == 0 { pairs[i].moving = image } else { pairs[i].fixed = image }
                     }
                 }
             }
-            let augmented = augmenter != nil
+            // Segmentation-only sample j of the global batch belongs to the shard holding pair
+            // position j mod N, and draws its image and augmentation from its own stream.
+            let segmentationOnly = (0..<extras).filter { positions.contains($0 % n) }.map { j -> RegistrationImage in
+                var rng = SeedStream.generator(seed: seed, step, j, Self.segmentationStream)
+                let x = pool[Int(rng.next() % UInt64(pool.count))]
+                return augmented(x, id: "\(x.id)~\(step).s\(j)", rng: &rng)
+            }
             let fluxes = prl.map { prl in
                 { (x: RegistrationImage) -> [Float]? in
-                    x.labels.map { (augmented ? nil : fluxCache[x.id]) ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
+                    x.labels.map { fluxCache[x.id] ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
                 }
             }
-            return dataset.jointBatch(pairs, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled, fluxes: fluxes) { x in
+            return dataset.jointBatch(
+                pairs, segmentationOnly: segmentationOnly, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled, fluxes: fluxes) { x in
                 guard boundary, let labels = x.labels else { return nil }
                 return augmentedDistances[x.id] ?? cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
             }
@@ -324,6 +355,10 @@ public final class JointTask: TrainingTask {
     /// pair k of batch `step` draws from `(seed, step, k, augmentationStream + side)`, apart from
     /// the pair's own stream `(seed, step, k)`.
     static let augmentationStream = 0x6A75_6700
+
+    /// The last path element of the segmentation-only streams: sample j of batch `step` draws its
+    /// labelled image and its augmentation from `(seed, step, j, segmentationStream)`.
+    static let segmentationStream = 0x6A75_6800
 
     /// `x` augmented as a whole image (`SampleAugmentation`, origin 0, its own shape), renamed
     /// `id`, and its signed distance maps when `classes` is set and it is labelled: `distances`
@@ -373,7 +408,8 @@ public final class JointTask: TrainingTask {
         let share = DataParallel.itemShare(
             localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
             globalSamples: batch.globalPairs)
-        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes)
+        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes,
+            detachSegmentation: config.joint.couplingDetachSegmentation)
         return objective(output, epoch: epoch)
     }
 

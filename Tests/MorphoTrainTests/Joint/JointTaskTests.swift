@@ -78,6 +78,31 @@ final class JointTaskTests: XCTestCase, TinyJointRun {
         XCTAssertGreaterThan(gradientMass(task.network.registration), 0)
     }
 
+    /// `joint.coupling.detach_segmentation: true`: the same coupling value, but the U-Net's
+    /// probabilities are constants of the step, so only the displacement network gets a gradient.
+    func testCouplingWithDetachedSegmentationTrainsTheDisplacementNetworkOnly() throws {
+        func task(detach: Bool) throws -> JointTask {
+            var c = try config(labelled: 0, prl: 0)
+            c.joint.couplingDetachSegmentation = detach
+            c.registration.similarityWeight = WeightConfig(0)
+            c.registration.smoothnessWeight = WeightConfig(0)
+            return try JointTask(config: c)
+        }
+        let detached = try task(detach: true), attached = try task(detach: false)
+        XCTAssertTrue(detached.config.joint.couplingDetachSegmentation)
+        XCTAssertFalse(attached.config.joint.couplingDetachSegmentation)
+        try attached.network.load(Dictionary(uniqueKeysWithValues: detached.network.stateDictionary()))
+        let value = detached.loss(detached.makeBatch(3, 0), epoch: 0)
+        let reference = withoutGradients { attached.loss(attached.makeBatch(3, 0), epoch: 0) }
+        XCTAssertGreaterThan(try XCTUnwrap(value["coupling"]).value, 0)
+        XCTAssertEqual(try XCTUnwrap(value["coupling"]).value, try XCTUnwrap(reference["coupling"]).value, accuracy: 1e-6)
+        value.total.backward()
+        XCTAssertEqual(gradientMass(detached.network.segmentation), 0)
+        XCTAssertGreaterThan(gradientMass(detached.network.registration), 0)
+        XCTAssertEqual(try JointRunConfig(yaml: detached.config.yaml), detached.config)
+        XCTAssertTrue(detached.config.yaml.contains("detach_segmentation: true"))
+    }
+
     func testAlternatingPhasesTrainOneNetworkAtATime() throws {
         let task = try JointTask(config: config(strategy: "alternating"))
         let phases = (0..<6).map { task.makeBatch(1, $0).phase }
