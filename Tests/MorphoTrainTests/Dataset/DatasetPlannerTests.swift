@@ -76,7 +76,7 @@ final class DatasetPlannerTests: XCTestCase {
         XCTAssertEqual(plans.map(\.epochs), [18, 72, 216])
         XCTAssertEqual(Set(plans.map(\.patch)).count, 1, "the patch follows the data, not the budget")
         for (plan, budget) in zip(plans, ["5", "20", "60"]) {
-            let line = "\(plan.epochs) epochs × 50 steps: one step took 0.25 s here, \(budget) min budget (¾ for steps)"
+            let line = "\(plan.epochs) epochs × 50 steps: one training step (batch, loss, backward, update) took 0.25 s here, \(budget) min budget (¾ for steps)"
             XCTAssertTrue(plan.reasons.contains(line), "\(plan.reasons)")
             XCTAssertTrue(plan.yaml.contains("#   - " + line))
             XCTAssertTrue(plan.yaml.contains("epochs: \(plan.epochs)\n"))
