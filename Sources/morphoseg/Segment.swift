@@ -18,14 +18,16 @@ struct Segment: ParsableCommand {
             the case's reference in labelsTs; any other folder (single-modality models) keeps each \
             file's name. A file that fails is reported and the others are still \
             segmented, then the failures are listed and the exit status is 1. Several --model checkpoints (e.g. the folds of one \
-            dataset) are an ensemble: their probabilities are averaged. --tta averages over the inputs \
+            dataset) are an ensemble: their probabilities are averaged. A run folder as --model stands for \
+            the best.safetensors of each of its fold_k folders (the fold ensemble), or for its own \
+            best.safetensors when it was trained without folds. --tta averages over the inputs \
             mirrored along every axis (8 passes in 3D, 4 in 2D). The largest-component postprocessing \
             decided after training (stored in the checkpoint) is applied unless --no-postprocessing; \
             --keep-largest chooses it by hand. Images with NaN or \
             infinite voxels are refused unless --nan-as gives the value to use for them.
             """)
 
-    @Option(name: .long, help: "Checkpoint (best.safetensors or last.safetensors of a run); repeat for an ensemble.")
+    @Option(name: .long, help: "Checkpoint (best.safetensors or last.safetensors of a run), or a run folder (all its folds); repeat for an ensemble.")
     var model: [String]
 
     @Option(name: .long, help: "Input NIfTI file (repeat per modality), or a folder of them.")
@@ -64,10 +66,12 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         ComputeSettings.apply(threads: compute.threads)
+        let checkpoints = try EnsembleCheckpoints.expand(model)
+        if checkpoints != model { print("ensemble of \(checkpoints.count) checkpoint\(checkpoints.count == 1 ? "" : "s"): \(checkpoints.joined(separator: ", "))") }
         // In folder mode the folders are compared: the same folder would overwrite every input.
         try OutputPaths.checkDistinct(
-            inputs: model + input, outputs: [("--output", output)] + (probabilities.map { [("--probabilities", $0)] } ?? []))
-        var segmenter = try SegmentationEnsemble(checkpoints: model, mirroring: tta)
+            inputs: checkpoints + input, outputs: [("--output", output)] + (probabilities.map { [("--probabilities", $0)] } ?? []))
+        var segmenter = try SegmentationEnsemble(checkpoints: checkpoints, mirroring: tta)
         if noPostprocessing { segmenter.postprocessing = PostprocessingPlan() }
         switch keepLargest {
         case .foreground: segmenter.postprocessing = PostprocessingPlan(foreground: true)
