@@ -208,6 +208,27 @@ public final class DataParallel {
         }
     }
 
+    /// Every rank's per-item rows, on every rank and in item order: rank r holds the rows of
+    /// items r, r + size, … (`shard(count:)`), their metrics named by `names` (rank 0's order, as
+    /// `meanOverSamples` returns them). A metric a row lacks is NaN. One all-reduce of
+    /// `count × names.count` doubles (each cell is non-zero on one rank only, so the sum is that
+    /// rank's value, infinities and NaN included); in one process the rows come back as given.
+    ///
+    /// - Precondition: `rows.count` is this rank's share of `count` items.
+    public func gatherRows(_ rows: [[(name: String, value: Double)]], count: Int, names: [String]) -> [[(name: String, value: Double)]] {
+        let mine = shard(count: count)
+        precondition(rows.count == mine.count, "\(rows.count) rows for \(mine.count) items of rank \(rank)")
+        let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var cells = [Double](repeating: 0, count: count * names.count)
+        for (row, item) in zip(rows, mine) {
+            var values = [Double](repeating: .nan, count: names.count)
+            for (name, value) in row { if let j = index[name] { values[j] = value } }
+            for j in names.indices { cells[item * names.count + j] = values[j] }
+        }
+        if size > 1 { communicator.allReduceSum(&cells) }
+        return (0..<count).map { i in names.enumerated().map { j, name in (name, cells[i * names.count + j]) } }
+    }
+
     /// Rank 0's named metrics on every rank, exactly (for results only rank 0 computed).
     public func broadcastMetrics(_ metrics: [(name: String, value: Double)]) -> [(name: String, value: Double)] {
         guard size > 1 else { return metrics }

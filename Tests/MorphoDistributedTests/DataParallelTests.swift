@@ -257,6 +257,30 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    func testGatheredRowsAreEveryRanksRowsInItemOrder() {
+        // 5 items over 3 ranks; item 3 has an infinite distance and item 4 lacks "msd" (NaN).
+        @Sendable func row(_ i: Int) -> [(name: String, value: Double)] {
+            [("dice", 0.1 * Double(i)), ("hd95", i == 3 ? .infinity : Double(i))] + (i == 4 ? [] : [("msd", Double(10 + i))])
+        }
+        let names = ["dice", "hd95", "msd"]
+        let results = LocalGroup.run(ranks: 3) { c -> [[Double]] in
+            let parallel = DataParallel(c)
+            return parallel.gatherRows(parallel.shard(count: 5).map(row), count: 5, names: names).map { $0.map(\.value) }
+        }
+        let single = DataParallel().gatherRows((0..<5).map(row), count: 5, names: names)
+        XCTAssertEqual(single.map { $0.map(\.name) }, Array(repeating: names, count: 5))
+        for rank in results.indices {
+            XCTAssertEqual(results[rank].count, 5)
+            for i in 0..<5 {
+                let got = results[rank][i], want = single[i].map(\.value)
+                XCTAssertEqual(got[0], 0.1 * Double(i), "rank \(rank), item \(i)")
+                XCTAssertTrue(zip(got, want).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "rank \(rank), item \(i): \(got) vs \(want)")
+            }
+            XCTAssertEqual(results[rank][3][1], .infinity)
+            XCTAssertTrue(results[rank][4][2].isNaN, "a missing metric is NaN")
+        }
+    }
+
     func testCollectiveHelpersAgreeOnEveryRank() {
         let results = LocalGroup.run(ranks: 3) { c -> (Bool, Bool, String, [Float], [Float]) in
             var values: [Float] = c.rank == 0 ? [1, 2, 3] : [9]

@@ -34,6 +34,7 @@ final class RegressionTask: TrainingTask {
 
     var model: any Module { net }
     var scoreName: String { "score" }
+    var validationCaseNames: [String] { (0..<Self.subjects).map { "subject_\($0)" } }
 
     static func sample(seed: UInt64, step: Int, k: Int) -> [Float] {
         var rng = SeedStream.generator(seed: seed, step, k)
@@ -176,6 +177,22 @@ final class DataParallelTrainerTests: XCTestCase {
         let record = try XCTUnwrap(two[1].summary?.history.last)
         XCTAssertEqual(record.metric("subject"), 2)
         XCTAssertEqual(record.metric("score"), two[0].summary?.history.last?.metric("score"))
+    }
+
+    func testPerCaseTableOfTwoRanksHoldsEverySubjectAsOneProcessDoes() throws {
+        let one = train("cases-one", ranks: 1, config: try config(epochs: 1))[0]
+        let two = train("cases-two", ranks: 2, config: try config(epochs: 1))
+        XCTAssertNil(one.error)
+        XCTAssertNil(two[0].error)
+        let single = try XCTUnwrap(ValidationCases.load(runFolder: tempDir + "/cases-one-r0"))
+        let shared = try XCTUnwrap(ValidationCases.load(runFolder: tempDir + "/cases-two-r0"), "rank 0 writes the table")
+        XCTAssertEqual(shared.cases.map(\.name), (0..<RegressionTask.subjects).map { "subject_\($0)" })
+        XCTAssertEqual(shared.metrics, ["score", "subject"])
+        // Row i is subject i's, whichever rank validated it.
+        XCTAssertEqual(shared.cases.map { $0.values[1] }, (0..<RegressionTask.subjects).map(Double.init))
+        for (a, b) in zip(shared.cases, single.cases) {
+            XCTAssertEqual(a.values[0], b.values[0], accuracy: 1e-9, a.name)
+        }
     }
 
     func testWithoutPerSubjectRowsRankZeroValidatesForAll() throws {

@@ -294,7 +294,17 @@ public final class Trainer<Task: TrainingTask> {
             }
             return try task.validate()
         }
-        if let rows = try task.validateShard(rank: parallel.rank, size: parallel.size) { return parallel.meanOverSamples(rows) }
+        if let rows = try task.validateShard(rank: parallel.rank, size: parallel.size) {
+            let mean = parallel.meanOverSamples(rows)
+            // The per-case rows gathered on every rank (a collective: every rank knows the same
+            // case names), kept by rank 0 for report.html.
+            let names = task.validationCaseNames
+            if !names.isEmpty, !mean.isEmpty {
+                let all = parallel.gatherRows(rows, count: names.count, names: mean.map(\.name))
+                latestCases = ValidationCases(epoch: completedEpochs, names: names, rows: all)
+            }
+            return mean
+        }
         return parallel.broadcastMetrics(parallel.isRoot ? try task.validate() : [])
     }
 
