@@ -14,7 +14,8 @@ struct Plan: ParsableCommand {
             spacing (median; an anisotropic thick-slice axis at its 10th percentile), 2D or 3D, the \
             patch size and U-Net depth, the batch size, the normalisation (CT: clip to the foreground's \
             0.5/99.5 percentiles and z-score with its statistics; others: per-image z-score), and \
-            epochs × steps that fit --budget minutes of training here (one step is timed). The \
+            epochs × steps that fit --budget minutes of training here (a real training step is timed); a \
+            budget too short for 2,500 steps halves the patch, one with 20,000 steps to spare doubles it. The \
             fingerprint is printed and saved as JSON; the config, commented with the reason for each \
             choice, runs unchanged with `morphoseg train --config`.
             """)

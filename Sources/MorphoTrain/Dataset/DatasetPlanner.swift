@@ -45,6 +45,15 @@ public enum DatasetPlanner {
     public static let minimumFeatureMapEdge = 4
     /// A batch sees at most this share of the dataset's voxels (nnU-Net: 5 %).
     public static let maximumDatasetShare = 0.05
+    /// The share of the budget planned for training steps; the rest is for validation passes,
+    /// the postprocessing decision and loading.
+    public static let stepShare = 0.75
+    /// Fewer steps than this in the budget and the patch shrinks: steps still pay at a few
+    /// thousand (the MNI152 tissue plan gained 0.011 GM / 0.014 WM Dice from 3,650 to 11,500
+    /// steps of the same patch), so a very short budget is better spent on more, smaller steps.
+    public static let minimumSteps = 2_500
+    /// At least this many steps in the budget and the patch grows.
+    public static let generousSteps = 20_000
 
     /// The `p`-th percentile (0–100) of `values`, numpy's linear interpolation, in Double (spacings
     /// such as 1.2 mm stay exact).
@@ -80,11 +89,12 @@ public enum DatasetPlanner {
     ///
     /// - Parameters:
     ///   - dataset: the folder, written as `data.dataset`.
-    ///   - stepSeconds: seconds of one training step of a config (default: `timedStep`).
+    ///   - stepSeconds: seconds of one training step of a config (default: `stepTimer()`, which
+    ///     times real steps on the dataset).
     /// - Throws: `MorphoTrainError.config` if the derived config does not parse (a planner bug).
     public static func plan(
         _ fp: DatasetFingerprint, dataset: String, name: String, budgetMinutes: Double,
-        stepSeconds: (RunConfig) throws -> Double = timedStep
+        stepSeconds: ((RunConfig) throws -> Double)? = nil
     ) throws -> DatasetPlan {
         var reasons: [String] = []
         let (target, anisotropic) = targetSpacing(spacings: fp.spacings, shapes: fp.shapes)
@@ -106,27 +116,23 @@ public enum DatasetPlanner {
             : flat ? "2D U-Net: the images are 2D"
                 : "2D U-Net on slices along \(sliceAxis.rawValue): that axis is \(String(format: "%.1f", target[anisotropic!]))× coarser and has few voxels")
 
-        // Patch: equal extent in mm on each axis, scaled to the voxel target, clipped to the
-        // median shape, then as many levels as keep ≥ 4 voxels per axis at the bottom (≤ 5 in 3D,
-        // ≤ 6 in 2D) and sizes rounded to multiples of 2^levels.
+        // Patch: equal extent in mm on each axis, scaled to a voxel count, clipped to the median
+        // shape, then as many levels as keep ≥ 4 voxels per axis at the bottom (≤ 5 in 3D, ≤ 6
+        // in 2D) and sizes rounded to multiples of 2^levels; the batch follows the patch.
         let axes = dims == 3 ? [0, 1, 2] : [0, 1, 2].filter { axisNames[$0] != sliceAxis.rawValue }
         let inverse = axes.map { 1 / target[$0] }
-        let voxels = dims == 3 ? patchVoxels3D : patchVoxels2D
-        let scale = pow(voxels / inverse.reduce(1, *), 1 / Double(axes.count))
-        let raw = zip(axes, inverse).map { a, s in min(s * scale, Double(max(medianShape[a], 1))) }
-        let levels = max(1, min(dims == 3 ? 5 : 6, raw.map { Int(log2(max($0, 1) / Double(minimumFeatureMapEdge)) + 1e-9) }.min()!))
-        let multiple = 1 << levels
-        let patch = raw.map { max(multiple, Int(($0 / Double(multiple)).rounded()) * multiple) }
-        let channels = (0...levels).map { min(16 << $0, dims == 3 ? 128 : 256) }
-        reasons.append("patch \(patch) voxels (\(dims == 3 ? "x, y, z" : "in-plane")): \(dims == 3 ? "64³" : "256²") voxels of equal extent in mm, "
-            + "clipped to the median size; \(levels) poolings by 2 leave ≥ \(minimumFeatureMapEdge) voxels per axis, widths \(channels)")
-
-        let patchCount = Double(patch.reduce(1, *))
         let datasetVoxels = resampled.map { $0.reduce(1, *) }.reduce(0, +)
-        let preferred = dims == 3 ? 2 : 8
-        let capped = Int(maximumDatasetShare * datasetVoxels / patchCount)
-        let batchSize = max(2, min(preferred, capped))
-        reasons.append("batch \(batchSize): \(preferred) \(dims)D patches, at least 2, at most 5 % of the dataset's voxels per step")
+        let preferredBatch = dims == 3 ? 2 : 8
+        func geometry(_ voxels: Double) -> (patch: [Int], levels: Int, channels: [Int], batch: Int) {
+            let scale = pow(voxels / inverse.reduce(1, *), 1 / Double(axes.count))
+            let raw = zip(axes, inverse).map { a, s in min(s * scale, Double(max(medianShape[a], 1))) }
+            let levels = max(1, min(dims == 3 ? 5 : 6, raw.map { Int(log2(max($0, 1) / Double(minimumFeatureMapEdge)) + 1e-9) }.min()!))
+            let multiple = 1 << levels
+            let patch = raw.map { max(multiple, Int(($0 / Double(multiple)).rounded()) * multiple) }
+            let channels = (0...levels).map { min(16 << $0, dims == 3 ? 128 : 256) }
+            let capped = Int(maximumDatasetShare * datasetVoxels / Double(patch.reduce(1, *)))
+            return (patch, levels, channels, max(2, min(preferredBatch, capped)))
+        }
 
         let ct = fp.channels.count == 1 && fp.channels[0].lowercased() == "ct"
         let croppedMedian = percentile(fp.nonzeroBoxFractions, 50)
@@ -135,29 +141,83 @@ public enum DatasetPlanner {
         let normalization = ct
             ? "{kind: ct, clip: [\(stats!.percentile00_5), \(stats!.percentile99_5)], mean: \(stats!.mean), std: \(stats!.std)}"
             : "{kind: zscore, nonzero: \(nonzero)}"
-        reasons.append(ct
+        let normalizationReason = ct
             ? "CT normalisation: clip to the foreground's 0.5/99.5 percentiles, z-score with the foreground mean and std"
             : "per-image z-score" + (nonzero ? " over non-zero voxels (the non-zero region fills a median \(Int(croppedMedian * 100)) % of the images)" : "")
-                + (fp.channels.contains { $0.lowercased() == "ct" } ? "; the CT scheme needs a single CT channel" : ""))
+                + (fp.channels.contains { $0.lowercased() == "ct" } ? "; the CT scheme needs a single CT channel" : "")
 
         let validationFraction = fp.spacings.count >= 5 ? 0.2 : fp.spacings.count >= 2 ? 1 / Double(fp.spacings.count) : 0
-        var plan = DatasetPlan(
-            fingerprint: fp, dataset: dataset, name: name, dims: dims, sliceAxis: sliceAxis, targetSpacing: target,
-            medianShape: medianShape, patch: patch, channels: channels, batchSize: batchSize, normalization: normalization,
-            epochs: 1, stepsPerEpoch: 1, validateEvery: 1, validationFraction: validationFraction, stepSeconds: 0,
-            budgetMinutes: budgetMinutes, reasons: reasons)
-        plan.stepSeconds = try stepSeconds(try RunConfig(yaml: plan.yaml, file: "<plan>"))
+        let time = stepSeconds ?? stepTimer()
+        let budgetSeconds = budgetMinutes * 60 * stepShare
+        /// A plan with the patch of `voxels`, its step timed.
+        func candidate(_ voxels: Double) throws -> DatasetPlan {
+            let g = geometry(voxels)
+            var plan = DatasetPlan(
+                fingerprint: fp, dataset: dataset, name: name, dims: dims, sliceAxis: sliceAxis, targetSpacing: target,
+                medianShape: medianShape, patch: g.patch, channels: g.channels, batchSize: g.batch, normalization: normalization,
+                epochs: 1, stepsPerEpoch: 1, validateEvery: 1, validationFraction: validationFraction, stepSeconds: 0,
+                budgetMinutes: budgetMinutes, reasons: reasons)
+            plan.stepSeconds = try time(try RunConfig(yaml: plan.yaml, file: "<plan>"))
+            return plan
+        }
+        func steps(_ p: DatasetPlan) -> Int { Int(budgetSeconds / max(p.stepSeconds, 1e-3)) }
+
+        // The budget scales the patch as well as the steps. Too few steps for the budget: halve
+        // the patch's voxels (down to ⅛ of the default) while that buys at least 20 % more steps.
+        // Steps to spare: double them (up to 8× the default, and no further than the median case
+        // clips the patch) while the larger patch still leaves `generousSteps / 2` steps; a larger
+        // patch gives each step more context, which more steps of a small patch cannot.
+        let defaultVoxels = dims == 3 ? patchVoxels3D : patchVoxels2D
+        var voxels = defaultVoxels
+        var plan = try candidate(voxels)
+        let first = plan
+        while steps(plan) < minimumSteps, voxels > defaultVoxels / 8 {
+            let smaller = try candidate(voxels / 2)
+            guard smaller.patch != plan.patch, Double(steps(smaller)) >= 1.2 * Double(steps(plan)) else { break }
+            voxels /= 2
+            plan = smaller
+        }
+        while steps(plan) >= generousSteps, voxels < defaultVoxels * 8, geometry(voxels * 2).patch != plan.patch {
+            let larger = try candidate(voxels * 2)
+            guard steps(larger) >= generousSteps / 2 else { break }
+            voxels *= 2
+            plan = larger
+        }
+        let scaling = voxels < defaultVoxels
+            ? "; smaller than the default \(first.patch), whose \(steps(first)) steps in the budget are fewer than the \(minimumSteps) a U-Net needs"
+            : voxels > defaultVoxels
+                ? "; larger than the default \(first.patch), whose \(steps(first)) steps in the budget are more than \(generousSteps): more context per step"
+                : ""
+        let levels = plan.channels.count - 1
+        let factor = voxels / defaultVoxels
+        let edge = (dims == 3 ? "64³" : "256²") + (factor > 1 ? " × \(Int(factor))" : factor < 1 ? " ÷ \(Int(1 / factor))" : "")
+        plan.reasons.append("patch \(plan.patch) voxels (\(dims == 3 ? "x, y, z" : "in-plane")): \(edge) voxels of equal extent in mm, "
+            + "clipped to the median size; \(levels) poolings by 2 leave ≥ \(minimumFeatureMapEdge) voxels per axis, widths \(plan.channels)"
+            + scaling)
+        plan.reasons.append("batch \(plan.batchSize): \(preferredBatch) \(dims)D patches, at least 2, at most 5 % of the dataset's voxels per step")
+        plan.reasons.append(normalizationReason)
+
         // Three quarters of the budget for training steps; the rest for validation passes, the
         // postprocessing decision and loading.
-        let steps = max(10, Int(budgetMinutes * 60 * 0.75 / max(plan.stepSeconds, 1e-3)))
-        plan.stepsPerEpoch = min(50, max(5, steps / 10))
-        plan.epochs = max(2, steps / plan.stepsPerEpoch)
+        let total = max(10, steps(plan))
+        plan.stepsPerEpoch = min(50, max(5, total / 10))
+        plan.epochs = max(2, total / plan.stepsPerEpoch)
         plan.validateEvery = max(1, plan.epochs / 10)
         plan.reasons.append(String(
             format: "%d epochs × %d steps: one training step (batch, loss, backward, update) took %.2f s here, %.0f min budget (¾ for steps)", plan.epochs,
             plan.stepsPerEpoch, plan.stepSeconds, budgetMinutes))
         _ = try RunConfig(yaml: plan.yaml, file: "<plan>")
         return plan
+    }
+
+    /// `timedStep` for the planner's candidates, which differ only in patch, depth and batch: the
+    /// dataset is loaded once, by the first call, as `train` loads it.
+    public static func stepTimer() -> (RunConfig) throws -> Double {
+        var dataset: SegmentationDataset?
+        return { config in
+            if dataset == nil { dataset = try SegmentationDataset.load(config, distances: config.loss.boundary) }
+            return try timedStep(config, dataset: dataset!)
+        }
     }
 
     /// Seconds of one training step of `config` as `train` runs it: a batch drawn from the
@@ -168,8 +228,8 @@ public enum DatasetPlanner {
     /// on a 2-core machine the loader takes the cores the step would use, and timing the network
     /// alone under-counted a real step by 1.4–1.8× (0.08 s timed against 0.13–0.15 s trained on
     /// the MNI152 plan), so a plan overran its budget. The dataset is loaded as `train` loads it.
-    public static func timedStep(_ config: RunConfig) throws -> Double {
-        let task = try SegmentationTask(config: config)
+    public static func timedStep(_ config: RunConfig, dataset: SegmentationDataset? = nil) throws -> Double {
+        let task = try dataset.map { try SegmentationTask(config: config, dataset: $0) } ?? SegmentationTask(config: config)
         let step = TrainingStep(model: task.model, training: config.training)
         var best = Double.infinity
         for round in 0..<4 {

@@ -74,13 +74,41 @@ final class DatasetPlannerTests: XCTestCase {
         // 5 / 20 / 60 min · 60 s · ¾ / 0.25 s = 900 / 3600 / 10 800 steps, 50 per epoch.
         XCTAssertEqual(steps, [900, 3600, 10_800])
         XCTAssertEqual(plans.map(\.epochs), [18, 72, 216])
-        XCTAssertEqual(Set(plans.map(\.patch)).count, 1, "the patch follows the data, not the budget")
+        XCTAssertEqual(Set(plans.map(\.patch)).count, 1, "a step time that does not depend on the patch: resizing it buys no steps, so it stays")
         for (plan, budget) in zip(plans, ["5", "20", "60"]) {
             let line = "\(plan.epochs) epochs × 50 steps: one training step (batch, loss, backward, update) took 0.25 s here, \(budget) min budget (¾ for steps)"
             XCTAssertTrue(plan.reasons.contains(line), "\(plan.reasons)")
             XCTAssertTrue(plan.yaml.contains("#   - " + line))
             XCTAssertTrue(plan.yaml.contains("epochs: \(plan.epochs)\n"))
         }
+    }
+
+    /// `plan --budget` scales the patch too: with a step time proportional to the patch's voxels
+    /// (0.1 s at 64³), 2 minutes (900 steps at 64³) halve the patch until 2,500 steps fit, 20
+    /// minutes keep the default, and 60 (27,000 steps, ≥ 20,000) double it; the plan says why.
+    func testAShortBudgetShrinksThePatchAndALongOneGrowsIt() throws {
+        let fp = fingerprint(spacings: Array(repeating: [2, 2, 2], count: 12), shapes: Array(repeating: [90, 110, 90], count: 12))
+        var timed: [[Int]] = []
+        let plans = try [2.0, 20, 60].map { budget in
+            try DatasetPlanner.plan(fp, dataset: "d", name: "d", budgetMinutes: budget) { config in
+                let patch = try XCTUnwrap(config.data.patch.size)
+                timed.append(patch)
+                return 0.1 * Double(patch.reduce(1, *)) / (64 * 64 * 64)
+            }
+        }
+        XCTAssertEqual(plans.map(\.patch), [[40, 40, 40], [64, 64, 64], [80, 80, 80]])
+        // 2 min: 64³ (900 steps) → 48³ (2,133) → 40³ (3,686); 60 min: 64³ (27,000) → 80³ (13,824).
+        XCTAssertEqual(timed, [[64, 64, 64], [48, 48, 48], [40, 40, 40], [64, 64, 64], [64, 64, 64], [80, 80, 80]])
+        XCTAssertEqual(plans.map { $0.epochs * $0.stepsPerEpoch }, [3_650, 9_000, 13_800])
+        XCTAssertEqual(plans.map { $0.channels.count }, [4, 5, 5], "depth follows the patch: 3 poolings for 40³, 4 for 64³ and 80³")
+        XCTAssertTrue(plans[0].reasons.contains { $0.hasPrefix("patch [40, 40, 40] voxels (x, y, z): 64³ ÷ 4 voxels")
+            && $0.hasSuffix("; smaller than the default [64, 64, 64], whose 900 steps in the budget are fewer than the 2500 a U-Net needs") },
+            "\(plans[0].reasons)")
+        XCTAssertFalse(plans[1].reasons.contains { $0.contains("than the default") }, "\(plans[1].reasons)")
+        XCTAssertTrue(plans[2].reasons.contains { $0.hasPrefix("patch [80, 80, 80] voxels (x, y, z): 64³ × 2 voxels")
+            && $0.hasSuffix("; larger than the default [64, 64, 64], whose 27000 steps in the budget are more than 20000: more context per step") },
+            "\(plans[2].reasons)")
+        for plan in plans { XCTAssertEqual(try RunConfig(yaml: plan.yaml).data.patch.size, plan.patch) }
     }
 
     func testThickSlicesGiveA2DNetworkOnTheThinAxisAndCroppedImagesNormaliseOverNonzeroVoxels() throws {
