@@ -53,6 +53,15 @@ final class MorphosegTrainMPITests: MPIProcessTestCase {
             XCTAssertEqual(x.loss, y.loss, accuracy: 1e-5)
             XCTAssertEqual(x.metric("dice_mean")!, y.metric("dice_mean")!, accuracy: 1e-4)
         }
+        // The per-case table of report.html: every validation case, whichever rank validated it.
+        let cases = try XCTUnwrap(ValidationCases.load(runFolder: dir + "/two"), "two ranks write validation_cases.json")
+        let single = try XCTUnwrap(ValidationCases.load(runFolder: dir + "/one"))
+        XCTAssertGreaterThan(cases.cases.count, 1)
+        XCTAssertEqual(cases.cases.map(\.name), single.cases.map(\.name))
+        XCTAssertEqual(cases.metrics, single.metrics)
+        for (a, b) in zip(cases.cases, single.cases) {
+            for (u, v) in zip(a.values, b.values) { XCTAssertEqual(u, v, accuracy: 1e-3 * max(1, abs(v)), a.name) }
+        }
     }
 
     func testTwoRanksTrainTheRegistrationWeightsOfOneProcess() throws {
