@@ -62,7 +62,8 @@ final class AutogradTests: XCTestCase {
                 let unique = g.hasUniqueStorage()
                 seen.unique.append(unique)
                 if unique {
-                    g.withUnsafeMutablePointer { p in for i in 0..<g.count { p[i] *= 2 } }
+                    let n = g.count
+                    g.withUnsafeMutablePointer { p in for i in 0..<n { p[i] *= 2 } }
                     return [g]
                 }
                 return [g * 2]
