@@ -193,7 +193,9 @@ struct ConvolutionSlab {
 /// The gradient arriving at a leaky-rectified convolution output `y = max(v, slope·v)` (slope
 /// ≥ 0): `∂L/∂v = ∂L/∂y · (y > 0 ? 1 : slope)`. Handed to the backward kernels, the factor is
 /// applied as they read `∂L/∂y`, so `∂L/∂v` is never stored (880 MB for 32 channels at
-/// 160×192×224). `output` is `y`, laid out as the gradient.
+/// 160×192×224). `output` is `y`, laid out as the gradient. The differentiable `conv` no longer
+/// takes this path: it keeps only y's sign (MorphoTensor's `RectifierMask`) and multiplies the
+/// gradient it owns in place, with the same factor, so y need not outlive the next layer.
 public struct Rectification {
     public var output: UnsafePointer<Float>
     public var slope: Float

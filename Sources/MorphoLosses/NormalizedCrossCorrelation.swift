@@ -78,7 +78,8 @@ public struct GlobalNCC: Sendable {
 ///   The per-voxel coefficient maps are computed in the forward pass when a gradient is wanted
 ///   (overwriting the box sums they come from), so the backward is box(a) once, then two box
 ///   sums and one combining pass per differentiated input. Buffers are one volume
-///   each, so large volumes reuse the allocator's free blocks instead of fresh pages.
+///   each, so large volumes reuse the allocator's free blocks instead of fresh pages; the
+///   forward takes five (the sums), the backward one more than the maps it keeps.
 public struct LocalNCC: Sendable {
     public var window: Int
     public var eps: Float
@@ -102,13 +103,11 @@ public struct LocalNCC: Sendable {
             boxSum(src, into: dst, planes: planes, extent: extent, window: window)
         }
 
-        // Box sums S_I, S_J, S_II, S_JJ, S_IJ, one buffer each; the products go through one scratch.
+        // Box sums S_I, S_J, S_II, S_JJ, S_IJ, one buffer each. The products pass through the
+        // buffer of S_I before it receives S_I, the last sum taken: no sixth volume.
         let maps = (0..<5).map { _ in TensorStorage(uninitializedCount: total) }
         let pi = i.storage.pointer, pj = j.storage.pointer
-        box(pi, maps[0].pointer)
-        box(pj, maps[1].pointer)
-        let scratch = TensorStorage(uninitializedCount: total)
-        let t = scratch.pointer
+        let t = maps[0].pointer
         for (k, product) in [(2, 0), (3, 1), (4, 2)] {
             Parallel.forRanges(total) { r in
                 switch product {
@@ -119,6 +118,8 @@ public struct LocalNCC: Sendable {
             }
             box(t, maps[k].pointer)
         }
+        box(pj, maps[1].pointer)
+        box(pi, maps[0].pointer)
 
         // cc per voxel, summed. With a gradient wanted, the same pass overwrites the sums with the
         // coefficient maps: S_I → a_I, S_J → a_J, S_II → b, S_JJ → c, S_IJ → a.
@@ -158,27 +159,33 @@ public struct LocalNCC: Sendable {
         let value = Tensor(scalar: Float(1 - ccSum / Double(total)))
         guard keep else { return value }
         // Only the maps the backward reads stay alive: [a_I, a_J, b, c, a] of the wanted inputs.
-        let linear = [wantI ? maps[0] : nil, wantJ ? maps[1] : nil]
-        let square = [wantI ? maps[2] : nil, wantJ ? maps[3] : nil]
-        let shared = maps[4]
+        // The backward lets each go once it is boxed (it runs once), so it adds one volume to
+        // them at a time.
+        var linear = [wantI ? maps[0] : nil, wantJ ? maps[1] : nil]
+        var square = [wantI ? maps[2] : nil, wantJ ? maps[3] : nil]
+        var shared: TensorStorage? = maps[4]
 
         return Tensor.record(value, inputs: [i, j]) { g in
             let scale = -g.item / Float(total)
-            let boxedA = TensorStorage(uninitializedCount: total), boxedSquare = TensorStorage(uninitializedCount: total)
-            box(shared.pointer, boxedA.pointer)
+            let boxedA = TensorStorage(uninitializedCount: total)
+            box(shared!.pointer, boxedA.pointer)
+            shared = nil
             let images = [i, j]
             // d/dX = scale · (box(a_X) + 2X·box(b_X) + Y·box(a)), with (X, Y) = (I, J) or (J, I).
             func gradient(_ k: Int) -> Tensor? {
-                guard let lin = linear[k], let sq = square[k] else { return nil }
+                guard linear[k] != nil, square[k] != nil else { return nil }
                 let out = TensorStorage(uninitializedCount: total)
-                box(lin.pointer, out.pointer)
-                box(sq.pointer, boxedSquare.pointer)
+                box(linear[k]!.pointer, out.pointer)
+                linear[k] = nil
+                let boxedSquare = TensorStorage(uninitializedCount: total)
+                box(square[k]!.pointer, boxedSquare.pointer)
+                square[k] = nil
                 let o = out.pointer, x = images[k].storage.pointer, y = images[1 - k].storage.pointer
                 let ba = boxedA.pointer, bs = boxedSquare.pointer
                 Parallel.forRanges(total) { r in
                     for v in r { o[v] = scale * (o[v] + 2 * x[v] * bs[v] + y[v] * ba[v]) }
                 }
-                return Tensor(shape: images[k].shape, storage: out)
+                return withExtendedLifetime(boxedSquare) { Tensor(shape: images[k].shape, storage: out) }
             }
             return [gradient(0), gradient(1)]
         }

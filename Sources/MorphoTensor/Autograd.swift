@@ -8,15 +8,21 @@ import MorphoKernels
 /// reverse topological order, accumulates gradients into the inputs' nodes, and drops each
 /// closure (and the intermediate tensors it captured) as soon as it has run, so memory stays
 /// bounded over thousands of steps. Leaves (parameters) keep their accumulated `grad`.
+///
+/// A node's accumulated gradient is handed to its closure, not lent: the node lets go of it
+/// first, so an op recorded with `recordOwningGradient(_:inputs:backward:)` may overwrite it in place
+/// when nothing else holds its storage (`Tensor.hasUniqueStorage()`), e.g. to apply a rectifier's
+/// derivative without a second tensor of the output's size.
 public final class GradNode {
     /// Nodes of the inputs (nil for inputs that need no gradient).
     var inputs: [GradNode?]
-    var backwardFn: ((Tensor) -> [Tensor?])?
+    /// Maps d(loss)/d(output), which it owns for the call, to one gradient per input.
+    var backwardFn: ((inout Tensor) -> [Tensor?])?
     /// The accumulated gradient d(loss)/d(this tensor); kept only on leaves after `backward()`.
     public internal(set) var grad: Tensor?
     public let isLeaf: Bool
 
-    init(inputs: [GradNode?], backward: ((Tensor) -> [Tensor?])?, isLeaf: Bool) {
+    init(inputs: [GradNode?], backward: ((inout Tensor) -> [Tensor?])?, isLeaf: Bool) {
         self.inputs = inputs
         self.backwardFn = backward
         self.isLeaf = isLeaf
@@ -81,10 +87,24 @@ extension Tensor {
     /// (nil allowed for inputs that need none; shapes must match the inputs). When gradients are
     /// disabled or no input requires one, `value` is returned untouched and nothing is captured.
     public static func record(_ value: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
-        guard GradientMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return value }
+        recordOwningGradient(value, inputs: inputs) { backward($0) }
+    }
+
+    /// `record(_:inputs:backward:)` for a backward that owns d(loss)/d(value) during the call:
+    /// it may overwrite it in place (or drop it) where `hasUniqueStorage()` says nobody else holds
+    /// its storage; where somebody does (a gradient shared with another node, such as the two
+    /// inputs of `a + b`), it must leave the values alone. The tensor is dropped after the call.
+    public static func recordOwningGradient(_ value: Tensor, inputs: [Tensor], backward: @escaping (inout Tensor) -> [Tensor?]) -> Tensor {
+        guard recordsGradient(of: inputs) else { return value }
         var result = value
         result.node = GradNode(inputs: inputs.map(\.node), backward: backward, isLeaf: false)
         return result
+    }
+
+    /// Whether an op on `inputs` records a backward now: gradients are enabled and some input
+    /// requires one. An op can skip work only its backward needs when this is false.
+    public static func recordsGradient(of inputs: [Tensor]) -> Bool {
+        GradientMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
     }
 
     /// Back-propagates from this scalar (or from any tensor with an explicit `seed` gradient of
@@ -117,16 +137,18 @@ extension Tensor {
         root.accumulate(seedGrad.reshapedNoGrad(shape))
         withoutGradients {
             for n in order.reversed() {
-                guard let fn = n.backwardFn, let g = n.grad else { continue }
-                let grads = fn(g)
+                guard let fn = n.backwardFn, var g = n.grad else { continue }
+                // The closure owns the gradient: unless it was shared on arrival, `g` holds the
+                // only reference to its storage.
+                n.grad = nil
+                let grads = fn(&g)
                 precondition(grads.count == n.inputs.count, "backward returned \(grads.count) gradients for \(n.inputs.count) inputs")
                 for (input, gi) in zip(n.inputs, grads) {
                     if let input, let gi { input.accumulate(gi) }
                 }
-                // Release the closure (and what it captured) and the intermediate gradient.
+                // Release the closure (and what it captured); the gradient goes with `g`.
                 n.backwardFn = nil
                 n.inputs = []
-                n.grad = nil
             }
         }
     }

@@ -31,8 +31,9 @@ private func outputShape(_ g: ConvGeometry, rank: Int, channels: Int) -> [Int] {
 /// out = ⌊(in + 2·padding − k)/stride⌋ + 1 per axis. Differentiable in x, weight and bias.
 ///
 /// `activation` `.leaky(s)` (s ≥ 0; 0 is ReLU) rectifies the result in place: the backward
-/// reads the sign from the output itself, so no pre-activation tensor is kept (VoxelMorph's
-/// conv → LeakyReLU blocks). A learned slope cannot be recovered that way and is refused.
+/// needs only the output's sign, kept as one bit per value (`RectifierMask`), so neither the
+/// pre-activation nor the output is kept for it (VoxelMorph's conv → LeakyReLU blocks). A
+/// learned slope cannot be recovered that way and is refused.
 public func conv(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                  activation: Rectifier = .none) -> Tensor {
     conv(parts: [x], weight, bias, stride: stride, padding: padding, activation: activation)
@@ -71,9 +72,6 @@ private struct ConvolutionInput {
     let parts: [Tensor]
     /// The grid the first part is up-sampled to (nearest, `resize`); nil: every part as it is.
     let upsampledTo: [Int]?
-    /// Channels of block of up-sampled gradient materialised at once (≥ 16 keeps the data
-    /// gradient on the Winograd path).
-    static let gradientBlock = 16
 
     init(parts: [Tensor], upsampledTo: [Int]?) {
         precondition(!parts.isEmpty, "conv of no input parts")
@@ -91,6 +89,10 @@ private struct ConvolutionInput {
     var grid: [Int] { upsampledTo ?? parts[0].spatialShape }
     /// The concatenated input's shape `[N, ΣC_k, grid...]`.
     var shape: [Int] { [parts[0].shape[0], channels.reduce(0, +)] + grid }
+    /// What the data gradients need of the parts (not their values).
+    var layout: ConvolutionInputLayout {
+        ConvolutionInputLayout(shapes: parts.map(\.shape), wantsGradient: parts.map(\.requiresGrad), upsampledTo: upsampledTo)
+    }
 
     /// `body` on a source over the parts; an up-sampled first part exists only during the call.
     func withSource<R>(_ body: (ConvolutionSource) -> R) -> R {
@@ -109,21 +111,34 @@ private struct ConvolutionInput {
                                    volume: volume))
         }
     }
+}
+
+/// The shapes of a convolution's input parts and which of them want a gradient: all the data
+/// gradients need, so the backward can let the parts' values go after the weight gradient.
+private struct ConvolutionInputLayout {
+    /// `[N, C_k, spatial...]` per part (the first one coarse when `upsampledTo` is set).
+    let shapes: [[Int]]
+    let wantsGradient: [Bool]
+    /// As `ConvolutionInput.upsampledTo`.
+    let upsampledTo: [Int]?
+    /// Channels of block of up-sampled gradient materialised at once (≥ 16 keeps the data
+    /// gradient on the Winograd path).
+    static let gradientBlock = 16
 
     /// d(loss)/d(part k), whose channels start at `offset` in the concatenation, from
     /// `dataGradient(channels, into)`: the gradient of the concatenated input's `channels`,
     /// written as `[N, channels.count, grid...]`.
     func gradient(_ k: Int, offset: Int, _ dataGradient: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
-        let part = parts[k]
+        let shape = shapes[k]
         guard k == 0, let upsampledTo else {
-            return Tensor(shape: part.shape) { dataGradient(offset ..< offset + part.shape[1], $0) }
+            return Tensor(shape: shape) { dataGradient(offset ..< offset + shape[1], $0) }
         }
-        let n = part.shape[0], c = part.shape[1]
-        let fine = SpatialExtent(upsampledTo), coarse = SpatialExtent(part.spatialShape)
+        let n = shape[0], c = shape[1]
+        let fine = SpatialExtent(upsampledTo), coarse = SpatialExtent(Array(shape.dropFirst(2)))
         let block = min(c, Self.gradientBlock)
         let upBlock = TensorStorage(uninitializedCount: n * block * fine.count)
         let coarseBlock = TensorStorage(uninitializedCount: n * block * coarse.count)
-        return Tensor(shape: part.shape) { out in
+        return Tensor(shape: shape) { out in
             for c0 in stride(from: 0, to: c, by: block) {
                 let cb = min(block, c - c0)
                 dataGradient(offset + c0 ..< offset + c0 + cb, upBlock.pointer)
@@ -138,6 +153,11 @@ private struct ConvolutionInput {
 }
 
 /// The convolution of `input` (see `conv(parts:…)`), forward and backward.
+///
+/// What the backward holds: the weight, the parts until the weight gradient has read them, and
+/// with a fused rectifier the output's sign pattern (`RectifierMask`, 1/32 of its bytes), not
+/// the output. It applies the rectifier's derivative to the gradient it is handed, in place
+/// when it holds the only reference (else into a copy), so the kernels read plain values.
 private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int,
                          activation: Rectifier) -> Tensor {
     let shape = input.shape
@@ -162,11 +182,20 @@ private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Te
     FLOPCounting.record(.forward, g.flops)
     var inputs = input.parts + [weight]
     if let bias { inputs.append(bias) }
-    // The output's values without its graph node (capturing the node would be a cycle).
-    let output = Tensor(shape: y.shape, storage: y.storage)
-    return Tensor.record(y, inputs: inputs) { grad in
-        // The rectifier's derivative is applied by the kernels as they read `grad` (no dy tensor).
-        let rectifier = slope.map { Rectification(output: UnsafePointer(output.storage.pointer), slope: $0) }
+    guard Tensor.recordsGradient(of: inputs) else { return y }
+    let mask = slope.map { RectifierMask(output: y.storage.pointer, count: y.count, slope: $0) }
+    let layout = input.layout
+    // Set to nil once the weight gradient has read the parts.
+    var held: ConvolutionInput? = input
+    return Tensor.recordOwningGradient(y, inputs: inputs) { grad in
+        if let mask {
+            if grad.hasUniqueStorage() {
+                mask.rectify(grad.storage.pointer)
+            } else {
+                let shared = grad
+                grad = Tensor(shape: shared.shape) { mask.rectify(shared.storage.pointer, into: $0) }
+            }
+        }
         let dy = grad.storage.pointer
         // The weight gradient first: an up-sampled part it rebuilds is gone before the data
         // gradients are allocated.
@@ -174,26 +203,28 @@ private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Te
         if weight.requiresGrad || bias?.requiresGrad == true {
             let gradBias = bias?.requiresGrad == true ? TensorStorage(uninitializedCount: cout) : nil
             dw = Tensor(shape: weight.shape) { dw in
-                input.withSource { source in
-                    Convolution.backwardWeight(g, inputs: source, gradOutput: dy, rectifiedBy: rectifier, gradWeight: dw,
-                                               gradBias: gradBias?.pointer)
+                held!.withSource { source in
+                    Convolution.backwardWeight(g, inputs: source, gradOutput: dy, gradWeight: dw, gradBias: gradBias?.pointer)
                 }
             }
             FLOPCounting.record(.weightGradient, g.flops)
             db = gradBias.map { Tensor(shape: [cout], storage: $0) }
         }
-        // One data-gradient pass per part: each re-reads (and re-rectifies) `grad` into its slab,
-        // k fills for k parts instead of one. A single pass writing k destinations would need
-        // channel blocks that may straddle parts; not done.
+        // The data gradients read only `grad` and the weight: the parts go now, and a part
+        // nothing else holds (the previous layer's output, whose own backward keeps a mask)
+        // is freed before they are allocated.
+        held = nil
+        // One data-gradient pass per part: each re-reads `grad` into its slab, k fills for k
+        // parts instead of one. A single pass writing k destinations would need channel blocks
+        // that may straddle parts; not done.
         var grads: [Tensor?] = []
         var offset = 0
-        for (k, part) in input.parts.enumerated() {
-            grads.append(part.requiresGrad ? input.gradient(k, offset: offset) { channels, dx in
-                Convolution.backwardData(g, gradOutput: dy, rectifiedBy: rectifier, weight: weight.storage.pointer,
-                                         inputChannels: channels, gradInput: dx)
+        for k in layout.shapes.indices {
+            grads.append(layout.wantsGradient[k] ? layout.gradient(k, offset: offset) { channels, dx in
+                Convolution.backwardData(g, gradOutput: dy, weight: weight.storage.pointer, inputChannels: channels, gradInput: dx)
                 FLOPCounting.record(.dataGradient, g.flops * Double(channels.count) / Double(g.cin))
             } : nil)
-            offset += part.shape[1]
+            offset += layout.shapes[k][1]
         }
         grads.append(dw)
         if bias != nil { grads.append(db) }

@@ -24,8 +24,10 @@ public func maxPool(_ x: Tensor, kernel: Int = 2, stride: Int? = nil) -> Tensor 
     let y = Tensor(shape: shape) { dst in
         MorphoKernels.maxPool(x.storage.pointer, into: dst, argmax: argmax, planes: planes, extent: extent, kernel: kernel, stride: stride)
     }
+    // The backward captures x's shape, not x: the pooled tensor is not kept for it.
+    let inputShape = x.shape
     return Tensor.record(y, inputs: [x]) { g in
-        [Tensor(shape: x.shape) { dx in
+        [Tensor(shape: inputShape) { dx in
             maxPoolBackward(g.storage.pointer, argmax: winners.pointer, into: dx, planes: planes, extent: extent, kernel: kernel, stride: stride)
         }]
     }
@@ -46,8 +48,9 @@ public func averagePool(_ x: Tensor, kernel: Int = 2, stride: Int? = nil) -> Ten
     let y = Tensor(shape: shape) { dst in
         MorphoKernels.averagePool(x.storage.pointer, into: dst, planes: planes, extent: extent, kernel: kernel, stride: stride)
     }
+    let inputShape = x.shape
     return Tensor.record(y, inputs: [x]) { g in
-        [Tensor(shape: x.shape) { dx in
+        [Tensor(shape: inputShape) { dx in
             averagePoolBackward(g.storage.pointer, into: dx, planes: planes, extent: extent, kernel: kernel, stride: stride)
         }]
     }

@@ -99,7 +99,10 @@ public enum StoragePool {
         let size = bytes(count)
         lock.lock()
         live += size
-        if live > peakLive { peakLive = live }
+        if live > peakLive {
+            peakLive = live
+            if traceStepBytes > 0 && live >= tracedPeak + traceStepBytes { tracePeak(live, request: size, buffers: bufferBytes.values) }
+        }
         guard size >= minimumBytes else {
             lock.unlock()
             return allocate(size).bindMemory(to: Float.self, capacity: max(count, 1))
@@ -212,6 +215,7 @@ public enum StoragePool {
     public static func resetPeak() {
         lock.lock(); defer { lock.unlock() }
         peakLive = live
+        tracedPeak = live
     }
 }
 

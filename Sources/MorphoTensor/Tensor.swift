@@ -110,8 +110,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// True when no other tensor (or anything else) holds this tensor's storage, so writing it
-    /// in place is invisible elsewhere.
-    mutating func hasUniqueStorage() -> Bool { isKnownUniquelyReferenced(&storage) }
+    /// in place is invisible elsewhere (a backward recorded with `recordOwningGradient` may then
+    /// overwrite the gradient it was handed).
+    public mutating func hasUniqueStorage() -> Bool { isKnownUniquelyReferenced(&storage) }
 
     /// The same values under another shape with the same element count (shares storage).
     /// Differentiable.

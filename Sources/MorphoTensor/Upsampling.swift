@@ -15,8 +15,10 @@ public func resize(_ x: Tensor, to size: [Int], mode: SamplingMode = .linear) ->
     let y = Tensor(shape: Array(x.shape.prefix(2)) + size) { dst in
         MorphoKernels.resize(x.storage.pointer, extent: extent, into: dst, newExtent: target, planes: planes, linear: linear)
     }
+    // The backward captures x's shape, not x (the adjoint needs no values).
+    let inputShape = x.shape
     return Tensor.record(y, inputs: [x]) { g in
-        [Tensor(shape: x.shape) { dx in
+        [Tensor(shape: inputShape) { dx in
             resizeBackward(g.storage.pointer, newExtent: target, into: dx, extent: extent, planes: planes, linear: linear)
         }]
     }

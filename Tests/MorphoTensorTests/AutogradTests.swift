@@ -49,6 +49,38 @@ final class AutogradTests: XCTestCase {
         XCTAssertNotNil(x.grad)
     }
 
+    /// An op recorded with `recordOwningGradient` holds the only reference to the gradient it is
+    /// handed in a chain (so it may overwrite it), and sees it shared when `a + b` hands the
+    /// same tensor to another node too, whose gradient must then keep its values.
+    func testOwningBackwardHoldsAChainsGradientAloneButSeesASharedOneShared() {
+        final class Seen { var unique: [Bool] = [] }
+        let seen = Seen()
+        // y = 2x, with a backward that doubles the gradient in place when it may.
+        func double(_ x: Tensor) -> Tensor {
+            let y = Tensor(shape: x.shape) { p in for i in 0..<x.count { p[i] = 2 * x[flat: i] } }
+            return Tensor.recordOwningGradient(y, inputs: [x]) { g in
+                let unique = g.hasUniqueStorage()
+                seen.unique.append(unique)
+                if unique {
+                    let n = g.count
+                    g.withUnsafeMutablePointer { p in for i in 0..<n { p[i] *= 2 } }
+                    return [g]
+                }
+                return [g * 2]
+            }
+        }
+        let x = Tensor(shape: [3], data: [1, 2, 3]).requiringGrad()
+        (double(x) * 3).sum().backward()
+        XCTAssertEqual(seen.unique, [true])
+        XCTAssertEqual(x.grad?.scalars, [6, 6, 6])
+
+        let u = Tensor(shape: [3], data: [1, 2, 3]).requiringGrad(), z = Tensor(shape: [3], repeating: 0).requiringGrad()
+        ((double(u) + z) * Tensor(shape: [3], data: [1, 2, 3])).sum().backward()
+        XCTAssertEqual(seen.unique, [true, false])
+        XCTAssertEqual(u.grad?.scalars, [2, 4, 6])
+        XCTAssertEqual(z.grad?.scalars, [1, 2, 3], "the shared gradient is left alone")
+    }
+
     func testCopyOnWriteKeepsValueSemantics() {
         let a = Tensor(shape: [3], data: [1, 2, 3])
         var b = a

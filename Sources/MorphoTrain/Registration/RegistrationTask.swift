@@ -98,9 +98,14 @@ public final class RegistrationTask: TrainingTask {
         ]
     }
 
+    /// Whether the objective reads the batch's label maps: only the semi-supervised Dice term
+    /// does, so training batches carry them (and their one-hot foregrounds) only with it — at
+    /// 160×192×224 with three classes, 160 MB per pair a step would otherwise hold for nothing.
+    static func readsLabels(_ r: RegistrationConfig) -> Bool { r.diceWeight.start > 0 || r.diceWeight.step > 0 }
+
     static func makeObjective(_ r: RegistrationConfig, classes: Int) throws -> WeightedLoss<Output> {
         var terms: [LossTerm<Output>] = fieldTerms(r, fixed: { $0.batch.fixed }, warped: { $0.warped }, flow: { $0.flow })
-        if r.diceWeight.start > 0 || r.diceWeight.step > 0 {
+        if readsLabels(r) {
             guard classes > 1 else {
                 throw MorphoTrainError.invalidOption(key: "registration.loss.dice.weight", reason: "the Dice term needs label maps in the data")
             }
@@ -121,12 +126,12 @@ public final class RegistrationTask: TrainingTask {
     public var makeShard: (@Sendable (UInt64, Int, [Int]) -> RegistrationBatch)? { makeShardedBatch }
 
     /// Pair k of batch `step` from its own stream `(seed, step, k)`, so any split of the batch
-    /// over ranks draws the same pairs.
+    /// over ranks draws the same pairs. Label maps only when the objective reads them.
     var makeShardedBatch: @Sendable (UInt64, Int, [Int]) -> RegistrationBatch {
-        let dataset = self.dataset, field = config.registration.synthetic
+        let dataset = self.dataset, field = config.registration.synthetic, labels = Self.readsLabels(config.registration)
         return { seed, step, positions in
             let pairs = positions.map { k in dataset.trainingPair(seed: seed, step: step, k: k, field: field) }
-            return dataset.batch(pairs)
+            return dataset.batch(pairs, labels: labels)
         }
     }
 
@@ -183,14 +188,15 @@ public final class RegistrationTask: TrainingTask {
 }
 
 extension RegistrationDataset {
-    /// Pairs stacked along N.
-    func batch(_ pairs: [PreparedPair]) -> RegistrationBatch {
+    /// Pairs stacked along N; with `labels` false (or a pair without label maps) the batch has
+    /// no label maps or foregrounds.
+    func batch(_ pairs: [PreparedPair], labels: Bool = true) -> RegistrationBatch {
         let spatial = dims == 3 ? shape : Array(shape.dropFirst())
         let n = pairs.count
         func stack(_ arrays: [VoxelArray]) -> Tensor {
             Tensor(shape: [n, 1] + spatial, data: arrays.flatMap(\.data))
         }
-        let labelled = pairs.allSatisfy { $0.fixed.labels != nil && $0.moving.labels != nil }
+        let labelled = labels && pairs.allSatisfy { $0.fixed.labels != nil && $0.moving.labels != nil }
         let fixedLabels = labelled ? stack(pairs.map { $0.fixed.labels! }) : nil
         let movingLabels = labelled ? stack(pairs.map { $0.moving.labels! }) : nil
         func foreground(_ labels: Tensor?) -> Tensor? { classes > 1 ? labels.map { foregroundOneHot($0, classes: classes) } : nil }

@@ -19,6 +19,20 @@ final class RegistrationTaskTests: XCTestCase, TinyRegistrationRun {
         XCTAssertTrue(value.total.item.isFinite)
     }
 
+    /// Without a Dice term the training batches carry no label maps (nothing reads them); the
+    /// validation pairs keep theirs for the Dice metrics.
+    func testTrainingBatchesCarryLabelMapsOnlyForTheDiceTerm() throws {
+        let task = try RegistrationTask(config: RegistrationRunConfig(yaml: tinyConfig()))
+        let batch = task.makeBatch(1, 0)
+        XCTAssertNil(batch.movingLabels)
+        XCTAssertNil(batch.fixedLabels)
+        XCTAssertNil(batch.movingForeground)
+        XCTAssertNil(batch.fixedForeground)
+        XCTAssertNotNil(task.dataset.validation[0].moving.labels)
+        XCTAssertNotNil(task.dataset.batch([task.dataset.validation[0]]).movingLabels)
+        XCTAssertTrue(task.loss(batch, epoch: 0).total.item.isFinite)
+    }
+
     func testSoftDiceLossGradientMatchesFiniteDifferences() {
         var rng = RandomGenerator(seed: 11)
         let logits = Tensor.randomNormal([2, 3, 5, 6], using: &rng)
