@@ -92,7 +92,9 @@ final class JointWarpedPairsTests: XCTestCase, TinyJointRun {
         try withoutGradients {
             // The network's field plus a non-integer shift of its own per pair (the initial field
             // is near 0), so each row must take its own pair's field.
-            let shifts = Tensor(shape: [n, 2, 1, 1], data: (0..<n).flatMap { i in [0.4 + 0.5 * Float(i), -0.3 - 0.5 * Float(i)] })
+            var offsets: [Float] = []
+            for i in 0..<n { offsets += [0.4 + 0.5 * Float(i), -0.3 - 0.5 * Float(i)] }
+            let shifts = Tensor(shape: [n, 2, 1, 1], data: offsets)
             let flow = task.network.registration(moving: batch.moving, fixed: batch.fixed) + shifts
             let out = try XCTUnwrap(task.warpedPairs(s, flow: flow, localPairs: n, globalPairs: n, trainUNet: true))
             XCTAssertEqual(out.targets.shape, [s.count, 3, 32, 32])
