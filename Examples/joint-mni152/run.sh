@@ -5,7 +5,8 @@
 # joint (joint.yaml), U-Net alone (unet-alone.yaml), registration alone (reg-alone.yaml) and,
 # with RUNS including them, the U-Net alone as an augmented segmentation run (unet-augmented.yaml)
 # and the joint run with the same augmentation (joint-augmented.yaml; joint-augmented-detached.yaml:
-# the same with the coupling training the displacement network only), each with SEEDS
+# the same with the coupling training the displacement network only; joint-augmented-warped.yaml:
+# that plus labelled copies warped with their labels by the field as U-Net samples), each with SEEDS
 # weight-initialisation seeds; then a table of the final held-out figures. A run name is the
 # basename of its config here.
 #
@@ -14,6 +15,7 @@
 #   RUNS="joint unet-alone reg-alone unet-augmented" sh Examples/joint-mni152/run.sh
 #   RUNS="joint-augmented unet-augmented" sh Examples/joint-mni152/run.sh
 #   RUNS="joint-augmented joint-augmented-detached unet-augmented reg-alone" SEEDS="0 1 2" sh Examples/joint-mni152/run.sh
+#   RUNS="joint-augmented-warped unet-augmented" SEEDS="0 1 2" sh Examples/joint-mni152/run.sh
 # On a shared machine prefix the heavy commands with a lock: LOCK="flock /tmp/morphoseg-cpu.lock".
 set -eu
 BIN=${MORPHOSEG:-.build/release/morphoseg}

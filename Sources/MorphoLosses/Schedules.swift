@@ -41,6 +41,19 @@ public struct ComplementWeight: WeightSchedule {
     public var description: String { "max(\(floor), 1 − (\(alpha)))" }
 }
 
+/// `a(epoch) · b(epoch)`: one schedule scaled by another (a term's own weight times the
+/// regional or boundary weight of the rebalance schedule it shares with other terms).
+public struct ProductWeight: WeightSchedule {
+    public var a: any WeightSchedule
+    public var b: any WeightSchedule
+    public init(_ a: any WeightSchedule, _ b: any WeightSchedule) {
+        self.a = a
+        self.b = b
+    }
+    public func weight(epoch: Int) -> Double { a.weight(epoch: epoch) * b.weight(epoch: epoch) }
+    public var description: String { "(\(a)) · (\(b))" }
+}
+
 /// The three ways seed 004 (Kervadec et al., boundary loss) combines a regional loss L_R with the
 /// boundary loss L_B, as `w_R(e)·L_R + w_B(e)·L_B` with α_e = α0 + e·Δ (min cap) at epoch e:
 ///

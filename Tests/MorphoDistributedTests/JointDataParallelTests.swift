@@ -12,12 +12,13 @@ import MorphoTestSupport
 final class JointDataParallelTests: XCTestCase {
     /// A small 2D phantom joint run: 32×32 phantoms, 8 training images of which 3 labelled,
     /// random pairs, every segmentation term on (regional, boundary, PRL).
-    static func config(batch: Int, epochs: Int = 2) throws -> JointRunConfig {
-        try JointRunConfig(
-            yaml: TinyConfigs.joint(
-                labelledImages: 3, epochs: epochs, steps: 3, batchSize: batch, optimizer: "{kind: sgd, lr: 0.05, momentum: 0.9}",
-                extra: "output:\n  plots: false"),
-            file: "tiny-joint.yaml")
+    /// `joint` lines are added to the `joint:` section.
+    static func config(batch: Int, epochs: Int = 2, joint: String? = nil) throws -> JointRunConfig {
+        var yaml = TinyConfigs.joint(
+            labelledImages: 3, epochs: epochs, steps: 3, batchSize: batch, optimizer: "{kind: sgd, lr: 0.05, momentum: 0.9}",
+            extra: "output:\n  plots: false")
+        if let joint { yaml = yaml.replacingOccurrences(of: "joint:\n", with: "joint:\n  \(joint)\n") }
+        return try JointRunConfig(yaml: yaml, file: "tiny-joint.yaml")
     }
 
     struct Reduced {
@@ -88,6 +89,36 @@ final class JointDataParallelTests: XCTestCase {
         // Averaging the labelled-image terms by pairs alone would be measurably off.
         let naive = reducedStep(c, ranks: 2, seed: seed, step: step, naive: true)[0]
         XCTAssertGreaterThan(largestDifference(naive.gradient, one.gradient), 100 * largestDifference(two[0].gradient, one.gradient))
+    }
+
+    /// `joint.warped_pairs` with extra pairs: the ranks hold different numbers of warped samples
+    /// (the pairs' labelled moving images, extra pair j on the rank of position j mod N), and
+    /// still reduce to the one-process gradient and term values.
+    func testWarpedPairsOnTwoRanksReduceToTheGlobalBatchGradient() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 1
+        defer { Parallel.threads = saved }
+        let c = try Self.config(batch: 4, joint: "warped_pairs: {weight: 1, extra: 3}")
+        let seed: UInt64 = 21
+        let task = try JointTask(config: c)
+        let step = try XCTUnwrap((0..<64).first { step in
+            let counts = (0..<2).map { rank in
+                task.makeShard!(seed, step, DataParallel.shard(step: step, batchSize: 4, rank: rank, size: 2)).warpedPairs!.count
+            }
+            return counts[0] != counts[1]
+        })
+        let one = reducedStep(c, ranks: 1, seed: seed, step: step)[0]
+        let scale = one.gradient.map(abs).reduce(0, nanStrictMax)
+        XCTAssertGreaterThan(scale, 1e-2)
+        let names = task.loss(task.makeBatch(seed, step), epoch: 0).terms.map(\.name)
+        let warped = try XCTUnwrap(names.firstIndex(of: "warped_pairs")) + 1  // scalars: total, then terms
+        XCTAssertGreaterThan(one.scalars[warped], 0)
+        for (rank, r) in reducedStep(c, ranks: 2, seed: seed, step: step).enumerated() {
+            XCTAssertLessThan(largestDifference(r.gradient, one.gradient), 1e-4 * scale, "rank \(rank)")
+            for (i, v) in r.scalars.enumerated() {
+                XCTAssertEqual(v, one.scalars[i], accuracy: 1e-5 * max(1, abs(one.scalars[i])), "rank \(rank), scalar \(i)")
+            }
+        }
     }
 
     func testUnevenSplitOfTheBatchAlsoReducesToTheGlobalBatchGradient() throws {

@@ -29,6 +29,8 @@ public struct JointBatch: Sendable {
     public var phase: JointPhase
     /// S: the labelled-only samples after the pairs' rows in `images` (segmentation terms only).
     public var segmentationRows: Int = 0
+    /// The labelled moving images the `joint.warped_pairs` terms warp (nil when the terms are off).
+    public var warpedPairs: JointWarpedPairSources? = nil
     /// Pairs of the whole global batch (all ranks' shards; N in one process).
     public var globalPairs: Int
     /// Labelled images of the whole global batch (moving and fixed counted apart, plus the

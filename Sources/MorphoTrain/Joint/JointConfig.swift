@@ -55,6 +55,24 @@ public struct JointConfig: Equatable, Sendable {
     /// step (u detached), so the term trains the U-Net only; false lets its gradient reach the
     /// displacement network too (through T).
     public var warpedLabelsDetach: Bool
+    /// Weight w_wp of the warped-pairs terms (`joint.warped_pairs.weight`, default 0 = off):
+    /// registration as learned augmentation (cf. Zhao et al. 2019). Every labelled moving image
+    /// M of the batch's pairs, and of `warpedPairsExtra` extra pairs, is warped by its pair's
+    /// field u (detached: a constant of the step) together with its labels, and the U-Net is
+    /// trained on that exact image–label pair with the labelled samples' own objective,
+    ///
+    ///     w_wp · [w_R(e) · regional(S(M∘(id+u)), T) + α(e) · boundary(S(M∘(id+u)), φ_M∘(id+u))],
+    ///     T = onehot(L_M)∘(id+u)  (linear warp of the foreground channels, T_0 = 1 − Σ_{c≥1} T_c),
+    ///
+    /// the regional loss the soft-target form of `loss.regional` (`SoftTargetRegionalLoss`), a
+    /// mean over the W warped samples; φ_M the signed distance maps of L_M, warped linearly with
+    /// it. A number or `{start, step, cap}`.
+    public var warpedPairsWeight: WeightConfig
+    /// `joint.warped_pairs.extra` (default 0): E more pairs per step for the warped-pairs terms
+    /// only — a labelled training image (uniformly) as the moving image and another training
+    /// image (uniformly) as the fixed one, from the stream `(seed, step, j, warpedPairStream)` —
+    /// whose fields the displacement network computes without gradients; they enter no other term.
+    public var warpedPairsExtra: Int
     /// `joint.segmentation_batch` (default 0): S extra labelled-only samples per step beside the
     /// N pairs — labelled training images drawn uniformly with replacement, each augmented with
     /// `data.augmentation` from its own draw — that enter only the segmentation terms (the
@@ -78,10 +96,17 @@ public struct JointConfig: Equatable, Sendable {
         warpedLabelsWeight = try WeightConfig.read(w, "weight", default: 0)
         warpedLabelsDetach = try w.bool("detach", default: true)
         try w.finish()
+        let p = try s.section("warped_pairs")
+        warpedPairsWeight = try WeightConfig.read(p, "weight", default: 0)
+        warpedPairsExtra = try p.int("extra", default: 0, min: 0)
+        try p.finish()
         segmentationBatch = try s.int("segmentation_batch", default: 0, min: 0)
         pairAugmentation = try s.choice("pair_augmentation", default: .independent)
         try s.finish()
     }
+
+    /// Whether the warped-pairs terms are part of the objective (a weight above 0 at some epoch).
+    public var warpedPairsOn: Bool { warpedPairsWeight.start > 0 || warpedPairsWeight.step > 0 }
 
     public var resolved: ConfigValue {
         .map([
@@ -89,6 +114,7 @@ public struct JointConfig: Equatable, Sendable {
             ("labelled_images", labelledImages.map { .int($0) } ?? .null),
             ("coupling", .map([("weight", couplingWeight.resolved), ("detach_segmentation", .bool(couplingDetachSegmentation))])),
             ("warped_labels", .map([("weight", warpedLabelsWeight.resolved), ("detach", .bool(warpedLabelsDetach))])),
+            ("warped_pairs", .map([("weight", warpedPairsWeight.resolved), ("extra", .int(warpedPairsExtra))])),
             ("segmentation_batch", .int(segmentationBatch)), ("pair_augmentation", .string(pairAugmentation.rawValue)),
         ])
     }

@@ -11,6 +11,8 @@ import MorphoTensor
 ///   + w_R(e) · regional(S, L) + α(e) · boundary(S, φ_L) + λ_PRL · PRL(S_fg, L_fg)   over labelled images
 ///   + w_c · (1 − Dice(Ŝ_M∘(id+u), Ŝ_F))                                      coupling
 ///   + w_wl · L_wl (only when joint.warped_labels.weight > 0)                  warped labels
+///   + w_wp · [w_R(e) · regional_soft(S(M∘(id+u)), onehot(L_M)∘(id+u))
+///             + α(e) · boundary(S(M∘(id+u)), φ_M∘(id+u))]  over labelled M    warped pairs
 ///
 /// where Ŝ is the one-hot ground truth of a labelled image and S of an unlabelled one, the warp
 /// is linear (gradients reach both networks). The coupling term is DeepAtlas' anatomy loss (the
@@ -23,6 +25,10 @@ import MorphoTensor
 /// from `registration.loss`, `w_c` from `joint.coupling.weight`. The boundary term reads signed
 /// distance maps cached once per labelled image (computed per batch only for synthetic pairs,
 /// which are new images every time). Segmentation terms of a batch without labelled images are 0.
+///
+/// `joint.warped_pairs` (`JointWarpedPairs.swift`): every labelled moving image, warped with its
+/// labels by its pair's field (detached), and those of `extra` extra pairs, train the U-Net as
+/// exact image–label pairs — registration as learned augmentation.
 ///
 /// `joint.segmentation_batch: S` adds S labelled-only samples to every batch (the U-Net's input
 /// becomes `[moving; fixed; S samples]`): labelled training images drawn uniformly with
@@ -104,6 +110,8 @@ public final class JointTask: TrainingTask {
         /// probabilities detached when `detachSegmentation`: `joint.coupling.detach_segmentation`).
         let warpedMovingSegmentation: Tensor
         let fixedSegmentation: Tensor
+        /// The warped-pairs terms' samples (`joint.warped_pairs`; nil when off or none in the batch).
+        var warpedPairs: JointWarpedPairOutput? = nil
 
         init(
             batch: JointBatch, logits: Tensor, probs: Tensor, flow: Tensor, labelledShare: Float, classes: Int,
@@ -160,6 +168,14 @@ public final class JointTask: TrainingTask {
         if config.joint.segmentationBatch > 0 && !dataset.images.contains(where: { $0.labels != nil }) {
             throw MorphoTrainError.config(
                 file: run.name, key: "joint.segmentation_batch", message: "needs labelled training images, but none keeps its labels")
+        }
+        if config.joint.warpedPairsOn && !dataset.images.contains(where: { $0.labels != nil }) {
+            throw MorphoTrainError.config(
+                file: run.name, key: "joint.warped_pairs.weight", message: "needs labelled training images, but none keeps its labels")
+        }
+        if config.joint.warpedPairsOn && config.joint.warpedPairsExtra > 0 && dataset.images.count < 2 {
+            throw MorphoTrainError.config(
+                file: run.name, key: "joint.warped_pairs.extra", message: "extra pairs need at least 2 training images")
         }
         guard dataset.validation.allSatisfy({ $0.fixed.labels != nil && $0.moving.labels != nil }) else {
             throw MorphoTrainError.config(file: run.name, key: "data", message: "every validation image needs a label map")
@@ -259,6 +275,7 @@ public final class JointTask: TrainingTask {
                 warpedLabelsLoss(out, detach: detach)
             })
         }
+        if j.warpedPairsOn { terms += warpedPairTerms(config) }
         return try WeightedLoss(terms)
     }
 
@@ -305,6 +322,8 @@ public final class JointTask: TrainingTask {
         let augmenter = self.augmenter, pairAugmentation = config.joint.pairAugmentation
         let extras = config.joint.segmentationBatch
         let pool = dataset.images.filter { $0.labels != nil }
+        let warpedPairsOn = config.joint.warpedPairsOn, warpedExtras = config.joint.warpedPairsExtra
+        let labelledIndices = dataset.images.indices.filter { dataset.images[$0].labels != nil }
         return { seed, step, positions in
             var pairs = positions.map { dataset.trainingPair(seed: seed, step: step, k: $0, field: field) }
             let labelled = Self.labelledImages(dataset, seed: seed, step: step, positions: Array(0..<n)) + extras
@@ -343,11 +362,24 @@ public final class JointTask: TrainingTask {
                     x.labels.map { fluxCache[x.id] ?? Self.prlTargetFluxes($0, prl, spatial: spatial) }
                 }
             }
-            return dataset.jointBatch(
-                pairs, segmentationOnly: segmentationOnly, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled, fluxes: fluxes) { x in
+            func distances(_ x: RegistrationImage) -> VoxelArray? {
                 guard boundary, let labels = x.labels else { return nil }
                 return augmentedDistances[x.id] ?? cache[x.id] ?? Subject.signedDistances(labels, classes: classes, sliceWise: sliceWise)
             }
+            var batch = dataset.jointBatch(
+                pairs, segmentationOnly: segmentationOnly, classes: classes, phase: phase, globalPairs: n, globalLabelled: labelled,
+                fluxes: fluxes, distances: distances)
+            if warpedPairsOn {
+                // Extra pair j belongs to the shard holding pair position j mod N, as the
+                // segmentation-only samples do; the global W is counted from the same draws.
+                let extraPairs = (0..<warpedExtras).filter { positions.contains($0 % n) }.map {
+                    Self.extraWarpedPair(dataset.images, labelled: labelledIndices, seed: seed, step: step, j: $0)
+                }
+                let global = (0..<n).filter { dataset.trainingPairLabels(seed: seed, step: step, k: $0).moving }.count + warpedExtras
+                batch.warpedPairs = JointWarpedPairSources.make(
+                    pairs: pairs, extras: extraPairs, spatial: spatial, classes: classes, globalCount: global, distances: distances)
+            }
+            return batch
         }
     }
 
@@ -408,8 +440,12 @@ public final class JointTask: TrainingTask {
         let share = DataParallel.itemShare(
             localItems: batch.labelledCount, globalItems: batch.globalLabelled, localSamples: batch.fixed.shape[0],
             globalSamples: batch.globalPairs)
-        let output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes,
+        var output = Output(batch: batch, logits: logits, probs: logits.softmax(), flow: flow, labelledShare: share, classes: classes,
             detachSegmentation: config.joint.couplingDetachSegmentation)
+        if let sources = batch.warpedPairs {
+            output.warpedPairs = warpedPairs(
+                sources, flow: flow, localPairs: batch.fixed.shape[0], globalPairs: batch.globalPairs, trainUNet: batch.phase != .registration)
+        }
         return objective(output, epoch: epoch)
     }
 
