@@ -15,8 +15,8 @@ struct Segment: ParsableCommand {
             one --input per modality, in the config's order (or one 4D file holding them all). With a \
             folder as --input, its cases are segmented into the --output folder: an nnU-Net imagesTs \
             folder (every file <case>_<XXXX>.nii.gz, one per channel) gives <case>.nii.gz, the name of \
-            the case's reference in labelsTs; any other folder (single-modality models) keeps each \
-            file's name. A file that fails is reported and the others are still \
+            the case's reference in labelsTs; in any other folder each file is one case (for a model with \
+            several modalities, a 4D file holding them all, as in a Decathlon imagesTs) and keeps its name. A file that fails is reported and the others are still \
             segmented, then the failures are listed and the exit status is 1. Several --model checkpoints (e.g. the folds of one \
             dataset) are an ensemble: their probabilities are averaged. A run folder as --model stands for \
             the best.safetensors of each of its fold_k folders (the fold ensemble), or for its own \

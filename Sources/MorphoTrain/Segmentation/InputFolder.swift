@@ -3,8 +3,9 @@ import Foundation
 /// The cases of a folder given to `segment --input`, the way `nnUNetv2_predict -i` reads one:
 /// when every NIfTI file is named `<case>_<XXXX>.nii(.gz)` (an nnU-Net `imagesTs` folder), the
 /// files of a case are its channels 0000, 0001, … in order and its prediction is named
-/// `<case>.nii(.gz)`, the name of its reference in `labelsTs`; otherwise every file is one
-/// single-channel case and keeps its name.
+/// `<case>.nii(.gz)`, the name of its reference in `labelsTs`; otherwise every file is one case
+/// and keeps its name: a single-channel image, or for a multi-channel model a 4D file holding
+/// every channel (a Decathlon `imagesTs` folder).
 public enum InputFolder {
     /// One case: its channel files in modality order and the file name of its outputs.
     public struct Case: Equatable, Sendable {
@@ -15,8 +16,9 @@ public enum InputFolder {
     /// The cases of `folder` for a model with `channels` input channels, sorted by name.
     ///
     /// - Throws: `MorphoTrainError.fileNotFound` (no folder), `.dataset` naming the folder when
-    ///   it holds no NIfTI file, a plain folder is given to a multi-channel model, or naming the
-    ///   first file of a case whose channel files are not exactly 0..<channels.
+    ///   it holds no NIfTI file, or naming the first file of a case whose channel files are not
+    ///   exactly 0..<channels. (A plain file with the wrong number of channels fails when it is
+    ///   segmented, naming the file, and the folder's other cases are still segmented.)
     public static func cases(in folder: String, channels: Int) throws -> [Case] {
         let files = try Segmenter.niftiFiles(in: folder)
         let named = files.map { path -> (path: String, id: String, channel: Int, ending: String)? in
@@ -30,11 +32,6 @@ public enum InputFolder {
             return (path, String(stem.dropLast(5)), c, ending)
         }
         guard named.allSatisfy({ $0 != nil }) else {
-            guard channels == 1 else {
-                throw MorphoTrainError.dataset(
-                    source: folder,
-                    message: "a folder input to a \(channels)-channel model needs nnU-Net names <case>_<XXXX>.nii(.gz), one file per channel")
-            }
             return files.map { Case(inputs: [$0], outputName: ($0 as NSString).lastPathComponent) }
         }
         var byCase: [String: [(path: String, channel: Int, ending: String)]] = [:]

@@ -29,17 +29,22 @@ final class InputFolderTests: XCTestCase {
         XCTAssertEqual(cases.map(\.inputs), [["\(dir)/brain2.nii"], ["\(dir)/brain_0000.nii.gz"]])
     }
 
-    func testMissingChannelOrPlainFolderForMultiChannelModelNamesTheFile() throws {
+    func testMissingChannelOfAnNNUNetCaseNamesTheFile() throws {
         let dir = try temporaryFolder("inputs") + "/imagesTs"
         try touch(dir, ["a_0000.nii.gz", "a_0001.nii.gz", "b_0000.nii.gz"])
         XCTAssertThrowsError(try InputFolder.cases(in: dir, channels: 2)) { error in
             XCTAssertTrue("\(error)".contains("b_0000.nii.gz"), "\(error)")
             XCTAssertTrue("\(error)".contains("case b has channels 0000"), "\(error)")
         }
-        let plain = try temporaryFolder("inputs") + "/plain"
-        try touch(plain, ["t1.nii.gz"])
-        XCTAssertThrowsError(try InputFolder.cases(in: plain, channels: 2)) { error in
-            XCTAssertTrue("\(error)".contains(plain), "\(error)")
-        }
+    }
+
+    /// A Decathlon `imagesTs` folder: each plain file is one case, a 4D image holding every
+    /// channel of a multi-channel model, and keeps its name.
+    func testPlainFilesAreFourDimensionalCasesOfAMultiChannelModel() throws {
+        let plain = try temporaryFolder("inputs") + "/imagesTs"
+        try touch(plain, ["la_003.nii.gz", "la_001.nii.gz"])
+        let cases = try InputFolder.cases(in: plain, channels: 2)
+        XCTAssertEqual(cases.map(\.outputName), ["la_001.nii.gz", "la_003.nii.gz"])
+        XCTAssertEqual(cases.map(\.inputs), [["\(plain)/la_001.nii.gz"], ["\(plain)/la_003.nii.gz"]])
     }
 }
