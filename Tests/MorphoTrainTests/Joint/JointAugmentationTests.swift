@@ -10,8 +10,6 @@ import XCTest
 /// with its label map, signed distance maps and PRL target fluxes kept consistent, and drawn
 /// from the batch's seed stream.
 final class JointAugmentationTests: XCTestCase, TinyJointRun {
-    /// Rotation ±15°, zoom ±15 %, mirrors of x and y, intensity ±10 %, every image transformed.
-    let strong = "{flip: [x, y], rotation: 15, scaling: 0.15, intensity: 0.1, probability: 1}"
     var tempDir = ""
 
     override func setUpWithError() throws {

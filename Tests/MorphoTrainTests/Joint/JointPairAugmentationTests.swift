@@ -7,7 +7,6 @@ import XCTest
 /// `joint.pair_augmentation`: whether a pair's two images are augmented independently, with one
 /// shared draw, or not at all.
 final class JointPairAugmentationTests: XCTestCase, TinyJointRun {
-    let strong = "{flip: [x, y], rotation: 15, scaling: 0.15, intensity: 0.1, probability: 1}"
 
     /// A task whose training images all carry the first one's pixels (ids and labels kept), so
     /// every unaugmented pair is two equal images.

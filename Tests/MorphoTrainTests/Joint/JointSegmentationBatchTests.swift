@@ -8,7 +8,6 @@ import XCTest
 /// `joint.segmentation_batch`: S labelled-only, augmented samples per step after the pairs in the
 /// U-Net's input, entering the segmentation terms only.
 final class JointSegmentationBatchTests: XCTestCase, TinyJointRun {
-    let strong = "{flip: [x, y], rotation: 15, scaling: 0.15, intensity: 0.1, probability: 1}"
     var tempDir = ""
 
     override func setUpWithError() throws {

@@ -6,6 +6,10 @@ import MorphoTestSupport
 protocol TinyJointRun: QuietTraining {}
 
 extension TinyJointRun {
+    /// Every image transformed: rotation ±15°, zoom ±15 %, mirrors of x and y, intensity ±10 %
+    /// (a YAML flow mapping for `config(augmentation:)`).
+    var strong: String { "{flip: [x, y], rotation: 15, scaling: 0.15, intensity: 0.1, probability: 1}" }
+
     /// A small 2D phantom joint run: 32×32 phantoms, 10 images (8 training), random pairs;
     /// `augmentation` (a YAML flow mapping) becomes `data.augmentation`, `joint` lines are added
     /// to the `joint:` section (indented by the caller's two spaces), `threads` is `data.threads`.
