@@ -56,6 +56,38 @@ public enum Convolution {
         }
     }
 
+    /// `forward` of the channel concatenation `[resize(coarse, to: grid, nearest), skip]`: the
+    /// first `coarseChannels` input channels are `coarse` `[N, coarseChannels, coarseExtent]`
+    /// up-sampled (nearest, `resize`) onto the input grid of `g`, the rest come from `skip`.
+    /// An exact ×2 up-sampling into a Winograd layer never builds the up-sampled part (see
+    /// WinogradUpsampledInput.swift: 27 of 64 products per tile for those channels); any other
+    /// is built for the call, `N · coarseChannels · g.inVoxels` floats.
+    public static func forward(
+        _ g: ConvGeometry, upsampling coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent,
+        skip: ConvolutionSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        output: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
+    ) {
+        precondition(coarseChannels + skip.channels == g.cin && skip.volume == g.inVoxels && skip.rectifier == nil,
+                     "up-sampled convolution source does not match the geometry")
+        precondition((rectifierSlope ?? 0) >= 0, "a fused rectifier has slope >= 0")
+        if WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout) {
+            let plan = WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout)
+            let part = WinogradConvolution.UpsampledPart(base: coarse, channels: coarseChannels, extent: coarseExtent)
+            if part.fits(plan) {
+                WinogradConvolution.run(plan, filter: .forward(weight, sourceChannels: g.cin, taps: g.kernelVolume), bias: bias,
+                                        source: skip, upsampled: part, destination: output, rectifierSlope: rectifierSlope)
+                return
+            }
+        }
+        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+        let up = allocateFloats(g.n * coarseChannels * grid.count)
+        defer { freeFloats(up) }
+        resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
+        let parts = [ConvolutionSource.Part(UnsafePointer(up), channels: coarseChannels)] + skip.parts
+        forward(g, inputs: ConvolutionSource(parts: parts, volume: g.inVoxels), weight: weight, bias: bias, output: output,
+                rectifierSlope: rectifierSlope)
+    }
+
     /// `gradInput = convᵀ(gradOutput, weight)`: the gradient of `forward` with respect to its
     /// input, overwriting `gradInput` `[N, Cin, D, H, W]` from `gradOutput` `[N, Cout, outD, outH, outW]`.
     /// Input voxels that no output reads (past the last full window) get 0.

@@ -110,11 +110,21 @@ enum WinogradConvolution {
     /// Runs one pass, overwriting `destination` `[N, Cd, D, H, W]`: `destination[d] = bias[d] +
     /// Σ_s conv3(source[s], kernel(d, s))` with zero padding 1, the kernels read through `filter`;
     /// with `rectifierSlope` s the stored values are rectified, `y > 0 ? y : s·y`.
+    ///
+    /// With `upsampled` (which must `fit` the plan), source channels `0 ..< upsampled.channels`
+    /// are that part read up-sampled ×2 and `source` holds the rest (no rectifier): see
+    /// WinogradUpsampledInput.swift.
     static func run(
         _ plan: Plan, filter: FilterLayout, bias: UnsafePointer<Float>?,
-        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
+        source: ConvolutionSource, upsampled: UpsampledPart? = nil, destination: UnsafeMutablePointer<Float>,
+        rectifierSlope: Float? = nil
     ) {
         let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
+        let cu = upsampled?.channels ?? 0
+        precondition(upsampled.map { $0.fits(plan) && source.rectifier == nil } ?? true,
+                     "an up-sampled Winograd part is exactly ×2 onto the grid, beside an unrectified source")
+        precondition(cu + source.channels == cs, "Winograd source channels \(cu) + \(source.channels) for a pass of \(cs)")
+        let deep = plan.kernelDepth == 3
         let blocks = Convolution.channelBlocks(cd, taps: cs)
         let filters = allocateFloats(points * cs * cd + cd)
         defer { freeFloats(filters) }
@@ -157,11 +167,22 @@ enum WinogradConvolution {
                     // Input transform, segment by segment (≤ 16 tiles of one tile row).
                     forEachSegment(plan, first: first, count: count) { segment in
                         if segment.n != loadedItem {
-                            source.channelBases(batchItem: segment.n, into: channelBases)
-                            source.rectifierBases(batchItem: segment.n, into: rectifierBases)
+                            source.channelBases(batchItem: segment.n, into: channelBases + cu)
+                            source.rectifierBases(batchItem: segment.n, into: rectifierBases + cu)
+                            if let upsampled {
+                                let item = upsampled.base + segment.n * cu * upsampled.extent.count
+                                for s in 0..<cu { channelBases[s] = item + s * upsampled.extent.count }
+                            }
                             loadedItem = segment.n
                         }
-                        for s in 0..<cs {
+                        if let upsampled {
+                            for s in 0..<cu {
+                                transformUpsampledInput(plan, segment: segment, extent: upsampled.extent,
+                                                        channel: UnsafePointer(channelBases[s]), staging: rows + 16 * 64,
+                                                        into: v + s * stride, pointStride: vPoint)
+                            }
+                        }
+                        for s in cu..<cs {
                             transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
                                            rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
                                            rows: rows, into: v + s * stride, pointStride: vPoint)
@@ -170,12 +191,14 @@ enum WinogradConvolution {
                     // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
                     let vectors = (count + 15) / 16
                     for xi in 0..<points {
+                        // Points where the up-sampled part is zero skip its channels.
+                        let skipped = upsampled != nil && UpsampledPart.isZeroPoint(xi, deep: deep) ? cu : 0
                         var args = SpatialTileArguments(
-                            taps: cs, offsets: UnsafePointer(offsets), weights: UnsafePointer(filters), bias: UnsafePointer(zeros),
-                            source: UnsafePointer(v + xi * vPoint), sourceRowStride: 0, output: m, outputRowStride: 0,
-                            outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
+                            taps: cs - skipped, offsets: UnsafePointer(offsets + skipped), weights: UnsafePointer(filters),
+                            bias: UnsafePointer(zeros), source: UnsafePointer(v + xi * vPoint), sourceRowStride: 0, output: m,
+                            outputRowStride: 0, outputStride: stride, vectorsPerRow: Int.max, row: 0, vector: 0)
                         for b in blocks {
-                            args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset)
+                            args.weights = UnsafePointer(filters + xi * cs * cd + b.weightOffset + skipped * b.count)
                             args.output = m + xi * mPoint + b.first * stride
                             var i = 0
                             while i < vectors {

@@ -94,6 +94,24 @@ private struct ConvolutionInput {
         ConvolutionInputLayout(shapes: parts.map(\.shape), wantsGradient: parts.map(\.requiresGrad), upsampledTo: upsampledTo)
     }
 
+    /// `Convolution.forward` of this input: an up-sampled first part is handed over coarse (the
+    /// kernels read it up-sampled, or build it for the call).
+    func forward(_ g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                 rectifierSlope: Float?) {
+        guard upsampledTo != nil else {
+            return withSource { Convolution.forward(g, inputs: $0, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope) }
+        }
+        let coarse = parts[0]
+        let skip = ConvolutionSource(parts: zip(parts.dropFirst(), channels.dropFirst()).map {
+            ConvolutionSource.Part(UnsafePointer($0.storage.pointer), channels: $1)
+        }, volume: grid.reduce(1, *))
+        withExtendedLifetime(parts) {
+            Convolution.forward(g, upsampling: coarse.storage.pointer, coarseChannels: coarse.shape[1],
+                                coarseExtent: SpatialExtent(coarse.spatialShape), skip: skip, weight: weight, bias: bias,
+                                output: output, rectifierSlope: rectifierSlope)
+        }
+    }
+
     /// `body` on a source over the parts; an up-sampled first part exists only during the call.
     func withSource<R>(_ body: (ConvolutionSource) -> R) -> R {
         var storages = parts.map(\.storage)
@@ -174,10 +192,7 @@ private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Te
     case .learned: preconditionFailure("conv cannot fuse a learned rectifier slope; apply prelu after it")
     }
     let y = Tensor(shape: outputShape(g, rank: shape.count, channels: cout)) { out in
-        input.withSource { source in
-            Convolution.forward(g, inputs: source, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out,
-                                rectifierSlope: slope)
-        }
+        input.forward(g, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out, rectifierSlope: slope)
     }
     FLOPCounting.record(.forward, g.flops)
     var inputs = input.parts + [weight]
