@@ -60,7 +60,7 @@ public enum Convolution {
     /// first `coarseChannels` input channels are `coarse` `[N, coarseChannels, coarseExtent]`
     /// up-sampled (nearest, `resize`) onto the input grid of `g`, the rest come from `skip`.
     /// An exact ×2 up-sampling into a Winograd layer never builds the up-sampled part (see
-    /// WinogradUpsampledInput.swift: 27 of 64 products per tile for those channels); any other
+    /// WinogradUpsampling.swift: 27 of 64 products per tile for those channels); any other
     /// is built for the call, `N · coarseChannels · g.inVoxels` floats.
     public static func forward(
         _ g: ConvGeometry, upsampling coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent,
@@ -152,6 +152,49 @@ public enum Convolution {
             }
         }
     }
+
+    /// The data gradient of the up-sampled part of `forward(upsampling:…)`: input channels
+    /// `inputChannels` (the coarse part's, within the concatenation) taken back through the
+    /// nearest up-sampling (`resizeBackward`) onto `coarseExtent`, overwriting `gradCoarse`
+    /// `[N, inputChannels.count, coarseExtent]`. An exact ×2 up-sampling into a Winograd layer
+    /// sums each tile onto its coarse voxel in the output transform (27 of 64 products, see
+    /// WinogradUpsampling.swift); any other goes through the up-sampled gradient
+    /// `gradientBlock` channels at a time (`N · gradientBlock · g.inVoxels` floats).
+    public static func backwardDataOfUpsampledPart(
+        _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputChannels: Range<Int>,
+        coarseExtent: SpatialExtent, gradCoarse: UnsafeMutablePointer<Float>
+    ) {
+        let c = inputChannels.count
+        if WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: c) {
+            let plan = WinogradConvolution.Plan(g, sourceChannels: g.cout, destinationChannels: c)
+            if WinogradConvolution.UpsampledPart.fits(coarseExtent, plan) {
+                WinogradConvolution.run(
+                    plan, filter: .dataGradient(weight, inputChannels: inputChannels, totalInputChannels: g.cin, taps: g.kernelVolume),
+                    bias: nil, source: ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels),
+                    destination: gradCoarse, summedOnto: coarseExtent)
+                return
+            }
+        }
+        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+        let block = Swift.min(c, gradientBlock)
+        let fine = allocateFloats(g.n * block * grid.count)
+        let summed = allocateFloats(g.n * block * coarseExtent.count)
+        defer { freeFloats(fine); freeFloats(summed) }
+        for c0 in stride(from: 0, to: c, by: block) {
+            let cb = Swift.min(block, c - c0)
+            let first = inputChannels.lowerBound + c0
+            backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: first ..< first + cb, gradInput: fine)
+            resizeBackward(fine, newExtent: grid, into: summed, extent: coarseExtent, planes: g.n * cb, linear: false)
+            for item in 0..<g.n {
+                (gradCoarse + (item * c + c0) * coarseExtent.count).update(from: summed + item * cb * coarseExtent.count,
+                                                                           count: cb * coarseExtent.count)
+            }
+        }
+    }
+
+    /// Channels of up-sampled gradient `backwardDataOfUpsampledPart` materialises at once where
+    /// it has to (≥ 16 keeps the data gradient on the Winograd path).
+    static let gradientBlock = 16
 
     /// `gradWeight[co, ci, k] = Σ_{n, o} gradOutput[n, co, o] · input[n, ci, o·stride + k − padding]`,
     /// overwriting `gradWeight` `[Cout, Cin, kD, kH, kW]`; and, when `gradBias` is non-nil,

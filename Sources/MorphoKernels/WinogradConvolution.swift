@@ -112,17 +112,21 @@ enum WinogradConvolution {
     /// with `rectifierSlope` s the stored values are rectified, `y > 0 ? y : s·y`.
     ///
     /// With `upsampled` (which must `fit` the plan), source channels `0 ..< upsampled.channels`
-    /// are that part read up-sampled ×2 and `source` holds the rest (no rectifier): see
-    /// WinogradUpsampledInput.swift.
+    /// are that part read up-sampled ×2 and `source` holds the rest (no rectifier). With
+    /// `summedOnto` (a grid the plan's is exactly ×2 of), `destination` is `[N, Cd, summedOnto]`
+    /// and takes each tile's outputs summed (the up-sampling's adjoint; no bias, no rectifier).
+    /// See WinogradUpsampling.swift.
     static func run(
         _ plan: Plan, filter: FilterLayout, bias: UnsafePointer<Float>?,
         source: ConvolutionSource, upsampled: UpsampledPart? = nil, destination: UnsafeMutablePointer<Float>,
-        rectifierSlope: Float? = nil
+        summedOnto coarse: SpatialExtent? = nil, rectifierSlope: Float? = nil
     ) {
         let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
         let cu = upsampled?.channels ?? 0
         precondition(upsampled.map { $0.fits(plan) && source.rectifier == nil } ?? true,
                      "an up-sampled Winograd part is exactly ×2 onto the grid, beside an unrectified source")
+        precondition(coarse.map { UpsampledPart.fits($0, plan) && bias == nil && rectifierSlope == nil } ?? true,
+                     "a Winograd gradient summed onto a coarse grid is exactly ×2 of it, with no bias or rectifier")
         precondition(cu + source.channels == cs, "Winograd source channels \(cu) + \(source.channels) for a pass of \(cs)")
         let deep = plan.kernelDepth == 3
         let blocks = Convolution.channelBlocks(cd, taps: cs)
@@ -178,7 +182,7 @@ enum WinogradConvolution {
                         if let upsampled {
                             for s in 0..<cu {
                                 transformUpsampledInput(plan, segment: segment, extent: upsampled.extent,
-                                                        channel: UnsafePointer(channelBases[s]), staging: rows + 16 * 64,
+                                                        channel: UnsafePointer(channelBases[s]), scratch: rows, staging: rows + 16 * 64,
                                                         into: v + s * stride, pointStride: vPoint)
                             }
                         }
@@ -191,7 +195,9 @@ enum WinogradConvolution {
                     // The ξ products: M[ξ] = U[ξ] · V[ξ] over source channels.
                     let vectors = (count + 15) / 16
                     for xi in 0..<points {
-                        // Points where the up-sampled part is zero skip its channels.
+                        // Points a coarse sum does not read are not computed; points where the
+                        // up-sampled part is zero skip its channels.
+                        if coarse != nil && UpsampledPart.isZeroPoint(xi, deep: deep) { continue }
                         let skipped = upsampled != nil && UpsampledPart.isZeroPoint(xi, deep: deep) ? cu : 0
                         var args = SpatialTileArguments(
                             taps: cs - skipped, offsets: UnsafePointer(offsets + skipped), weights: UnsafePointer(filters),
@@ -210,6 +216,16 @@ enum WinogradConvolution {
                         }
                     }
                     // Output transform.
+                    if let coarse {
+                        forEachSegment(plan, first: first, count: count) { segment in
+                            let item = destination + segment.n * cd * coarse.count
+                            for d in 0..<cd {
+                                transformOutputSummed(plan, segment: segment, extent: coarse, products: UnsafePointer(m + d * stride),
+                                                      pointStride: mPoint, into: item + d * coarse.count)
+                            }
+                        }
+                        continue
+                    }
                     forEachSegment(plan, first: first, count: count) { segment in
                         let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
                         for d in 0..<cd {

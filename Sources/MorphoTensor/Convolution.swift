@@ -50,12 +50,13 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
 }
 
 /// `conv(parts: [resize(coarse, to: skip.spatialShape, mode: .nearest), skip], …)`, VoxelMorph's
-/// decoder step after an up-sampling, without keeping the up-sampled tensor: the forward
-/// builds it, convolves and drops it; the backward rebuilds it for the weight gradient, drops
-/// it again, then takes the coarse gradient 16 channels at a time (data gradient of a channel
-/// block, then the adjoint of the up-sampling). At 160×192×224 with 32 coarse channels that is
-/// 880 MB not held from the forward to the backward, and at most 440 MB of up-sampled gradient
-/// at once instead of 880 MB. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
+/// decoder step after an up-sampling, without keeping the up-sampled tensor. An exact ×2
+/// up-sampling into a Winograd layer never builds it: the forward transforms the coarse grid
+/// and the data gradient sums onto it in the output transform (27 of 64 products for those
+/// channels, `Convolution.forward(upsampling:…)`, `backwardDataOfUpsampledPart`); only the
+/// weight gradient rebuilds it for the call. Otherwise the forward builds it for the call and
+/// the coarse gradient goes through 16 up-sampled channels at a time. At 160×192×224 with 32
+/// coarse channels that is 880 MB not held from the forward to the backward. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
 /// weight `[Cout, Cc + Cs, k...]`. Differentiable in coarse, skip, weight and bias.
 public func conv(upsampling coarse: Tensor, skip: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1,
                  padding: Int = 0, activation: Rectifier = .none) -> Tensor {
@@ -139,32 +140,19 @@ private struct ConvolutionInputLayout {
     let wantsGradient: [Bool]
     /// As `ConvolutionInput.upsampledTo`.
     let upsampledTo: [Int]?
-    /// Channels of block of up-sampled gradient materialised at once (≥ 16 keeps the data
-    /// gradient on the Winograd path).
-    static let gradientBlock = 16
-
-    /// d(loss)/d(part k), whose channels start at `offset` in the concatenation, from
-    /// `dataGradient(channels, into)`: the gradient of the concatenated input's `channels`,
-    /// written as `[N, channels.count, grid...]`.
-    func gradient(_ k: Int, offset: Int, _ dataGradient: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+    /// d(loss)/d(part k), whose channels start at `offset` in the concatenation, of the
+    /// convolution `g` with `weight` whose output gradient is `gradOutput`: each part's own
+    /// channels of the data gradient, an up-sampled part's taken back onto its coarse grid.
+    func gradient(_ k: Int, offset: Int, _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>) -> Tensor {
         let shape = shapes[k]
-        guard k == 0, let upsampledTo else {
-            return Tensor(shape: shape) { dataGradient(offset ..< offset + shape[1], $0) }
-        }
-        let n = shape[0], c = shape[1]
-        let fine = SpatialExtent(upsampledTo), coarse = SpatialExtent(Array(shape.dropFirst(2)))
-        let block = min(c, Self.gradientBlock)
-        let upBlock = TensorStorage(uninitializedCount: n * block * fine.count)
-        let coarseBlock = TensorStorage(uninitializedCount: n * block * coarse.count)
-        return Tensor(shape: shape) { out in
-            for c0 in stride(from: 0, to: c, by: block) {
-                let cb = min(block, c - c0)
-                dataGradient(offset + c0 ..< offset + c0 + cb, upBlock.pointer)
-                resizeBackward(upBlock.pointer, newExtent: fine, into: coarseBlock.pointer, extent: coarse, planes: n * cb, linear: false)
-                for item in 0..<n {
-                    (out + (item * c + c0) * coarse.count).update(from: coarseBlock.pointer + item * cb * coarse.count,
-                                                                  count: cb * coarse.count)
-                }
+        let channels = offset ..< offset + shape[1]
+        FLOPCounting.record(.dataGradient, g.flops * Double(channels.count) / Double(g.cin))
+        return Tensor(shape: shape) { dx in
+            if k == 0 && upsampledTo != nil {
+                Convolution.backwardDataOfUpsampledPart(g, gradOutput: gradOutput, weight: weight, inputChannels: channels,
+                                                        coarseExtent: SpatialExtent(Array(shape.dropFirst(2))), gradCoarse: dx)
+            } else {
+                Convolution.backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: channels, gradInput: dx)
             }
         }
     }
@@ -235,10 +223,7 @@ private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Te
         var grads: [Tensor?] = []
         var offset = 0
         for k in layout.shapes.indices {
-            grads.append(layout.wantsGradient[k] ? layout.gradient(k, offset: offset) { channels, dx in
-                Convolution.backwardData(g, gradOutput: dy, weight: weight.storage.pointer, inputChannels: channels, gradInput: dx)
-                FLOPCounting.record(.dataGradient, g.flops * Double(channels.count) / Double(g.cin))
-            } : nil)
+            grads.append(layout.wantsGradient[k] ? layout.gradient(k, offset: offset, g, gradOutput: dy, weight: weight.storage.pointer) : nil)
             offset += layout.shapes[k][1]
         }
         grads.append(dw)

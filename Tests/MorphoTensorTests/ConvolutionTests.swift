@@ -233,6 +233,30 @@ final class ConvolutionOverPartsTests: XCTestCase {
         }
     }
 
+    /// The same at layer sizes where the kernels compute the up-sampled part on the coarse grid
+    /// (Winograd, exactly ×2: 16 + 16 → 16 channels, 256 tiles; 2D 32 + 32 → 32, 256 tiles):
+    /// equal to float32 rounding, values and gradients.
+    func testConvOverAnExactlyDoubledPartOnTheCoarseGridEqualsConvOfTheResizedParts() {
+        for (coarseGrid, grid, channels) in [([4, 8, 8], [8, 16, 16], 16), ([16, 16], [32, 32], 32)] {
+            let coarse = random([1, channels] + coarseGrid), skip = random([1, channels] + grid)
+            let w = random([channels, 2 * channels] + Array(repeating: 3, count: grid.count)), b = random([channels])
+            let fused = conv(upsampling: coarse, skip: skip, w, b, padding: 1, activation: .leaky(0.2))
+            let plain = conv(parts: [resize(coarse, to: grid, mode: .nearest), skip], w, b, padding: 1, activation: .leaky(0.2))
+            let scale = plain.scalars.map(abs).max()!
+            for (u, v) in zip(fused.scalars, plain.scalars) { XCTAssertEqual(u, v, accuracy: 1e-5 * scale) }
+            let r = random(fused.shape)
+            let gFused = gradients([coarse, skip], weight: w, r: r) { conv(upsampling: $0[0], skip: $0[1], $0[2], b, padding: 1, activation: .leaky(0.2)) }
+            let gPlain = gradients([coarse, skip], weight: w, r: r) {
+                conv(parts: [resize($0[0], to: grid, mode: .nearest), $0[1]], $0[2], b, padding: 1, activation: .leaky(0.2))
+            }
+            for (a, c) in zip(gFused, gPlain) {
+                XCTAssertEqual(a.count, c.count)
+                let scale = c.map(abs).max()!
+                for (u, v) in zip(a, c) { XCTAssertEqual(u, v, accuracy: 1e-5 * scale) }
+            }
+        }
+    }
+
     func testConvOverUpsampledPartGradientsMatchFiniteDifferences() {
         let coarse = random([1, 2, 2, 3, 2]), skip = random([1, 3, 4, 5, 4])
         let w = random([3, 5, 3, 3, 3]), b = random([3])

@@ -1,13 +1,14 @@
 import XCTest
 @testable import MorphoKernels
 
-/// `Convolution.forward(upsampling:…)`: a convolution of `[nearest ×2 up-sampling of coarse,
-/// skip]`, which Winograd layers transform on the coarse grid (WinogradUpsampledInput.swift),
-/// against the float64 definition on the up-sampled, concatenated input. Shapes cut the coarse
+/// `Convolution.forward(upsampling:…)` and `backwardDataOfUpsampledPart`: a convolution of
+/// `[nearest ×2 up-sampling of coarse, skip]`, which Winograd layers compute on the coarse grid
+/// both ways (WinogradUpsampling.swift), against the float64 definition on the up-sampled,
+/// concatenated input (and its gradient summed back). Shapes cut the coarse
 /// rows at both ends of a 16-tile segment, in the middle of one and not at all; batches of
 /// several items; 2D and 3D; and grids the coarse path does not take (not exactly ×2, too
 /// thin for Winograd), which build the up-sampled part instead.
-final class WinogradUpsampledInputTests: XCTestCase {
+final class WinogradUpsamplingTests: XCTestCase {
     private var saved = (0, 0, 0)
     private var savedEnabled = true
     override func setUp() {
@@ -68,6 +69,37 @@ final class WinogradUpsampledInputTests: XCTestCase {
                 let ref = slope.map { s in linear.map { $0 > 0 ? $0 : Double(s) * $0 } } ?? linear
                 assertWithinConvolutionRounding(y, ref, scale, "up-sampled forward \(g) from \(extent), slope \(String(describing: slope))")
             }
+        }
+    }
+
+    func testDataGradientOfTheUpsampledPartIsTheDefinitionsSummedOntoTheCoarseGrid() {
+        for (g, coarseChannels, extent, coarsePath) in Self.cases {
+            let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+            let plan = WinogradConvolution.Plan(g, sourceChannels: g.cout, destinationChannels: coarseChannels)
+            XCTAssertEqual(WinogradConvolution.UpsampledPart.fits(extent, plan)
+                           && WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: coarseChannels), coarsePath, "\(g)")
+            let gy = randomArray(g.outputCount, seed: 45), w = randomArray(g.weightCount, seed: 46)
+            // Channels 1 ..< 1 + k of the concatenation: a range that does not start at 0.
+            let channels = 1 ..< coarseChannels
+            var got = [Float](repeating: .nan, count: g.n * channels.count * extent.count)
+            Convolution.backwardDataOfUpsampledPart(g, gradOutput: gy, weight: w, inputChannels: channels, coarseExtent: extent,
+                                                    gradCoarse: &got)
+            // The definition's gradient of every fine voxel, summed onto the coarse voxel the
+            // nearest up-sampling reads it from (found by up-sampling the coarse indices).
+            let (fine, fineScale) = ConvolutionReference.backwardData(g, gy, w)
+            var index = [Float](repeating: 0, count: grid.count)
+            resize((0..<extent.count).map(Float.init), extent: extent, into: &index, newExtent: grid, planes: 1, linear: false)
+            var want = [Double](repeating: 0, count: got.count), scale = want
+            for n in 0..<g.n {
+                for (k, c) in channels.enumerated() {
+                    for i in 0..<grid.count {
+                        let at = (n * channels.count + k) * extent.count + Int(index[i])
+                        want[at] += fine[(n * g.cin + c) * grid.count + i]
+                        scale[at] += fineScale[(n * g.cin + c) * grid.count + i]
+                    }
+                }
+            }
+            assertWithinConvolutionRounding(got, want, scale, "up-sampled part's data gradient \(g) onto \(extent)")
         }
     }
 
