@@ -79,13 +79,9 @@ public enum Convolution {
                 return
             }
         }
-        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
-        let up = allocateFloats(g.n * coarseChannels * grid.count)
-        defer { freeFloats(up) }
-        resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
-        let parts = [ConvolutionSource.Part(UnsafePointer(up), channels: coarseChannels)] + skip.parts
-        forward(g, inputs: ConvolutionSource(parts: parts, volume: g.inVoxels), weight: weight, bias: bias, output: output,
-                rectifierSlope: rectifierSlope)
+        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip) {
+            forward(g, inputs: $0, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
+        }
     }
 
     /// `gradInput = convᵀ(gradOutput, weight)`: the gradient of `forward` with respect to its
@@ -207,6 +203,45 @@ public enum Convolution {
     ) {
         backwardWeight(g, inputs: ConvolutionSource(input, channels: g.cin, volume: g.inVoxels), gradOutput: gradOutput,
                        gradWeight: gradWeight, gradBias: gradBias)
+    }
+
+    /// `backwardWeight` of `forward(upsampling:…)`: the input is `[resize(coarse, to: grid,
+    /// nearest), skip]`. An exact ×2 up-sampling into a 3D Winograd layer transforms the coarse
+    /// grid and skips the up-sampled channels where they are zero (WinogradUpsampling.swift);
+    /// any other builds the up-sampled part for the call.
+    public static func backwardWeight(
+        _ g: ConvGeometry, upsampling coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent,
+        skip: ConvolutionSource, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
+        gradBias: UnsafeMutablePointer<Float>?
+    ) {
+        precondition(coarseChannels + skip.channels == g.cin && skip.volume == g.inVoxels && skip.rectifier == nil,
+                     "up-sampled convolution source does not match the geometry")
+        if WinogradConvolution.appliesToWeightGradient(g, source: skip) {
+            let plan = WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout)
+            let part = WinogradConvolution.UpsampledPart(base: coarse, channels: coarseChannels, extent: coarseExtent)
+            if part.fits(plan) {
+                WinogradConvolution.runWeightGradient(plan, source: skip, upsampled: part, gradOutput: gradOutput, rectifier: nil,
+                                                      gradWeight: gradWeight, gradBias: gradBias)
+                return
+            }
+        }
+        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip) {
+            backwardWeight(g, inputs: $0, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+        }
+    }
+
+    /// `body` on a source whose first part is `coarse` up-sampled (nearest) onto `g`'s input
+    /// grid, built for the call, followed by `skip`'s parts.
+    static func withUpsampledSource(
+        _ g: ConvGeometry, coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent, skip: ConvolutionSource,
+        _ body: (ConvolutionSource) -> Void
+    ) {
+        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+        let up = allocateFloats(g.n * coarseChannels * grid.count)
+        defer { freeFloats(up) }
+        resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
+        body(ConvolutionSource(parts: [ConvolutionSource.Part(UnsafePointer(up), channels: coarseChannels)] + skip.parts,
+                               volume: g.inVoxels))
     }
 
     /// `backwardWeight` reading the input channels from `inputs`; `rectifiedBy` as for `backwardData`.

@@ -36,12 +36,18 @@ extension WinogradConvolution {
     /// Overwrites `gradWeight` `[Cd, Cs, 3, 3, 3]` with `Σ_{n, voxel} ∂L/∂y[d] · x[s](voxel + tap − 1)`
     /// and `gradBias` `[Cd]` (when given) with `Σ ∂L/∂y[d]`, for `gradOutput` `[N, Cd, D, H, W]` read
     /// times the rectifier's derivative when `rectifier` is given, and the source `[N, Cs, D, H, W]`.
+    /// With `upsampled` (as for `run`), source channels `0 ..< upsampled.channels` are that part
+    /// read up-sampled ×2 from its coarse grid, and their sums at the points where it is zero are
+    /// not computed (they stay 0).
     static func runWeightGradient(
-        _ plan: Plan, source: ConvolutionSource, gradOutput: UnsafePointer<Float>, rectifier: Rectification?,
-        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+        _ plan: Plan, source: ConvolutionSource, upsampled: UpsampledPart? = nil, gradOutput: UnsafePointer<Float>,
+        rectifier: Rectification?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
         precondition(plan.kernelDepth == 3 && source.rectifier == nil, "Winograd weight gradient: 3D layers, unrectified source")
         let (cs, cd, points) = (plan.sourceChannels, plan.destinationChannels, plan.points)
+        let cu = upsampled?.channels ?? 0
+        precondition(upsampled?.fits(plan) ?? true, "an up-sampled Winograd part is exactly ×2 onto the grid")
+        precondition(cu + source.channels == cs, "Winograd source channels \(cu) + \(source.channels) for a pass of \(cs)")
         let padded = (cd + 15) / 16 * 16
         let stride = plan.blockStride
         let blockCount = (plan.tileCount + tileBlock - 1) / tileBlock
@@ -52,6 +58,8 @@ extension WinogradConvolution {
         sums.update(repeating: 0, count: workers * sumsPerWorker)
         let vectors = padded / 16
         let sourceBlocks = ConvolutionMicrokernel.weightGradientTapBlocks(cs)
+        // At the up-sampled part's zero points: the other channels only.
+        let restBlocks = cu == 0 ? sourceBlocks : ConvolutionMicrokernel.weightGradientTapBlocks(cs - cu).map { ($0.lowerBound + cu)..<($0.upperBound + cu) }
         let volume = plan.depth * plan.height * plan.width
 
         Parallel.forEach(workers) { worker in
@@ -85,10 +93,21 @@ extension WinogradConvolution {
                     let count = Swift.min(tileBlock, plan.tileCount - first)
                     forEachSegment(plan, first: first, count: count) { segment in
                         if segment.n != loadedItem {
-                            source.channelBases(batchItem: segment.n, into: channelBases)
+                            source.channelBases(batchItem: segment.n, into: channelBases + cu)
+                            if let upsampled {
+                                let item = upsampled.base + segment.n * cu * upsampled.extent.count
+                                for s in 0..<cu { channelBases[s] = item + s * upsampled.extent.count }
+                            }
                             loadedItem = segment.n
                         }
-                        for s in 0..<cs {
+                        if let upsampled {
+                            for s in 0..<cu {
+                                transformUpsampledInput(plan, segment: segment, extent: upsampled.extent,
+                                                        channel: UnsafePointer(channelBases[s]), scratch: rows, staging: rows + 16 * 64,
+                                                        into: v + s * stride, pointStride: vPoint)
+                            }
+                        }
+                        for s in cu..<cs {
                             transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
                                            rows: rows, into: v + s * stride, pointStride: vPoint)
                         }
@@ -106,10 +125,11 @@ extension WinogradConvolution {
                     }
                     // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
                     for xi in 0..<points {
+                        let blocks = cu > 0 && UpsampledPart.isZeroPoint(xi, deep: true) ? restBlocks : sourceBlocks
                         var vv = 0
                         while vv < vectors {
                             let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
-                            for block in sourceBlocks {
+                            for block in blocks {
                                 let s0 = block.lowerBound
                                 ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
                                     positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,

@@ -53,9 +53,9 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
 /// decoder step after an up-sampling, without keeping the up-sampled tensor. An exact ×2
 /// up-sampling into a Winograd layer never builds it: the forward transforms the coarse grid
 /// and the data gradient sums onto it in the output transform (27 of 64 products for those
-/// channels, `Convolution.forward(upsampling:…)`, `backwardDataOfUpsampledPart`); only the
-/// weight gradient rebuilds it for the call. Otherwise the forward builds it for the call and
-/// the coarse gradient goes through 16 up-sampled channels at a time. At 160×192×224 with 32
+/// channels, `Convolution.forward(upsampling:…)`, `backwardDataOfUpsampledPart`), and a 3D
+/// weight gradient also transforms the coarse grid. Otherwise each pass that reads it builds
+/// it for the call, and the coarse gradient goes through 16 up-sampled channels at a time. At 160×192×224 with 32
 /// coarse channels that is 880 MB not held from the forward to the backward. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
 /// weight `[Cout, Cc + Cs, k...]`. Differentiable in coarse, skip, weight and bias.
 public func conv(upsampling coarse: Tensor, skip: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1,
@@ -99,35 +99,38 @@ private struct ConvolutionInput {
     /// kernels read it up-sampled, or build it for the call).
     func forward(_ g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                  rectifierSlope: Float?) {
-        guard upsampledTo != nil else {
-            return withSource { Convolution.forward(g, inputs: $0, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope) }
-        }
-        let coarse = parts[0]
-        let skip = ConvolutionSource(parts: zip(parts.dropFirst(), channels.dropFirst()).map {
-            ConvolutionSource.Part(UnsafePointer($0.storage.pointer), channels: $1)
-        }, volume: grid.reduce(1, *))
-        withExtendedLifetime(parts) {
-            Convolution.forward(g, upsampling: coarse.storage.pointer, coarseChannels: coarse.shape[1],
-                                coarseExtent: SpatialExtent(coarse.spatialShape), skip: skip, weight: weight, bias: bias,
-                                output: output, rectifierSlope: rectifierSlope)
+        withParts { coarse, source in
+            if let coarse {
+                Convolution.forward(g, upsampling: coarse.base, coarseChannels: coarse.channels, coarseExtent: coarse.extent,
+                                    skip: source, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
+            } else {
+                Convolution.forward(g, inputs: source, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
+            }
         }
     }
 
-    /// `body` on a source over the parts; an up-sampled first part exists only during the call.
-    func withSource<R>(_ body: (ConvolutionSource) -> R) -> R {
-        var storages = parts.map(\.storage)
-        if let upsampledTo {
-            let coarse = parts[0]
-            let planes = coarse.shape[0] * coarse.shape[1]
-            let up = TensorStorage(uninitializedCount: planes * upsampledTo.reduce(1, *))
-            resize(coarse.storage.pointer, extent: SpatialExtent(coarse.spatialShape), into: up.pointer,
-                   newExtent: SpatialExtent(upsampledTo), planes: planes, linear: false)
-            storages[0] = up
+    /// `Convolution.backwardWeight` of this input, as `forward`.
+    func backwardWeight(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
+                        gradBias: UnsafeMutablePointer<Float>?) {
+        withParts { coarse, source in
+            if let coarse {
+                Convolution.backwardWeight(g, upsampling: coarse.base, coarseChannels: coarse.channels, coarseExtent: coarse.extent,
+                                           skip: source, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+            } else {
+                Convolution.backwardWeight(g, inputs: source, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+            }
         }
-        let volume = grid.reduce(1, *)
-        return withExtendedLifetime(storages) {
-            body(ConvolutionSource(parts: zip(storages, channels).map { ConvolutionSource.Part(UnsafePointer($0.pointer), channels: $1) },
-                                   volume: volume))
+    }
+
+    /// `body` on the up-sampled first part (nil without one) and a source over the other parts.
+    private func withParts(_ body: ((base: UnsafePointer<Float>, channels: Int, extent: SpatialExtent)?, ConvolutionSource) -> Void) {
+        let upsampled = upsampledTo != nil
+        let rest = upsampled ? Array(parts.dropFirst()) : parts
+        let source = ConvolutionSource(parts: rest.map { ConvolutionSource.Part(UnsafePointer($0.storage.pointer), channels: $0.shape[1]) },
+                                       volume: grid.reduce(1, *))
+        withExtendedLifetime(parts) {
+            let first = parts[0]
+            body(upsampled ? (UnsafePointer(first.storage.pointer), first.shape[1], SpatialExtent(first.spatialShape)) : nil, source)
         }
     }
 }
@@ -206,9 +209,7 @@ private func convolution(_ input: ConvolutionInput, _ weight: Tensor, _ bias: Te
         if weight.requiresGrad || bias?.requiresGrad == true {
             let gradBias = bias?.requiresGrad == true ? TensorStorage(uninitializedCount: cout) : nil
             dw = Tensor(shape: weight.shape) { dw in
-                held!.withSource { source in
-                    Convolution.backwardWeight(g, inputs: source, gradOutput: dy, gradWeight: dw, gradBias: gradBias?.pointer)
-                }
+                held!.backwardWeight(g, gradOutput: dy, gradWeight: dw, gradBias: gradBias?.pointer)
             }
             FLOPCounting.record(.weightGradient, g.flops)
             db = gradBias.map { Tensor(shape: [cout], storage: $0) }

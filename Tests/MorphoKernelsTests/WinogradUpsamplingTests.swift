@@ -1,7 +1,8 @@
 import XCTest
 @testable import MorphoKernels
 
-/// `Convolution.forward(upsampling:…)` and `backwardDataOfUpsampledPart`: a convolution of
+/// `Convolution.forward(upsampling:…)`, `backwardDataOfUpsampledPart` and
+/// `backwardWeight(upsampling:…)`: a convolution of
 /// `[nearest ×2 up-sampling of coarse, skip]`, which Winograd layers compute on the coarse grid
 /// both ways (WinogradUpsampling.swift), against the float64 definition on the up-sampled,
 /// concatenated input (and its gradient summed back). Shapes cut the coarse
@@ -100,6 +101,33 @@ final class WinogradUpsamplingTests: XCTestCase {
                 }
             }
             assertWithinConvolutionRounding(got, want, scale, "up-sampled part's data gradient \(g) onto \(extent)")
+        }
+    }
+
+    func testWeightGradientEqualsTheDefinitionOnTheUpsampledConcatenation() {
+        for (g, coarseChannels, extent, coarsePath) in Self.cases {
+            let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+            let skipChannels = g.cin - coarseChannels
+            let coarse = randomArray(g.n * coarseChannels * extent.count, seed: 47)
+            let skip = randomArray(g.n * skipChannels * g.inVoxels, seed: 48), gy = randomArray(g.outputCount, seed: 49)
+            var up = [Float](repeating: 0, count: g.n * coarseChannels * g.inVoxels)
+            resize(coarse, extent: extent, into: &up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
+            var x = [Float]()
+            for n in 0..<g.n {
+                x += up[(n * coarseChannels * g.inVoxels)..<((n + 1) * coarseChannels * g.inVoxels)]
+                x += skip[(n * skipChannels * g.inVoxels)..<((n + 1) * skipChannels * g.inVoxels)]
+            }
+            var gw = [Float](repeating: .nan, count: g.weightCount), gb = [Float](repeating: .nan, count: g.cout)
+            skip.withUnsafeBufferPointer { sp in
+                let source = ConvolutionSource(sp.baseAddress!, channels: skipChannels, volume: g.inVoxels)
+                // The 3D Winograd weight gradient takes the coarse grid; 2D has none.
+                XCTAssertEqual(WinogradConvolution.appliesToWeightGradient(g, source: source), coarsePath && g.kernel.d == 3, "\(g)")
+                Convolution.backwardWeight(g, upsampling: coarse, coarseChannels: coarseChannels, coarseExtent: extent, skip: source,
+                                           gradOutput: gy, gradWeight: &gw, gradBias: &gb)
+            }
+            let (want, scale, wantBias, biasScale) = ConvolutionReference.backwardWeight(g, x, gy)
+            assertWithinConvolutionRounding(gw, want, scale, "up-sampled weight gradient \(g) from \(extent)")
+            assertWithinConvolutionRounding(gb, wantBias, biasScale, "up-sampled bias gradient \(g)")
         }
     }
 
