@@ -442,16 +442,31 @@ enum WinogradConvolution {
         }
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
         // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
-        // (Rows past zRows·4 without depth are stale scratch, loaded and never stored.)
-        for lane in stride(from: 16, through: 48, by: 32) {
-            var r = InlineArray<16, Float> { i in rows[i * 64 + lane] }
-            transformZY(&r, deep: deep)
-            for i in 0..<(zRows * 4) { rows[i * 64 + lane] = r[i] }
-        }
-        for c in stride(from: 0, through: 2, by: 2) {
-            var r = InlineArray<16, ConvVector> { i in loadVector(rows + i * 64 + 16 * c) }
-            transformZY(&r, deep: deep)
-            for i in 0..<(zRows * 4) { storeVector(r[i], rows + i * 64 + 16 * c) }
+        if deep {
+            for lane in stride(from: 16, through: 48, by: 32) {
+                var r = InlineArray<16, Float> { i in rows[i * 64 + lane] }
+                transformZY(&r)
+                for i in 0..<16 { rows[i * 64 + lane] = r[i] }
+            }
+            for c in stride(from: 0, through: 2, by: 2) {
+                var r = InlineArray<16, ConvVector> { i in loadVector(rows + i * 64 + 16 * c) }
+                transformZY(&r)
+                for i in 0..<16 { storeVector(r[i], rows + i * 64 + 16 * c) }
+            }
+        } else {
+            // Without depth, the four rows only (the 12 rows of a 3D patch are not read).
+            for lane in stride(from: 16, through: 48, by: 32) {
+                (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane]) =
+                    inputButterfly(rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane])
+            }
+            for c in stride(from: 0, through: 2, by: 2) {
+                let p = rows + 16 * c
+                let (a, b, e, f) = inputButterfly(loadVector(p), loadVector(p + 64), loadVector(p + 128), loadVector(p + 192))
+                storeVector(a, p)
+                storeVector(b, p + 64)
+                storeVector(e, p + 128)
+                storeVector(f, p + 192)
+            }
         }
         // Bᵀ along x: tile t reads p[2t ..< 2t + 4] = (even[t], odd[t], even[t+1], odd[t+1]).
         let out = into + segment.lane
@@ -495,16 +510,14 @@ enum WinogradConvolution {
         (p0 - p2, p1 + p2, p2 - p1, p1 - p3)
     }
 
-    /// Bᵀ along y (and first along z when `deep`) on one column of a patch's rows: `r[k·4 + l]`
-    /// is row l (y) of slice k (z); without depth only `r[0..<4]` is used.
+    /// Bᵀ along z, then y, on one column of a 3D patch's rows: `r[k·4 + l]` is row l (y) of
+    /// slice k (z).
     @inline(__always)
-    static func transformZY<T: TransformValue>(_ r: inout InlineArray<16, T>, deep: Bool) {
-        if deep {
-            for l in 0..<4 {
-                (r[l], r[4 + l], r[8 + l], r[12 + l]) = inputButterfly(r[l], r[4 + l], r[8 + l], r[12 + l])
-            }
+    static func transformZY<T: TransformValue>(_ r: inout InlineArray<16, T>) {
+        for l in 0..<4 {
+            (r[l], r[4 + l], r[8 + l], r[12 + l]) = inputButterfly(r[l], r[4 + l], r[8 + l], r[12 + l])
         }
-        for k in 0..<(deep ? 4 : 1) {
+        for k in 0..<4 {
             (r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3]) = inputButterfly(r[k * 4], r[k * 4 + 1], r[k * 4 + 2], r[k * 4 + 3])
         }
     }
