@@ -434,7 +434,7 @@ enum WinogradConvolution {
         for k in 0..<zRows {
             let z = deep ? 2 * segment.tz - 1 + k : segment.tz
             guard z >= 0 && z < depth else { continue }
-            for y in Swift.stride(from: 2 * segment.ty + 3, to: Swift.min(2 * segment.ty + 5, height), by: 1) {
+            for y in (2 * segment.ty + 3)..<Swift.max(2 * segment.ty + 3, Swift.min(2 * segment.ty + 5, height)) {
                 let rowOffset = (z * height + y) * width + base - 1
                 prefetchFloats(channel + rowOffset, count: 34)
                 if let (yBase, _) = rectifier { prefetchFloats(yBase + rowOffset, count: 34) }
@@ -443,23 +443,27 @@ enum WinogradConvolution {
         // Bᵀ along z (deep) and y. The x pass below reads even and odd lanes 0...16 only: the
         // vectors at 0 and 32 and the single lanes 16 and 48 (not all four vectors of a row).
         if deep {
-            for lane in stride(from: 16, through: 48, by: 32) {
+            for half in 0..<2 {
+                let lane = 16 + 32 * half
                 var r = InlineArray<16, Float> { i in rows[i * 64 + lane] }
                 transformZY(&r)
                 for i in 0..<16 { rows[i * 64 + lane] = r[i] }
             }
-            for c in stride(from: 0, through: 2, by: 2) {
+            for half in 0..<2 {
+                let c = 2 * half
                 var r = InlineArray<16, ConvVector> { i in loadVector(rows + i * 64 + 16 * c) }
                 transformZY(&r)
                 for i in 0..<16 { storeVector(r[i], rows + i * 64 + 16 * c) }
             }
         } else {
             // Without depth, the four rows only (the 12 rows of a 3D patch are not read).
-            for lane in stride(from: 16, through: 48, by: 32) {
+            for half in 0..<2 {
+                let lane = 16 + 32 * half
                 (rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane]) =
                     inputButterfly(rows[lane], rows[64 + lane], rows[128 + lane], rows[192 + lane])
             }
-            for c in stride(from: 0, through: 2, by: 2) {
+            for half in 0..<2 {
+                let c = 2 * half
                 let p = rows + 16 * c
                 let (a, b, e, f) = inputButterfly(loadVector(p), loadVector(p + 64), loadVector(p + 128), loadVector(p + 192))
                 storeVector(a, p)
@@ -561,7 +565,7 @@ enum WinogradConvolution {
         for pz in 0..<(deep ? 2 : 1) {
             let z = deep ? 2 * segment.tz + pz : segment.tz
             guard z < depth else { continue }
-            for y in Swift.stride(from: 2 * segment.ty + 2, to: Swift.min(2 * segment.ty + 4, height), by: 1) {
+            for y in (2 * segment.ty + 2)..<Swift.max(2 * segment.ty + 2, Swift.min(2 * segment.ty + 4, height)) {
                 prefetchFloats(channel + (z * height + y) * width + x0, count: columns, forWriting: true)
             }
         }
