@@ -61,11 +61,11 @@ public enum Convolution {
     /// up-sampled (nearest, `resize`) onto the input grid of `g`, the rest come from `skip`.
     /// An exact ×2 up-sampling into a Winograd layer never builds the up-sampled part (see
     /// WinogradUpsampling.swift: 27 of 64 products per tile for those channels); any other
-    /// is built for the call, `N · coarseChannels · g.inVoxels` floats.
+    /// is built for the call, `N · coarseChannels · g.inVoxels` floats lent by `scratch`.
     public static func forward(
         _ g: ConvGeometry, upsampling coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent,
         skip: ConvolutionSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil
+        output: UnsafeMutablePointer<Float>, rectifierSlope: Float? = nil, scratch: @escaping Scratch = allocatedScratch
     ) {
         precondition(coarseChannels + skip.channels == g.cin && skip.volume == g.inVoxels && skip.rectifier == nil,
                      "up-sampled convolution source does not match the geometry")
@@ -79,7 +79,7 @@ public enum Convolution {
                 return
             }
         }
-        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip) {
+        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip, scratch: scratch) {
             forward(g, inputs: $0, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
         }
     }
@@ -155,10 +155,11 @@ public enum Convolution {
     /// `[N, inputChannels.count, coarseExtent]`. An exact ×2 up-sampling into a Winograd layer
     /// sums each tile onto its coarse voxel in the output transform (27 of 64 products, see
     /// WinogradUpsampling.swift); any other goes through the up-sampled gradient
-    /// `gradientBlock` channels at a time (`N · gradientBlock · g.inVoxels` floats).
+    /// `gradientBlock` channels at a time (`N · gradientBlock · g.inVoxels` floats lent by
+    /// `scratch`).
     public static func backwardDataOfUpsampledPart(
         _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputChannels: Range<Int>,
-        coarseExtent: SpatialExtent, gradCoarse: UnsafeMutablePointer<Float>
+        coarseExtent: SpatialExtent, gradCoarse: UnsafeMutablePointer<Float>, scratch: @escaping Scratch = allocatedScratch
     ) {
         let c = inputChannels.count
         if WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: c) {
@@ -173,19 +174,32 @@ public enum Convolution {
         }
         let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
         let block = Swift.min(c, gradientBlock)
-        let fine = allocateFloats(g.n * block * grid.count)
-        let summed = allocateFloats(g.n * block * coarseExtent.count)
-        defer { freeFloats(fine); freeFloats(summed) }
-        for c0 in stride(from: 0, to: c, by: block) {
-            let cb = Swift.min(block, c - c0)
-            let first = inputChannels.lowerBound + c0
-            backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: first ..< first + cb, gradInput: fine)
-            resizeBackward(fine, newExtent: grid, into: summed, extent: coarseExtent, planes: g.n * cb, linear: false)
-            for item in 0..<g.n {
-                (gradCoarse + (item * c + c0) * coarseExtent.count).update(from: summed + item * cb * coarseExtent.count,
-                                                                           count: cb * coarseExtent.count)
+        scratch(g.n * block * grid.count) { fine in
+            scratch(g.n * block * coarseExtent.count) { summed in
+                for c0 in stride(from: 0, to: c, by: block) {
+                    let cb = Swift.min(block, c - c0)
+                    let first = inputChannels.lowerBound + c0
+                    backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: first ..< first + cb, gradInput: fine)
+                    resizeBackward(fine, newExtent: grid, into: summed, extent: coarseExtent, planes: g.n * cb, linear: false)
+                    for item in 0..<g.n {
+                        (gradCoarse + (item * c + c0) * coarseExtent.count).update(from: summed + item * cb * coarseExtent.count,
+                                                                                   count: cb * coarseExtent.count)
+                    }
+                }
             }
         }
+    }
+
+    /// Lends `body` a buffer of at least `count` floats for the call: where the paths that
+    /// cannot read an up-sampled part coarse build it (or its gradient). The tensor layer lends
+    /// pooled, already-mapped memory; a fresh mapping per call would fault in every page.
+    public typealias Scratch = @Sendable (_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> Void
+
+    /// `Scratch` from the allocator, freed after the call.
+    public static let allocatedScratch: Scratch = { count, body in
+        let buffer = allocateFloats(count)
+        defer { freeFloats(buffer) }
+        body(buffer)
     }
 
     /// Channels of up-sampled gradient `backwardDataOfUpsampledPart` materialises at once where
@@ -208,11 +222,11 @@ public enum Convolution {
     /// `backwardWeight` of `forward(upsampling:…)`: the input is `[resize(coarse, to: grid,
     /// nearest), skip]`. An exact ×2 up-sampling into a 3D Winograd layer transforms the coarse
     /// grid and skips the up-sampled channels where they are zero (WinogradUpsampling.swift);
-    /// any other builds the up-sampled part for the call.
+    /// any other builds the up-sampled part for the call in memory lent by `scratch`.
     public static func backwardWeight(
         _ g: ConvGeometry, upsampling coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent,
         skip: ConvolutionSource, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
-        gradBias: UnsafeMutablePointer<Float>?
+        gradBias: UnsafeMutablePointer<Float>?, scratch: @escaping Scratch = allocatedScratch
     ) {
         precondition(coarseChannels + skip.channels == g.cin && skip.volume == g.inVoxels && skip.rectifier == nil,
                      "up-sampled convolution source does not match the geometry")
@@ -225,23 +239,25 @@ public enum Convolution {
                 return
             }
         }
-        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip) {
+        withUpsampledSource(g, coarse: coarse, coarseChannels: coarseChannels, coarseExtent: coarseExtent, skip: skip, scratch: scratch) {
             backwardWeight(g, inputs: $0, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
         }
     }
 
     /// `body` on a source whose first part is `coarse` up-sampled (nearest) onto `g`'s input
-    /// grid, built for the call, followed by `skip`'s parts.
+    /// grid, built for the call in memory lent by `scratch`, followed by `skip`'s parts.
     static func withUpsampledSource(
         _ g: ConvGeometry, coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent, skip: ConvolutionSource,
-        _ body: (ConvolutionSource) -> Void
+        scratch: @escaping Scratch, _ body: (ConvolutionSource) -> Void
     ) {
         let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
-        let up = allocateFloats(g.n * coarseChannels * grid.count)
-        defer { freeFloats(up) }
-        resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
-        body(ConvolutionSource(parts: [ConvolutionSource.Part(UnsafePointer(up), channels: coarseChannels)] + skip.parts,
-                               volume: g.inVoxels))
+        withoutActuallyEscaping(body) { body in
+            scratch(g.n * coarseChannels * grid.count) { up in
+                resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
+                body(ConvolutionSource(parts: [ConvolutionSource.Part(UnsafePointer(up), channels: coarseChannels)] + skip.parts,
+                                       volume: g.inVoxels))
+            }
+        }
     }
 
     /// `backwardWeight` reading the input channels from `inputs`; `rectifiedBy` as for `backwardData`.

@@ -55,8 +55,9 @@ public func conv(parts: [Tensor], _ weight: Tensor, _ bias: Tensor? = nil, strid
 /// and the data gradient sums onto it in the output transform (27 of 64 products for those
 /// channels, `Convolution.forward(upsampling:…)`, `backwardDataOfUpsampledPart`), and a 3D
 /// weight gradient also transforms the coarse grid. Otherwise each pass that reads it builds
-/// it for the call, and the coarse gradient goes through 16 up-sampled channels at a time. At 160×192×224 with 32
-/// coarse channels that is 880 MB not held from the forward to the backward. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
+/// it for the call (pooled memory), and the coarse gradient goes through 16 up-sampled
+/// channels at a time. At 160×192×224 with 32 coarse channels that is 880 MB not held from the
+/// forward to the backward. `coarse` `[N, Cc, coarse grid...]`, `skip` `[N, Cs, grid...]`,
 /// weight `[Cout, Cc + Cs, k...]`. Differentiable in coarse, skip, weight and bias.
 public func conv(upsampling coarse: Tensor, skip: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1,
                  padding: Int = 0, activation: Rectifier = .none) -> Tensor {
@@ -64,6 +65,13 @@ public func conv(upsampling coarse: Tensor, skip: Tensor, _ weight: Tensor, _ bi
                  "conv(upsampling:) of \(coarse.shape) onto \(skip.shape): batch or rank differ")
     return convolution(ConvolutionInput(parts: [coarse, skip], upsampledTo: skip.spatialShape), weight, bias, stride: stride,
                        padding: padding, activation: activation)
+}
+
+/// Scratch for the kernels from the tensor pool (`StoragePool`): mapped memory reused from
+/// call to call, counted with the tensors' bytes.
+private let pooledScratch: Convolution.Scratch = { count, body in
+    let storage = TensorStorage(uninitializedCount: count)
+    withExtendedLifetime(storage) { body(storage.pointer) }
 }
 
 /// What a convolution op reads as its input: tensors taken as their channel concatenation, the
@@ -102,7 +110,8 @@ private struct ConvolutionInput {
         withParts { coarse, source in
             if let coarse {
                 Convolution.forward(g, upsampling: coarse.base, coarseChannels: coarse.channels, coarseExtent: coarse.extent,
-                                    skip: source, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
+                                    skip: source, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope,
+                                    scratch: pooledScratch)
             } else {
                 Convolution.forward(g, inputs: source, weight: weight, bias: bias, output: output, rectifierSlope: rectifierSlope)
             }
@@ -115,7 +124,8 @@ private struct ConvolutionInput {
         withParts { coarse, source in
             if let coarse {
                 Convolution.backwardWeight(g, upsampling: coarse.base, coarseChannels: coarse.channels, coarseExtent: coarse.extent,
-                                           skip: source, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+                                           skip: source, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias,
+                                           scratch: pooledScratch)
             } else {
                 Convolution.backwardWeight(g, inputs: source, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
             }
@@ -153,7 +163,8 @@ private struct ConvolutionInputLayout {
         return Tensor(shape: shape) { dx in
             if k == 0 && upsampledTo != nil {
                 Convolution.backwardDataOfUpsampledPart(g, gradOutput: gradOutput, weight: weight, inputChannels: channels,
-                                                        coarseExtent: SpatialExtent(Array(shape.dropFirst(2))), gradCoarse: dx)
+                                                        coarseExtent: SpatialExtent(Array(shape.dropFirst(2))), gradCoarse: dx,
+                                                        scratch: pooledScratch)
             } else {
                 Convolution.backwardData(g, gradOutput: gradOutput, weight: weight, inputChannels: channels, gradInput: dx)
             }
