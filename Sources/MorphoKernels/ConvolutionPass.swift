@@ -188,7 +188,7 @@ struct ConvolutionSlab {
                         } else if sw == 1 {
                             copyFloats(row + first, to: dst + kLo, count: count)
                         } else {
-                            gatherFloats(row + first, stride: sw, to: dst + kLo, count: count, available: srcW &- first)
+                            gatherFloats(row + first, stride: sw, to: dst + kLo, count: count, available: srcW &- first, before: first)
                         }
                     }
                 }
@@ -348,7 +348,7 @@ struct ConvolutionTiling {
 
 /// `count` floats from `src` to `dst` (not overlapping), 16 at a time: rows are a few
 /// hundred floats, too short for a `memmove` call to pay off. A partial last vector is the
-/// last 16 floats again (overlapping the previous store) when there are at least 16.
+/// last 16 (or 8) floats again, overlapping the previous store, when there are that many.
 @inline(__always)
 func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
@@ -356,14 +356,32 @@ func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>
         storeVector(loadVector(src + i), dst + i)
         i &+= 16
     }
-    if i < count && count >= 16 {
+    if i == count { return }
+    if count >= 16 {
         storeVector(loadVector(src + (count &- 16)), dst + (count &- 16))
+        return
+    }
+    if count >= 8 {
+        storeHalf(loadHalf(src), dst)
+        storeHalf(loadHalf(src + (count &- 8)), dst + (count &- 8))
         return
     }
     while i < count {
         dst[i] = src[i]
         i &+= 1
     }
+}
+
+/// 8 floats from `p` (unaligned).
+@inline(__always)
+func loadHalf(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Stores 8 floats at `p` (unaligned).
+@inline(__always)
+func storeHalf(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// `count` zeros from `dst`, 16 at a time.
@@ -394,32 +412,48 @@ func rectifyRow(_ x: UnsafePointer<Float>, sign y: UnsafePointer<Float>, slope: 
     }
 }
 
-/// `dst[i] = src[i·stride]` for `i < count`; `available` (≥ (count − 1)·stride + 1) floats may
-/// be read from `src`. Stride 2 (down-sampling layers) goes 16 at a time: load 32 consecutive
-/// floats, keep the even lanes. The last 16 (overlapping) when the next 32 floats run past
-/// `available`: the odd lanes of the 32 floats from one earlier.
+/// `dst[i] = src[i·stride]` for `i < count`, reading only `src[-before ..< available]`
+/// (`available` ≥ (count − 1)·stride + 1, `before` ≥ 0). Stride 2 (down-sampling layers) goes 16
+/// (or 8) at a time: the even lanes of 32 (16) consecutive floats from `src + 2i`, or where those
+/// run past `available`, the odd lanes of the 32 (16) from one float earlier. A partial last
+/// block is the last 16 (8) again, overlapping the previous store.
 @inline(__always)
-func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutablePointer<Float>, count: Int, available: Int) {
+func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutablePointer<Float>, count: Int, available: Int,
+                  before: Int = 0) {
     var i = 0
-    if stride == 2 && count >= 16 {
-        while i &+ 16 <= count && 2 &* i &+ 32 <= available {
-            let from = src + 2 &* i
-            let pair = SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))
-            storeVector(evenLanes(pair), dst + i)
-            i &+= 16
+    if stride == 2 {
+        /// dst[j ..< j + 16] when one of the two loads stays in range.
+        @inline(__always) func gather16(_ j: Int) -> Bool {
+            if 2 &* j &+ 32 <= available {
+                let from = src + 2 &* j
+                storeVector(evenLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + j)
+                return true
+            }
+            if 2 &* j &- 1 >= -before {
+                let from = src + (2 &* j &- 1)
+                storeVector(oddLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + j)
+                return true
+            }
+            return false
         }
-        let last = count &- 16
-        if i < count && 2 &* last &+ 32 <= available {
-            let from = src + 2 &* last
-            storeVector(evenLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + last)
-            return
+        /// dst[j ..< j + 8] likewise.
+        @inline(__always) func gather8(_ j: Int) -> Bool {
+            if 2 &* j &+ 16 <= available {
+                storeHalf(evenHalfLanes(loadVector(src + 2 &* j)), dst + j)
+                return true
+            }
+            if 2 &* j &- 1 >= -before {
+                storeHalf(oddHalfLanes(loadVector(src + (2 &* j &- 1))), dst + j)
+                return true
+            }
+            return false
         }
-        if i < count && last >= 1 {
-            // src[2·last − 1 ..< 2·count − 1]: its odd lanes are src[2·last], …, src[2·(count − 1)].
-            let from = src + (2 &* last &- 1)
-            storeVector(oddLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + last)
-            return
-        }
+        while i &+ 16 <= count && gather16(i) { i &+= 16 }
+        if i == count { return }
+        if count &- i < 16 && count >= 16 && gather16(count &- 16) { return }
+        while i &+ 8 <= count && gather8(i) { i &+= 8 }
+        if i == count { return }
+        if count &- i < 8 && count >= 8 && gather8(count &- 8) { return }
     }
     while i < count {
         dst[i] = src[i &* stride]
@@ -427,12 +461,28 @@ func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutabl
     }
 }
 
+/// The even lanes (0, 2, …, 14) and the odd lanes (1, 3, …, 15) of 16 floats (lane loops, which
+/// the optimiser folds into permutes; see `evenLanes`).
+@inline(__always)
+func evenHalfLanes(_ v: ConvVector) -> SIMD8<Float> {
+    var out = SIMD8<Float>()
+    for i in 0..<8 { out[i] = v[2 * i] }
+    return out
+}
+
+@inline(__always)
+func oddHalfLanes(_ v: ConvVector) -> SIMD8<Float> {
+    var out = SIMD8<Float>()
+    for i in 0..<8 { out[i] = v[2 * i + 1] }
+    return out
+}
+
 /// Source voxels `x` in `xLo ..< xHi` of a row, at `dst[x·dilation + offset]` (all inside
 /// `0 ..< pitch`): the source row with dilation − 1 zeros between voxels. Slots that hold no
 /// voxel must already be zero (see `ConvolutionSlab.fill`); they are left zero. Dilation 2 goes
-/// 16 voxels at a time: the 16 voxels interleaved with 16 zeros (the standard library's
-/// `evenHalf` setter, a permute) stored as 32 slots. (A zip through the `evenHalf/oddHalf`
-/// getters was tried before: here the optimiser leaves `oddHalf` as a call.)
+/// 16 (then 8) voxels at a time: the voxels interleaved with as many zeros (the standard
+/// library's `evenHalf` setter, a permute) stored as 32 (16) slots. (A zip through the
+/// `evenHalf/oddHalf` getters was tried before: here the optimiser leaves `oddHalf` as a call.)
 @inline(__always)
 func dilateRow(_ src: UnsafePointer<Float>, from xLo: Int, to xHi: Int, dilation d: Int, offset: Int,
                into dst: UnsafeMutablePointer<Float>, pitch: Int) {
@@ -445,6 +495,12 @@ func dilateRow(_ src: UnsafePointer<Float>, from xLo: Int, to xHi: Int, dilation
             storeVector(pair.lowHalf, to)
             storeVector(pair.highHalf, to + 16)
             x &+= 16
+        }
+        while x &+ 8 <= xHi && 2 &* x &+ offset &+ 16 <= pitch {
+            var pair = ConvVector()
+            pair.evenHalf = loadHalf(src + x)
+            storeVector(pair, dst + (2 &* x &+ offset))
+            x &+= 8
         }
     }
     while x < xHi {

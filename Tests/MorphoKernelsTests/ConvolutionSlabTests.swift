@@ -7,8 +7,9 @@ import XCTest
 /// it is inside the volume, else 0. The slab is zeroed once and then refilled in the order a
 /// worker refills it (the ring over depth, slices outside the volume, other row blocks), so a
 /// padding slot written by one fill and not cleared by the next would show up. Shapes: stride 1
-/// and 2, widths not multiples of 16 and rows longer than 32 (the vector copies and their
-/// overlapping last vectors), the dilated rows of a stride-2 data gradient, a rectified source.
+/// and 2, widths not multiples of 16, of 8 to 16 and longer than 32 (the 16- and 8-lane copies
+/// and gathers and their overlapping last vectors), the dilated rows of a stride-2 data
+/// gradient, a rectified source.
 final class ConvolutionSlabTests: XCTestCase {
     struct Case {
         var pass: ConvolutionPass
@@ -20,7 +21,9 @@ final class ConvolutionSlabTests: XCTestCase {
         var out = [Case]()
         for (size, kernel, stride, padding) in [((5, 6, 7), 3, 1, 1), ((4, 9, 33), 3, 1, 1), ((5, 7, 70), 3, 2, 1),
                                                 ((4, 6, 64), 3, 2, 1), ((3, 8, 35), 2, 2, 0), ((3, 5, 19), 3, 2, 2),
-                                                ((3, 4, 16), 3, 1, 0)] {
+                                                ((3, 4, 16), 3, 1, 0), ((3, 4, 11), 3, 1, 1), ((3, 4, 9), 2, 1, 0),
+                                                ((3, 5, 16), 3, 2, 1), ((3, 4, 32), 3, 2, 1), ((3, 5, 24), 3, 2, 1),
+                                                ((3, 4, 12), 3, 2, 1), ((3, 4, 17), 3, 2, 0)] {
             let g = ConvGeometry.cubic(cin: 3, cout: 2, size: size, kernel: kernel, stride: stride, padding: padding)
             for rectified in [false, true] {
                 out.append(Case(pass: Convolution.forwardPass(g), rows: 3, rectified: rectified))

@@ -35,6 +35,10 @@ final class ConvolutionTests: XCTestCase {
         // Stride 2 on wide rows: the 16-lane even-lane gather, long dilated rows.
         .cubic(cin: 3, cout: 5, size: (4, 5, 70), kernel: 3, stride: 2, padding: 1),
         .planar(n: 2, cin: 4, cout: 6, size: (6, 80), kernel: 2, stride: 2, padding: 0),
+        // Stride 2 on rows of 16 to 32: 16- and 8-lane gathers, 8-voxel dilated rows.
+        .cubic(cin: 3, cout: 4, size: (4, 5, 32), kernel: 3, stride: 2, padding: 1),
+        .cubic(cin: 2, cout: 3, size: (5, 4, 24), kernel: 3, stride: 2, padding: 1),
+        .planar(n: 2, cin: 3, cout: 5, size: (7, 16), kernel: 3, stride: 2, padding: 1),
     ]
 
     func testForwardMatchesNaiveReferenceOnOddShapes() {
