@@ -87,6 +87,31 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The data gradient along W of a strided convolution both ways it runs: one pass over the
+    /// dilated gradient rows (few gradient channels) and the parity phases scattered into every
+    /// s-th voxel (many), on every strided shape and the transposed-convolution shape.
+    func testDataGradientAlongStridedWMatchesTheReferenceAsDilatedRowsAndAsParityPhases() {
+        let saved = Convolution.parityPhasesAlongWFromChannels
+        defer { Convolution.parityPhasesAlongWFromChannels = saved }
+        let strided = Self.shapes.filter { $0.stride.w > 1 }
+            + [.cubic(cin: 8, cout: 16, size: (6, 6, 34), kernel: 3, stride: 2, padding: 1),
+               .cubic(cin: 4, cout: 6, size: (6, 8, 16), kernel: 2, stride: 2, padding: 0)]
+        XCTAssertGreaterThan(strided.count, 5)
+        for threshold in [1, Int.max] {
+            Convolution.parityPhasesAlongWFromChannels = threshold
+            for g in strided {
+                let (_, _, phasesW) = Convolution.dataGradientPhases(g)
+                XCTAssertEqual(phasesW.count, threshold == 1 ? g.stride.w : 1, "\(g)")
+                let gy = randomArray(g.outputCount, seed: 41)
+                let w = randomArray(g.weightCount, seed: 42)
+                var gx = [Float](repeating: .nan, count: g.inputCount)
+                Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
+                let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
+                assertWithinConvolutionRounding(gx, ref, scale, "backwardData, W phases from \(threshold) channels, \(g)")
+            }
+        }
+    }
+
     /// The AVX2 register blocks (6 channels × 1 vector, 16 × 6 for the weight gradient, reductions
     /// in chunks of 128 taps) on this machine whatever its ISA, on the direct kernels and on the
     /// Winograd paths (every shape that qualifies): an AVX-512 machine otherwise never runs them.
