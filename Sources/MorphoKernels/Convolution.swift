@@ -18,7 +18,7 @@
 /// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) and 3×3
 /// 2D layers (≥ 32 channels each side) take Winograd's minimal filtering instead, for the forward pass, the data gradient
 /// (`WinogradConvolution.applies`) and, in 3D, the weight gradient (`appliesToWeightGradient`). The data gradient of a stride-s
-/// convolution runs as s³ stride-1 phases, one per voxel parity. Tiles go to
+/// convolution runs as s³ stride-1 phases, one per voxel parity (along W, with few channels, one dilated pass instead). Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
 /// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker
 /// sums of the weight size; nothing grows with the volume, nothing is allocated in the loops.
@@ -50,7 +50,7 @@ public enum Convolution {
         }
         let pass = forwardPass(g)
         let k = pass.reduction
-        runSpatial(pass, weight: { co, t in weight[co * k + t] }, bias: bias, source: inputs, destination: output)
+        runSpatial(pass, weights: { t in (weight + t, k) }, bias: bias, source: inputs, destination: output)
         if let slope = rectifierSlope {
             Parallel.forRanges(g.outputCount) { r in for i in r { output[i] = Rectification.scaled(output[i], sign: output[i], slope: slope) } }
         }
@@ -135,14 +135,14 @@ public enum Convolution {
                                                d: pd.axis, h: ph.axis, w: pw.axis)
                     let (jd, jh, jw) = (pd.axis.taps, ph.axis.taps, pw.axis.taps)
                     let (cin, c0) = (g.cin, inputChannels.lowerBound)
-                    runSpatial(pass, weight: { ci, t in
+                    runSpatial(pass, weights: { t in
                         // Tap t = ((co·Jd + a)·Jh + b)·Jw + c of this phase is kernel voxel
                         // (first + s·(J − 1 − j)) per axis: the flipped, strided sub-kernel.
                         let c = t % jw, b = (t / jw) % jh, a = (t / (jw * jh)) % jd, co = t / (jw * jh * jd)
                         let kd = pd.first + pd.step * (jd - 1 - a)
                         let khi = ph.first + ph.step * (jh - 1 - b)
                         let kwi = pw.first + pw.step * (jw - 1 - c)
-                        return weight[(co * cin + c0 + ci) * kernelVolume + (kd * kh + khi) * kw + kwi]
+                        return (weight + ((co * cin + c0) * kernelVolume + (kd * kh + khi) * kw + kwi), kernelVolume)
                     }, bias: nil, source: gradOutputSource, destination: gradInput)
                 }
             }
@@ -313,13 +313,21 @@ extension Convolution {
         return phases
     }
 
-    /// The passes of the data gradient per axis: parity phases along D and H, one dilated
-    /// pass along W.
+    /// From this many output-gradient channels the data gradient of a strided convolution runs
+    /// W by parity phases instead of one dilated pass (see `dilatedDataGradientAxis`): with many
+    /// channels the zeros' multiply-adds cost more than scattering the phases (U-Net steps with
+    /// 32–128 channels: 64³ 35.6 vs 44.7 ms, 128³ 180 vs 238 ms, 8 × 256² 78 vs 122 ms, medians
+    /// of 6 interleaved runs on a loaded 2-core machine; 64 channels was no better at 64³ and
+    /// worse at 128³ and 2D). A variable so the tests run both ways.
+    nonisolated(unsafe) static var parityPhasesAlongWFromChannels = 32
+
+    /// The passes of the data gradient per axis: parity phases along D and H; along W parity
+    /// phases too, or one dilated pass for few channels.
     static func dataGradientPhases(_ g: ConvGeometry) -> (d: [DataGradientPhase], h: [DataGradientPhase], w: [DataGradientPhase]) {
         (dataGradientPhases(input: g.inD, output: g.outD, kernel: g.kernel.d, stride: g.stride.d, padding: g.padding.d),
          dataGradientPhases(input: g.inH, output: g.outH, kernel: g.kernel.h, stride: g.stride.h, padding: g.padding.h),
-         g.stride.w == 1
-            ? dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: 1, padding: g.padding.w)
+         g.stride.w == 1 || g.cout >= parityPhasesAlongWFromChannels
+            ? dataGradientPhases(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)
             : [dilatedDataGradientAxis(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)])
     }
 
@@ -454,10 +462,11 @@ extension Convolution {
     }
 
     /// Runs a pass with the position-vectorised `SpatialTile` kernels, overwriting every
-    /// destination voxel the pass's grid maps to. `weight(cdst, t)` gives the coefficient of tap `t`.
+    /// destination voxel the pass's grid maps to. `weights(t)` gives where the coefficients of tap
+    /// `t` are: destination channel `cdst`'s at `pointer[cdst · stride]`.
     /// Row or flat output vectors: see `SpatialPlan`.
     static func runSpatial(
-        _ pass: ConvolutionPass, weight: (Int, Int) -> Float, bias: UnsafePointer<Float>?,
+        _ pass: ConvolutionPass, weights: (Int) -> (pointer: UnsafePointer<Float>, stride: Int), bias: UnsafePointer<Float>?,
         source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
     ) {
         let taps = pass.reduction
@@ -466,9 +475,19 @@ extension Convolution {
         let chunks = tapChunks(taps: taps, tapsPerChannel: pass.d.taps * pass.h.taps * pass.w.taps)
         let packed = allocateFloats(channels * taps + channels)
         defer { freeFloats(packed) }
-        for b in blocks {
-            for t in 0..<taps {
-                for m in 0..<b.count { packed[b.weightOffset + t * b.count + m] = weight(b.first + m, t) }
+        // Packing reads the weights with a stride (one load per coefficient): split over the
+        // workers by channel block when there are many (a 128 × 64 × 27 kernel packed on one core
+        // while the other waited was ~2 % of a U-Net step).
+        let split = channels * taps >= 16384
+        Parallel.forEach(split ? blocks.count : 1) { i in
+            for b in (split ? blocks[i...i] : blocks[...]) {
+                var to = packed + b.weightOffset
+                for t in 0..<taps {
+                    let (pointer, stride) = weights(t)
+                    let from = pointer + b.first &* stride
+                    for m in 0..<b.count { to[m] = from[m &* stride] }
+                    to += b.count
+                }
             }
         }
         let biasValues = packed + channels * taps
@@ -594,7 +613,8 @@ extension Convolution {
                                     if pass.w.step == 1 {
                                         for qw in 0..<gridW { out[qw] = t[qw] }
                                     } else {
-                                        for qw in 0..<gridW { out[qw * pass.w.step] = t[qw] }
+                                        scatterRow(t, count: gridW, step: pass.w.step, into: out,
+                                                   available: dstRow &- pass.w.origin)
                                     }
                                 }
                             }
@@ -602,6 +622,31 @@ extension Convolution {
                     }
                 }
             }
+        }
+    }
+
+    /// `out[q·step] = values[q]` for `q < count`; `available` floats may be read and written
+    /// from `out`. Step 2 (the parity phases of a stride-2 data gradient along W) goes 16 at a
+    /// time: 32 floats of the row read, the 16 values put in their even lanes (the standard
+    /// library's `evenHalf` setter, a permute), stored back, so the odd voxels (another phase's,
+    /// written by a pass before or after this one, never concurrently) keep what they hold.
+    @inline(__always)
+    static func scatterRow(_ values: UnsafePointer<Float>, count: Int, step: Int, into out: UnsafeMutablePointer<Float>,
+                           available: Int) {
+        var q = 0
+        if step == 2 {
+            while q &+ 16 <= count && 2 &* q &+ 32 <= available {
+                let to = out + 2 &* q
+                var pair = SIMD32<Float>(lowHalf: loadVector(to), highHalf: loadVector(to + 16))
+                pair.evenHalf = loadVector(values + q)
+                storeVector(pair.lowHalf, to)
+                storeVector(pair.highHalf, to + 16)
+                q &+= 16
+            }
+        }
+        while q < count {
+            out[q &* step] = values[q]
+            q &+= 1
         }
     }
 

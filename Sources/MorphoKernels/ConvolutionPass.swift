@@ -140,6 +140,11 @@ struct ConvolutionSlab {
     /// `slot(z)` of every channel. `channels[c]` is channel `c` `[D, H, W]` of the tile's batch
     /// item (see `ConvolutionSource.channelBases`).
     ///
+    /// The slab must have been zeroed once before the first fill (the drivers do, per worker and
+    /// call): a row inside the volume writes only its column slots that hold source voxels (and,
+    /// dilated, the zeros between them), so the zero padding columns are never rewritten. Rows
+    /// outside the volume are zeroed whole.
+    ///
     /// With `rectifier` (the bases of the rectified output `y`, its slope, and a scratch row of
     /// `pass.w.source` floats) each source row is first read as `row · (y > 0 ? 1 : slope)`.
     func fill(_ pass: ConvolutionPass, channels: UnsafePointer<UnsafePointer<Float>>, z: Int, qh0: Int,
@@ -147,42 +152,44 @@ struct ConvolutionSlab {
               rectifier: (bases: UnsafePointer<UnsafePointer<Float>>, slope: Float, scratch: UnsafeMutablePointer<Float>)? = nil) {
         let (sh, sw) = (pass.h.stride, pass.w.stride)
         let (srcH, srcW) = (pass.h.source, pass.w.source)
-        let plane = srcH * srcW
+        let plane = srcH &* srcW
         let zValid = z >= 0 && z < pass.d.source
-        let slotBase = slot(z) * sliceStride
+        let slotBase = slot(z) &* sliceStride
+        let dilation = pass.w.dilation
+        // Dilated rows: voxels x with 0 ≤ x·dilation + pad < pitch.
+        let xLo = dilation > 1 ? Swift.max(0, ceilDiv(-pass.w.pad, dilation)) : 0
+        let xHi = dilation > 1 ? Swift.min(srcW, Swift.max(xLo, ceilDiv(pitch - pass.w.pad, dilation))) : 0
         for c in 0..<pass.sourceChannels {
+            let channel = channels[c] + (zValid ? z &* plane : 0)
             for ph in 0..<sh {
                 for pw in 0..<sw {
-                    let blockBase = slab + c * channelStride + slotBase + (ph * sw + pw) * block
-                    // Column slots k with 0 ≤ k·sW + pw − padW < W (dilation 1).
+                    let blockBase = slab + (c &* channelStride &+ slotBase &+ (ph &* sw &+ pw) &* block)
+                    // Column slots k with 0 ≤ k·sW + pw − padW < W (dilation 1), and the source
+                    // column of slot kLo.
                     let kLo = Swift.min(pitch, Swift.max(0, ceilDiv(pass.w.pad - pw, sw)))
                     let kHi = Swift.max(kLo, Swift.min(pitch, ceilDiv(srcW + pass.w.pad - pw, sw)))
+                    let first = kLo &* sw &+ pw &- pass.w.pad
+                    let count = kHi &- kLo
                     for i in 0..<rowSlots {
-                        let y = (qh0 + i) * sh + ph - pass.h.pad
-                        let dst = blockBase + i * pitch
+                        let y = (qh0 &+ i) &* sh &+ ph &- pass.h.pad
+                        let dst = blockBase + i &* pitch
                         guard zValid && y >= 0 && y < srcH else {
-                            dst.update(repeating: 0, count: pitch)
+                            zeroFloats(dst, count: pitch)
                             continue
                         }
-                        var row = channels[c] + z * plane + y * srcW
+                        var row = channel + y &* srcW
                         if let rectifier {
-                            let out = rectifier.bases[c] + z * plane + y * srcW
-                            let slope = rectifier.slope
-                            for i in 0..<srcW { rectifier.scratch[i] = Rectification.scaled(row[i], sign: out[i], slope: slope) }
+                            let out = rectifier.bases[c] + (z &* plane &+ y &* srcW)
+                            rectifyRow(row, sign: out, slope: rectifier.slope, count: srcW, into: rectifier.scratch)
                             row = UnsafePointer(rectifier.scratch)
                         }
-                        if pass.w.dilation > 1 {
-                            dilateRow(row, count: srcW, dilation: pass.w.dilation, offset: pass.w.pad, into: dst, pitch: pitch)
-                            continue
-                        }
-                        for k in 0..<kLo { dst[k] = 0 }
-                        if sw == 1 {
-                            copyFloats(row + (kLo + pw - pass.w.pad), to: dst + kLo, count: kHi - kLo)
+                        if dilation > 1 {
+                            dilateRow(row, from: xLo, to: xHi, dilation: dilation, offset: pass.w.pad, into: dst, pitch: pitch)
+                        } else if sw == 1 {
+                            copyFloats(row + first, to: dst + kLo, count: count)
                         } else {
-                            gatherFloats(row + (kLo * sw + pw - pass.w.pad), stride: sw, to: dst + kLo,
-                                         count: kHi - kLo, available: srcW - (kLo * sw + pw - pass.w.pad))
+                            gatherFloats(row + first, stride: sw, to: dst + kLo, count: count, available: srcW &- first, before: first)
                         }
-                        for k in kHi..<pitch { dst[k] = 0 }
                     }
                 }
             }
@@ -340,7 +347,8 @@ struct ConvolutionTiling {
 }
 
 /// `count` floats from `src` to `dst` (not overlapping), 16 at a time: rows are a few
-/// hundred floats, too short for a `memmove` call to pay off.
+/// hundred floats, too short for a `memmove` call to pay off. A partial last vector is the
+/// last 16 (or 8) floats again, overlapping the previous store, when there are that many.
 @inline(__always)
 func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
@@ -348,47 +356,156 @@ func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>
         storeVector(loadVector(src + i), dst + i)
         i &+= 16
     }
+    if i == count { return }
+    if count >= 16 {
+        storeVector(loadVector(src + (count &- 16)), dst + (count &- 16))
+        return
+    }
+    if count >= 8 {
+        storeHalf(loadHalf(src), dst)
+        storeHalf(loadHalf(src + (count &- 8)), dst + (count &- 8))
+        return
+    }
     while i < count {
         dst[i] = src[i]
         i &+= 1
     }
 }
 
-/// `dst[i] = src[i·stride]` for `i < count`; `available` floats may be read from `src`. Stride 2
-/// (down-sampling layers) goes 16 at a time: load 32 consecutive floats, keep the even lanes.
+/// 8 floats from `p` (unaligned).
 @inline(__always)
-func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutablePointer<Float>, count: Int, available: Int) {
+func loadHalf(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Stores 8 floats at `p` (unaligned).
+@inline(__always)
+func storeHalf(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// `count` zeros from `dst`, 16 at a time.
+@inline(__always)
+func zeroFloats(_ dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    if stride == 2 {
-        while i + 16 <= count && 2 * i + 32 <= available {
-            let from = src + 2 * i
-            let pair = SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))
-            storeVector(evenLanes(pair), dst + i)
-            i &+= 16
-        }
+    while i &+ 16 <= count {
+        storeVector(ConvVector(), dst + i)
+        i &+= 16
     }
     while i < count {
-        dst[i] = src[i * stride]
-        i += 1
+        dst[i] = 0
+        i &+= 1
     }
 }
 
-/// `dst[0..<pitch]` = zeros with `src[x]` at `x·dilation + offset` (where that is inside):
-/// the source row with dilation − 1 zeros between voxels. (A vector zip through
-/// `SIMD32.evenHalf/oddHalf` was tried: here the optimiser leaves `oddHalf` as a call.)
+/// `dst[i] = x[i] · (y[i] > 0 ? 1 : slope)` for `i < count` (see `Rectification`).
 @inline(__always)
-func dilateRow(_ src: UnsafePointer<Float>, count: Int, dilation d: Int, offset: Int,
+func rectifyRow(_ x: UnsafePointer<Float>, sign y: UnsafePointer<Float>, slope: Float, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i &+ 16 <= count {
+        storeVector(Rectification.scaled(loadVector(x + i), sign: loadVector(y + i), slope: slope), dst + i)
+        i &+= 16
+    }
+    while i < count {
+        dst[i] = Rectification.scaled(x[i], sign: y[i], slope: slope)
+        i &+= 1
+    }
+}
+
+/// `dst[i] = src[i·stride]` for `i < count`, reading only `src[-before ..< available]`
+/// (`available` ≥ (count − 1)·stride + 1, `before` ≥ 0). Stride 2 (down-sampling layers) goes 16
+/// (or 8) at a time: the even lanes of 32 (16) consecutive floats from `src + 2i`, or where those
+/// run past `available`, the odd lanes of the 32 (16) from one float earlier. A partial last
+/// block is the last 16 (8) again, overlapping the previous store.
+@inline(__always)
+func gatherFloats(_ src: UnsafePointer<Float>, stride: Int, to dst: UnsafeMutablePointer<Float>, count: Int, available: Int,
+                  before: Int = 0) {
+    var i = 0
+    if stride == 2 {
+        /// dst[j ..< j + 16] when one of the two loads stays in range.
+        @inline(__always) func gather16(_ j: Int) -> Bool {
+            if 2 &* j &+ 32 <= available {
+                let from = src + 2 &* j
+                storeVector(evenLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + j)
+                return true
+            }
+            if 2 &* j &- 1 >= -before {
+                let from = src + (2 &* j &- 1)
+                storeVector(oddLanes(SIMD32<Float>(lowHalf: loadVector(from), highHalf: loadVector(from + 16))), dst + j)
+                return true
+            }
+            return false
+        }
+        /// dst[j ..< j + 8] likewise.
+        @inline(__always) func gather8(_ j: Int) -> Bool {
+            if 2 &* j &+ 16 <= available {
+                storeHalf(evenHalfLanes(loadVector(src + 2 &* j)), dst + j)
+                return true
+            }
+            if 2 &* j &- 1 >= -before {
+                storeHalf(oddHalfLanes(loadVector(src + (2 &* j &- 1))), dst + j)
+                return true
+            }
+            return false
+        }
+        while i &+ 16 <= count && gather16(i) { i &+= 16 }
+        if i == count { return }
+        if count &- i < 16 && count >= 16 && gather16(count &- 16) { return }
+        while i &+ 8 <= count && gather8(i) { i &+= 8 }
+        if i == count { return }
+        if count &- i < 8 && count >= 8 && gather8(count &- 8) { return }
+    }
+    while i < count {
+        dst[i] = src[i &* stride]
+        i &+= 1
+    }
+}
+
+/// The even lanes (0, 2, …, 14) and the odd lanes (1, 3, …, 15) of 16 floats (lane loops, which
+/// the optimiser folds into permutes; see `evenLanes`).
+@inline(__always)
+func evenHalfLanes(_ v: ConvVector) -> SIMD8<Float> {
+    var out = SIMD8<Float>()
+    for i in 0..<8 { out[i] = v[2 * i] }
+    return out
+}
+
+@inline(__always)
+func oddHalfLanes(_ v: ConvVector) -> SIMD8<Float> {
+    var out = SIMD8<Float>()
+    for i in 0..<8 { out[i] = v[2 * i + 1] }
+    return out
+}
+
+/// Source voxels `x` in `xLo ..< xHi` of a row, at `dst[x·dilation + offset]` (all inside
+/// `0 ..< pitch`): the source row with dilation − 1 zeros between voxels. Slots that hold no
+/// voxel must already be zero (see `ConvolutionSlab.fill`); they are left zero. Dilation 2 goes
+/// 16 (then 8) voxels at a time: the voxels interleaved with as many zeros (the standard
+/// library's `evenHalf` setter, a permute) stored as 32 (16) slots. (A zip through the
+/// `evenHalf/oddHalf` getters was tried before: here the optimiser leaves `oddHalf` as a call.)
+@inline(__always)
+func dilateRow(_ src: UnsafePointer<Float>, from xLo: Int, to xHi: Int, dilation d: Int, offset: Int,
                into dst: UnsafeMutablePointer<Float>, pitch: Int) {
-    var k = 0
-    while k + 16 <= pitch { storeVector(ConvVector(), dst + k); k += 16 }
-    while k < pitch { dst[k] = 0; k += 1 }
-    // Voxels x with 0 ≤ x·d + offset < pitch.
-    let xLo = Swift.max(0, ceilDiv(-offset, d))
-    let xHi = Swift.min(count, Swift.max(xLo, ceilDiv(pitch - offset, d)))
     var x = xLo
+    if d == 2 {
+        while x &+ 16 <= xHi && 2 &* x &+ offset &+ 32 <= pitch {
+            var pair = SIMD32<Float>()
+            pair.evenHalf = loadVector(src + x)
+            let to = dst + (2 &* x &+ offset)
+            storeVector(pair.lowHalf, to)
+            storeVector(pair.highHalf, to + 16)
+            x &+= 16
+        }
+        while x &+ 8 <= xHi && 2 &* x &+ offset &+ 16 <= pitch {
+            var pair = ConvVector()
+            pair.evenHalf = loadHalf(src + x)
+            storeVector(pair, dst + (2 &* x &+ offset))
+            x &+= 8
+        }
+    }
     while x < xHi {
-        dst[x * d + offset] = src[x]
-        x += 1
+        dst[x &* d &+ offset] = src[x]
+        x &+= 1
     }
 }
 

@@ -35,6 +35,10 @@ final class ConvolutionTests: XCTestCase {
         // Stride 2 on wide rows: the 16-lane even-lane gather, long dilated rows.
         .cubic(cin: 3, cout: 5, size: (4, 5, 70), kernel: 3, stride: 2, padding: 1),
         .planar(n: 2, cin: 4, cout: 6, size: (6, 80), kernel: 2, stride: 2, padding: 0),
+        // Stride 2 on rows of 16 to 32: 16- and 8-lane gathers, 8-voxel dilated rows.
+        .cubic(cin: 3, cout: 4, size: (4, 5, 32), kernel: 3, stride: 2, padding: 1),
+        .cubic(cin: 2, cout: 3, size: (5, 4, 24), kernel: 3, stride: 2, padding: 1),
+        .planar(n: 2, cin: 3, cout: 5, size: (7, 16), kernel: 3, stride: 2, padding: 1),
     ]
 
     func testForwardMatchesNaiveReferenceOnOddShapes() {
@@ -80,6 +84,31 @@ final class ConvolutionTests: XCTestCase {
             let (ref, scale, refBias, biasScale) = ConvolutionReference.backwardWeight(g, x, gy)
             assertWithinConvolutionRounding(gw, ref, scale, "backwardWeight \(g)")
             assertWithinConvolutionRounding(gb, refBias, biasScale, "backwardWeight bias \(g)")
+        }
+    }
+
+    /// The data gradient along W of a strided convolution both ways it runs: one pass over the
+    /// dilated gradient rows (few gradient channels) and the parity phases scattered into every
+    /// s-th voxel (many), on every strided shape and the transposed-convolution shape.
+    func testDataGradientAlongStridedWMatchesTheReferenceAsDilatedRowsAndAsParityPhases() {
+        let saved = Convolution.parityPhasesAlongWFromChannels
+        defer { Convolution.parityPhasesAlongWFromChannels = saved }
+        let strided = Self.shapes.filter { $0.stride.w > 1 }
+            + [.cubic(cin: 8, cout: 16, size: (6, 6, 34), kernel: 3, stride: 2, padding: 1),
+               .cubic(cin: 4, cout: 6, size: (6, 8, 16), kernel: 2, stride: 2, padding: 0)]
+        XCTAssertGreaterThan(strided.count, 5)
+        for threshold in [1, Int.max] {
+            Convolution.parityPhasesAlongWFromChannels = threshold
+            for g in strided {
+                let (_, _, phasesW) = Convolution.dataGradientPhases(g)
+                XCTAssertEqual(phasesW.count, threshold == 1 ? g.stride.w : 1, "\(g)")
+                let gy = randomArray(g.outputCount, seed: 41)
+                let w = randomArray(g.weightCount, seed: 42)
+                var gx = [Float](repeating: .nan, count: g.inputCount)
+                Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
+                let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
+                assertWithinConvolutionRounding(gx, ref, scale, "backwardData, W phases from \(threshold) channels, \(g)")
+            }
         }
     }
 
