@@ -173,19 +173,9 @@ enum WinogradConvolution {
                         if segment.n != loadedItem {
                             source.channelBases(batchItem: segment.n, into: channelBases + cu)
                             source.rectifierBases(batchItem: segment.n, into: rectifierBases + cu)
-                            if let upsampled {
-                                let item = upsampled.base + segment.n * cu * upsampled.extent.count
-                                for s in 0..<cu { channelBases[s] = item + s * upsampled.extent.count }
-                            }
                             loadedItem = segment.n
                         }
-                        if let upsampled {
-                            for s in 0..<cu {
-                                transformUpsampledInput(plan, segment: segment, extent: upsampled.extent,
-                                                        channel: UnsafePointer(channelBases[s]), scratch: rows, staging: rows + 16 * 64,
-                                                        into: v + s * stride, pointStride: vPoint)
-                            }
-                        }
+                        upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
                         for s in cu..<cs {
                             transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
                                            rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },

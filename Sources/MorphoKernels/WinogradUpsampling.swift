@@ -40,6 +40,19 @@ extension WinogradConvolution {
             return depthMatches && 2 * coarse.h == plan.height && 2 * coarse.w == plan.width
         }
 
+        /// `transformUpsampledInput` of every channel of the part for the segment's tiles:
+        /// channel s's V rows at `into + s·channelStride`. `rows`: the worker's transform scratch.
+        @inline(__always)
+        func transformInput(_ plan: Plan, segment: Segment, rows: UnsafeMutablePointer<Float>, into: UnsafeMutablePointer<Float>,
+                            channelStride: Int, pointStride: Int) {
+            let item = base + segment.n * channels * extent.count
+            for s in 0..<channels {
+                WinogradConvolution.transformUpsampledInput(plan, segment: segment, extent: extent, channel: item + s * extent.count,
+                                                            scratch: rows, staging: rows + 16 * 64, into: into + s * channelStride,
+                                                            pointStride: pointStride)
+            }
+        }
+
         /// Whether transform point ξ is one of those with an index 2 on some axis: zero for this
         /// part, so its product skips the part's channels.
         static func isZeroPoint(_ xi: Int, deep: Bool) -> Bool {

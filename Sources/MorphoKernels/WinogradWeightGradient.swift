@@ -94,19 +94,9 @@ extension WinogradConvolution {
                     forEachSegment(plan, first: first, count: count) { segment in
                         if segment.n != loadedItem {
                             source.channelBases(batchItem: segment.n, into: channelBases + cu)
-                            if let upsampled {
-                                let item = upsampled.base + segment.n * cu * upsampled.extent.count
-                                for s in 0..<cu { channelBases[s] = item + s * upsampled.extent.count }
-                            }
                             loadedItem = segment.n
                         }
-                        if let upsampled {
-                            for s in 0..<cu {
-                                transformUpsampledInput(plan, segment: segment, extent: upsampled.extent,
-                                                        channel: UnsafePointer(channelBases[s]), scratch: rows, staging: rows + 16 * 64,
-                                                        into: v + s * stride, pointStride: vPoint)
-                            }
-                        }
+                        upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
                         for s in cu..<cs {
                             transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
                                            rows: rows, into: v + s * stride, pointStride: vPoint)

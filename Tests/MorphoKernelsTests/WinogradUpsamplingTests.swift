@@ -39,6 +39,21 @@ final class WinogradUpsamplingTests: XCTestCase {
         (.cubic(n: 1, cin: 3 + 2, cout: 4, size: (4, 6, 8), kernel: 3, stride: 1, padding: 1), 3, SpatialExtent(d: 2, h: 3, w: 4), false),
     ]
 
+    /// The reference's input `[N, Cin, grid]`: each item's coarse channels up-sampled (nearest),
+    /// then its skip channels.
+    static func concatenation(_ g: ConvGeometry, coarse: [Float], channels: Int, extent: SpatialExtent, grid: SpatialExtent,
+                              skip: [Float]) -> [Float] {
+        var up = [Float](repeating: 0, count: g.n * channels * g.inVoxels)
+        resize(coarse, extent: extent, into: &up, newExtent: grid, planes: g.n * channels, linear: false)
+        let skipChannels = g.cin - channels
+        var x = [Float]()
+        for n in 0..<g.n {
+            x += up[(n * channels * g.inVoxels)..<((n + 1) * channels * g.inVoxels)]
+            x += skip[(n * skipChannels * g.inVoxels)..<((n + 1) * skipChannels * g.inVoxels)]
+        }
+        return x
+    }
+
     func testForwardEqualsTheDefinitionOnTheUpsampledConcatenationWithAndWithoutTheRectifier() {
         for (g, coarseChannels, extent, coarsePath) in Self.cases {
             let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
@@ -51,14 +66,7 @@ final class WinogradUpsamplingTests: XCTestCase {
             XCTAssertEqual(fits && WinogradConvolution.applies(g, sourceChannels: g.cin, destinationChannels: g.cout), coarsePath, "\(g)")
             let skip = randomArray(g.n * skipChannels * g.inVoxels, seed: 42)
             let w = randomArray(g.weightCount, seed: 43), b = randomArray(g.cout, seed: 44)
-            // The reference's input: each item's up-sampled coarse channels, then its skip channels.
-            var up = [Float](repeating: 0, count: g.n * coarseChannels * g.inVoxels)
-            resize(coarse, extent: extent, into: &up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
-            var x = [Float]()
-            for n in 0..<g.n {
-                x += up[(n * coarseChannels * g.inVoxels)..<((n + 1) * coarseChannels * g.inVoxels)]
-                x += skip[(n * skipChannels * g.inVoxels)..<((n + 1) * skipChannels * g.inVoxels)]
-            }
+            let x = Self.concatenation(g, coarse: coarse, channels: coarseChannels, extent: extent, grid: grid, skip: skip)
             for slope in [nil, Float(0.2)] {
                 var y = [Float](repeating: .nan, count: g.outputCount)
                 skip.withUnsafeBufferPointer { sp in
@@ -110,13 +118,7 @@ final class WinogradUpsamplingTests: XCTestCase {
             let skipChannels = g.cin - coarseChannels
             let coarse = randomArray(g.n * coarseChannels * extent.count, seed: 47)
             let skip = randomArray(g.n * skipChannels * g.inVoxels, seed: 48), gy = randomArray(g.outputCount, seed: 49)
-            var up = [Float](repeating: 0, count: g.n * coarseChannels * g.inVoxels)
-            resize(coarse, extent: extent, into: &up, newExtent: grid, planes: g.n * coarseChannels, linear: false)
-            var x = [Float]()
-            for n in 0..<g.n {
-                x += up[(n * coarseChannels * g.inVoxels)..<((n + 1) * coarseChannels * g.inVoxels)]
-                x += skip[(n * skipChannels * g.inVoxels)..<((n + 1) * skipChannels * g.inVoxels)]
-            }
+            let x = Self.concatenation(g, coarse: coarse, channels: coarseChannels, extent: extent, grid: grid, skip: skip)
             var gw = [Float](repeating: .nan, count: g.weightCount), gb = [Float](repeating: .nan, count: g.cout)
             skip.withUnsafeBufferPointer { sp in
                 let source = ConvolutionSource(sp.baseAddress!, channels: skipChannels, volume: g.inVoxels)

@@ -222,15 +222,22 @@ final class ConvolutionOverPartsTests: XCTestCase {
             XCTAssertEqual(fused.shape, [2, 5] + grid)
             XCTAssertEqual(fused.scalars, plain.scalars, "the kernels read the same values in the same order")
             let r = random(fused.shape)
-            let gFused = gradients([coarse, skip], weight: w, r: r) { conv(upsampling: $0[0], skip: $0[1], $0[2], b, padding: 1, activation: .leaky(0.2)) }
-            let gPlain = gradients([coarse, skip], weight: w, r: r) {
-                conv(parts: [resize($0[0], to: grid, mode: .nearest), $0[1]], $0[2], b, padding: 1, activation: .leaky(0.2))
-            }
+            let (gFused, gPlain) = upsampledAndResizedGradients(coarse, skip, w, b, grid: grid, r: r)
             for (a, c) in zip(gFused, gPlain) {
                 XCTAssertEqual(a.count, c.count)
                 for (u, v) in zip(a, c) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v))) }
             }
         }
+    }
+
+    /// d(Σ r·y)/d(coarse, skip, weight) of `conv(upsampling:…)` and of resize + `conv(parts:)`,
+    /// both with the fused leaky rectifier.
+    func upsampledAndResizedGradients(_ coarse: Tensor, _ skip: Tensor, _ w: Tensor, _ b: Tensor, grid: [Int], r: Tensor)
+        -> (upsampled: [[Float]], resized: [[Float]]) {
+        (gradients([coarse, skip], weight: w, r: r) { conv(upsampling: $0[0], skip: $0[1], $0[2], b, padding: 1, activation: .leaky(0.2)) },
+         gradients([coarse, skip], weight: w, r: r) {
+             conv(parts: [resize($0[0], to: grid, mode: .nearest), $0[1]], $0[2], b, padding: 1, activation: .leaky(0.2))
+         })
     }
 
     /// The same at layer sizes where the kernels compute the up-sampled part on the coarse grid
@@ -245,10 +252,7 @@ final class ConvolutionOverPartsTests: XCTestCase {
             let scale = plain.scalars.map(abs).max()!
             for (u, v) in zip(fused.scalars, plain.scalars) { XCTAssertEqual(u, v, accuracy: 1e-5 * scale) }
             let r = random(fused.shape)
-            let gFused = gradients([coarse, skip], weight: w, r: r) { conv(upsampling: $0[0], skip: $0[1], $0[2], b, padding: 1, activation: .leaky(0.2)) }
-            let gPlain = gradients([coarse, skip], weight: w, r: r) {
-                conv(parts: [resize($0[0], to: grid, mode: .nearest), $0[1]], $0[2], b, padding: 1, activation: .leaky(0.2))
-            }
+            let (gFused, gPlain) = upsampledAndResizedGradients(coarse, skip, w, b, grid: grid, r: r)
             for (a, c) in zip(gFused, gPlain) {
                 XCTAssertEqual(a.count, c.count)
                 let scale = c.map(abs).max()!
