@@ -172,7 +172,7 @@ public enum Convolution {
                 return
             }
         }
-        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+        let grid = g.inputExtent(rank: coarseExtent.rank)
         let block = Swift.min(c, gradientBlock)
         scratch(g.n * block * grid.count) { fine in
             scratch(g.n * block * coarseExtent.count) { summed in
@@ -250,7 +250,7 @@ public enum Convolution {
         _ g: ConvGeometry, coarse: UnsafePointer<Float>, coarseChannels: Int, coarseExtent: SpatialExtent, skip: ConvolutionSource,
         scratch: @escaping Scratch, _ body: (ConvolutionSource) -> Void
     ) {
-        let grid = coarseExtent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+        let grid = g.inputExtent(rank: coarseExtent.rank)
         withoutActuallyEscaping(body) { body in
             scratch(g.n * coarseChannels * grid.count) { up in
                 resize(coarse, extent: coarseExtent, into: up, newExtent: grid, planes: g.n * coarseChannels, linear: false)

@@ -60,6 +60,10 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 
     /// Voxels per input channel plane `D·H·W`.
     public var inVoxels: Int { inD * inH * inW }
+    /// The input grid as an extent of `rank` (2: `[H, W]`, 3: `[D, H, W]`).
+    public func inputExtent(rank: Int) -> SpatialExtent {
+        rank == 2 ? SpatialExtent(h: inH, w: inW) : SpatialExtent(d: inD, h: inH, w: inW)
+    }
     /// Voxels per output channel plane.
     public var outVoxels: Int { outD * outH * outW }
     /// Taps per (output, input) channel pair `kD·kH·kW`.

@@ -64,14 +64,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testBackwardDataMatchesNaiveReferenceOnOddShapes() {
-        for g in Self.shapes {
-            let gy = randomArray(g.outputCount, seed: 6)
-            let w = randomArray(g.weightCount, seed: 7)
-            var gx = [Float](repeating: .nan, count: g.inputCount)
-            Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
-            let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
-            assertWithinConvolutionRounding(gx, ref, scale, "backwardData \(g)")
-        }
+        for g in Self.shapes { assertBackwardDataMatchesReference(g, seeds: (6, 7), "backwardData \(g)") }
     }
 
     func testBackwardWeightMatchesNaiveReferenceOnOddShapes() {
@@ -102,12 +95,7 @@ final class ConvolutionTests: XCTestCase {
             for g in strided {
                 let (_, _, phasesW) = Convolution.dataGradientPhases(g)
                 XCTAssertEqual(phasesW.count, threshold == 1 ? g.stride.w : 1, "\(g)")
-                let gy = randomArray(g.outputCount, seed: 41)
-                let w = randomArray(g.weightCount, seed: 42)
-                var gx = [Float](repeating: .nan, count: g.inputCount)
-                Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
-                let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
-                assertWithinConvolutionRounding(gx, ref, scale, "backwardData, W phases from \(threshold) channels, \(g)")
+                assertBackwardDataMatchesReference(g, seeds: (41, 42), "backwardData, W phases from \(threshold) channels, \(g)")
             }
         }
     }
@@ -327,6 +315,17 @@ final class ConvolutionTests: XCTestCase {
         for i in 0..<a.count { s += Double(a[i]) * Double(b[i]) }
         return s
     }
+}
+
+/// Runs `Convolution.backwardData` of `g` on a random output gradient and weight (from
+/// `seeds`) and asserts it equals the float64 definition within float32 rounding.
+func assertBackwardDataMatchesReference(_ g: ConvGeometry, seeds: (UInt64, UInt64), _ what: String,
+                                        file: StaticString = #filePath, line: UInt = #line) {
+    let gy = randomArray(g.outputCount, seed: seeds.0), w = randomArray(g.weightCount, seed: seeds.1)
+    var gx = [Float](repeating: .nan, count: g.inputCount)
+    Convolution.backwardData(g, gradOutput: gy, weight: w, gradInput: &gx)
+    let (ref, scale) = ConvolutionReference.backwardData(g, gy, w)
+    assertWithinConvolutionRounding(gx, ref, scale, what, file: file, line: line)
 }
 
 /// Asserts `got` equals the float64 reference within float32 rounding of the sum of |terms|

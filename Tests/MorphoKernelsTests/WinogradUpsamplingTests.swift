@@ -56,7 +56,7 @@ final class WinogradUpsamplingTests: XCTestCase {
 
     func testForwardEqualsTheDefinitionOnTheUpsampledConcatenationWithAndWithoutTheRectifier() {
         for (g, coarseChannels, extent, coarsePath) in Self.cases {
-            let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+            let grid = g.inputExtent(rank: extent.rank)
             let plan = WinogradConvolution.Plan(g, sourceChannels: g.cin, destinationChannels: g.cout)
             let skipChannels = g.cin - coarseChannels
             let coarse = randomArray(g.n * coarseChannels * extent.count, seed: 41)
@@ -83,7 +83,7 @@ final class WinogradUpsamplingTests: XCTestCase {
 
     func testDataGradientOfTheUpsampledPartIsTheDefinitionsSummedOntoTheCoarseGrid() {
         for (g, coarseChannels, extent, coarsePath) in Self.cases {
-            let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+            let grid = g.inputExtent(rank: extent.rank)
             let plan = WinogradConvolution.Plan(g, sourceChannels: g.cout, destinationChannels: coarseChannels)
             XCTAssertEqual(WinogradConvolution.UpsampledPart.fits(extent, plan)
                            && WinogradConvolution.applies(g, sourceChannels: g.cout, destinationChannels: coarseChannels), coarsePath, "\(g)")
@@ -114,7 +114,7 @@ final class WinogradUpsamplingTests: XCTestCase {
 
     func testWeightGradientEqualsTheDefinitionOnTheUpsampledConcatenation() {
         for (g, coarseChannels, extent, coarsePath) in Self.cases {
-            let grid = extent.rank == 2 ? SpatialExtent(h: g.inH, w: g.inW) : SpatialExtent(d: g.inD, h: g.inH, w: g.inW)
+            let grid = g.inputExtent(rank: extent.rank)
             let skipChannels = g.cin - coarseChannels
             let coarse = randomArray(g.n * coarseChannels * extent.count, seed: 47)
             let skip = randomArray(g.n * skipChannels * g.inVoxels, seed: 48), gy = randomArray(g.outputCount, seed: 49)
