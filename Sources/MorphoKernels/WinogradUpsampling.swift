@@ -48,7 +48,7 @@ extension WinogradConvolution {
             let item = base + segment.n * channels * extent.count
             for s in 0..<channels {
                 WinogradConvolution.transformUpsampledInput(plan, segment: segment, extent: extent, channel: item + s * extent.count,
-                                                            staging: rows + 16 * 64, into: into + s * channelStride,
+                                                            scratch: rows, staging: rows + 16 * 64, into: into + s * channelStride,
                                                             pointStride: pointStride)
             }
         }
@@ -63,53 +63,50 @@ extension WinogradConvolution {
 
     /// `V[ξ][tile] = (Bᵀ u B)[ξ]` for the segment's tiles of one up-sampled channel, from its
     /// coarse grid `channel` `[D/2, H/2, W/2]`: written at `into + ξ·pointStride + lane` for the
-    /// 27 (9) nonzero points only. The passes stay in vector registers (at most 18 live of 27);
+    /// 27 (9) nonzero points only. `scratch`: 27 vectors (432 floats) for the x and y passes;
     /// `staging`: 32 floats for rows near the grid's edge.
     @inline(__always)
     static func transformUpsampledInput(
         _ plan: Plan, segment: Segment, extent: SpatialExtent, channel: UnsafePointer<Float>,
-        staging: UnsafeMutablePointer<Float>, into: UnsafeMutablePointer<Float>, pointStride: Int
+        scratch: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>, into: UnsafeMutablePointer<Float>, pointStride: Int
     ) {
         let deep = plan.kernelDepth == 3
         let (depth, height, width) = (extent.d, extent.h, extent.w)
-        // The x and then y passes of coarse slice z (rows y − 1 … y + 1 around the tiles), as
-        // the 9 vectors [slot y][slot x]; slots (0, 1, 2) = transform index (0, 1, 3), zero
-        // rows in the padding.
-        @inline(__always) func slice(_ z: Int) -> InlineArray<9, ConvVector> {
-            var x = InlineArray<9, ConvVector>(repeating: ConvVector())
-            if z >= 0 && z < depth {
-                for l in 0..<3 {
-                    let y = segment.ty - 1 + l
-                    guard y >= 0 && y < height else { continue }
-                    let (left, centre, right) = coarseRow(channel + (z * height + y) * width, x: segment.tx, width: width, staging: staging)
-                    for slot in 0..<3 { x[l * 3 + slot] = threePoint(left, centre, right, slot: slot) }
+        let slices = deep ? 3 : 1
+        // r(k, l, slot): vector ((k·3 + l)·3 + slot) of `scratch`.
+        @inline(__always) func r(_ k: Int, _ l: Int, _ slot: Int) -> UnsafeMutablePointer<Float> { scratch + ((k * 3 + l) * 3 + slot) * 16 }
+        // Along x, on the coarse rows (z − 1 … z + 1) × (y − 1 … y + 1) around the tiles: the
+        // components at slots (0, 1, 2) = transform index (0, 1, 3); zero rows in the padding.
+        for k in 0..<slices {
+            let z = deep ? segment.tz - 1 + k : segment.tz
+            for l in 0..<3 {
+                let y = segment.ty - 1 + l
+                var (left, centre, right) = (ConvVector(), ConvVector(), ConvVector())
+                if z >= 0 && z < depth && y >= 0 && y < height {
+                    (left, centre, right) = coarseRow(channel + (z * height + y) * width, x: segment.tx, width: width, staging: staging)
                 }
+                for slot in 0..<3 { storeVector(threePoint(left, centre, right, slot: slot), r(k, l, slot)) }
             }
-            var xy = InlineArray<9, ConvVector>(repeating: ConvVector())
+        }
+        // The same rule along y, in place.
+        for k in 0..<slices {
             for sx in 0..<3 {
-                for sy in 0..<3 { xy[sy * 3 + sx] = threePoint(x[sx], x[3 + sx], x[6 + sx], slot: sy) }
+                let (a, b, c) = (loadVector(r(k, 0, sx)), loadVector(r(k, 1, sx)), loadVector(r(k, 2, sx)))
+                for sy in 0..<3 { storeVector(threePoint(a, b, c, slot: sy), r(k, sy, sx)) }
             }
-            return xy
         }
         // Then along z, stored at ξ = (iz·4 + iy)·4 + ix.
         let out = into + segment.lane
-        @inline(__always) func store(_ v: ConvVector, z sz: Int, yx i: Int) {
-            let (sy, sx) = (i / 3, i % 3)
-            let xi = ((sz == 2 ? 3 : sz) * 4 + (sy == 2 ? 3 : sy)) * 4 + (sx == 2 ? 3 : sx)
-            storeVector(v, out + xi * pointStride)
+        for sy in 0..<3 {
+            for sx in 0..<3 {
+                let a = loadVector(r(0, sy, sx))
+                let (b, c) = deep ? (loadVector(r(1, sy, sx)), loadVector(r(2, sy, sx))) : (a, a)
+                for sz in 0..<slices {
+                    let xi = ((sz == 2 ? 3 : sz) * 4 + (sy == 2 ? 3 : sy)) * 4 + (sx == 2 ? 3 : sx)
+                    storeVector(deep ? threePoint(a, b, c, slot: sz) : a, out + xi * pointStride)
+                }
+            }
         }
-        guard deep else {
-            let only = slice(segment.tz)
-            for i in 0..<9 { store(only[i], z: 0, yx: i) }
-            return
-        }
-        let below = slice(segment.tz - 1), centre = slice(segment.tz)
-        for i in 0..<9 {
-            store(threePoint(below[i], centre[i], centre[i], slot: 0), z: 0, yx: i)
-            store(threePoint(below[i], centre[i], centre[i], slot: 1), z: 1, yx: i)
-        }
-        let above = slice(segment.tz + 1)
-        for i in 0..<9 { store(threePoint(centre[i], centre[i], above[i], slot: 2), z: 2, yx: i) }
     }
 
     /// Bᵀ of the patch `(a, b, b, c)` at nonzero slot 0, 1, 2 (transform index 0, 1, 3):
