@@ -2,6 +2,7 @@
 // MorphoSeg: medical-image segmentation and registration networks trained on NIfTI volumes,
 // in pure Swift on the CPU. The targets mirror the architecture; arrows point down only:
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
+//   → CTargetFeatures (the compiled-for vector extensions, read by MorphoKernels' VectorRegisters)
 //   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
 //   the golden loss fixtures through the same library code. MorphoDistributed (data-parallel
 //   training over Open MPI, or a single process) sits between MorphoTrain and MorphoNN.
