@@ -2,16 +2,31 @@
 // MorphoSeg: medical-image segmentation and registration networks trained on NIfTI volumes,
 // in pure Swift on the CPU. The targets mirror the architecture; arrows point down only:
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
+//   → CTargetFeatures (the compiled-for vector extensions, read by MorphoKernels' VectorRegisters)
 //   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
 //   the golden loss fixtures through the same library code. MorphoDistributed (data-parallel
 //   training over Open MPI, or a single process) sits between MorphoTrain and MorphoNN.
 import Foundation
 import PackageDescription
 
-/// Hot loops are only fast when the compiler targets this CPU: without it each lane of
+/// The CPU the Swift code is compiled for: this machine's (`native`, the default) unless
+/// `MORPHOSEG_TARGET_CPU` names another, e.g. `x86-64-v3` (AVX2 + FMA, no AVX-512) to build and
+/// measure the AVX2 kernels on an AVX-512 machine (`make bench-avx2`, README "Performance").
+/// CPU names (`haswell`, `znver3`, …) go to `-target-cpu`; the x86-64 levels (`x86-64-v2` … `v4`)
+/// are not CPU names to swiftc's Clang importer, which accepts them only as `-march`, and Swift's
+/// code generation takes its CPU and features from that importer, so they go as `-Xcc -march=`.
+/// The kernels size their register blocks for what was compiled (`VectorRegisters`, through
+/// `CTargetFeatures`), not for the CPU that runs them.
+/// SwiftPM re-evaluates this manifest when the variable changes, but the products of one build
+/// folder are those of the last setting built there: build each setting into its own folder
+/// (`--scratch-path .build-avx2`) so that `.build/release/morphoseg` stays the native one.
+let targetCPU = ProcessInfo.processInfo.environment["MORPHOSEG_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
+let targetCPUFlags = targetCPU.hasPrefix("x86-64-v") ? ["-Xcc", "-march=\(targetCPU)"] : ["-target-cpu", targetCPU]
+
+/// Hot loops are only fast when the compiler targets the CPU: without it each lane of
 /// `addingProduct` becomes a libm `fmaf` call (see README, "Performance").
 let optimize: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", "native", "-enforce-exclusivity=unchecked"]),
+    .unsafeFlags(targetCPUFlags + ["-enforce-exclusivity=unchecked"]),
 ]
 /// libnifti's headers live in /usr/include/nifti and include <znzlib.h> from there.
 let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
@@ -66,7 +81,9 @@ let package = Package(
             cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
             linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z"), .linkedLibrary("m")]),
         .target(name: "MorphoIO", dependencies: ["CNIfTI"], swiftSettings: optimize + niftiInclude),
-        .target(name: "MorphoKernels", swiftSettings: optimize),
+        // Header-only: the compiled-for vector extensions as Clang macros (see `targetCPU`).
+        .target(name: "CTargetFeatures"),
+        .target(name: "MorphoKernels", dependencies: ["CTargetFeatures"], swiftSettings: optimize),
         .target(name: "MorphoTensor", dependencies: ["MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoNN", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoLosses", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),

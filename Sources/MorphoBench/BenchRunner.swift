@@ -207,8 +207,9 @@ public enum BenchRunner {
         return "unknown"
     }
 
-    /// The architecture from the compiler, and the vector extensions `-target-cpu native` picks
-    /// up on this machine (the release build's setting in Package.swift), from the CPU flags.
+    /// The architecture, the vector extensions the kernels were compiled for and block their
+    /// registers for (`VectorRegisters`: `-target-cpu native` by default, another target with
+    /// `MORPHOSEG_TARGET_CPU`), and those of this CPU (/proc/cpuinfo), which may be more.
     static func instructionSet() -> String {
         #if arch(x86_64)
         let arch = "x86_64"
@@ -217,24 +218,18 @@ public enum BenchRunner {
         #else
         let arch = "other"
         #endif
-        var flags = Set<Substring>()
-        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
-            flags = Set(line.split(separator: " "))
-        }
-        let vector: String
+        let flags = VectorRegisters.cpuFlags()
+        let cpu: String
         if flags.contains("avx512f") {
-            vector = "AVX-512F (16 fp32 lanes)"
+            cpu = "AVX-512F"
         } else if flags.contains("avx2") && flags.contains("fma") {
-            vector = "AVX2+FMA (8 fp32 lanes)"
+            cpu = "AVX2+FMA"
         } else if flags.isEmpty {
-            vector = "unknown vector extensions"
+            cpu = "unknown vector extensions"
         } else {
-            vector = "no AVX2/AVX-512"
+            cpu = "no AVX2/AVX-512"
         }
-        // Package.swift compiles with -target-cpu native, so a binary built on this machine uses
-        // exactly these extensions; the kernels size their register blocks for them (VectorRegisters).
-        return "\(arch) built with -target-cpu native; this CPU has \(vector)"
+        return "\(arch), kernels compiled for \(VectorRegisters.compiledISA); this CPU has \(cpu)"
     }
 
     public static func tableHeader() -> String {

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// The kernels are generic over their register block (`M`, `R`, `V` are value generics with
 /// `InlineArray` accumulators); the optimiser unrolls them into straight-line AVX-512 (or AVX2)
-/// code, and the block sizes come from the CPU's register file (`VectorRegisters`).
+/// code, and the block sizes come from the compiled register file (`VectorRegisters`).
 /// Check after changing them: `llvm-objdump -d .build/release/MorphoKernels.build/
 /// ConvolutionMicrokernels.swift.o` shows, with AVX-512, the tap loop of `SpatialTile<8, 3>` as
 /// 1 offset load, 3 `vmovups` zmm loads, 8 `vbroadcastss`, 24 `vfmadd231ps` on zmm
@@ -175,10 +175,12 @@ struct WeightGradientTile<let V: Int, let R: Int> {
 }
 
 enum ConvolutionMicrokernel {
-    /// Whether the register blocks below are sized for 32 zmm (AVX-512) or 16 ymm (AVX2):
-    /// the CPU's (`VectorRegisters.hasAVX512`). Tests set it to false to run the AVX2 blocks
-    /// (and AVX2's reduction chunks) on an AVX-512 machine too: the same code with other block
-    /// sizes, which must give the same results (it only spills registers there).
+    /// Whether the register blocks below are sized for 32 zmm (AVX-512) or 16 ymm (AVX2): the
+    /// register file the binary was compiled for (`VectorRegisters.hasAVX512`), so an AVX2 build
+    /// (`MORPHOSEG_TARGET_CPU=x86-64-v3`) runs the AVX2 blocks on an AVX-512 CPU too. Tests also
+    /// set it to false in an AVX-512 build to run the AVX2 block sizes (and AVX2's reduction
+    /// chunks) on zmm code: other block sizes, which must give the same results (they only spill
+    /// registers there); only an AVX2 build measures the AVX2 path.
     nonisolated(unsafe) static var blocksForAVX512 = VectorRegisters.hasAVX512
 
     /// Widest position block `R` (in vectors) for `m` output channels. The M·R accumulators,
