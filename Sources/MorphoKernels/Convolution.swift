@@ -424,7 +424,9 @@ extension Convolution {
             let flat = rowMode.contains(false)
             tiling = ConvolutionTiling(envelope, extraBytesPerRow: flat ? envelope.destinationChannels * pitch * 4 : 0)
             slab = ConvolutionSlab(envelope, rows: tiling.rows)
-            bufferStride = flat ? slab.vectors * 16 : 16 * tiling.rows
+            // A row-mode phase among flat ones (not among the data gradient's phases, which all
+            // scatter or all store rows) still finds its row of tail vectors per channel.
+            bufferStride = flat ? Swift.max(slab.vectors * 16, 16 * tiling.rows) : 16 * tiling.rows
         }
 
         /// Bytes allocated by one call with `workers` workers.
