@@ -38,23 +38,26 @@ struct NormalizationGroups {
     func start(_ g: Int, _ k: Int) -> Int { g * length + k * segmentStride }
 }
 
-/// Where `normalize` takes each group's mean and 1/√(σ² + eps) from: measured on `x` (biased
-/// variance: two passes over the group, the mean first, then the centred squares, in Float
-/// SIMD blocks summed in Double), or given constants (batch norm in eval mode).
-enum GroupStatistics {
-    case measured(eps: Float)
-    case constant(mean: [Float], invStd: [Float])
-}
-
-/// Mean and biased variance of group `g` of `x`.
-@inline(__always)
-func groupMoments(_ x: UnsafePointer<Float>, _ layout: NormalizationGroups, group g: Int) -> (mean: Float, variance: Float) {
-    var sum = 0.0
-    for k in 0..<layout.segments { sum += Double(blockSum(x + layout.start(g, k), layout.length, shift: 0, square: false)) }
-    let mu = Float(sum / Double(layout.size))
-    var sq = 0.0
-    for k in 0..<layout.segments { sq += Double(blockSum(x + layout.start(g, k), layout.length, shift: mu, square: true)) }
-    return (mu, Float(sq / Double(layout.size)))
+/// Per-group mean and 1/√(biased variance + eps) of `x` (two passes: the mean first, then the
+/// centred squares, in Float SIMD blocks summed in Double).
+func groupStatistics(_ x: UnsafePointer<Float>, _ layout: NormalizationGroups, eps: Float) -> (mean: [Float], variance: [Float], invStd: [Float]) {
+    var mean = [Float](repeating: 0, count: layout.groups)
+    var variance = [Float](repeating: 0, count: layout.groups)
+    mean.withUnsafeMutableBufferPointer { m in
+        variance.withUnsafeMutableBufferPointer { v in
+            let pm = m.baseAddress!, pv = v.baseAddress!
+            Parallel.forEach(layout.groups) { g in
+                var sum = 0.0
+                for k in 0..<layout.segments { sum += Double(blockSum(x + layout.start(g, k), layout.length, shift: 0, square: false)) }
+                let mu = Float(sum / Double(layout.size))
+                var sq = 0.0
+                for k in 0..<layout.segments { sq += Double(blockSum(x + layout.start(g, k), layout.length, shift: mu, square: true)) }
+                pm[g] = mu
+                pv[g] = Float(sq / Double(layout.size))
+            }
+        }
+    }
+    return (mean, variance, variance.map { 1 / ($0 + eps).squareRoot() })
 }
 
 /// Σ (x − shift) or Σ (x − shift)² over a contiguous run, 16 lanes at a time.
@@ -73,17 +76,12 @@ func blockSum(_ p: UnsafePointer<Float>, _ n: Int, shift: Float, square: Bool) -
     return acc.sum() + tail
 }
 
-/// y = rectify(γ_c·(x − μ_g)·σ_g⁻¹ + β_c) for every group, and its backward; also the
-/// groups' mean and biased variance (`variance` is empty for `.constant` statistics). With
-/// constant statistics (batch norm in eval mode) μ and σ are treated as constants; otherwise
+/// y = rectify(γ_c·(x − μ_g)·σ_g⁻¹ + β_c) for every group, and its backward. With
+/// `constantStatistics` (batch norm in eval mode) μ and σ are treated as constants; otherwise
 /// they are functions of x and the backward is the usual
 /// dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) over the group.
-///
-/// One worker takes a group through all its passes (the statistics, then y; in the backward
-/// the sums, then dx) while the group is still in its cache: a 64³ channel is 1 MB, which a
-/// second sweep over the whole tensor reads back from memory.
-func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStatistics,
-               weight: Tensor?, bias: Tensor?, rectifier: Rectifier) -> (y: Tensor, mean: [Float], variance: [Float]) {
+func normalize(_ x: Tensor, _ layout: NormalizationGroups, mean: [Float], invStd: [Float], constantStatistics: Bool,
+               weight: Tensor?, bias: Tensor?, rectifier: Rectifier) -> Tensor {
     let c = layout.channels
     precondition(weight.map { $0.count == c } ?? true, "normalisation weight \(weight!.shape) for \(c) channels")
     precondition(bias.map { $0.count == c } ?? true, "normalisation bias \(bias!.shape) for \(c) channels")
@@ -100,30 +98,12 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
     let gamma = weight.map { $0.scalars } ?? [Float](repeating: 1, count: c)
     let beta = bias.map { $0.scalars } ?? [Float](repeating: 0, count: c)
     let px = x.storage.pointer
-    var mean: [Float], variance: [Float], invStd: [Float]
-    let constantStatistics: Bool
-    switch statistics {
-    case .measured:
-        (mean, variance, invStd) = ([Float](repeating: 0, count: layout.groups), [Float](repeating: 0, count: layout.groups),
-                                    [Float](repeating: 0, count: layout.groups))
-        constantStatistics = false
-    case .constant(let m, let s):
-        (mean, variance, invStd) = (m, [], s)
-        constantStatistics = true
-    }
 
     let y = Tensor(shape: x.shape) { out in
-        mean.withUnsafeMutableBufferPointer { pm in
-        variance.withUnsafeMutableBufferPointer { pv in
-        invStd.withUnsafeMutableBufferPointer { pi in
         Parallel.forEach(layout.groups) { g in
-            if case .measured(let eps) = statistics {
-                let (mu, sigma2) = groupMoments(px, layout, group: g)
-                (pm[g], pv[g], pi[g]) = (mu, sigma2, 1 / (sigma2 + eps).squareRoot())
-            }
             let ch = layout.channel(g)
             // z = a·x + b with a = γ·σ⁻¹ and b = β − a·μ: one FMA per element.
-            let a = gamma[ch] * pi[g], b = beta[ch] - gamma[ch] * pi[g] * pm[g]
+            let a = gamma[ch] * invStd[g], b = beta[ch] - gamma[ch] * invStd[g] * mean[g]
             let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b), vs = SIMD16<Float>(repeating: slope)
             for k in 0..<layout.segments {
                 let o = layout.start(g, k)
@@ -141,9 +121,6 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
                 }
             }
         }
-        }
-        }
-        }
     }
 
     var inputs = [x]
@@ -151,14 +128,12 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
     if let bias { inputs.append(bias) }
     if let learnedSlope { inputs.append(learnedSlope) }
     let hasWeight = weight != nil, hasBias = bias != nil
-    let (groupMean, groupInvStd) = (mean, invStd)
-    let result = Tensor.record(y, inputs: inputs) { grad in
+    return Tensor.record(y, inputs: inputs) { grad in
         let pg = grad.storage.pointer
-        let (mean, invStd) = (groupMean, groupInvStd)
-        // Per group: Σ dz, Σ dz·x̂ and (PReLU) Σ g·min(z, 0), where dz = g·rectify'(z) (pass 1);
-        // then, into `dx` when x needs a gradient, dx from them (pass 2).
+        // Pass 1, per group: Σ dz, Σ dz·x̂ and (PReLU) Σ g·min(z, 0), where dz = g·rectify'(z).
         var sums = [Float](repeating: 0, count: 3 * layout.groups)
-        func backward(_ ps: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>?) {
+        sums.withUnsafeMutableBufferPointer { sb in
+            let ps = sb.baseAddress!
             Parallel.forEach(layout.groups) { g in
                 let ch = layout.channel(g)
                 let mu = SIMD16<Float>(repeating: mean[g]), inv = SIMD16<Float>(repeating: invStd[g])
@@ -193,42 +168,44 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
                 ps[3 * g] = sdz.sum() + tdz
                 ps[3 * g + 1] = sdzx.sum() + tdzx
                 ps[3 * g + 2] = sneg.sum() + tneg
-                guard let out = dx else { return }
-                let m = Float(layout.size)
-                // dx = σ⁻¹·γ·(dz − Σdz/M − x̂·Σ(dz·x̂)/M); the two means vanish for constant statistics.
-                let meanDz = constantStatistics ? 0 : ps[3 * g] / m
-                let meanDzX = constantStatistics ? 0 : ps[3 * g + 1] / m
-                let scale = gamma[ch] * invStd[g]
-                let vmd = SIMD16<Float>(repeating: meanDz), vmx = SIMD16<Float>(repeating: meanDzX), vsc = SIMD16<Float>(repeating: scale)
-                for k in 0..<layout.segments {
-                    let o = layout.start(g, k)
-                    let src = px + o, gr = pg + o, dst = out + o
-                    var i = 0
-                    while i + 16 <= layout.length {
-                        let xh = (UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) - mu) * inv
-                        let z = vb.addingProduct(vg, xh)
-                        let gv = UnsafeRawPointer(gr + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let dz = gv.replacing(with: gv * vs, where: z .<= 0)
-                        let r = (dz - vmd) - xh * vmx
-                        UnsafeMutableRawPointer(dst + i).storeBytes(of: r * vsc, as: SIMD16<Float>.self)
-                        i += 16
-                    }
-                    while i < layout.length {
-                        let xh = (src[i] - mean[g]) * invStd[g]
-                        let z = gamma[ch] * xh + beta[ch]
-                        let dz = z > 0 ? gr[i] : gr[i] * slope
-                        dst[i] = scale * (dz - meanDz - xh * meanDzX)
-                        i += 1
-                    }
-                }
             }
         }
+
         var dx: Tensor?
-        sums.withUnsafeMutableBufferPointer { sb in
-            if x.requiresGrad {
-                dx = Tensor(shape: x.shape) { out in backward(sb.baseAddress!, out) }
-            } else {
-                backward(sb.baseAddress!, nil)
+        if x.requiresGrad {
+            dx = Tensor(shape: x.shape) { out in
+                Parallel.forEach(layout.groups) { g in
+                    let ch = layout.channel(g)
+                    let m = Float(layout.size)
+                    // dx = σ⁻¹·γ·(dz − Σdz/M − x̂·Σ(dz·x̂)/M); the two means vanish for constant statistics.
+                    let meanDz = constantStatistics ? 0 : sums[3 * g] / m
+                    let meanDzX = constantStatistics ? 0 : sums[3 * g + 1] / m
+                    let scale = gamma[ch] * invStd[g]
+                    let mu = SIMD16<Float>(repeating: mean[g]), inv = SIMD16<Float>(repeating: invStd[g])
+                    let vg = SIMD16<Float>(repeating: gamma[ch]), vb = SIMD16<Float>(repeating: beta[ch]), vs = SIMD16<Float>(repeating: slope)
+                    let vmd = SIMD16<Float>(repeating: meanDz), vmx = SIMD16<Float>(repeating: meanDzX), vsc = SIMD16<Float>(repeating: scale)
+                    for k in 0..<layout.segments {
+                        let o = layout.start(g, k)
+                        let src = px + o, gr = pg + o, dst = out + o
+                        var i = 0
+                        while i + 16 <= layout.length {
+                            let xh = (UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) - mu) * inv
+                            let z = vb.addingProduct(vg, xh)
+                            let gv = UnsafeRawPointer(gr + i).loadUnaligned(as: SIMD16<Float>.self)
+                            let dz = gv.replacing(with: gv * vs, where: z .<= 0)
+                            let r = (dz - vmd) - xh * vmx
+                            UnsafeMutableRawPointer(dst + i).storeBytes(of: r * vsc, as: SIMD16<Float>.self)
+                            i += 16
+                        }
+                        while i < layout.length {
+                            let xh = (src[i] - mean[g]) * invStd[g]
+                            let z = gamma[ch] * xh + beta[ch]
+                            let dz = z > 0 ? gr[i] : gr[i] * slope
+                            dst[i] = scale * (dz - meanDz - xh * meanDzX)
+                            i += 1
+                        }
+                    }
+                }
             }
         }
         // Parameter gradients: dγ_c = Σ dz·x̂, dβ_c = Σ dz over the groups of channel c.
@@ -245,7 +222,6 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
         if let learnedSlope { grads.append(Tensor(shape: learnedSlope.shape, data: [Float(dSlope)])) }
         return grads
     }
-    return (result, mean, variance)
 }
 
 /// Instance normalisation (Ulyanov et al. 2016; MONAI's default `Norm.INSTANCE`): every sample
@@ -256,7 +232,10 @@ func normalize(_ x: Tensor, _ layout: NormalizationGroups, statistics: GroupStat
 public func instanceNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5,
                          rectifier: Rectifier = .none) -> Tensor {
     precondition(x.rank >= 3, "instanceNorm expects [N, C, spatial...], got \(x.shape)")
-    return normalize(x, .instance(x.shape), statistics: .measured(eps: eps), weight: weight, bias: bias, rectifier: rectifier).y
+    let layout = NormalizationGroups.instance(x.shape)
+    let stats = groupStatistics(x.storage.pointer, layout, eps: eps)
+    return normalize(x, layout, mean: stats.mean, invStd: stats.invStd, constantStatistics: false,
+                     weight: weight, bias: bias, rectifier: rectifier)
 }
 
 /// Batch normalisation (Ioffe & Szegedy 2015) of `x` `[N, C, spatial...]` per channel over the
@@ -273,17 +252,18 @@ public func batchNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil,
                  "running statistics \(runningMean.shape), \(runningVar.shape) for \(layout.channels) channels")
     if training {
         precondition(layout.size > 1, "batchNorm in training needs more than one value per channel, got \(x.shape)")
-        let (y, mean, variance) = normalize(x, layout, statistics: .measured(eps: eps), weight: weight, bias: bias, rectifier: rectifier)
+        let stats = groupStatistics(x.storage.pointer, layout, eps: eps)
         let unbias = Float(layout.size) / Float(layout.size - 1)
         runningMean.withUnsafeMutablePointer { m in
-            for c in 0..<layout.channels { m[c] = (1 - momentum) * m[c] + momentum * mean[c] }
+            for c in 0..<layout.channels { m[c] = (1 - momentum) * m[c] + momentum * stats.mean[c] }
         }
         runningVar.withUnsafeMutablePointer { v in
-            for c in 0..<layout.channels { v[c] = (1 - momentum) * v[c] + momentum * variance[c] * unbias }
+            for c in 0..<layout.channels { v[c] = (1 - momentum) * v[c] + momentum * stats.variance[c] * unbias }
         }
-        return y
+        return normalize(x, layout, mean: stats.mean, invStd: stats.invStd, constantStatistics: false,
+                         weight: weight, bias: bias, rectifier: rectifier)
     }
     let invStd = runningVar.scalars.map { 1 / ($0 + eps).squareRoot() }
-    return normalize(x, layout, statistics: .constant(mean: runningMean.scalars, invStd: invStd),
-                     weight: weight, bias: bias, rectifier: rectifier).y
+    return normalize(x, layout, mean: runningMean.scalars, invStd: invStd, constantStatistics: true,
+                     weight: weight, bias: bias, rectifier: rectifier)
 }
