@@ -18,7 +18,8 @@
 /// Stride-1, padding-1, 3×3×3 layers (≥ 16 channels each side, ≥ 256 output tiles) and 3×3
 /// 2D layers (≥ 32 channels each side) take Winograd's minimal filtering instead, for the forward pass, the data gradient
 /// (`WinogradConvolution.applies`) and, in 3D, the weight gradient (`appliesToWeightGradient`). The data gradient of a stride-s
-/// convolution runs as s³ stride-1 phases, one per voxel parity (along W, with few channels, one dilated pass instead). Tiles go to
+/// convolution runs as s³ stride-1 phases, one per voxel parity (along W, with few channels, one dilated pass instead),
+/// over one slab filled once per tile for all of them (`PolyphasePass`). Tiles go to
 /// `Parallel.threads` workers first come first served. Workspace: per worker the slab and a
 /// tile buffer (≲ 1 MB), per call the packed weights, and for the weight gradient per-worker
 /// sums of the weight size; nothing grows with the volume, nothing is allocated in the loops.
@@ -50,7 +51,7 @@ public enum Convolution {
         }
         let pass = forwardPass(g)
         let k = pass.reduction
-        runSpatial(pass, weights: { t in (weight + t, k) }, bias: bias, source: inputs, destination: output)
+        runSpatial(PolyphasePass(pass), weights: { _, t in (weight + t, k) }, bias: bias, source: inputs, destination: output)
         if let slope = rectifierSlope {
             Parallel.forRanges(g.outputCount) { r in for i in r { output[i] = Rectification.scaled(output[i], sign: output[i], slope: slope) } }
         }
@@ -120,33 +121,25 @@ public enum Convolution {
                 destination: gradInput)
             return
         }
-        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
-        // A parity no kernel tap reaches (kernel < stride) has gradient 0 and no pass writes it.
-        if [phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } }) {
+        let (polyphase, kernels, writesEveryVoxel) = dataGradientPass(g, inputChannels: inputChannels.count)
+        if !writesEveryVoxel {
             gradInput.update(repeating: 0, count: g.n * inputChannels.count * g.inVoxels)
         }
         let (kh, kw) = (g.kernel.h, g.kernel.w)
         let kernelVolume = g.kernelVolume
-        let gradOutputSource = ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels, rectifier: rectifier)
-        for pd in phasesD where pd.axis.taps > 0 {
-            for ph in phasesH where ph.axis.taps > 0 {
-                for pw in phasesW where pw.axis.taps > 0 {
-                    let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: inputChannels.count,
-                                               d: pd.axis, h: ph.axis, w: pw.axis)
-                    let (jd, jh, jw) = (pd.axis.taps, ph.axis.taps, pw.axis.taps)
-                    let (cin, c0) = (g.cin, inputChannels.lowerBound)
-                    runSpatial(pass, weights: { t in
-                        // Tap t = ((co·Jd + a)·Jh + b)·Jw + c of this phase is kernel voxel
-                        // (first + s·(J − 1 − j)) per axis: the flipped, strided sub-kernel.
-                        let c = t % jw, b = (t / jw) % jh, a = (t / (jw * jh)) % jd, co = t / (jw * jh * jd)
-                        let kd = pd.first + pd.step * (jd - 1 - a)
-                        let khi = ph.first + ph.step * (jh - 1 - b)
-                        let kwi = pw.first + pw.step * (jw - 1 - c)
-                        return (weight + ((co * cin + c0) * kernelVolume + (kd * kh + khi) * kw + kwi), kernelVolume)
-                    }, bias: nil, source: gradOutputSource, destination: gradInput)
-                }
-            }
-        }
+        let (cin, c0) = (g.cin, inputChannels.lowerBound)
+        runSpatial(polyphase, weights: { p, t in
+            // Tap t = ((co·Jd + a)·Jh + b)·Jw + c of a phase is kernel voxel
+            // (first + s·(J − 1 − j)) per axis: the flipped, strided sub-kernel.
+            let (pd, ph, pw) = (kernels[p].d, kernels[p].h, kernels[p].w)
+            let (jd, jh, jw) = (pd.axis.taps, ph.axis.taps, pw.axis.taps)
+            let c = t % jw, b = (t / jw) % jh, a = (t / (jw * jh)) % jd, co = t / (jw * jh * jd)
+            let kd = pd.first + pd.step * (jd - 1 - a)
+            let khi = ph.first + ph.step * (jh - 1 - b)
+            let kwi = pw.first + pw.step * (jw - 1 - c)
+            return (weight + ((co * cin + c0) * kernelVolume + (kd * kh + khi) * kw + kwi), kernelVolume)
+        }, bias: nil, source: ConvolutionSource(gradOutput, channels: g.cout, volume: g.outVoxels, rectifier: rectifier),
+           destination: gradInput)
     }
 
     /// The data gradient of the up-sampled part of `forward(upsampling:…)`: input channels
@@ -331,6 +324,29 @@ extension Convolution {
             : [dilatedDataGradientAxis(input: g.inW, output: g.outW, kernel: g.kernel.w, stride: g.stride.w, padding: g.padding.w)])
     }
 
+    /// The data gradient of `g` for `destinationChannels` input channels as one polyphase pass
+    /// over the output gradient: a phase per parity (per axis, see `dataGradientPhases`) that
+    /// some kernel tap reaches, with the axes of the kernel each phase reads. A parity no tap
+    /// reaches (kernel < stride) has gradient 0 and no phase: then `writesEveryVoxel` is false.
+    static func dataGradientPass(_ g: ConvGeometry, inputChannels destinationChannels: Int)
+        -> (polyphase: PolyphasePass, kernels: [(d: DataGradientPhase, h: DataGradientPhase, w: DataGradientPhase)],
+            writesEveryVoxel: Bool) {
+        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
+        let writesEveryVoxel = ![phasesD, phasesH, phasesW].contains(where: { $0.contains { $0.axis.taps == 0 } })
+        var passes = [ConvolutionPass]()
+        var kernels = [(d: DataGradientPhase, h: DataGradientPhase, w: DataGradientPhase)]()
+        for pd in phasesD where pd.axis.taps > 0 {
+            for ph in phasesH where ph.axis.taps > 0 {
+                for pw in phasesW where pw.axis.taps > 0 {
+                    passes.append(ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: destinationChannels,
+                                                  d: pd.axis, h: ph.axis, w: pw.axis))
+                    kernels.append((pd, ph, pw))
+                }
+            }
+        }
+        return (PolyphasePass(phases: passes), kernels, writesEveryVoxel)
+    }
+
     /// The data gradient along W of a stride-s convolution as one pass: the flipped full kernel
     /// over gradOut with s − 1 zeros between voxels (`dilation`), every input voxel written in
     /// order. Up to s× the multiply-adds of the parity phases (the zeros), but the output rows
@@ -391,27 +407,34 @@ extension Convolution {
     /// positions (rows of `pitch`, whose last `pitch − grid.w` lanes are discarded) go through
     /// a tile buffer and are scattered. Row vectors are used when W allows and they waste no
     /// more lanes than flat ones plus ~5 % for the scatter, e.g. for any W multiple of 16.
+    /// Per phase of a polyphase pass; the tiling, slab and buffer are the envelope's.
     struct SpatialPlan {
-        let rowMode: Bool
+        let rowMode: [Bool]
         let tiling: ConvolutionTiling
         let slab: ConvolutionSlab
         /// Floats per channel of the worker's buffer: the tile (flat) or one vector per row (row mode).
         let bufferStride: Int
 
-        init(_ pass: ConvolutionPass) {
-            let gridW = pass.w.grid
-            let pitch = gridW + (pass.w.taps - 1) / pass.w.stride
-            let rowLanes = 16 * ((gridW + 15) / 16)
-            rowMode = pass.w.step == 1 && Double(rowLanes) <= 1.05 * Double(pitch)
-            tiling = ConvolutionTiling(pass, extraBytesPerRow: rowMode ? 0 : pass.destinationChannels * pitch * 4)
-            slab = ConvolutionSlab(pass, rows: tiling.rows)
-            bufferStride = rowMode ? 16 * tiling.rows : slab.vectors * 16
+        init(_ polyphase: PolyphasePass) {
+            let envelope = polyphase.envelope
+            let pitch = envelope.w.grid + (envelope.w.taps - 1) / envelope.w.stride
+            rowMode = polyphase.phases.map { phase in
+                phase.pass.w.step == 1 && Double(16 * ((phase.pass.w.grid + 15) / 16)) <= 1.05 * Double(pitch)
+            }
+            let flat = rowMode.contains(false)
+            tiling = ConvolutionTiling(envelope, extraBytesPerRow: flat ? envelope.destinationChannels * pitch * 4 : 0)
+            slab = ConvolutionSlab(envelope, rows: tiling.rows)
+            // A row-mode phase among flat ones (not among the data gradient's phases, which all
+            // scatter or all store rows) still finds its row of tail vectors per channel.
+            bufferStride = flat ? Swift.max(slab.vectors * 16, 16 * tiling.rows) : 16 * tiling.rows
         }
 
         /// Bytes allocated by one call with `workers` workers.
-        func workspaceBytes(_ pass: ConvolutionPass, workers: Int) -> Int {
-            let perWorker = slab.floats + pass.destinationChannels * bufferStride + slab.depthSlots * pass.reduction * 2
-            return 4 * (workers * perWorker + pass.destinationChannels * (pass.reduction + 1))
+        func workspaceBytes(_ polyphase: PolyphasePass, workers: Int) -> Int {
+            let channels = polyphase.envelope.destinationChannels
+            let reduction = polyphase.phases.reduce(0) { $0 + $1.pass.reduction }
+            let perWorker = slab.floats + channels * bufferStride + slab.depthSlots * reduction * 2
+            return 4 * (workers * perWorker + channels * (reduction + 1))
         }
     }
 
@@ -440,181 +463,208 @@ extension Convolution {
     }
 
     /// The most workspace any of the three kernels allocates for geometry `g` with `workers`
-    /// workers, in bytes (the data gradient's stride phases run one after another).
+    /// workers, in bytes.
     static func workspaceBytes(_ g: ConvGeometry, workers: Int) -> Int {
         let forward = forwardPass(g)
-        var most = Swift.max(SpatialPlan(forward).workspaceBytes(forward, workers: workers),
+        var most = Swift.max(SpatialPlan(PolyphasePass(forward)).workspaceBytes(PolyphasePass(forward), workers: workers),
                              WeightGradientPlan(forward).workspaceBytes(forward, workers: workers))
         for (s, d) in [(g.cin, g.cout), (g.cout, g.cin)] where WinogradConvolution.applies(g, sourceChannels: s, destinationChannels: d) {
             most = Swift.max(most, WinogradConvolution.Plan(g, sourceChannels: s, destinationChannels: d).workspaceBytes(workers: workers))
         }
-        let (phasesD, phasesH, phasesW) = dataGradientPhases(g)
-        for pd in phasesD where pd.axis.taps > 0 {
-            for ph in phasesH where ph.axis.taps > 0 {
-                for pw in phasesW where pw.axis.taps > 0 {
-                    let pass = ConvolutionPass(batch: g.n, sourceChannels: g.cout, destinationChannels: g.cin,
-                                               d: pd.axis, h: ph.axis, w: pw.axis)
-                    most = Swift.max(most, SpatialPlan(pass).workspaceBytes(pass, workers: workers))
-                }
-            }
-        }
-        return most
+        let data = dataGradientPass(g, inputChannels: g.cin)
+        return Swift.max(most, SpatialPlan(data.polyphase).workspaceBytes(data.polyphase, workers: workers))
     }
 
-    /// Runs a pass with the position-vectorised `SpatialTile` kernels, overwriting every
-    /// destination voxel the pass's grid maps to. `weights(t)` gives where the coefficients of tap
-    /// `t` are: destination channel `cdst`'s at `pointer[cdst · stride]`.
+    /// Runs a pass, or the phases of a polyphase pass over one shared slab, with the
+    /// position-vectorised `SpatialTile` kernels, overwriting every destination voxel the
+    /// phases' grids map to. `weights(phase, t)` gives where the coefficients of tap `t` of
+    /// phase `phase` are: destination channel `cdst`'s at `pointer[cdst · stride]`.
     /// Row or flat output vectors: see `SpatialPlan`.
+    ///
+    /// A tile fills the slab once per source slice and then runs every phase over it, so the
+    /// phases' destination voxels of one tile are written by one worker, one phase after another
+    /// (the parity scatter along W reads and rewrites the other phases' voxels of its rows).
     static func runSpatial(
-        _ pass: ConvolutionPass, weights: (Int) -> (pointer: UnsafePointer<Float>, stride: Int), bias: UnsafePointer<Float>?,
-        source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
+        _ polyphase: PolyphasePass, weights: (_ phase: Int, _ tap: Int) -> (pointer: UnsafePointer<Float>, stride: Int),
+        bias: UnsafePointer<Float>?, source: ConvolutionSource, destination: UnsafeMutablePointer<Float>
     ) {
-        let taps = pass.reduction
-        let channels = pass.destinationChannels
-        let blocks = channelBlocks(channels, taps: taps)
-        let chunks = tapChunks(taps: taps, tapsPerChannel: pass.d.taps * pass.h.taps * pass.w.taps)
-        let packed = allocateFloats(channels * taps + channels)
+        let envelope = polyphase.envelope
+        let channels = envelope.destinationChannels
+        let plan = SpatialPlan(polyphase)
+        let (tiling, slab, bufferStride) = (plan.tiling, plan.slab, plan.bufferStride)
+        let pitch = slab.pitch
+
+        // Per phase: its packed weights `[taps][block]` per channel block, after the phases before
+        // it, its reduction chunks and its offset tables, after the phases' before it.
+        struct PhaseRun {
+            var pass: ConvolutionPass
+            var taps: Int
+            var blocks: [ChannelBlock]
+            var chunks: [Range<Int>]
+            var tables: Int
+            var rowMode: Bool
+        }
+        var runs = [PhaseRun]()
+        var offsetTables = [Int]()
+        var packedCount = 0
+        for (p, phase) in polyphase.phases.enumerated() {
+            let pass = phase.pass
+            let taps = pass.reduction
+            let blocks = channelBlocks(channels, taps: taps).map { b in
+                var b = b
+                b.weightOffset += packedCount
+                return b
+            }
+            runs.append(PhaseRun(pass: pass, taps: taps, blocks: blocks,
+                                 chunks: tapChunks(taps: taps, tapsPerChannel: pass.tapsPerChannel),
+                                 tables: offsetTables.count, rowMode: plan.rowMode[p]))
+            offsetTables += slab.tapOffsets(pass, shift: phase.shift)
+            packedCount += channels * taps
+        }
+        let packed = allocateFloats(packedCount + channels)
         defer { freeFloats(packed) }
         // Packing reads the weights with a stride (one load per coefficient): split over the
         // workers by channel block when there are many (a 128 × 64 × 27 kernel packed on one core
         // while the other waited was ~2 % of a U-Net step).
-        let split = channels * taps >= 16384
-        Parallel.forEach(split ? blocks.count : 1) { i in
-            for b in (split ? blocks[i...i] : blocks[...]) {
+        let packing = runs.indices.flatMap { p in runs[p].blocks.map { (phase: p, block: $0) } }
+        let split = packedCount >= 16384
+        Parallel.forEach(split ? packing.count : 1) { i in
+            for (p, b) in (split ? packing[i...i] : packing[...]) {
                 var to = packed + b.weightOffset
-                for t in 0..<taps {
-                    let (pointer, stride) = weights(t)
+                for t in 0..<runs[p].taps {
+                    let (pointer, stride) = weights(p, t)
                     let from = pointer + b.first &* stride
                     for m in 0..<b.count { to[m] = from[m &* stride] }
                     to += b.count
                 }
             }
         }
-        let biasValues = packed + channels * taps
+        let biasValues = packed + packedCount
         for c in 0..<channels { biasValues[c] = bias?[c] ?? 0 }
 
-        let plan = SpatialPlan(pass)
-        let (tiling, slab, rowMode, bufferStride) = (plan.tiling, plan.slab, plan.rowMode, plan.bufferStride)
-        let (gridW, pitch) = (pass.w.grid, slab.pitch)
-        let (fullVectors, tailLanes) = (gridW / 16, gridW % 16)
-        let offsetTables = slab.tapOffsets(pass)
         let queue = TileQueue(count: tiling.count)
         let workers = Swift.min(Parallel.threads, queue.count)
-        let dstVolume = pass.destinationVolume
-        let dstRow = pass.w.destination
-        let dstSlice = pass.h.destination * dstRow
 
         offsetTables.withUnsafeBufferPointer { tables in
             Parallel.forEach(workers) { _ in
                 let slabBuffer = allocateFloats(slab.floats)
                 let buffer = allocateFloats(channels * bufferStride)
-                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * pass.sourceChannels)
-                let rectifiedRow = allocateFloats(source.rectifier == nil ? 0 : pass.w.source)
+                let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * envelope.sourceChannels)
+                let rectifiedRow = allocateFloats(source.rectifier == nil ? 0 : envelope.w.source)
                 defer { freeFloats(slabBuffer); freeFloats(buffer); freeFloats(rectifiedRow); channelBases.deallocate() }
-                let rectifierBases = channelBases + pass.sourceChannels
+                let rectifierBases = channelBases + envelope.sourceChannels
                 let rectifier = source.rectifier.map { (bases: UnsafePointer(rectifierBases), slope: $0.slope, scratch: rectifiedRow) }
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
                 while let index = queue.claim() {
                     let (n, qd0, qd1, qh0) = tiling.tile(index)
-                    let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
                     source.channelBases(batchItem: n, into: channelBases)
                     source.rectifierBases(batchItem: n, into: rectifierBases)
                     for s in 0..<slab.depthSlots { loaded[s] = Int.min }
                     for qd in qd0..<qd1 {
-                        for jd in 0..<pass.d.taps {
-                            let z = qd * pass.d.stride + jd - pass.d.pad
+                        for jd in 0..<envelope.d.taps {
+                            let z = qd * envelope.d.stride + jd - envelope.d.pad
                             if loaded[slab.slot(z)] != z {
-                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer, rectifier: rectifier)
+                                slab.fill(envelope, channels: channelBases, z: z, qh0: qh0, into: slabBuffer, rectifier: rectifier)
                                 loaded[slab.slot(z)] = z
                             }
                         }
-                        let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
-                        let zd = qd * pass.d.step + pass.d.origin
-                        // Destination row of grid row ql, channel 0.
-                        let plane = destination + n * channels * dstVolume + zd * dstSlice + pass.w.origin
-                        @inline(__always) func destinationRow(_ ql: Int) -> UnsafeMutablePointer<Float> {
-                            plane + ((qh0 + ql) * pass.h.step + pass.h.origin) * dstRow
-                        }
-                        var args = SpatialTileArguments(
-                            taps: taps, offsets: offsets, weights: UnsafePointer(packed), bias: UnsafePointer(biasValues),
-                            source: UnsafePointer(slabBuffer), sourceRowStride: pitch, output: buffer, outputRowStride: 0,
-                            outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
-                        if rowMode {
-                            for (c, chunk) in chunks.enumerated() {
-                            args.select(chunk, first: c == 0, offsets: offsets)
-                            for b in blocks {
-                                args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
-                                args.bias = UnsafePointer(biasValues + b.first)
-                                // Full vectors, straight into the destination.
-                                args.source = UnsafePointer(slabBuffer)
-                                args.output = destinationRow(0) + b.first * dstVolume
-                                args.outputRowStride = pass.h.step * dstRow
-                                args.outputStride = dstVolume
-                                args.vectorsPerRow = fullVectors
-                                let count = rowsValid * fullVectors
-                                var i = 0
-                                (args.row, args.vector) = (0, 0)
-                                while i < count {
-                                    let r = Swift.min(b.positions, count - i)
-                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                    // Advance (row, vector) by r without dividing.
-                                    args.vector += r
-                                    while args.vector >= fullVectors { args.vector -= fullVectors; args.row += 1 }
-                                    i += r
+                        let table = slab.table(forSlice: qd, envelope)
+                        for run in runs where qd < run.pass.d.grid && qh0 < run.pass.h.grid {
+                            let pass = run.pass
+                            let (taps, blocks, chunks) = (run.taps, run.blocks, run.chunks)
+                            let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                            let gridW = pass.w.grid
+                            let (fullVectors, tailLanes) = (gridW / 16, gridW % 16)
+                            let dstVolume = pass.destinationVolume
+                            let dstRow = pass.w.destination
+                            let offsets = tables.baseAddress! + run.tables + table * taps
+                            let zd = qd * pass.d.step + pass.d.origin
+                            // Destination row of grid row ql, channel 0.
+                            let plane = destination + n * channels * dstVolume + zd * pass.h.destination * dstRow + pass.w.origin
+                            @inline(__always) func destinationRow(_ ql: Int) -> UnsafeMutablePointer<Float> {
+                                plane + ((qh0 + ql) * pass.h.step + pass.h.origin) * dstRow
+                            }
+                            var args = SpatialTileArguments(
+                                taps: taps, offsets: offsets, weights: UnsafePointer(packed), bias: UnsafePointer(biasValues),
+                                source: UnsafePointer(slabBuffer), sourceRowStride: pitch, output: buffer, outputRowStride: 0,
+                                outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
+                            if run.rowMode {
+                                for (c, chunk) in chunks.enumerated() {
+                                    args.select(chunk, first: c == 0, offsets: offsets)
+                                    for b in blocks {
+                                        args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
+                                        args.bias = UnsafePointer(biasValues + b.first)
+                                        // Full vectors, straight into the destination.
+                                        args.source = UnsafePointer(slabBuffer)
+                                        args.output = destinationRow(0) + b.first * dstVolume
+                                        args.outputRowStride = pass.h.step * dstRow
+                                        args.outputStride = dstVolume
+                                        args.vectorsPerRow = fullVectors
+                                        let count = rowsValid * fullVectors
+                                        var i = 0
+                                        (args.row, args.vector) = (0, 0)
+                                        while i < count {
+                                            let r = Swift.min(b.positions, count - i)
+                                            ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                            // Advance (row, vector) by r without dividing.
+                                            args.vector += r
+                                            while args.vector >= fullVectors { args.vector -= fullVectors; args.row += 1 }
+                                            i += r
+                                        }
+                                        // Each row's partial last vector, into the buffer.
+                                        guard tailLanes > 0 else { continue }
+                                        args.source = UnsafePointer(slabBuffer + 16 * fullVectors)
+                                        args.output = buffer + b.first * bufferStride
+                                        args.outputRowStride = 16
+                                        args.outputStride = bufferStride
+                                        args.vectorsPerRow = 1
+                                        (args.row, args.vector) = (0, 0)
+                                        while args.row < rowsValid {
+                                            let r = Swift.min(b.positions, rowsValid - args.row)
+                                            ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                            args.row += r
+                                        }
+                                    }
                                 }
-                                // Each row's partial last vector, into the buffer.
-                                guard tailLanes > 0 else { continue }
-                                args.source = UnsafePointer(slabBuffer + 16 * fullVectors)
-                                args.output = buffer + b.first * bufferStride
-                                args.outputRowStride = 16
+                                if tailLanes > 0 {
+                                    for c in 0..<channels {
+                                        for ql in 0..<rowsValid {
+                                            let out = destinationRow(ql) + c * dstVolume + 16 * fullVectors
+                                            let lanes = buffer + c * bufferStride + 16 * ql
+                                            for q in 0..<tailLanes { out[q] = lanes[q] }
+                                        }
+                                    }
+                                }
+                            } else {
+                                let vectors = (rowsValid * pitch + 15) / 16
                                 args.outputStride = bufferStride
-                                args.vectorsPerRow = 1
-                                (args.row, args.vector) = (0, 0)
-                                while args.row < rowsValid {
-                                    let r = Swift.min(b.positions, rowsValid - args.row)
-                                    ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                    args.row += r
+                                for (c, chunk) in chunks.enumerated() {
+                                    args.select(chunk, first: c == 0, offsets: offsets)
+                                    for b in blocks {
+                                        args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
+                                        args.bias = UnsafePointer(biasValues + b.first)
+                                        args.output = buffer + b.first * bufferStride
+                                        args.vector = 0
+                                        while args.vector < vectors {
+                                            let r = Swift.min(b.positions, vectors - args.vector)
+                                            ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
+                                            args.vector += r
+                                        }
+                                    }
                                 }
-                            }
-                            }
-                            if tailLanes > 0 {
+                                // Scatter the valid positions (qw < grid.w) to the destination.
                                 for c in 0..<channels {
                                     for ql in 0..<rowsValid {
-                                        let out = destinationRow(ql) + c * dstVolume + 16 * fullVectors
-                                        let lanes = buffer + c * bufferStride + 16 * ql
-                                        for q in 0..<tailLanes { out[q] = lanes[q] }
-                                    }
-                                }
-                            }
-                        } else {
-                            let vectors = (rowsValid * pitch + 15) / 16
-                            args.outputStride = bufferStride
-                            for (c, chunk) in chunks.enumerated() {
-                                args.select(chunk, first: c == 0, offsets: offsets)
-                                for b in blocks {
-                                    args.weights = UnsafePointer(packed + b.weightOffset + chunk.lowerBound * b.count)
-                                    args.bias = UnsafePointer(biasValues + b.first)
-                                    args.output = buffer + b.first * bufferStride
-                                    args.vector = 0
-                                    while args.vector < vectors {
-                                        let r = Swift.min(b.positions, vectors - args.vector)
-                                        ConvolutionMicrokernel.spatial(m: b.count, r: r, args)
-                                        args.vector += r
-                                    }
-                                }
-                            }
-                            // Scatter the valid positions (qw < grid.w) to the destination.
-                            for c in 0..<channels {
-                                for ql in 0..<rowsValid {
-                                    let out = destinationRow(ql) + c * dstVolume
-                                    let t = buffer + c * bufferStride + ql * pitch
-                                    if pass.w.step == 1 {
-                                        for qw in 0..<gridW { out[qw] = t[qw] }
-                                    } else {
-                                        scatterRow(t, count: gridW, step: pass.w.step, into: out,
-                                                   available: dstRow &- pass.w.origin)
+                                        let out = destinationRow(ql) + c * dstVolume
+                                        let t = buffer + c * bufferStride + ql * pitch
+                                        if pass.w.step == 1 {
+                                            for qw in 0..<gridW { out[qw] = t[qw] }
+                                        } else {
+                                            scatterRow(t, count: gridW, step: pass.w.step, into: out,
+                                                       available: dstRow &- pass.w.origin)
+                                        }
                                     }
                                 }
                             }

@@ -49,6 +49,56 @@ struct ConvolutionPass {
     var destinationVolume: Int { d.destination * h.destination * w.destination }
 }
 
+/// Passes that read one source through one slab: the stride phases of a strided convolution's
+/// data gradient (each a stride-1 pass over the output gradient with its own sub-kernel,
+/// writing every s-th destination voxel), or a single pass. The slab is laid out for the
+/// `envelope`, which per axis reads the union of the source windows the phases read at a grid
+/// position, so a worker copies each source row once per tile for all the phases instead of
+/// once per phase (eight times for a 3D stride-2 data gradient).
+///
+/// Along an axis, phase tap `j` is envelope tap `j + shift` with `shift` = envelope pad − phase
+/// pad: both read source voxel `q·stride + j − pad` of the phase. Phase grids may differ by one
+/// (odd sizes); the envelope's is the largest, and a phase skips the grid positions past its own.
+struct PolyphasePass {
+    struct Phase {
+        var pass: ConvolutionPass
+        /// Envelope tap of the phase's tap 0, per axis.
+        var shift: (d: Int, h: Int, w: Int)
+    }
+
+    let envelope: ConvolutionPass
+    let phases: [Phase]
+
+    /// One pass on its own.
+    init(_ pass: ConvolutionPass) {
+        envelope = pass
+        phases = [Phase(pass: pass, shift: (0, 0, 0))]
+    }
+
+    /// Phases over the same source, batch and channels, with the same stride and dilation per axis.
+    init(phases passes: [ConvolutionPass]) {
+        precondition(!passes.isEmpty, "a polyphase pass needs a phase")
+        let first = passes[0]
+        precondition(passes.allSatisfy {
+            $0.batch == first.batch && $0.sourceChannels == first.sourceChannels && $0.destinationChannels == first.destinationChannels
+        }, "phases of one pass share the batch and the channels")
+        func union(_ axes: [ConvolutionAxis]) -> ConvolutionAxis {
+            var e = axes[0]
+            precondition(axes.allSatisfy { $0.source == e.source && $0.stride == e.stride && $0.dilation == e.dilation },
+                         "phases of one pass read the same source rows")
+            e.pad = axes.map(\.pad).max()!
+            e.taps = axes.map { $0.taps + e.pad - $0.pad }.max()!
+            e.grid = axes.map(\.grid).max()!
+            return e
+        }
+        let e = ConvolutionPass(batch: first.batch, sourceChannels: first.sourceChannels,
+                                destinationChannels: first.destinationChannels,
+                                d: union(passes.map(\.d)), h: union(passes.map(\.h)), w: union(passes.map(\.w)))
+        envelope = e
+        phases = passes.map { Phase(pass: $0, shift: (e.d.pad - $0.d.pad, e.h.pad - $0.h.pad, e.w.pad - $0.w.pad)) }
+    }
+}
+
 /// The per-worker copy of the source that the microkernels read. For one tile (batch item
 /// `n`, grid rows `qh0 ..< qh0 + rows`) it holds, for every source channel, `Jd` source slices
 /// (a ring: slice `z` lives in depth slot `z mod Jd`, so stepping to the next output slice
@@ -111,16 +161,18 @@ struct ConvolutionSlab {
 
     /// `Jd` tables of `K` tap offsets, in tap order `t = ((c·Jd + jd)·Jh + jh)·Jw + jw`.
     /// Table `r` serves the output slices whose first source slice sits in slot `r`.
-    func tapOffsets(_ pass: ConvolutionPass) -> [Int] {
+    /// `pass` is the slab's own, or a phase of a `PolyphasePass` whose envelope the slab is laid
+    /// out for: its taps `(jd, jh, jw)` are the slab's `(jd, jh, jw) + shift`.
+    func tapOffsets(_ pass: ConvolutionPass, shift: (d: Int, h: Int, w: Int) = (0, 0, 0)) -> [Int] {
         var out = [Int]()
         out.reserveCapacity(depthSlots * pass.reduction)
         let (sh, sw) = (pass.h.stride, pass.w.stride)
         for r in 0..<depthSlots {
             for c in 0..<pass.sourceChannels {
                 for jd in 0..<pass.d.taps {
-                    let slice = c * channelStride + ((r + jd) % depthSlots) * sliceStride
-                    for jh in 0..<pass.h.taps {
-                        for jw in 0..<pass.w.taps {
+                    let slice = c * channelStride + ((r + jd + shift.d) % depthSlots) * sliceStride
+                    for jh in (0..<pass.h.taps).map({ $0 + shift.h }) {
+                        for jw in (0..<pass.w.taps).map({ $0 + shift.w }) {
                             out.append(slice + ((jh % sh) * sw + jw % sw) * block + (jh / sh) * pitch + jw / sw)
                         }
                     }

@@ -81,6 +81,93 @@ final class ConvolutionSlabTests: XCTestCase {
         }
     }
 
+    /// The phases of a strided data gradient share one slab laid out for their envelope
+    /// (`PolyphasePass`): tap `(c, jd, jh, jw)` of every phase, at every grid position of the
+    /// phase, reads from the envelope's slab (offset table of the slice, filled the way a worker
+    /// fills it) the value the phase's own pass defines, `source[c, qd + jd − padD, qh + jh −
+    /// padH, qw + jw − padW]` (dilated along W where W is one pass), 0 outside. Shapes: kernel
+    /// 3 with padding 1 (the phases' windows start together), padding 0 and 2 (they do not),
+    /// kernel 2, odd sizes (phase grids one apart), W by parity phases and as one dilated pass.
+    func testEveryPhaseReadsItsOwnTapsFromTheEnvelopeSlab() {
+        let saved = Convolution.parityPhasesAlongWFromChannels
+        defer { Convolution.parityPhasesAlongWFromChannels = saved }
+        var checked = 0
+        for threshold in [1, Int.max] {
+            Convolution.parityPhasesAlongWFromChannels = threshold
+            for (size, kernel, padding) in [((7, 9, 11), 3, 1), ((8, 7, 10), 3, 0), ((9, 6, 13), 3, 2), ((6, 8, 9), 2, 0),
+                                            ((5, 5, 35), 3, 1)] {
+                let g = ConvGeometry.cubic(cin: 2, cout: 3, size: size, kernel: kernel, stride: 2, padding: padding)
+                let polyphase = Convolution.dataGradientPass(g, inputChannels: g.cin).polyphase
+                XCTAssertEqual(polyphase.phases.count, threshold == 1 ? 8 : 4, "\(g)")
+                checked += phaseMismatches(polyphase, rows: 2, g)
+            }
+        }
+        XCTAssertGreaterThan(checked, 0)
+    }
+
+    /// Asserts every phase tap read matches its definition; returns how many reads were checked.
+    private func phaseMismatches(_ polyphase: PolyphasePass, rows: Int, _ g: ConvGeometry,
+                                 file: StaticString = #filePath, line: UInt = #line) -> Int {
+        let envelope = polyphase.envelope
+        let slab = ConvolutionSlab(envelope, rows: rows)
+        let (srcD, srcH, srcW) = (envelope.d.source, envelope.h.source, envelope.w.source)
+        let source = randomArray(envelope.sourceChannels * srcD * srcH * srcW, seed: 13)
+        let tables = polyphase.phases.map { slab.tapOffsets($0.pass, shift: $0.shift) }
+        var buffer = [Float](repeating: 0, count: slab.floats)
+        var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
+        var (checked, wrong) = (0, 0)
+        source.withUnsafeBufferPointer { src in
+            let bases = (0..<envelope.sourceChannels).map { src.baseAddress! + $0 * srcD * srcH * srcW }
+            bases.withUnsafeBufferPointer { channels in
+                for qh0 in stride(from: 0, to: envelope.h.grid, by: rows) {
+                    for s in 0..<slab.depthSlots { loaded[s] = Int.min }
+                    for qd in 0..<envelope.d.grid {
+                        for jd in 0..<envelope.d.taps {
+                            let z = qd * envelope.d.stride + jd - envelope.d.pad
+                            if loaded[slab.slot(z)] != z {
+                                buffer.withUnsafeMutableBufferPointer { b in
+                                    slab.fill(envelope, channels: channels.baseAddress!, z: z, qh0: qh0, into: b.baseAddress!)
+                                }
+                                loaded[slab.slot(z)] = z
+                            }
+                        }
+                        for (p, phase) in polyphase.phases.enumerated() where qd < phase.pass.d.grid {
+                            let pass = phase.pass
+                            let offsets = tables[p][(slab.table(forSlice: qd, envelope) * pass.reduction)...]
+                            var t = offsets.startIndex
+                            for c in 0..<pass.sourceChannels {
+                                for jd in 0..<pass.d.taps {
+                                    for jh in 0..<pass.h.taps {
+                                        for jw in 0..<pass.w.taps {
+                                            let offset = offsets[t]
+                                            t += 1
+                                            for ql in 0..<Swift.min(rows, pass.h.grid - qh0) {
+                                                for qw in 0..<pass.w.grid {
+                                                    let z = qd * pass.d.stride + jd - pass.d.pad
+                                                    let y = (qh0 + ql) * pass.h.stride + jh - pass.h.pad
+                                                    let u = qw * pass.w.stride + jw - pass.w.pad
+                                                    let x = u / pass.w.dilation
+                                                    var expected: Float = 0
+                                                    if z >= 0 && z < srcD && y >= 0 && y < srcH && u >= 0 && u % pass.w.dilation == 0 && x < srcW {
+                                                        expected = source[((c * srcD + z) * srcH + y) * srcW + x]
+                                                    }
+                                                    if buffer[offset + ql * slab.pitch + qw] != expected { wrong += 1 }
+                                                    checked += 1
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(wrong, 0, "phase reads of \(g) with \(polyphase.phases.count) phases", file: file, line: line)
+        return checked
+    }
+
     /// Slots of depth slot `slot(z)` that differ from the definition (exact comparison), and how
     /// many of its slots hold a source voxel.
     private func mismatches(_ slab: ConvolutionSlab, _ pass: ConvolutionPass, _ buffer: [Float], _ source: [Float],

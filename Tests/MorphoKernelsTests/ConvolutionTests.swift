@@ -88,7 +88,12 @@ final class ConvolutionTests: XCTestCase {
         defer { Convolution.parityPhasesAlongWFromChannels = saved }
         let strided = Self.shapes.filter { $0.stride.w > 1 }
             + [.cubic(cin: 8, cout: 16, size: (6, 6, 34), kernel: 3, stride: 2, padding: 1),
-               .cubic(cin: 4, cout: 6, size: (6, 8, 16), kernel: 2, stride: 2, padding: 0)]
+               .cubic(cin: 4, cout: 6, size: (6, 8, 16), kernel: 2, stride: 2, padding: 0),
+               // Phases whose windows start apart (padding 0 and 2) on odd sizes (grids one apart),
+               // over several tiles of rows and slices that share one slab per tile.
+               .cubic(n: 2, cin: 5, cout: 7, size: (9, 11, 13), kernel: 3, stride: 2, padding: 0),
+               .cubic(cin: 3, cout: 9, size: (7, 13, 21), kernel: 3, stride: 2, padding: 2),
+               .planar(n: 1, cin: 4, cout: 6, size: (41, 37), kernel: 3, stride: 2, padding: 0)]
         XCTAssertGreaterThan(strided.count, 5)
         for threshold in [1, Int.max] {
             Convolution.parityPhasesAlongWFromChannels = threshold
