@@ -407,9 +407,10 @@ extension Convolution {
     /// positions (rows of `pitch`, whose last `pitch − grid.w` lanes are discarded) go through
     /// a tile buffer and are scattered. Row vectors are used when W allows and they waste no
     /// more lanes than flat ones plus ~5 % for the scatter, e.g. for any W multiple of 16.
-    /// Per phase of a polyphase pass; the tiling, slab and buffer are the envelope's.
+    /// A polyphase pass has one mode for all its phases: rows only when every phase allows them
+    /// (flat vectors suit any phase); the tiling, slab and buffer are the envelope's.
     struct SpatialPlan {
-        let rowMode: [Bool]
+        let rowMode: Bool
         let tiling: ConvolutionTiling
         let slab: ConvolutionSlab
         /// Floats per channel of the worker's buffer: the tile (flat) or one vector per row (row mode).
@@ -418,15 +419,12 @@ extension Convolution {
         init(_ polyphase: PolyphasePass) {
             let envelope = polyphase.envelope
             let pitch = envelope.w.grid + (envelope.w.taps - 1) / envelope.w.stride
-            rowMode = polyphase.phases.map { phase in
+            rowMode = polyphase.phases.allSatisfy { phase in
                 phase.pass.w.step == 1 && Double(16 * ((phase.pass.w.grid + 15) / 16)) <= 1.05 * Double(pitch)
             }
-            let flat = rowMode.contains(false)
-            tiling = ConvolutionTiling(envelope, extraBytesPerRow: flat ? envelope.destinationChannels * pitch * 4 : 0)
+            tiling = ConvolutionTiling(envelope, extraBytesPerRow: rowMode ? 0 : envelope.destinationChannels * pitch * 4)
             slab = ConvolutionSlab(envelope, rows: tiling.rows)
-            // A row-mode phase among flat ones (not among the data gradient's phases, which all
-            // scatter or all store rows) still finds its row of tail vectors per channel.
-            bufferStride = flat ? Swift.max(slab.vectors * 16, 16 * tiling.rows) : 16 * tiling.rows
+            bufferStride = rowMode ? 16 * tiling.rows : slab.vectors * 16
         }
 
         /// Bytes allocated by one call with `workers` workers.
@@ -494,20 +492,19 @@ extension Convolution {
         let (tiling, slab, bufferStride) = (plan.tiling, plan.slab, plan.bufferStride)
         let pitch = slab.pitch
 
-        // Per phase: its packed weights `[taps][block]` per channel block, after the phases before
-        // it, its reduction chunks and its offset tables, after the phases' before it.
+        // Per phase: its packed weights `[taps][block]` per channel block and its offset tables,
+        // each placed after the earlier phases', and its reduction chunks.
         struct PhaseRun {
             var pass: ConvolutionPass
             var taps: Int
             var blocks: [ChannelBlock]
             var chunks: [Range<Int>]
             var tables: Int
-            var rowMode: Bool
         }
         var runs = [PhaseRun]()
         var offsetTables = [Int]()
         var packedCount = 0
-        for (p, phase) in polyphase.phases.enumerated() {
+        for phase in polyphase.phases {
             let pass = phase.pass
             let taps = pass.reduction
             let blocks = channelBlocks(channels, taps: taps).map { b in
@@ -517,7 +514,7 @@ extension Convolution {
             }
             runs.append(PhaseRun(pass: pass, taps: taps, blocks: blocks,
                                  chunks: tapChunks(taps: taps, tapsPerChannel: pass.tapsPerChannel),
-                                 tables: offsetTables.count, rowMode: plan.rowMode[p]))
+                                 tables: offsetTables.count))
             offsetTables += slab.tapOffsets(pass, shift: phase.shift)
             packedCount += channels * taps
         }
@@ -590,7 +587,7 @@ extension Convolution {
                                 taps: taps, offsets: offsets, weights: UnsafePointer(packed), bias: UnsafePointer(biasValues),
                                 source: UnsafePointer(slabBuffer), sourceRowStride: pitch, output: buffer, outputRowStride: 0,
                                 outputStride: 0, vectorsPerRow: Int.max, row: 0, vector: 0)
-                            if run.rowMode {
+                            if plan.rowMode {
                                 for (c, chunk) in chunks.enumerated() {
                                     args.select(chunk, first: c == 0, offsets: offsets)
                                     for b in blocks {
