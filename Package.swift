@@ -3,6 +3,7 @@
 // in pure Swift on the CPU. The targets mirror the architecture; arrows point down only:
 //   morphoseg → MorphoBench/MorphoTrain → MorphoLosses/MorphoNN → MorphoTensor → MorphoKernels
 //   → CTargetFeatures (the compiled-for vector extensions, read by MorphoKernels' VectorRegisters)
+//   and CSpinHint (the processor's spin-wait hint, for MorphoKernels' worker pool)
 //   MorphoIO (NIfTI, safetensors, PNG) is used by MorphoTrain and the CLI; MorphoConformance runs
 //   the golden loss fixtures through the same library code. MorphoDistributed (data-parallel
 //   training over Open MPI, or a single process) sits between MorphoTrain and MorphoNN.
@@ -83,7 +84,9 @@ let package = Package(
         .target(name: "MorphoIO", dependencies: ["CNIfTI"], swiftSettings: optimize + niftiInclude),
         // Header-only: the compiled-for vector extensions as Clang macros (see `targetCPU`).
         .target(name: "CTargetFeatures"),
-        .target(name: "MorphoKernels", dependencies: ["CTargetFeatures"], swiftSettings: optimize),
+        // Header-only: the PAUSE/YIELD hint the worker pool's waiting loops issue.
+        .target(name: "CSpinHint"),
+        .target(name: "MorphoKernels", dependencies: ["CTargetFeatures", "CSpinHint"], swiftSettings: optimize),
         .target(name: "MorphoTensor", dependencies: ["MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoNN", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),
         .target(name: "MorphoLosses", dependencies: ["MorphoTensor", "MorphoKernels"], swiftSettings: optimize),

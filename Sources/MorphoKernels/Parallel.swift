@@ -1,8 +1,7 @@
-import Dispatch
 import Foundation
 
 /// The one place MorphoSeg spreads work over cores. Kernels call `Parallel.forEach` with a
-/// count of independent chunks; it runs them on `Parallel.threads` workers (Dispatch) and
+/// count of independent chunks; it runs them on `Parallel.threads` threads (`WorkerPool`) and
 /// returns when all are done. With one thread (or one chunk) it runs inline, so a kernel has
 /// no threading cost on small inputs and benchmarks can measure 1-thread scaling.
 public enum Parallel {
@@ -10,8 +9,9 @@ public enum Parallel {
     /// `--threads` and the MPI trainer (one thread per rank) set it once at start-up.
     nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Runs `body(chunk)` for every chunk in `0..<count`, at most `threads` at a time.
-    /// Chunks must write disjoint memory.
+    /// Runs `body(chunk)` for every chunk in `0..<count` on up to `threads` threads (the caller
+    /// and the pool's workers, `WorkerPool`), chunks first come first served; returns when all
+    /// are done. Chunks must write disjoint memory. A call from inside a chunk runs inline.
     @inlinable
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         let workers = min(threads, count)
@@ -19,38 +19,27 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
-            // Static round-robin over `workers` lanes keeps exactly `threads` cores busy.
-            DispatchQueue.concurrentPerform(iterations: workers) { lane in
-                var i = lane
-                while i < count { work.value(i); i += workers }
-            }
-        }
+        runOnPool(count, helpers: workers - 1, body)
     }
 
-    /// Splits `0..<total` into at most `threads` contiguous ranges of at least `grain` items
-    /// and runs `body(range)` on each: the usual shape for elementwise loops.
+    @usableFromInline
+    static func runOnPool(_ count: Int, helpers: Int, _ body: (Int) -> Void) {
+        WorkerPool.shared.run(count, helpers: helpers, body)
+    }
+
+    /// Splits `0..<total` into contiguous ranges of at least `grain` items (up to 4 per thread,
+    /// so a thread slowed by another process hands its share to the others) and runs
+    /// `body(range)` on each: the usual shape for elementwise loops.
     @inlinable
     public static func forRanges(_ total: Int, grain: Int = 32768, _ body: (Range<Int>) -> Void) {
         if total <= 0 { return }
-        let pieces = max(1, min(threads, total / max(grain, 1)))
-        if pieces == 1 { body(0..<total); return }
+        let pieces = max(1, min(4 * threads, total / max(grain, 1)))
+        if pieces == 1 || threads == 1 { body(0..<total); return }
         let step = (total + pieces - 1) / pieces
-        withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: pieces) { p in
-                let lo = p * step
-                let hi = min(total, lo + step)
-                if lo < hi { work.value(lo..<hi) }
-            }
+        runOnPool(pieces, helpers: min(threads, pieces) - 1) { p in
+            let lo = p * step
+            let hi = min(total, lo + step)
+            if lo < hi { body(lo..<hi) }
         }
     }
-}
-
-/// Carries a value into Dispatch's `@Sendable` work closure. Kernels hand their chunks
-/// disjoint memory, which is what makes this sound; the type system cannot see that.
-public struct UncheckedSendable<Value>: @unchecked Sendable {
-    public let value: Value
-    @inlinable public init(_ value: Value) { self.value = value }
 }
