@@ -442,7 +442,8 @@ extension Convolution {
         let slab: ConvolutionSlab
         /// Output channels rounded up to whole vectors.
         let paddedChannels: Int
-        /// Running sums per worker: `[taps][padded]` for the weights, then `[padded]` for the bias.
+        /// Running sums per group of tiles (`PartialSums`; at least one group per worker):
+        /// `[taps][padded]` for the weights, then `[padded]` for the bias.
         let sumsPerWorker: Int
 
         init(_ pass: ConvolutionPass) {
@@ -456,7 +457,8 @@ extension Convolution {
         /// Bytes allocated by one call with `workers` workers.
         func workspaceBytes(_ pass: ConvolutionPass, workers: Int) -> Int {
             let perWorker = slab.floats + slab.positions * paddedChannels + sumsPerWorker + slab.depthSlots * pass.reduction * 2
-            return 4 * workers * perWorker
+            let extraGroups = PartialSums.mostExtraGroups(workers: workers, floatsPerGroup: sumsPerWorker)
+            return 4 * (workers * perWorker + extraGroups * sumsPerWorker)
         }
     }
 
@@ -698,8 +700,8 @@ extension Convolution {
     }
 
     /// Runs the weight gradient of a forward-shaped pass with the channel-vectorised
-    /// `WeightGradientTile` kernels: per worker, running sums `[tap][channel]` over its tiles,
-    /// then one reduction over workers into `gradWeight` `[Cdst, K]`.
+    /// `WeightGradientTile` kernels: per group of consecutive tiles (`PartialSums`), running sums
+    /// `[tap][channel]`, then one reduction over groups into `gradWeight` `[Cdst, K]`.
     static func runWeightGradient(
         _ pass: ConvolutionPass, source: ConvolutionSource, gradOutput: UnsafePointer<Float>, rectifier: Rectification?,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
@@ -711,15 +713,17 @@ extension Convolution {
         let pitch = slab.pitch
         let offsetTables = slab.tapOffsets(pass)
         let workers = Swift.min(Parallel.threads, tiling.count)
-        let sums = allocateFloats(workers * perWorker)
+        let partial = PartialSums(items: tiling.count, workers: workers,
+                                  flops: 2 * Double(pass.batch * pass.gridVolume * taps * channels), floatsPerGroup: perWorker)
+        let sums = allocateFloats(partial.groups * perWorker)  // each group's zeroed when claimed
         defer { freeFloats(sums) }
-        sums.update(repeating: 0, count: workers * perWorker)
+        let queue = TileQueue(count: partial.groups)
         let tapBlocks = ConvolutionMicrokernel.weightGradientTapBlocks(taps)
         let gridPlane = pass.h.grid * pass.w.grid
         let vectors = padded / 16
 
         offsetTables.withUnsafeBufferPointer { tables in
-            Parallel.forEach(workers) { worker in
+            Parallel.forEach(workers) { _ in
                 let slabBuffer = allocateFloats(slab.floats)
                 let grad = allocateFloats(slab.positions * padded)
                 let channelBases = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: pass.sourceChannels)
@@ -727,75 +731,76 @@ extension Convolution {
                 slabBuffer.update(repeating: 0, count: slab.floats)
                 // Columns qw ≥ grid.w and channels ≥ Cdst stay 0, so garbage slab positions add nothing.
                 grad.update(repeating: 0, count: slab.positions * padded)
-                let acc = sums + worker * perWorker
-                let biasAcc = acc + taps * padded
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
-                // Tile t goes to worker t mod workers, whatever the timing: each worker's sums, and so
-                // the gradient, are the same bit for bit in every run with this many workers (a
-                // resumed training run continues the same curve on two threads).
-                for index in stride(from: worker, to: tiling.count, by: workers) {
-                    let (n, qd0, qd1, qh0) = tiling.tile(index)
-                    let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
-                    source.channelBases(batchItem: n, into: channelBases)
-                    for s in 0..<slab.depthSlots { loaded[s] = Int.min }
-                    for qd in qd0..<qd1 {
-                        for jd in 0..<pass.d.taps {
-                            let z = qd * pass.d.stride + jd - pass.d.pad
-                            if loaded[slab.slot(z)] != z {
-                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
-                                loaded[slab.slot(z)] = z
-                            }
-                        }
-                        let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
-                        transposeGradient(gradOutput, rectifier: rectifier, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
-                                          pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
-                        let positions = rowsValid * pitch
-                        if gradBias != nil {
-                            for v in 0..<vectors {
-                                var sum = loadVector(biasAcc + 16 * v)
-                                var g = grad + 16 * v
-                                for _ in 0..<positions {
-                                    sum += loadVector(g)
-                                    g += padded
+                while let group = queue.claim() {
+                    let acc = sums + group * perWorker
+                    acc.update(repeating: 0, count: perWorker)
+                    let biasAcc = acc + taps * padded
+                    for index in partial.range(group) {
+                        let (n, qd0, qd1, qh0) = tiling.tile(index)
+                        let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                        source.channelBases(batchItem: n, into: channelBases)
+                        for s in 0..<slab.depthSlots { loaded[s] = Int.min }
+                        for qd in qd0..<qd1 {
+                            for jd in 0..<pass.d.taps {
+                                let z = qd * pass.d.stride + jd - pass.d.pad
+                                if loaded[slab.slot(z)] != z {
+                                    slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
+                                    loaded[slab.slot(z)] = z
                                 }
-                                storeVector(sum, biasAcc + 16 * v)
                             }
-                        }
-                        var v = 0
-                        while v < vectors {
-                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
-                            // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
-                            let chunk = 256 / vb
-                            var p0 = 0
-                            while p0 < positions {
-                                let count = Swift.min(chunk, positions - p0)
-                                for block in tapBlocks {
-                                    let t = block.lowerBound
-                                    ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
-                                        positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
-                                        slab: slabBuffer + p0, offsets: offsets + t,
-                                        accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
+                            let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
+                            transposeGradient(gradOutput, rectifier: rectifier, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
+                                              pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
+                            let positions = rowsValid * pitch
+                            if gradBias != nil {
+                                for v in 0..<vectors {
+                                    var sum = loadVector(biasAcc + 16 * v)
+                                    var g = grad + 16 * v
+                                    for _ in 0..<positions {
+                                        sum += loadVector(g)
+                                        g += padded
+                                    }
+                                    storeVector(sum, biasAcc + 16 * v)
                                 }
-                                p0 += count
                             }
-                            v += vb
+                            var v = 0
+                            while v < vectors {
+                                let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
+                                // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
+                                let chunk = 256 / vb
+                                var p0 = 0
+                                while p0 < positions {
+                                    let count = Swift.min(chunk, positions - p0)
+                                    for block in tapBlocks {
+                                        let t = block.lowerBound
+                                        ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
+                                            positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
+                                            slab: slabBuffer + p0, offsets: offsets + t,
+                                            accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
+                                    }
+                                    p0 += count
+                                }
+                                v += vb
+                            }
                         }
                     }
                 }
             }
         }
-        // gradWeight[c, t] = Σ_workers sums[worker][t][c]; gradBias likewise from row `taps`.
-        for c in 0..<channels {
+        // gradWeight[c, t] = Σ_groups sums[group][t][c], gradBias likewise from row `taps`: groups
+        // added in order (`PartialSums.reduce`), then transposed 16 channels at a time.
+        partial.reduce(sums, floatsPerGroup: perWorker)
+        Parallel.forEach(vectors) { v in
+            let c0 = 16 * v
+            let lanes = Swift.min(16, channels - c0)
             for t in 0..<taps {
-                var s: Float = 0
-                for worker in 0..<workers { s += sums[worker * perWorker + t * padded + c] }
-                gradWeight[c * taps + t] = s
+                let row = sums + t * padded + c0
+                for lane in 0..<lanes { gradWeight[(c0 + lane) * taps + t] = row[lane] }
             }
             if let gradBias {
-                var s: Float = 0
-                for worker in 0..<workers { s += sums[worker * perWorker + taps * padded + c] }
-                gradBias[c] = s
+                for lane in 0..<lanes { gradBias[c0 + lane] = sums[taps * padded + c0 + lane] }
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One axis of a `ConvolutionPass`: which source voxels a grid position reads and which
 /// destination voxel it writes.
@@ -163,23 +164,35 @@ struct ConvolutionSlab {
     /// Table `r` serves the output slices whose first source slice sits in slot `r`.
     /// `pass` is the slab's own, or a phase of a `PolyphasePass` whose envelope the slab is laid
     /// out for: its taps `(jd, jh, jw)` are the slab's `(jd, jh, jw) + shift`.
+    /// (Computed on the calling thread before each kernel's parallel part: no allocation but the
+    /// table's own.)
     func tapOffsets(_ pass: ConvolutionPass, shift: (d: Int, h: Int, w: Int) = (0, 0, 0)) -> [Int] {
-        var out = [Int]()
-        out.reserveCapacity(depthSlots * pass.reduction)
         let (sh, sw) = (pass.h.stride, pass.w.stride)
-        for r in 0..<depthSlots {
-            for c in 0..<pass.sourceChannels {
-                for jd in 0..<pass.d.taps {
-                    let slice = c * channelStride + ((r + jd + shift.d) % depthSlots) * sliceStride
-                    for jh in (0..<pass.h.taps).map({ $0 + shift.h }) {
-                        for jw in (0..<pass.w.taps).map({ $0 + shift.w }) {
-                            out.append(slice + ((jh % sh) * sw + jw % sw) * block + (jh / sh) * pitch + jw / sw)
+        // The in-plane part of each tap (jh, jw), shared by every slot, channel and jd.
+        let plane = pass.h.taps * pass.w.taps
+        return [Int](unsafeUninitializedCapacity: depthSlots * pass.reduction) { out, initialized in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: plane) { inPlane in
+                for jh in 0..<pass.h.taps {
+                    for jw in 0..<pass.w.taps {
+                        let (h, w) = (jh + shift.h, jw + shift.w)
+                        inPlane[jh * pass.w.taps + jw] = ((h % sh) * sw + w % sw) * block + (h / sh) * pitch + w / sw
+                    }
+                }
+                var k = 0
+                for r in 0..<depthSlots {
+                    for c in 0..<pass.sourceChannels {
+                        for jd in 0..<pass.d.taps {
+                            let slice = c * channelStride + ((r + jd + shift.d) % depthSlots) * sliceStride
+                            for t in 0..<plane {
+                                out[k] = slice + inPlane[t]
+                                k += 1
+                            }
                         }
                     }
                 }
             }
+            initialized = depthSlots * pass.reduction
         }
-        return out
     }
 
     /// Offset table index for grid slice `qd`.
@@ -568,19 +581,15 @@ func ceilDiv(_ a: Int, _ b: Int) -> Int {
 
 /// Hands out tile indices to the workers of one kernel call, first come first served, so a
 /// worker sharing its core with another process does not hold the others up.
-final class TileQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
+final class TileQueue: Sendable {
+    private let next = Atomic<Int>(0)
     let count: Int
 
     init(count: Int) { self.count = count }
 
     func claim() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return index < count ? index : nil
     }
 }
 

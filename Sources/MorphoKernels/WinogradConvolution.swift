@@ -103,7 +103,11 @@ enum WinogradConvolution {
         /// Bytes allocated by one call with `workers` workers.
         func workspaceBytes(workers: Int) -> Int {
             let perWorker = points * ((sourceChannels + destinationChannels) * blockStride + 32) + 16 * 64 + 96 + sourceChannels
-            return 4 * (workers * perWorker + points * sourceChannels * destinationChannels + destinationChannels)
+            // The weight gradient's sums: one group per worker and up to `mostExtraGroups` more.
+            let padded = (destinationChannels + 15) / 16 * 16
+            let sums = points * sourceChannels * padded + padded
+            let groups = workers + PartialSums.mostExtraGroups(workers: workers, floatsPerGroup: sums)
+            return 4 * (workers * perWorker + groups * sums)
         }
     }
 

@@ -14,11 +14,12 @@ import Foundation
 /// and the output gradient's 2×2×2 tiles into `W[ξ][tile][d]` (the raw tiles made channel-last
 /// by 16×16 transposes, then transformed on vectors of 16 channels), then adds `V[ξ]·W[ξ]` into its running sums `[ξ][s][d]` with the direct weight
 /// gradient's `WeightGradientTile` (source channels as its taps, tiles as its positions). The
-/// workers' sums are added and transformed back (Gᵀ · Gᵀ · Gᵀ) once per call.
+/// groups' sums are added and transformed back (Gᵀ · Gᵀ · Gᵀ) once per call.
 ///
-/// Blocks go to workers in runs of `claimGrain` consecutive blocks, round-robin (run r to worker
-/// r mod workers), so the gradient is the same bit for bit in every run with the same thread
-/// count, as the direct kernel's, and a worker's consecutive blocks share source rows.
+/// Blocks go in runs of `claimGrain` consecutive blocks, and the runs in groups with their own
+/// sums (`PartialSums`), claimed first come first served: the gradient is the same bit for bit
+/// in every run with the same thread count, as the direct kernel's, and a worker's consecutive
+/// blocks share source rows.
 /// Workspace per worker: `4·64·(Cs·(tileBlock + 16) + (tileBlock + 16)·Cd′ + Cs·Cd′)` bytes
 /// plus 14 KB of row scratch (Cd′ = Cd rounded up to 16; 1.1 MB for 32 → 32 channels).
 extension WinogradConvolution {
@@ -52,17 +53,20 @@ extension WinogradConvolution {
         let stride = plan.blockStride
         let blockCount = (plan.tileCount + tileBlock - 1) / tileBlock
         let workers = Swift.min(Parallel.threads, blockCount)
-        let sumsPerWorker = points * cs * padded + padded
-        let sums = allocateFloats(workers * sumsPerWorker)
+        let sumsPerGroup = points * cs * padded + padded
+        let grain = claimGrain(blocks: blockCount, workers: workers)
+        let partial = PartialSums(items: (blockCount + grain - 1) / grain, workers: workers,
+                                  flops: 2 * Double(plan.tileCount * points * cs * cd), floatsPerGroup: sumsPerGroup)
+        let sums = allocateFloats(partial.groups * sumsPerGroup)  // each group's zeroed when claimed
         defer { freeFloats(sums) }
-        sums.update(repeating: 0, count: workers * sumsPerWorker)
+        let queue = TileQueue(count: partial.groups)
         let vectors = padded / 16
         let sourceBlocks = ConvolutionMicrokernel.weightGradientTapBlocks(cs)
         // At the up-sampled part's zero points: the other channels only.
         let restBlocks = cu == 0 ? sourceBlocks : ConvolutionMicrokernel.weightGradientTapBlocks(cs - cu).map { ($0.lowerBound + cu)..<($0.upperBound + cu) }
         let volume = plan.depth * plan.height * plan.width
 
-        Parallel.forEach(workers) { worker in
+        Parallel.forEach(workers) { _ in
             let (vPoint, wPoint) = (cs * stride + 16, stride * padded + 16)
             let v = allocateFloats(points * vPoint)
             let w = allocateFloats(points * wPoint)
@@ -82,65 +86,60 @@ extension WinogradConvolution {
             staging.update(repeating: 0, count: 16 * 32)
             rows.update(repeating: 0, count: 16 * 64)
             for s in 0..<cs { offsets[s] = s * stride }
-            let acc = sums + worker * sumsPerWorker
-            let biasAcc = acc + points * cs * padded
             var loadedItem = -1
 
-            let grain = claimGrain(blocks: blockCount, workers: workers)
-            for chunk in Swift.stride(from: worker, to: (blockCount + grain - 1) / grain, by: workers) {
-                for block in (chunk * grain)..<Swift.min(blockCount, (chunk + 1) * grain) {
-                    let first = block * tileBlock
-                    let count = Swift.min(tileBlock, plan.tileCount - first)
-                    forEachSegment(plan, first: first, count: count) { segment in
-                        if segment.n != loadedItem {
-                            source.channelBases(batchItem: segment.n, into: channelBases + cu)
-                            loadedItem = segment.n
-                        }
-                        upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
-                        for s in cu..<cs {
-                            transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
-                                           rows: rows, into: v + s * stride, pointStride: vPoint)
-                        }
-                        let item = segment.n * cd * volume
-                        var g0 = 0
-                        while g0 < cd {
-                            let group = Swift.min(16, cd - g0)
-                            gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
-                                           channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
-                                           staging: staging, into: channelLast, biasSums: biasAcc + g0)
-                            transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
-                                                   into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
-                            g0 += 16
-                        }
-                    }
-                    // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
-                    for xi in 0..<points {
-                        let blocks = cu > 0 && UpsampledPart.isZeroPoint(xi, deep: true) ? restBlocks : sourceBlocks
-                        var vv = 0
-                        while vv < vectors {
-                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
-                            for block in blocks {
-                                let s0 = block.lowerBound
-                                ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
-                                    positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
-                                    slab: v + xi * vPoint, offsets: offsets + s0,
-                                    accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
+            while let group = queue.claim() {
+                let acc = sums + group * sumsPerGroup
+                acc.update(repeating: 0, count: sumsPerGroup)
+                let biasAcc = acc + points * cs * padded
+                for chunk in partial.range(group) {
+                    for block in (chunk * grain)..<Swift.min(blockCount, (chunk + 1) * grain) {
+                        let first = block * tileBlock
+                        let count = Swift.min(tileBlock, plan.tileCount - first)
+                        forEachSegment(plan, first: first, count: count) { segment in
+                            if segment.n != loadedItem {
+                                source.channelBases(batchItem: segment.n, into: channelBases + cu)
+                                loadedItem = segment.n
                             }
-                            vv += vb
+                            upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
+                            for s in cu..<cs {
+                                transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
+                                               rows: rows, into: v + s * stride, pointStride: vPoint)
+                            }
+                            let item = segment.n * cd * volume
+                            var g0 = 0
+                            while g0 < cd {
+                                let group = Swift.min(16, cd - g0)
+                                gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
+                                               channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
+                                               staging: staging, into: channelLast, biasSums: biasAcc + g0)
+                                transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
+                                                       into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
+                                g0 += 16
+                            }
+                        }
+                        // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
+                        for xi in 0..<points {
+                            let blocks = cu > 0 && UpsampledPart.isZeroPoint(xi, deep: true) ? restBlocks : sourceBlocks
+                            var vv = 0
+                            while vv < vectors {
+                                let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
+                                for block in blocks {
+                                    let s0 = block.lowerBound
+                                    ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
+                                        positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
+                                        slab: v + xi * vPoint, offsets: offsets + s0,
+                                        accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
+                                }
+                                vv += vb
+                            }
                         }
                     }
                 }
             }
         }
-        // Add the workers' sums into worker 0's, in worker order (each element alike on any thread).
-        if workers > 1 {
-            Parallel.forRanges(sumsPerWorker, grain: 16384) { r in
-                for k in 1..<workers {
-                    let other = sums + k * sumsPerWorker
-                    for i in r { sums[i] += other[i] }
-                }
-            }
-        }
+        // Add the groups' sums into group 0's, in group order.
+        partial.reduce(sums, floatsPerGroup: sumsPerGroup)
         transformWeightGradient(plan, sums: sums, padded: padded, into: gradWeight)
         if let gradBias {
             let biasSums = sums + points * cs * padded
