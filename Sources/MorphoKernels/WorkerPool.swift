@@ -3,6 +3,10 @@ import Dispatch
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The threads behind `Parallel`: `threads − 1` persistent workers that, between jobs, poll for
 /// the next one for a short while (`spinBudget`) before they sleep, plus the calling thread,
 /// which always works on its own job.
@@ -123,6 +127,8 @@ private final class Worker: @unchecked Sendable {
     }
 
     /// Polls `slot` for up to `WorkerPool.spinBudget`, then sleeps until `post` wakes it.
+    /// Every 256 polls (a few µs) it also yields its core to any other runnable thread (a
+    /// batch prefetcher, say), which `sched_yield` hands over only when there is one.
     private func waitForPost() {
         var polls = 0
         var deadline: UInt64 = 0
@@ -130,6 +136,7 @@ private final class Worker: @unchecked Sendable {
             morphoseg_spin_pause()
             polls += 1
             if polls & 255 != 0 { continue }
+            sched_yield()
             let now = DispatchTime.now().uptimeNanoseconds
             if deadline == 0 {
                 deadline = now + WorkerPool.spinBudget
