@@ -148,6 +148,22 @@ extension WinogradConvolution {
         }
     }
 
+    /// `v` moved up one lane, 0 in lane 0: `out[i] = v[i − 1]`.
+    @inline(__always)
+    static func shiftedUp(_ v: ConvVector) -> ConvVector {
+        var out = ConvVector()
+        for i in 1..<16 { out[i] = v[i - 1] }
+        return out
+    }
+
+    /// `v` moved down one lane, 0 in lane 15: `out[i] = v[i + 1]`.
+    @inline(__always)
+    static func shiftedDown(_ v: ConvVector) -> ConvVector {
+        var out = ConvVector()
+        for i in 0..<15 { out[i] = v[i + 1] }
+        return out
+    }
+
     /// Coarse row voxels `x − 1 …`, `x …` and `x + 1 …` (16 lanes each), zero outside
     /// `0 ..< width` (the padding); lanes past the row's end read zeros through `staging`.
     @inline(__always)
@@ -155,6 +171,15 @@ extension WinogradConvolution {
                           staging: UnsafeMutablePointer<Float>) -> (ConvVector, ConvVector, ConvVector) {
         if x >= 1 && x + 17 <= width {
             return (loadVector(row + x - 1), loadVector(row + x), loadVector(row + x + 1))
+        }
+        if x + 16 <= width {
+            // A full centre at a row end: its neighbours by a lane shift with a zero at the end
+            // (a permute), not by vector loads over scalar stores to `staging`, which cannot be
+            // store-forwarded (that stall was ~1/5 of the full-resolution registration's driver).
+            let centre = loadVector(row + x)
+            let left = x >= 1 ? loadVector(row + x - 1) : shiftedUp(centre)
+            let right = x + 17 <= width ? loadVector(row + x + 1) : shiftedDown(centre)
+            return (left, centre, right)
         }
         for j in 0..<18 {
             let at = x - 1 + j

@@ -30,6 +30,9 @@ final class WinogradUpsamplingTests: XCTestCase {
         (.cubic(n: 2, cin: 9 + 8, cout: 13, size: (6, 8, 40), kernel: 3, stride: 1, padding: 1), 9, SpatialExtent(d: 3, h: 4, w: 20), true),
         // Coarse rows of 40: a segment read in place between two at the edges.
         (.cubic(n: 1, cin: 16 + 5, cout: 8, size: (4, 6, 80), kernel: 3, stride: 1, padding: 1), 16, SpatialExtent(d: 2, h: 3, w: 40), true),
+        // Coarse rows of 32: both segments full, their outer neighbours by lane shifts (left of
+        // the first, right of the second), the inner ones read in place.
+        (.cubic(n: 1, cin: 8 + 6, cout: 8, size: (4, 4, 64), kernel: 3, stride: 1, padding: 1), 8, SpatialExtent(d: 2, h: 2, w: 32), true),
         // One coarse voxel per axis.
         (.cubic(n: 3, cin: 8 + 2, cout: 9, size: (2, 2, 2), kernel: 3, stride: 1, padding: 1), 8, SpatialExtent(d: 1, h: 1, w: 1), true),
         (.planar(n: 3, cin: 12 + 9, cout: 10, size: (14, 36), kernel: 3, stride: 1, padding: 1), 12, SpatialExtent(h: 7, w: 18), true),
