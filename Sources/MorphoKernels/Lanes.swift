@@ -20,6 +20,24 @@ public typealias LaneMask = SIMDMask<SIMD16<Int32>>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
 }
 
+/// `v` moved up one lane with `first` in lane 0: `out[0] = first`, `out[i] = v[i − 1]`. Built in
+/// registers (a permute and an insert), so a vector assembled this way need not go through
+/// memory, where a vector load over several smaller stores cannot be store-forwarded.
+@inlinable @inline(__always) public func shiftedUp(_ v: Lanes, inserting first: Float = 0) -> Lanes {
+    var out = Lanes()
+    out[0] = first
+    for i in 1..<16 { out[i] = v[i - 1] }
+    return out
+}
+
+/// `v` moved down one lane with `last` in lane 15: `out[i] = v[i + 1]`, `out[15] = last`.
+@inlinable @inline(__always) public func shiftedDown(_ v: Lanes, inserting last: Float = 0) -> Lanes {
+    var out = Lanes()
+    for i in 0..<15 { out[i] = v[i + 1] }
+    out[15] = last
+    return out
+}
+
 /// The first `count` (< 16) floats at `p`, the other lanes `fill`.
 @inlinable @inline(__always) public func loadLanes(_ p: UnsafePointer<Float>, count: Int, fill: Float = 0) -> Lanes {
     var v = Lanes(repeating: fill)

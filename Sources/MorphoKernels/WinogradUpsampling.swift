@@ -148,22 +148,6 @@ extension WinogradConvolution {
         }
     }
 
-    /// `v` moved up one lane, 0 in lane 0: `out[i] = v[i − 1]`.
-    @inline(__always)
-    static func shiftedUp(_ v: ConvVector) -> ConvVector {
-        var out = ConvVector()
-        for i in 1..<16 { out[i] = v[i - 1] }
-        return out
-    }
-
-    /// `v` moved down one lane, 0 in lane 15: `out[i] = v[i + 1]`.
-    @inline(__always)
-    static func shiftedDown(_ v: ConvVector) -> ConvVector {
-        var out = ConvVector()
-        for i in 0..<15 { out[i] = v[i + 1] }
-        return out
-    }
-
     /// Coarse row voxels `x − 1 …`, `x …` and `x + 1 …` (16 lanes each), zero outside
     /// `0 ..< width` (the padding); lanes past the row's end read zeros through `staging`.
     @inline(__always)

@@ -38,4 +38,12 @@ final class LanesTests: XCTestCase {
         let v = Lanes((0..<16).map { Float($0) + 0.25 })
         XCTAssertEqual(laneSum(v), (0..<16).reduce(0.0) { $0 + Double($1) + 0.25 })
     }
+
+    func testShiftsMoveEveryLaneByOneAndInsertTheGivenValue() {
+        let v = Lanes((0..<16).map(Float.init))
+        XCTAssertEqual(shiftedUp(v, inserting: -1), Lanes([-1] + (0..<15).map(Float.init)))
+        XCTAssertEqual(shiftedDown(v, inserting: 7), Lanes((1..<16).map(Float.init) + [7]))
+        XCTAssertEqual(shiftedUp(v)[0], 0)
+        XCTAssertEqual(shiftedDown(v)[15], 0)
+    }
 }
