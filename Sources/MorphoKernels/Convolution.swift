@@ -733,59 +733,61 @@ extension Convolution {
                 grad.update(repeating: 0, count: slab.positions * padded)
                 var loaded = [Int](repeating: Int.min, count: slab.depthSlots)
 
-                while let group = queue.claim() {
-                    let acc = sums + group * perWorker
-                    acc.update(repeating: 0, count: perWorker)
-                    let biasAcc = acc + taps * padded
-                    for index in partial.range(group) {
-                        let (n, qd0, qd1, qh0) = tiling.tile(index)
-                        let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
-                        source.channelBases(batchItem: n, into: channelBases)
-                        for s in 0..<slab.depthSlots { loaded[s] = Int.min }
-                        for qd in qd0..<qd1 {
-                            for jd in 0..<pass.d.taps {
-                                let z = qd * pass.d.stride + jd - pass.d.pad
-                                if loaded[slab.slot(z)] != z {
-                                    slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
-                                    loaded[slab.slot(z)] = z
-                                }
-                            }
-                            let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
-                            transposeGradient(gradOutput, rectifier: rectifier, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
-                                              pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
-                            let positions = rowsValid * pitch
-                            if gradBias != nil {
-                                for v in 0..<vectors {
-                                    var sum = loadVector(biasAcc + 16 * v)
-                                    var g = grad + 16 * v
-                                    for _ in 0..<positions {
-                                        sum += loadVector(g)
-                                        g += padded
-                                    }
-                                    storeVector(sum, biasAcc + 16 * v)
-                                }
-                            }
-                            var v = 0
-                            while v < vectors {
-                                let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
-                                // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
-                                let chunk = 256 / vb
-                                var p0 = 0
-                                while p0 < positions {
-                                    let count = Swift.min(chunk, positions - p0)
-                                    for block in tapBlocks {
-                                        let t = block.lowerBound
-                                        ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
-                                            positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
-                                            slab: slabBuffer + p0, offsets: offsets + t,
-                                            accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
-                                    }
-                                    p0 += count
-                                }
-                                v += vb
+                // Adds tile `index`'s products into `acc` (weights) and `biasAcc` (bias).
+                func accumulate(tile index: Int, into acc: UnsafeMutablePointer<Float>, bias biasAcc: UnsafeMutablePointer<Float>) {
+                    let (n, qd0, qd1, qh0) = tiling.tile(index)
+                    let rowsValid = Swift.min(tiling.rows, pass.h.grid - qh0)
+                    source.channelBases(batchItem: n, into: channelBases)
+                    for s in 0..<slab.depthSlots { loaded[s] = Int.min }
+                    for qd in qd0..<qd1 {
+                        for jd in 0..<pass.d.taps {
+                            let z = qd * pass.d.stride + jd - pass.d.pad
+                            if loaded[slab.slot(z)] != z {
+                                slab.fill(pass, channels: channelBases, z: z, qh0: qh0, into: slabBuffer)
+                                loaded[slab.slot(z)] = z
                             }
                         }
+                        let offsets = tables.baseAddress! + slab.table(forSlice: qd, pass) * taps
+                        transposeGradient(gradOutput, rectifier: rectifier, pass: pass, n: n, qd: qd, qh0: qh0, rows: rowsValid,
+                                          pitch: pitch, padded: padded, gridPlane: gridPlane, into: grad)
+                        let positions = rowsValid * pitch
+                        if gradBias != nil {
+                            for v in 0..<vectors {
+                                var sum = loadVector(biasAcc + 16 * v)
+                                var g = grad + 16 * v
+                                for _ in 0..<positions {
+                                    sum += loadVector(g)
+                                    g += padded
+                                }
+                                storeVector(sum, biasAcc + 16 * v)
+                            }
+                        }
+                        var v = 0
+                        while v < vectors {
+                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - v)
+                            // Keep the swept gradient rows (chunk · vb · 64 bytes) in L1.
+                            let chunk = 256 / vb
+                            var p0 = 0
+                            while p0 < positions {
+                                let count = Swift.min(chunk, positions - p0)
+                                for block in tapBlocks {
+                                    let t = block.lowerBound
+                                    ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
+                                        positions: count, gradOut: grad + p0 * padded + 16 * v, gradOutStride: padded,
+                                        slab: slabBuffer + p0, offsets: offsets + t,
+                                        accumulator: acc + t * padded + 16 * v, accumulatorStride: padded))
+                                }
+                                p0 += count
+                            }
+                            v += vb
+                        }
                     }
+                }
+
+                while let claimed = queue.claim() {
+                    let acc = sums + claimed * perWorker
+                    acc.update(repeating: 0, count: perWorker)
+                    for index in partial.range(claimed) { accumulate(tile: index, into: acc, bias: acc + taps * padded) }
                 }
             }
         }

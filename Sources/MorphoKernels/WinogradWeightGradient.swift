@@ -88,51 +88,50 @@ extension WinogradConvolution {
             for s in 0..<cs { offsets[s] = s * stride }
             var loadedItem = -1
 
-            while let group = queue.claim() {
-                let acc = sums + group * sumsPerGroup
+            while let claimed = queue.claim() {
+                let acc = sums + claimed * sumsPerGroup
                 acc.update(repeating: 0, count: sumsPerGroup)
                 let biasAcc = acc + points * cs * padded
-                for chunk in partial.range(group) {
-                    for block in (chunk * grain)..<Swift.min(blockCount, (chunk + 1) * grain) {
-                        let first = block * tileBlock
-                        let count = Swift.min(tileBlock, plan.tileCount - first)
-                        forEachSegment(plan, first: first, count: count) { segment in
-                            if segment.n != loadedItem {
-                                source.channelBases(batchItem: segment.n, into: channelBases + cu)
-                                loadedItem = segment.n
-                            }
-                            upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
-                            for s in cu..<cs {
-                                transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
-                                               rows: rows, into: v + s * stride, pointStride: vPoint)
-                            }
-                            let item = segment.n * cd * volume
-                            var g0 = 0
-                            while g0 < cd {
-                                let group = Swift.min(16, cd - g0)
-                                gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
-                                               channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
-                                               staging: staging, into: channelLast, biasSums: biasAcc + g0)
-                                transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
-                                                       into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
-                                g0 += 16
-                            }
+                let runs = partial.range(claimed)
+                for block in (runs.lowerBound * grain)..<Swift.min(blockCount, runs.upperBound * grain) {
+                    let first = block * tileBlock
+                    let count = Swift.min(tileBlock, plan.tileCount - first)
+                    forEachSegment(plan, first: first, count: count) { segment in
+                        if segment.n != loadedItem {
+                            source.channelBases(batchItem: segment.n, into: channelBases + cu)
+                            loadedItem = segment.n
                         }
-                        // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
-                        for xi in 0..<points {
-                            let blocks = cu > 0 && UpsampledPart.isZeroPoint(xi, deep: true) ? restBlocks : sourceBlocks
-                            var vv = 0
-                            while vv < vectors {
-                                let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
-                                for block in blocks {
-                                    let s0 = block.lowerBound
-                                    ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
-                                        positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
-                                        slab: v + xi * vPoint, offsets: offsets + s0,
-                                        accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
-                                }
-                                vv += vb
+                        upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
+                        for s in cu..<cs {
+                            transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]), rectifier: nil,
+                                           rows: rows, into: v + s * stride, pointStride: vPoint)
+                        }
+                        let item = segment.n * cd * volume
+                        var g0 = 0
+                        while g0 < cd {
+                            let group = Swift.min(16, cd - g0)
+                            gatherGradient(plan, segment: segment, gradOutput: gradOutput + item + g0 * volume, volume: volume,
+                                           channels: group, rectifier: rectifier.map { (UnsafePointer($0.output + item + g0 * volume), $0.slope) },
+                                           staging: staging, into: channelLast, biasSums: biasAcc + g0)
+                            transformGradientTiles(UnsafePointer(channelLast), tiles: segment.count,
+                                                   into: w + segment.lane * padded + g0, tileStride: padded, pointStride: wPoint)
+                            g0 += 16
+                        }
+                    }
+                    // acc[ξ][s][d] += Σ_tiles V[ξ][s][tile] · W[ξ][tile][d].
+                    for xi in 0..<points {
+                        let blocks = cu > 0 && UpsampledPart.isZeroPoint(xi, deep: true) ? restBlocks : sourceBlocks
+                        var vv = 0
+                        while vv < vectors {
+                            let vb = Swift.min(ConvolutionMicrokernel.weightGradientVectors, vectors - vv)
+                            for block in blocks {
+                                let s0 = block.lowerBound
+                                ConvolutionMicrokernel.weightGradient(v: vb, r: block.count, WeightGradientTileArguments(
+                                    positions: count, gradOut: w + xi * wPoint + 16 * vv, gradOutStride: padded,
+                                    slab: v + xi * vPoint, offsets: offsets + s0,
+                                    accumulator: acc + (xi * cs + s0) * padded + 16 * vv, accumulatorStride: padded))
                             }
+                            vv += vb
                         }
                     }
                 }
