@@ -12,7 +12,7 @@ import Glibc
 /// which always works on its own job.
 ///
 /// Why not `DispatchQueue.concurrentPerform`: a training step is a few hundred parallel regions,
-/// many of them 50–500 µs long (a 64³ U-Net step is ~30 ms). Dispatch parks its worker between
+/// many of them 50–500 µs long (a 64³ U-Net step is ~21 ms). Dispatch parks its worker between
 /// them, and waking a parked thread costs an inter-processor interrupt (in a virtual machine, an
 /// exit to the host): tens of µs during which one core idles, per region. Polling workers, as
 /// OpenMP runtimes (and so PyTorch's) keep them, start within a fraction of a µs.
