@@ -180,6 +180,12 @@ enum WinogradConvolution {
                             loadedItem = segment.n
                         }
                         upsampled?.transformInput(plan, segment: segment, rows: rows, into: v, channelStride: stride, pointStride: vPoint)
+                        if isInteriorPlanar(plan, segment) {
+                            transformInteriorPlanar(plan, segment: segment, channels: channelBases + cu, rectifierBases: rectifierBases + cu,
+                                                    slope: source.rectifier?.slope, count: cs - cu, into: v + cu * stride,
+                                                    channelStride: stride, pointStride: vPoint)
+                            return
+                        }
                         for s in cu..<cs {
                             transformInput(plan, segment: segment, channel: UnsafePointer(channelBases[s]),
                                            rectifier: source.rectifier.map { (UnsafePointer(rectifierBases[s]), $0.slope) },
@@ -222,6 +228,13 @@ enum WinogradConvolution {
                     }
                     forEachSegment(plan, first: first, count: count) { segment in
                         let item = destination + segment.n * cd * plan.depth * plan.height * plan.width
+                        if isInteriorPlanar(plan, segment) {
+                            transformOutputInteriorPlanar(plan, segment: segment, products: UnsafePointer(m), channelStride: stride,
+                                                          pointStride: mPoint, count: cd, bias: UnsafePointer(biasValues),
+                                                          slope: rectifierSlope, into: item,
+                                                          channelVolume: plan.depth * plan.height * plan.width)
+                            return
+                        }
                         for d in 0..<cd {
                             transformOutput(plan, segment: segment, products: UnsafePointer(m + d * stride), pointStride: mPoint,
                                             bias: biasValues[d], slope: rectifierSlope, into: item + d * plan.depth * plan.height * plan.width)
@@ -491,7 +504,9 @@ enum WinogradConvolution {
         let before: Float = base > 0 ? row[base - 1] : 0
         if inside {
             let after: Float = base + 32 < width ? row[base + 32] : 0
-            return (UnsafeRawPointer(row + base).loadUnaligned(as: SIMD32<Float>.self), before, after)
+            // As two vector loads: inlined into `run`, the generic 32-lane load was left a call
+            // that went through the stack.
+            return (SIMD32(lowHalf: loadVector(row + base), highHalf: loadVector(row + base + 16)), before, after)
         }
         // The row ends after n of the 32 voxels: a half-width vector when n is 16 (grids 16 or
         // 48 wide), else the n voxels copied over zeros.
@@ -502,7 +517,7 @@ enum WinogradConvolution {
         }
         UnsafeMutableRawPointer(staging).storeBytes(of: SIMD32<Float>(), as: SIMD32<Float>.self)
         for j in 0..<n { staging[j] = row[base + j] }
-        return (UnsafeRawPointer(staging).loadUnaligned(as: SIMD32<Float>.self), before, 0)
+        return (SIMD32(lowHalf: loadVector(staging), highHalf: loadVector(staging + 16)), before, 0)
     }
 
     /// Bᵀ applied to four consecutive points of one axis: `(p0 − p2, p1 + p2, p2 − p1, p1 − p3)`.

@@ -42,6 +42,8 @@ final class WinogradConvolutionTests: XCTestCase {
         .cubic(n: 1, cin: 8, cout: 6, size: (3, 5, 48), kernel: 3, stride: 1, padding: 1),
         .planar(n: 3, cin: 9, cout: 8, size: (15, 37), kernel: 3, stride: 1, padding: 1),
         .planar(n: 2, cin: 20, cout: 11, size: (1, 70), kernel: 3, stride: 1, padding: 1),
+        // Interior 2D segments (`transformInteriorPlanar`): one at a row's start, one ending with it.
+        .planar(n: 2, cin: 10, cout: 9, size: (12, 64), kernel: 3, stride: 1, padding: 1),
     ]
 
     func testByDefaultItTakesWide3DLayersAnd2DLayersOfThirtyTwoChannelsWithManyTiles() {
