@@ -22,7 +22,7 @@ extension NormalizationConfig {
                 let kept = values.filter { $0 != 0 }
                 if !kept.isEmpty { values = kept }
             }
-            let (scale, shift, clip) = transform(values)
+            let (scale, shift, clip) = transform(reordering: &values)
             for i in range {
                 var v = array.data[i]
                 if let clip { v = min(max(v, clip.lowerBound), clip.upperBound) }
@@ -31,8 +31,9 @@ extension NormalizationConfig {
         }
     }
 
-    /// `x ↦ (clip(x) − shift) · scale` for one channel's statistics sample.
-    func transform(_ values: [Float]) -> (scale: Float, shift: Float, clip: ClosedRange<Float>?) {
+    /// `x ↦ (clip(x) − shift) · scale` for one channel's statistics sample (which `percentile`
+    /// reorders).
+    func transform(reordering values: inout [Float]) -> (scale: Float, shift: Float, clip: ClosedRange<Float>?) {
         switch kind {
         case .none:
             return (1, 0, nil)
@@ -47,11 +48,65 @@ extension NormalizationConfig {
             let std = variance.squareRoot()
             return (std > 1e-12 ? Float(1 / std) : 1, Float(mean), nil)
         case .percentile:
-            let sorted = values.sorted()
-            let lo = Self.percentile(sorted, lower), hi = Self.percentile(sorted, upper)
+            let lo = Self.percentile(selecting: &values, lower), hi = Self.percentile(selecting: &values, upper)
             let width = hi - lo
             return (width > 0 ? 1 / width : 0, lo, lo...max(lo, hi))
         }
+    }
+
+    /// The `p`-th percentile (0–100) of `values`, numpy's linear interpolation between the order
+    /// statistics at ranks ⌊r⌋ and ⌊r⌋ + 1, r = p/100·(n − 1); `values` is reordered. By
+    /// selection, expected O(n), where sorting a 160×192×224 volume took 2 s (twice per image in
+    /// `morphoseg register`, more than the network).
+    static func percentile(selecting values: inout [Float], _ p: Double) -> Float {
+        guard !values.isEmpty else { return 0 }
+        let rank = p / 100 * Double(values.count - 1)
+        let i = Int(rank.rounded(.down)), j = min(values.count - 1, i + 1)
+        return values.withUnsafeMutableBufferPointer { v in
+            let a = select(i, in: v)
+            // Everything after rank i is ≥ v[i] now: the next order statistic is their least.
+            let b = j == i ? a : v[(i + 1)...].min()!
+            return a + Float(rank - Double(i)) * (b - a)
+        }
+    }
+
+    /// Reorders `v` so that `v[k]` holds the value a sort would put there, with nothing greater
+    /// before it and nothing less after it, and returns it: Hoare's selection (median-of-three
+    /// pivots, Hoare partitions, which split runs of equal values evenly) with an insertion sort
+    /// for short ranges.
+    static func select(_ k: Int, in v: UnsafeMutableBufferPointer<Float>) -> Float {
+        var (lo, hi) = (0, v.count - 1)
+        while hi - lo >= 16 {
+            let mid = lo + (hi - lo) / 2
+            if v[mid] < v[lo] { v.swapAt(mid, lo) }
+            if v[hi] < v[lo] { v.swapAt(hi, lo) }
+            if v[hi] < v[mid] { v.swapAt(hi, mid) }
+            let pivot = v[mid]
+            var (i, j) = (lo, hi)
+            while i <= j {
+                while v[i] < pivot { i += 1 }
+                while v[j] > pivot { j -= 1 }
+                if i <= j {
+                    v.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            // Now v[lo...j] ≤ pivot ≤ v[i...hi] and anything between equals the pivot.
+            if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
+        }
+        if hi > lo {
+            for a in (lo + 1)...hi {
+                let x = v[a]
+                var b = a
+                while b > lo && v[b - 1] > x {
+                    v[b] = v[b - 1]
+                    b -= 1
+                }
+                v[b] = x
+            }
+        }
+        return v[k]
     }
 
     /// The `p`-th percentile (0–100) of sorted values, numpy's linear interpolation.

@@ -21,4 +21,18 @@ final class NormalizationTests: XCTestCase {
         XCTAssertEqual(b.data[50], 0.5, accuracy: 1e-6)
         XCTAssertEqual(b.data[100], 1)
     }
+
+    func testPercentilesBySelectionEqualThoseOfTheSortedValues() {
+        var generator = SystemRandomNumberGenerator()
+        for (count, distinct) in [(1, 1), (2, 2), (17, 3), (100, 100), (1000, 7), (4097, 100_000), (20_000, 2)] {
+            let values = (0..<count).map { _ in Float(Int.random(in: 0..<distinct, using: &generator)) * 0.25 - 3 }
+            let sorted = values.sorted()
+            for p in [0, 0.5, 10, 50, 73.3, 99.5, 100] {
+                var scratch = values
+                XCTAssertEqual(NormalizationConfig.percentile(selecting: &scratch, p), NormalizationConfig.percentile(sorted, p),
+                               "\(count) values, \(distinct) distinct, percentile \(p)")
+                XCTAssertEqual(scratch.sorted(), sorted, "selection only reorders")
+            }
+        }
+    }
 }
