@@ -504,9 +504,7 @@ enum WinogradConvolution {
         let before: Float = base > 0 ? row[base - 1] : 0
         if inside {
             let after: Float = base + 32 < width ? row[base + 32] : 0
-            // As two vector loads: inlined into `run`, the generic 32-lane load was left a call
-            // that went through the stack.
-            return (SIMD32(lowHalf: loadVector(row + base), highHalf: loadVector(row + base + 16)), before, after)
+            return (UnsafeRawPointer(row + base).loadUnaligned(as: SIMD32<Float>.self), before, after)
         }
         // The row ends after n of the 32 voxels: a half-width vector when n is 16 (grids 16 or
         // 48 wide), else the n voxels copied over zeros.
@@ -517,7 +515,7 @@ enum WinogradConvolution {
         }
         UnsafeMutableRawPointer(staging).storeBytes(of: SIMD32<Float>(), as: SIMD32<Float>.self)
         for j in 0..<n { staging[j] = row[base + j] }
-        return (SIMD32(lowHalf: loadVector(staging), highHalf: loadVector(staging + 16)), before, 0)
+        return (UnsafeRawPointer(staging).loadUnaligned(as: SIMD32<Float>.self), before, 0)
     }
 
     /// Bᵀ applied to four consecutive points of one axis: `(p0 − p2, p1 + p2, p2 − p1, p1 − p3)`.
