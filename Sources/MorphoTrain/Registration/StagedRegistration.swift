@@ -161,7 +161,8 @@ public struct StagedRegistration: Sendable {
         var result: RegistrationResult
         if transform.hasDeformableStage {
             let start = Date()
-            result = try Registration.register(pair, method: method, lccWindow: lccWindow, mask: mask)
+            result = try Registration.register(pair, method: method, lccWindow: lccWindow, mask: mask,
+                                               normalisedImages: (fixedN, movingN))
             let seconds = Date().timeIntervalSince(start)
             var kind = SimilarityKind.lcc, window = lccWindow
             if case .optimize(let s) = method { kind = s.similarity; window = s.lccWindow }
