@@ -157,7 +157,7 @@ public struct StagedRegistration: Sendable {
         let pair = try RegistrationPair(
             fixed: inputs.fixed, moving: moving, fixedLabels: inputs.fixedLabels, movingLabels: movingLabels, files: inputs.files)
         let mask = Self.similarityMask(fixed: inputs.fixed, fixedMask: inputs.fixedMask, movingMask: movingMask)
-        let fixedN = Registration.normalised(pair.fixed.imageTensor), movingN = Registration.normalised(pair.moving.imageTensor)
+        let (fixedN, movingN) = Registration.normalised(pair.fixed.imageTensor, pair.moving.imageTensor)
         var result: RegistrationResult
         if transform.hasDeformableStage {
             let start = Date()

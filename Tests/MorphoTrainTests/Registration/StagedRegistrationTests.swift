@@ -82,4 +82,13 @@ final class StagedRegistrationTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(outcome.stages.last).lossAfter, try XCTUnwrap(outcome.stages.last).lossBefore - 0.02)
         XCTAssertGreaterThan(outcome.result.quality.similarityAfter.mi, outcome.result.quality.similarityBefore.mi + 0.1)
     }
+
+    func testTheTwoImagesNormalisedSideBySideEqualEachNormalisedAlone() {
+        let a = Tensor(shape: [1, 1, 3, 4, 5], data: (0..<60).map { Float(($0 * 37) % 23) - 4 })
+        let b = Tensor(shape: [1, 1, 3, 4, 5], data: (0..<60).map { Float(($0 * 11) % 17) * 0.5 })
+        let (na, nb) = Registration.normalised(a, b)
+        XCTAssertEqual(na.scalars, Registration.normalised(a).scalars)
+        XCTAssertEqual(nb.scalars, Registration.normalised(b).scalars)
+        XCTAssertNotEqual(na.scalars, nb.scalars)
+    }
 }
