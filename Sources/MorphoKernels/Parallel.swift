@@ -42,4 +42,20 @@ public enum Parallel {
             if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// `(first(), second())` with the two run at once, on the caller's thread and a worker's (in
+    /// turn with one thread, or inside a chunk): for two independent serial jobs, such as
+    /// preparing the fixed and the moving image of a registration.
+    public static func both<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
+        var a: A?
+        var b: B?
+        withUnsafeMutablePointer(to: &a) { slotA in
+            withUnsafeMutablePointer(to: &b) { slotB in
+                forEach(2) { i in
+                    if i == 0 { slotA.pointee = first() } else { slotB.pointee = second() }
+                }
+            }
+        }
+        return (a!, b!)
+    }
 }

@@ -76,6 +76,22 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(totals.values, [200 * 257, 200 * 257])
     }
 
+    func testBothReturnsEachJobsResultOnOneOrTwoThreads() {
+        for threads in [1, 2] {
+            Parallel.threads = threads
+            let (sum, text) = Parallel.both({ (1...1000).reduce(0, +) }, { String(repeating: "ab", count: 3) })
+            XCTAssertEqual(sum, 500_500, "\(threads) threads")
+            XCTAssertEqual(text, "ababab", "\(threads) threads")
+        }
+        // With two threads the two jobs run at once: each waits (10 s at most) for the other to start.
+        Parallel.threads = 2
+        let started = StartFlags()
+        let deadline = Date().addingTimeInterval(10)
+        _ = Parallel.both({ started.set(0); while !started.isSet(1) && Date() < deadline {} },
+                          { started.set(1); while !started.isSet(0) && Date() < deadline {} })
+        XCTAssertLessThan(Date(), deadline, "the two jobs did not run side by side")
+    }
+
     func testASleepingWorkerWakesForTheNextJob() {
         Parallel.threads = 2
         XCTAssertEqual(Self.runCounts(16), [Int](repeating: 1, count: 16))

@@ -50,7 +50,7 @@ public enum Registration {
     /// `normalised` of two images side by side, one per core (each is a copy and two serial
     /// selections: ~0.15 s at 160×192×224).
     static func normalised(_ a: Tensor, _ b: Tensor) -> (Tensor, Tensor) {
-        bothAtOnce({ normalised(a) }, { normalised(b) })
+        Parallel.both({ normalised(a) }, { normalised(b) })
     }
 
     /// `[1, 1, spatial…]` with values clipped to the 0.5 and 99.5 percentiles and mapped to [0, 1].
@@ -66,20 +66,4 @@ public enum Registration {
         // NormalizationConfig is read from config sections; this is the `percentile` default.
         try! NormalizationConfig(ConfigSection(yaml: "kind: percentile\nlower: 0.5\nupper: 99.5", file: "<registration>"))
     }()
-}
-
-/// `(first(), second())`, the two run at once on the worker pool's threads (in turn when the pool
-/// is busy or has one thread). For two independent serial jobs, such as preparing a fixed and a
-/// moving image.
-func bothAtOnce<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
-    var a: A?
-    var b: B?
-    withUnsafeMutablePointer(to: &a) { slotA in
-        withUnsafeMutablePointer(to: &b) { slotB in
-            Parallel.forEach(2) { i in
-                if i == 0 { slotA.pointee = first() } else { slotB.pointee = second() }
-            }
-        }
-    }
-    return (a!, b!)
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MorphoDistributed
 import MorphoIO
+import MorphoKernels
 import MorphoNN
 import MorphoTensor
 
@@ -53,7 +54,7 @@ public final class RegistrationModel: @unchecked Sendable {
         let pre = Preprocessor(
             normalization: config.run.data.normalization, targetSpacing: config.run.data.spacing, dims: dims, sliceAxis: .z,
             multiple: config.registration.network.sizeMultiple, minimumSize: [1, 1, 1])
-        let (fixed, moving) = bothAtOnce({ pre.prepareImage(VoxelArray(pair.fixed)) }, { pre.prepareImage(VoxelArray(pair.moving)) })
+        let (fixed, moving) = Parallel.both({ pre.prepareImage(VoxelArray(pair.fixed)) }, { pre.prepareImage(VoxelArray(pair.moving)) })
         let shape = fixed.array.shape
         let spatial = dims == 3 ? shape : Array(shape.dropFirst())
         let flow: Tensor = withoutGradients {
