@@ -84,10 +84,6 @@ extension WinogradConvolution {
         let r1 = interiorPlanarRow(channel + width, signs: signs + width, rectified: rectified, slope: slope, padding: padding)
         let r2 = interiorPlanarRow(channel + 2 * width, signs: signs + 2 * width, rectified: rectified, slope: slope, padding: padding)
         let r3 = interiorPlanarRow(channel + 3 * width, signs: signs + 3 * width, rectified: rectified, slope: slope, padding: padding)
-        // This channel's rows for the next segment of the tile row, which comes after all the other
-        // channels of this one (the rows are 64 floats apart at most once they are in L1).
-        for l in 0..<4 { prefetchFloats(channel + l * width + 31, count: 36) }
-        if rectified { for l in 0..<4 { prefetchFloats(signs + l * width + 31, count: 36) } }
         // The rows the next tile row adds (see `transformInput`).
         if prefetch {
             prefetchFloats(channel + 4 * width - 1, count: 34)
