@@ -596,10 +596,7 @@ enum WinogradConvolution {
                 }
                 let out = channel + (z * height + yy) * width + x0
                 if columns == 32 {
-                    var pairs = SIMD32<Float>()
-                    pairs.evenHalf = even
-                    pairs.oddHalf = odd
-                    UnsafeMutableRawPointer(out).storeBytes(of: pairs, as: SIMD32<Float>.self)
+                    storeInterleaved(even, odd, slope: nil, into: out)
                 } else {
                     for i in 0..<(columns / 2) {
                         out[2 * i] = even[i]
@@ -609,6 +606,21 @@ enum WinogradConvolution {
                 }
             }
         }
+    }
+
+    /// 32 output columns from their even and odd ones, rectified when `slope` is given (the
+    /// output transforms' last step, 2D and 3D).
+    @inline(__always)
+    static func storeInterleaved(_ evenValues: ConvVector, _ oddValues: ConvVector, slope: Float?, into out: UnsafeMutablePointer<Float>) {
+        var (even, odd) = (evenValues, oddValues)
+        if let slope {
+            even = Rectification.scaled(even, sign: even, slope: slope)
+            odd = Rectification.scaled(odd, sign: odd, slope: slope)
+        }
+        var pairs = SIMD32<Float>()
+        pairs.evenHalf = even
+        pairs.oddHalf = odd
+        UnsafeMutableRawPointer(out).storeBytes(of: pairs, as: SIMD32<Float>.self)
     }
 }
 

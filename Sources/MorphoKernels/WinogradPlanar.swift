@@ -185,18 +185,4 @@ extension WinogradConvolution {
         storeInterleaved(e0 + e1 + e2 + biasVector, o0 + o1 + o2 + biasVector, slope: slope, into: out)
         storeInterleaved(e1 - e2 - e3 + biasVector, o1 - o2 - o3 + biasVector, slope: slope, into: out + width)
     }
-
-    /// 32 output columns from their even and odd ones, rectified when `slope` is given.
-    @inline(__always)
-    static func storeInterleaved(_ evenValues: ConvVector, _ oddValues: ConvVector, slope: Float?, into out: UnsafeMutablePointer<Float>) {
-        var (even, odd) = (evenValues, oddValues)
-        if let slope {
-            even = Rectification.scaled(even, sign: even, slope: slope)
-            odd = Rectification.scaled(odd, sign: odd, slope: slope)
-        }
-        var pairs = SIMD32<Float>()
-        pairs.evenHalf = even
-        pairs.oddHalf = odd
-        UnsafeMutableRawPointer(out).storeBytes(of: pairs, as: SIMD32<Float>.self)
-    }
 }

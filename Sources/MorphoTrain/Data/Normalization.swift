@@ -60,14 +60,22 @@ extension NormalizationConfig {
     /// `morphoseg register`, more than the network).
     static func percentile(selecting values: inout [Float], _ p: Double) -> Float {
         guard !values.isEmpty else { return 0 }
-        let rank = p / 100 * Double(values.count - 1)
-        let i = Int(rank.rounded(.down)), j = min(values.count - 1, i + 1)
+        let (i, j, f) = ranks(p, count: values.count)
         return values.withUnsafeMutableBufferPointer { v in
             let a = select(i, in: v)
             // Everything after rank i is ≥ v[i] now: the next order statistic is their least.
             let b = j == i ? a : v[(i + 1)...].min()!
-            return a + Float(rank - Double(i)) * (b - a)
+            return a + f * (b - a)
         }
+    }
+
+    /// numpy's linear interpolation: the `p`-th percentile (0–100) of `n` values lies a fraction
+    /// `f` of the way from the order statistic at rank `i` to the one at rank `j` (= i + 1, or i
+    /// at the top), with i + f = p/100·(n − 1).
+    static func ranks(_ p: Double, count n: Int) -> (i: Int, j: Int, f: Float) {
+        let rank = p / 100 * Double(n - 1)
+        let i = Int(rank.rounded(.down))
+        return (i, min(n - 1, i + 1), Float(rank - Double(i)))
     }
 
     /// Reorders `v` so that `v[k]` holds the value a sort would put there, with nothing greater
@@ -112,9 +120,7 @@ extension NormalizationConfig {
     /// The `p`-th percentile (0–100) of sorted values, numpy's linear interpolation.
     static func percentile(_ sorted: [Float], _ p: Double) -> Float {
         guard !sorted.isEmpty else { return 0 }
-        let rank = p / 100 * Double(sorted.count - 1)
-        let i = Int(rank.rounded(.down)), j = min(sorted.count - 1, i + 1)
-        let f = Float(rank - Double(i))
+        let (i, j, f) = ranks(p, count: sorted.count)
         return sorted[i] + f * (sorted[j] - sorted[i])
     }
 }
